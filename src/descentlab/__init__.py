@@ -1,0 +1,57 @@
+"""descentlab: see and measure how neural networks are optimized and regularized.
+
+The top level re-exports the pieces a student reaches for first. Heavy
+sub-packages (landscapes, training, pictures) load on first use, so that
+``import descentlab`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from descentlab.autograd import (
+    Parameter,
+    Tensor,
+    grad,
+    no_grad,
+    tensor,
+    value_and_grad,
+)
+from descentlab.autograd.gradcheck import gradcheck
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first attribute access (PEP 562).
+_LAZY = {
+    "minimize": "descentlab.landscapes",
+    "race": "descentlab.landscapes",
+    "fit": "descentlab.train",
+    "evaluate": "descentlab.train",
+    "History": "descentlab.train",
+}
+_SUBMODULES = {"autograd", "nn", "optim", "landscapes", "data", "train", "viz", "cli", "web"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"descentlab.{name}")
+    raise AttributeError(f"module 'descentlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
+
+
+__all__ = [
+    "Parameter",
+    "Tensor",
+    "grad",
+    "gradcheck",
+    "no_grad",
+    "tensor",
+    "value_and_grad",
+    *_LAZY,
+]
