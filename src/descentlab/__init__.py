@@ -29,6 +29,7 @@ _LAZY = {
     "fit": "descentlab.train",
     "evaluate": "descentlab.train",
     "History": "descentlab.train",
+    "manual_seed": "descentlab.nn",
 }
 _SUBMODULES = {"autograd", "nn", "optim", "landscapes", "data", "train", "viz", "cli", "web"}
 

@@ -1,0 +1,51 @@
+"""Neural-network building blocks shaped like ``torch.nn``."""
+
+from descentlab.autograd import Parameter
+from descentlab.nn import functional, init
+from descentlab.nn.init import manual_seed
+from descentlab.nn.layers import (
+    ACTIVATION_NAMES,
+    MLP,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from descentlab.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from descentlab.nn.module import Module, load
+from descentlab.nn.regularizers import L1, L2, ElasticNet, Regularizer
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Dropout",
+    "ElasticNet",
+    "Flatten",
+    "Identity",
+    "L1",
+    "L2",
+    "LeakyReLU",
+    "Linear",
+    "MLP",
+    "MSELoss",
+    "Module",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Regularizer",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+    "init",
+    "load",
+    "manual_seed",
+]

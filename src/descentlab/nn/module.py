@@ -1,0 +1,231 @@
+"""``Module``: the base of every layer and model, shaped like ``torch.nn.Module``.
+
+A Module registers the Parameters and sub-Modules assigned to its attributes,
+so ``model.parameters()`` finds every weight of a network, ``model.train()``
+and ``model.eval()`` switch dropout on and off everywhere, and
+``state_dict()`` / ``save()`` capture the weights by dotted name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from descentlab.autograd import Parameter, Tensor
+
+#: class name -> class, for rebuilding saved models; filled by ``__init_subclass__``.
+MODULE_TYPES: dict[str, type[Module]] = {}
+
+_SPEC_KEY = "__descentlab_spec__"
+
+
+class Module:
+    """Base class for layers and models.
+
+    Subclasses assign Parameters and Modules as attributes in ``__init__`` and
+    define ``forward``. Calling the module calls ``forward``.
+    """
+
+    training: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        MODULE_TYPES[cls.__name__] = cls
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before "
+                f"assigning attributes (while setting {name!r})"
+            )
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------ traversal
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs, each Parameter once."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, p in module._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{module_name}.{name}" if module_name else name), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def num_parameters(self) -> int:
+        """How many numbers the model learns."""
+        return int(sum(p.size for p in self.parameters()))
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        for module in self.modules():
+            fn(module)
+        return self
+
+    # --------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> Module:
+        """Training mode: dropout drops. Returns self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: dropout is the identity. Returns self."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
+
+    def new_epoch(self) -> None:
+        """Called by ``fit`` at the start of every epoch (dropout's per-epoch masks)."""
+        for module in self.modules():
+            if module is not self:
+                module.new_epoch()
+
+    # --------------------------------------------------------------- state
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """A copy of every parameter's array, by dotted name."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy arrays into the parameters of the same names (shapes must agree)."""
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own and not k.startswith("__")]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"state dict does not fit {type(self).__name__}: missing {missing}, "
+                f"unexpected {unexpected}"
+            )
+        for name, p in own.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if value.shape != p.shape:
+                raise ValueError(
+                    f"parameter {name!r} has shape {p.shape} but the state dict holds "
+                    f"shape {value.shape}"
+                )
+            p.data[...] = value
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this module (for ``save``/``load``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot describe how to rebuild itself; save its "
+            "state_dict() and load it into a new instance with load_state_dict()"
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Module:
+        return cls(**config)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "config": self.config()}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the weights (and, for built-in modules, the architecture) to ``.npz``."""
+        arrays = dict(self.state_dict())
+        try:
+            arrays[_SPEC_KEY] = np.array(json.dumps(self.spec()))
+        except NotImplementedError:
+            pass
+        np.savez(path, **arrays)
+
+    # ---------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            child_lines = repr(child).splitlines()
+            lines.append(f"  ({name}): " + "\n  ".join(child_lines))
+        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+def build(spec: Mapping[str, Any]) -> Module:
+    """Rebuild a module from ``Module.spec()``."""
+    kind = spec.get("type")
+    if kind not in MODULE_TYPES:
+        raise ValueError(f"unknown module type {kind!r} in saved model")
+    return MODULE_TYPES[kind].from_config(spec.get("config", {}))
+
+
+def load(path: str | os.PathLike[str], model: Module | None = None) -> Module:
+    """Read a model written by ``Module.save``.
+
+    Without ``model`` the architecture stored in the file is rebuilt (built-in
+    modules only); with it, the weights are loaded into ``model``.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path!r} is not a readable descentlab model (.npz): {exc}") from None
+    if model is None:
+        if _SPEC_KEY not in arrays:
+            raise ValueError(
+                f"{path!r} holds weights but no architecture; pass model= to load them into"
+            )
+        model = build(json.loads(str(arrays[_SPEC_KEY])))
+    model.load_state_dict({k: v for k, v in arrays.items() if k != _SPEC_KEY})
+    return model
+
+
+def as_tensor_list(params: Any) -> list[Tensor]:
+    """Parameters from a Module or an iterable of Parameters."""
+    if isinstance(params, Module):
+        return list(params.parameters())
+    return list(params)
