@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from descentlab import nn
+
+
+class TwoLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(3, 4)
+        self.out = nn.Linear(4, 2)
+        self.scale = nn.Parameter(np.ones(1, np.float32))
+
+    def forward(self, x):
+        return self.out(self.hidden(x).relu()) * self.scale
+
+
+def test_registration_and_names():
+    m = TwoLayer()
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["scale", "hidden.weight", "hidden.bias", "out.weight", "out.bias"]
+    assert len(list(m.children())) == 2
+    m(np.ones((2, 3), np.float32)).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_state_dict_round_trip_and_shape_errors():
+    a, b = TwoLayer(), TwoLayer()
+    b.load_state_dict(a.state_dict())
+    for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    bad = a.state_dict()
+    bad["out.weight"] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"'out.weight' has shape \(2, 4\).*\(3, 3\)"):
+        b.load_state_dict(bad)
+    with pytest.raises(KeyError, match="missing"):
+        b.load_state_dict({})
+
+
+def test_save_and_load_round_trip_exactly(tmp_path):
+    nn.manual_seed(4)
+    model = nn.MLP([5, 7, 3], activation="tanh", dropout=0.1)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    again = nn.load(path)
+    assert isinstance(again, nn.MLP) and again.sizes == [5, 7, 3] and again.activation == "tanh"
+    for (n1, p), (n2, q) in zip(model.named_parameters(), again.named_parameters()):
+        assert n1 == n2 and p.dtype == q.dtype
+        np.testing.assert_array_equal(p.data, q.data)
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    model.eval(), again.eval()
+    np.testing.assert_array_equal(model(x).data, again(x).data)
+
+
+def test_custom_module_saves_weights_and_loads_into_instance(tmp_path):
+    m = TwoLayer()
+    path = tmp_path / "custom.npz"
+    m.save(path)
+    with pytest.raises(ValueError, match="no architecture; pass model="):
+        nn.load(path)
+    other = nn.load(path, model=TwoLayer())
+    np.testing.assert_array_equal(other.out.weight.data, m.out.weight.data)
+
+
+def test_load_reports_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        nn.load(tmp_path / "nope.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a readable descentlab model"):
+        nn.load(bad)
+
+
+def test_forgetting_super_init_is_explained():
+    class Broken(nn.Module):
+        def __init__(self):
+            self.layer = nn.Linear(2, 2)
+
+    with pytest.raises(RuntimeError, match="super"):
+        Broken()
