@@ -1,0 +1,508 @@
+"""The training loop: ``fit -> epoch -> step``.
+
+The lecture's problem is
+
+    theta* = argmin_theta  (1/n) sum_i l(NN_theta(x_i), y_i) + lambda R(theta),
+
+solved by mini-batch stochastic gradient descent over epochs: each epoch
+shuffles the data, and each step takes the gradient of the loss on one
+mini-batch (plus the penalty's gradient) and lets the optimizer update theta.
+
+:class:`Trainer` holds one run and can be driven a step or an epoch at a time
+(the playground streams it); :func:`fit` runs it to the end.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from descentlab.autograd import Tensor, no_grad
+from descentlab.data.loader import DataLoader
+from descentlab.nn import functional as F
+from descentlab.nn.layers import Dropout
+from descentlab.nn.module import Module
+from descentlab.optim import Optimizer, clip_grad_norm_
+from descentlab.optim import get as get_optimizer
+from descentlab.optim.lr_scheduler import ReduceLROnPlateau, get_schedule
+from descentlab.train.callbacks import Callback, EarlyStopping, ProgressBar
+from descentlab.train.history import History, finite_or_none
+from descentlab.train.metrics import confusion_matrix
+
+LossFn = Callable[[Tensor, np.ndarray], Tensor]
+Arrays = tuple[np.ndarray, np.ndarray]
+
+_CLASSIFICATION_LOSSES = {"cross_entropy", "nll"}
+_EVAL_BATCH = 4096
+
+
+def _resolve_loss(loss: str | LossFn) -> tuple[LossFn, bool]:
+    if callable(loss):
+        return loss, True
+    if loss not in F.LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(F.LOSSES)}")
+    return F.LOSSES[loss], loss in _CLASSIFICATION_LOSSES
+
+
+def _as_arrays(data: Any, what: str) -> Arrays:
+    if isinstance(data, DataLoader):
+        return data.X, data.y
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = np.asarray(data[0]), np.asarray(data[1])
+        if len(X) != len(y):
+            raise ValueError(f"{what}: {len(X)} inputs but {len(y)} targets")
+        return X, y
+    raise TypeError(f"{what} must be an (X, y) pair or a DataLoader, got {type(data).__name__}")
+
+
+def _build_optimizer(optimizer: Any, params: list[Any], lr: float | None) -> Optimizer:
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    options: dict[str, Any] = {}
+    if isinstance(optimizer, Mapping):
+        options = dict(optimizer)
+        optimizer = options.pop("name", None)
+        if optimizer is None:
+            raise ValueError("an optimizer given as a dict needs a 'name' key, e.g. {'name': 'adam'}")
+    if not isinstance(optimizer, str):
+        raise TypeError(
+            f"optimizer must be a name, a dict or an Optimizer, got {type(optimizer).__name__}"
+        )
+    if lr is not None:
+        options["lr"] = lr
+    return get_optimizer(optimizer).build(params, **options)
+
+
+def _build_scheduler(schedule: Any, optimizer: Optimizer) -> Any:
+    if schedule is None:
+        return None
+    if isinstance(schedule, str):
+        return get_schedule(schedule).build(optimizer)
+    if isinstance(schedule, tuple) and len(schedule) == 2 and isinstance(schedule[0], str):
+        return get_schedule(schedule[0]).build(optimizer, **schedule[1])
+    if hasattr(schedule, "step"):
+        return schedule
+    if callable(schedule):
+        return schedule(optimizer)
+    raise TypeError(f"lr_scheduler must be a name, a scheduler or a factory, got {schedule!r}")
+
+
+def _grad_norm(params: Sequence[Any]) -> float:
+    total = 0.0
+    for p in params:
+        if p.grad is not None:
+            g = p.grad.reshape(-1)
+            total += float(np.dot(g, g))
+    return math.sqrt(total)
+
+
+class _NonFiniteLoss(Exception):
+    pass
+
+
+class Trainer:
+    """One training run, advanced a step, an epoch, or to the end.
+
+    Arguments are those of :func:`fit`. ``trainer.history`` grows as it runs;
+    ``trainer.done`` turns true when the epochs are spent or a stopping rule
+    fired (``trainer.history.stop_reason`` says which).
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        train: Any,
+        val: Any = None,
+        *,
+        loss: str | LossFn = "cross_entropy",
+        optimizer: Any = "adam",
+        lr: float | None = None,
+        epochs: int = 10,
+        batch_size: int = 32,
+        regularizer: Any = None,
+        lr_scheduler: Any = None,
+        grad_clip: float | None = None,
+        early_stopping: EarlyStopping | int | None = None,
+        tol: float | None = None,
+        callbacks: Iterable[Callback] = (),
+        seed: int | None = None,
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(model, Module):
+            raise TypeError(f"model must be a descentlab Module, got {type(model).__name__}")
+        if not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0, got {grad_clip!r}")
+        if tol is not None and not tol > 0:
+            raise ValueError(f"tol must be > 0, got {tol!r}")
+        if hasattr(train, "train") and hasattr(train, "val") and hasattr(train, "test"):
+            if val is None:
+                val = train.val
+            train = train.train
+        self.model = model
+        self.params = list(model.parameters())
+        if not self.params:
+            raise ValueError("the model has no parameters to train")
+        self.loss_fn, self.classification = _resolve_loss(loss)
+        if isinstance(train, DataLoader):
+            self.loader = train
+        else:
+            X, y = _as_arrays(train, "train")
+            self.loader = DataLoader(X, y, batch_size=batch_size, shuffle=True, seed=seed)
+        self.val = _as_arrays(val, "val") if val is not None else None
+        self.optimizer = _build_optimizer(optimizer, self.params, lr)
+        self.scheduler = _build_scheduler(lr_scheduler, self.optimizer)
+        if isinstance(regularizer, (list, tuple)):
+            parts = list(regularizer)
+            self.regularizer: Any = lambda m: _sum_terms(r(m) for r in parts)
+        else:
+            self.regularizer = regularizer
+        self.grad_clip, self.tol = grad_clip, tol
+        self.callbacks: list[Callback] = list(callbacks)
+        if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
+            early_stopping = EarlyStopping(
+                patience=early_stopping, monitor="val_loss" if self.val else "train_loss"
+            )
+        self.early_stopping = early_stopping
+        if early_stopping is not None:
+            self.callbacks.append(early_stopping)
+        if progress:
+            self.callbacks.append(ProgressBar())
+        if seed is not None:
+            dropouts = [m for m in model.modules() if isinstance(m, Dropout)]
+            for i, m in enumerate(dropouts):
+                m.rng = np.random.default_rng([seed, i])
+        self.total_epochs = epochs
+        self.steps_per_epoch = len(self.loader)
+        self.history = History()
+        self.epoch = 0  # epochs completed
+        self.global_step = 0
+        self.done = epochs == 0
+        self._begun = False
+        self._batches: Iterator[Arrays] | None = None
+        self._epoch_stats: dict[str, float] = {}
+        self._epoch_start_state: dict[str, np.ndarray] | None = None
+        self._stop_reason: str | None = None
+
+    # ----------------------------------------------------------------- control
+    def stop(self, reason: str) -> None:
+        """Ask training to end after the current epoch (callbacks use this)."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+
+    def _begin(self) -> None:
+        if not self._begun:
+            self._begun = True
+            for cb in self.callbacks:
+                cb.on_train_begin(self)
+
+    def _finish(self, reason: str) -> None:
+        self.done = True
+        self.history.stop_reason = reason
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+
+    # -------------------------------------------------------------------- step
+    def objective(self, xb: np.ndarray, yb: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+        """Forward pass: (objective L + lambda R, data loss L, model output)."""
+        out = self.model(xb)
+        data_loss = self.loss_fn(out, yb)
+        total = data_loss
+        if self.regularizer is not None:
+            total = data_loss + self.regularizer(self.model)
+        return total, data_loss, out
+
+    def train_step(self, xb: np.ndarray, yb: np.ndarray) -> float:
+        """One optimizer step on one mini-batch; returns the objective before the step."""
+        self.model.train()
+        self.optimizer.zero_grad()
+        # Overflow is detected below and reported once, not as a stream of NumPy warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            total, data_loss, out = self.objective(xb, yb)
+            value = float(total.data)
+            if not math.isfinite(value):
+                raise _NonFiniteLoss(value)
+            total.backward()
+            if self.grad_clip is not None:
+                norm = float(clip_grad_norm_(self.params, self.grad_clip))
+            else:
+                norm = _grad_norm(self.params)
+            self.optimizer.step()
+        n = len(yb)
+        stats = self._epoch_stats
+        stats["samples"] += n
+        stats["loss_sum"] += float(data_loss.data) * n
+        stats["grad_norm_sum"] += norm
+        stats["steps"] += 1
+        if self.classification:
+            stats["correct"] += int(np.sum(out.data.argmax(axis=1) == yb))
+        self.history.step_loss.append(value)
+        self.history.step_lr.append(self._lr())
+        self.global_step += 1
+        for cb in self.callbacks:
+            cb.on_step_end(self, value)
+        return value
+
+    def _lr(self) -> float:
+        return float(np.mean(self.optimizer.param_groups[0]["lr"]))
+
+    # ------------------------------------------------------------------- epoch
+    def _start_epoch(self) -> None:
+        self.model.new_epoch()
+        for cb in self.callbacks:
+            cb.on_epoch_begin(self)
+        self._epoch_stats = dict.fromkeys(
+            ("samples", "loss_sum", "grad_norm_sum", "steps", "correct"), 0.0
+        )
+        self._epoch_stats["t0"] = time.perf_counter()
+        self._epoch_start_state = self.model.state_dict()
+        self._batches = iter(self.loader)
+
+    def advance(self, steps: int = 1) -> list[float]:
+        """Take up to ``steps`` mini-batch steps, closing epochs as they end.
+
+        Returns the objective values of the steps taken (fewer when training ends).
+        """
+        losses: list[float] = []
+        self._begin()
+        while len(losses) < steps and not self.done:
+            if self._batches is None:
+                self._start_epoch()
+            batch = next(self._batches, None)  # type: ignore[arg-type]
+            if batch is None:
+                self._end_epoch()
+                continue
+            try:
+                losses.append(self.train_step(*batch))
+            except _NonFiniteLoss as exc:
+                self._on_non_finite(float(exc.args[0]))
+        return losses
+
+    def run_epoch(self) -> dict[str, Any]:
+        """Finish the current epoch (or run a whole new one); returns its record."""
+        if self.done:
+            return self.history.last
+        start = self.epoch
+        while self.epoch == start and not self.done:
+            self.advance(self.steps_per_epoch + 1)
+        return self.history.last
+
+    def run(self) -> History:
+        """Train to the end and return the History."""
+        self._begin()
+        while not self.done:
+            self.run_epoch()
+        return self.history
+
+    def _on_non_finite(self, value: float) -> None:
+        if self._epoch_start_state is not None:
+            self.model.load_state_dict(self._epoch_start_state)
+        self._batches = None
+        self._finish(
+            f"the loss became {value} at epoch {self.epoch + 1}, step "
+            f"{int(self._epoch_stats['steps']) + 1} (learning rate too large?); the weights "
+            f"from the start of that epoch were kept"
+        )
+
+    def _end_epoch(self) -> None:
+        stats = self._epoch_stats
+        seconds = time.perf_counter() - stats["t0"]
+        samples = stats["samples"]
+        logs: dict[str, Any] = {
+            "epoch": self.epoch,
+            "train_loss": stats["loss_sum"] / samples if samples else None,
+            "train_accuracy": stats["correct"] / samples if self.classification and samples else None,
+            "val_loss": None,
+            "val_accuracy": None,
+            "lr": self._lr(),
+            "grad_norm": stats["grad_norm_sum"] / stats["steps"] if stats["steps"] else None,
+            "full_grad_norm": None,
+            "seconds": seconds,
+            "samples_per_second": samples / seconds if seconds > 0 else None,
+        }
+        if self.val is not None:
+            result = evaluate(self.model, self.val, self.loss_fn, confusion=False)
+            logs["val_loss"] = finite_or_none(result["loss"])
+            logs["val_accuracy"] = result.get("accuracy")
+        if self.tol is not None:
+            logs["full_grad_norm"] = self.full_gradient_norm()
+        self.history.epochs.append(logs)
+        self.epoch += 1
+        self._batches = None
+        if self.scheduler is not None:
+            if isinstance(self.scheduler, ReduceLROnPlateau):
+                metric = logs["val_loss"] if logs["val_loss"] is not None else logs["train_loss"]
+                self.scheduler.step(metric)
+            else:
+                self.scheduler.step()
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, logs)
+        if self.tol is not None and logs["full_grad_norm"] < self.tol:
+            self.stop(
+                f"converged: the full gradient norm {logs['full_grad_norm']:.3g} fell below "
+                f"tol = {self.tol:g}"
+            )
+        if self._stop_reason is not None:
+            self._finish(self._stop_reason)
+        elif self.epoch >= self.total_epochs:
+            self._finish(f"completed {self.total_epochs} epochs")
+
+    def full_gradient_norm(self) -> float:
+        """|grad| of the whole objective over the full training set (the lecture's
+        stopping rule), with dropout off."""
+        X, y = self.loader.X, self.loader.y
+        n = len(y)
+        self.model.eval()
+        for p in self.params:
+            p.grad = None
+        for start in range(0, n, _EVAL_BATCH):
+            xb, yb = X[start : start + _EVAL_BATCH], y[start : start + _EVAL_BATCH]
+            loss = self.loss_fn(self.model(xb), yb) * (len(yb) / n)
+            loss.backward()
+        if self.regularizer is not None:
+            self.regularizer(self.model).backward()
+        norm = _grad_norm(self.params)
+        for p in self.params:
+            p.grad = None
+        self.model.train()
+        return norm
+
+    # -------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Model, optimizer state, epoch, random states and history in one ``.npz``."""
+        from descentlab.train.checkpoint import save_checkpoint
+
+        save_checkpoint(self, path)
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Continue a run saved by :meth:`save_checkpoint` (at an epoch boundary)."""
+        from descentlab.train.checkpoint import load_checkpoint
+
+        load_checkpoint(self, path)
+
+
+def _sum_terms(terms: Iterable[Tensor]) -> Tensor:
+    total: Any = None
+    for t in terms:
+        total = t if total is None else total + t
+    return total if total is not None else Tensor(np.float32(0))
+
+
+def fit(
+    model: Module,
+    train: Any,
+    val: Any = None,
+    loss: str | LossFn = "cross_entropy",
+    optimizer: Any = "adam",
+    epochs: int = 10,
+    batch_size: int = 32,
+    regularizer: Any = None,
+    lr_scheduler: Any = None,
+    grad_clip: float | None = None,
+    early_stopping: EarlyStopping | int | None = None,
+    tol: float | None = None,
+    callbacks: Iterable[Callback] = (),
+    seed: int | None = None,
+    progress: bool = True,
+    *,
+    lr: float | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: str | os.PathLike[str] | None = None,
+) -> History:
+    """Train ``model`` with mini-batch gradient descent and return its :class:`History`.
+
+    Args:
+        model: a Module producing logits (classification) or predictions.
+        train: ``(X, y)``, a DataLoader, or a ``data.DataBundle`` (its val split is used).
+        val: ``(X, y)`` evaluated after every epoch (loss, accuracy).
+        loss: "cross_entropy" (logits, integer labels), "mse", "bce_with_logits",
+            "nll", or a function ``(output, y) -> Tensor``.
+        optimizer: a name from ``optim.REGISTRY`` ("sgd", "adam", ...), a dict
+            ``{"name": "sgd", "lr": 0.1, "momentum": 0.9}``, or an Optimizer.
+        epochs: passes over the training set.
+        batch_size: samples per step (ignored when ``train`` is a DataLoader).
+        regularizer: ``nn.L1``/``nn.L2``/``nn.ElasticNet`` (or a list, or any
+            ``model -> Tensor``): the lambda R(theta) added to the loss.
+        lr_scheduler: a schedule name ("step", "cosine", ...), ``(name, kwargs)``,
+            a scheduler, or ``optimizer -> scheduler``; stepped once per epoch.
+        grad_clip: clip the gradient norm to this value before each step.
+        early_stopping: an ``EarlyStopping`` or a patience (monitors val_loss).
+        tol: the lecture's stopping rule: stop when the full-batch gradient norm
+            |grad| < tol (checked after every epoch).
+        callbacks: extra :class:`Callback` objects.
+        seed: seeds the shuffling and dropout, so the same seed gives the same History.
+        progress: show a progress bar (only on a terminal).
+        lr: learning rate for an optimizer given by name.
+        checkpoint: write a checkpoint here after every epoch.
+        resume: continue from this checkpoint (``epochs`` counts the total).
+
+    A non-finite loss stops training with a message in ``history.stop_reason``
+    and keeps the weights from the start of that epoch.
+
+    Per epoch ``train_loss`` is the mean data loss over the epoch's batches
+    (without the penalty); ``history.step_loss`` holds each step's full
+    objective L + lambda R.
+    """
+    trainer = Trainer(
+        model, train, val, loss=loss, optimizer=optimizer, lr=lr, epochs=epochs,
+        batch_size=batch_size, regularizer=regularizer, lr_scheduler=lr_scheduler,
+        grad_clip=grad_clip, early_stopping=early_stopping, tol=tol, callbacks=callbacks,
+        seed=seed, progress=progress,
+    )
+    if resume is not None:
+        trainer.load_checkpoint(resume)
+    if checkpoint is not None:
+        trainer.callbacks.append(_CheckpointEveryEpoch(checkpoint))
+    return trainer.run()
+
+
+class _CheckpointEveryEpoch(Callback):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = path
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        trainer.save_checkpoint(self.path)
+
+
+def predict(model: Module, X: np.ndarray, batch_size: int = _EVAL_BATCH) -> np.ndarray:
+    """The model's outputs on ``X`` in evaluation mode, without a graph."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            outs = [model(X[i : i + batch_size]).data for i in range(0, len(X), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs) if outs else np.zeros((0,))
+
+
+def evaluate(
+    model: Module,
+    data: Any,
+    loss: str | LossFn = "cross_entropy",
+    batch_size: int = _EVAL_BATCH,
+    confusion: bool = True,
+) -> dict[str, Any]:
+    """Loss, accuracy and confusion matrix of ``model`` on ``(X, y)`` (dropout off).
+
+    Returns ``{"loss", "n"}`` plus, for classification, ``"accuracy"`` and
+    ``"confusion_matrix"`` (rows: true class, columns: predicted class).
+    """
+    loss_fn, classification = _resolve_loss(loss)
+    X, y = _as_arrays(data, "data")
+    out = predict(model, X, batch_size)
+    with no_grad():
+        value = float(loss_fn(Tensor(out), y).data) if len(y) else float("nan")
+    result: dict[str, Any] = {"loss": value, "n": int(len(y))}
+    if classification and out.ndim == 2:
+        predicted = out.argmax(axis=1)
+        result["accuracy"] = float(np.mean(predicted == y)) if len(y) else float("nan")
+        if confusion:
+            result["confusion_matrix"] = confusion_matrix(y, predicted, out.shape[1])
+    return result

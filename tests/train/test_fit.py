@@ -1,0 +1,170 @@
+"""fit: lowers the loss, is reproducible, stops when it should, resumes exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab import data, nn, optim
+from descentlab.train import EarlyStopping, Trainer, evaluate
+
+RNG = np.random.default_rng(0)
+
+
+def blobs(n=240, seed=0):
+    X, y = data.make_blobs(n=n, centers=3, noise=0.5, seed=seed)
+    return X, y
+
+
+def make_model(seed=0, dropout=0.0, sizes=(2, 16, 3)):
+    nn.manual_seed(seed)
+    return nn.MLP(list(sizes), dropout=dropout)
+
+
+def test_fit_lowers_the_loss_and_reaches_high_accuracy():
+    X, y = blobs()
+    model = make_model()
+    history = dl.fit(model, (X, y), val=(X, y), optimizer="adam", lr=0.01, epochs=15,
+                     batch_size=16, seed=0, progress=False)
+    assert len(history) == 15
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+    assert history["val_accuracy"][-1] > 0.9
+    assert len(history.step_loss) == 15 * len(data.DataLoader(X, y, 16))
+    assert history.stop_reason == "completed 15 epochs"
+    result = evaluate(model, (X, y))
+    assert result["confusion_matrix"].sum() == len(y)
+    assert result["confusion_matrix"].trace() / len(y) == pytest.approx(result["accuracy"])
+
+
+def test_same_seed_gives_identical_history_and_weights():
+    X, y = blobs()
+    runs = []
+    for _ in range(2):
+        model = make_model(seed=1, dropout=0.3)
+        h = dl.fit(model, (X, y), val=(X, y), optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9},
+                   epochs=4, batch_size=32, seed=7, progress=False)
+        runs.append((h.to_dict(timings=False), model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for k in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k])
+    other = dl.fit(make_model(seed=1, dropout=0.3), (X, y), optimizer="sgd", lr=0.1, epochs=4,
+                   batch_size=32, seed=8, progress=False)
+    assert other.step_loss != runs[0][0]["step_loss"]
+
+
+def test_regularizer_changes_the_objective_and_shrinks_weights():
+    X, y = blobs()
+    plain, reg = make_model(seed=2), make_model(seed=2)
+    penalty = nn.L2(0.05)
+    loader = data.DataLoader(X, y, 32, seed=0)
+    xb, yb = next(iter(loader))
+    first = float((dl.nn.functional.cross_entropy(reg(xb), yb) + penalty(reg)).data)
+    dl.fit(plain, (X, y), optimizer="sgd", lr=0.1, epochs=10, batch_size=32, seed=0, progress=False)
+    h = dl.fit(reg, (X, y), optimizer="sgd", lr=0.1, epochs=10, batch_size=32, seed=0,
+               regularizer=penalty, progress=False)
+    assert h.step_loss[0] == pytest.approx(first, rel=1e-6)  # the objective L + lambda R
+    norm = lambda m: sum(float(np.sum(p.data**2)) for n, p in m.named_parameters() if "weight" in n)  # noqa: E731
+    assert norm(reg) < 0.7 * norm(plain)
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = blobs(n=90)
+    Xv, yv = blobs(n=90, seed=5)
+    model = make_model(seed=3)
+    stopper = EarlyStopping(patience=2, monitor="val_loss")
+    h = dl.fit(model, (X, y), val=(Xv, yv), optimizer="sgd", lr=2.0, epochs=200, batch_size=8,
+               early_stopping=stopper, seed=0, progress=False)
+    assert len(h) < 200 and h.stop_reason.startswith("early stopping")
+    best = min(h["val_loss"])
+    assert h.best_epoch == int(np.argmin(h["val_loss"]))
+    assert evaluate(model, (Xv, yv))["loss"] == pytest.approx(best, rel=1e-5)
+
+
+def test_tol_is_the_lectures_stopping_rule():
+    X, y = data.make_line(n=20, seed=0)
+    nn.manual_seed(0)
+    model = nn.Linear(1, 1)
+    h = dl.fit(model, (X, y), loss="mse", optimizer="sgd", lr=0.3, epochs=500,
+               batch_size=len(y), tol=1e-3, progress=False)
+    assert h.stop_reason.startswith("converged")
+    assert h["full_grad_norm"][-1] < 1e-3 <= h["full_grad_norm"][-2]
+    assert len(h) < 500
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_weights():
+    X, y = data.make_line(n=32, seed=0)
+    nn.manual_seed(0)
+    model = nn.Linear(1, 1)
+    h = dl.fit(model, (X * 100, y), loss="mse", optimizer="sgd", lr=10.0, epochs=50,
+               batch_size=4, seed=0, progress=False)
+    assert "became" in h.stop_reason and ("nan" in h.stop_reason or "inf" in h.stop_reason)
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+    assert all(np.isfinite(v) for v in h.step_loss)
+
+
+def test_schedule_sets_the_learning_rate_each_epoch():
+    X, y = blobs()
+    h = dl.fit(make_model(), (X, y), optimizer="sgd", lr=0.1, epochs=4, batch_size=64,
+               lr_scheduler=("step", {"step_size": 1, "gamma": 0.5}), progress=False)
+    assert h["lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+
+
+def test_grad_clip_bounds_the_update():
+    X, y = blobs()
+    model = make_model()
+    trainer = Trainer(model, (X, y), optimizer="sgd", lr=1.0, batch_size=len(y), grad_clip=1e-3,
+                      progress=False, epochs=1)
+    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    trainer.advance(1)
+    moved = np.sqrt(sum(np.sum((p.data - before[n]) ** 2) for n, p in model.named_parameters()))
+    assert moved == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_trainer_can_be_driven_step_by_step():
+    X, y = blobs(n=100)
+    trainer = Trainer(make_model(), (X, y), optimizer="adam", lr=0.01, batch_size=30, epochs=2,
+                      progress=False)
+    assert trainer.steps_per_epoch == 4
+    assert len(trainer.advance(3)) == 3 and trainer.epoch == 0
+    trainer.advance(2)
+    assert trainer.epoch == 1 and len(trainer.history) == 1
+    trainer.run()
+    assert trainer.done and len(trainer.history) == 2 and len(trainer.history.step_loss) == 8
+
+
+@pytest.mark.parametrize("name", list(optim.REGISTRY))
+def test_resume_equals_uninterrupted_run(tmp_path, name):
+    X, y = blobs(n=120)
+    kwargs = dict(optimizer=name, epochs=4, batch_size=16, seed=3, progress=False,
+                  lr_scheduler=("step", {"step_size": 2, "gamma": 0.5}))
+    straight = make_model(seed=4, dropout=0.2)
+    h1 = dl.fit(straight, (X, y), val=(X, y), **kwargs)
+
+    path = tmp_path / "ck.npz"
+    first = make_model(seed=4, dropout=0.2)
+    dl.fit(first, (X, y), val=(X, y), **{**kwargs, "epochs": 2}, checkpoint=path)
+    resumed = make_model(seed=99, dropout=0.2)  # different init: everything comes from the file
+    h2 = dl.fit(resumed, (X, y), val=(X, y), **kwargs, resume=path)
+
+    assert h2.to_dict(timings=False)["step_loss"] == h1.to_dict(timings=False)["step_loss"]
+    assert [r["val_loss"] for r in h2.epochs] == [r["val_loss"] for r in h1.epochs]
+    for (_, p), (_, q) in zip(straight.named_parameters(), resumed.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_bad_arguments_are_named():
+    X, y = blobs(n=30)
+    model = make_model()
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        dl.fit(model, (X, y), loss="hinge", progress=False)
+    with pytest.raises(ValueError, match="adamm"):
+        dl.fit(model, (X, y), optimizer="adamm", progress=False)
+    with pytest.raises(ValueError, match="30 inputs but 29 targets"):
+        dl.fit(model, (X, y[:-1]), progress=False)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 0, got -1"):
+        dl.fit(model, (X, y), epochs=-1, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        dl.fit(model, (X, y), optimizer="sgd", lr=-0.1, progress=False)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        dl.fit(model, (X, y), resume="/nonexistent/ck.npz", progress=False)
