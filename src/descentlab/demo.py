@@ -1,0 +1,158 @@
+"""``descentlab demo``: the lecture in one command, in under a minute.
+
+1. Optimizers race on Beale's function and past the saddle x^2 - y^2.
+2. The learning-rate experiment: gradient descent on x^2 with
+   eta in {0.01, 0.1, 1, 100, 1000}.
+3. An MLP learns scikit-learn's handwritten digits with plain SGD, with Adam,
+   and with Adam plus L2 and dropout.
+4. A report (summary.json, figures, index.html) in the output folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RACERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
+LEARNING_RATES = (0.01, 0.1, 1.0, 100.0, 1000.0)
+
+
+def _race(quick: bool) -> dict[str, Any]:
+    from descentlab import landscapes
+
+    steps = 200 if quick else 1000
+    out: dict[str, Any] = {}
+    for name, start in (("beale", (1.0, 1.5)), ("saddle", (-1.0, 1e-3))):
+        f = landscapes.get(name)
+        configs = {opt: _race_settings(name, opt) for opt in RACERS}
+        out[name] = (f, landscapes.race(f, np.array(start), configs, steps=steps))
+    return out
+
+
+def _race_settings(surface: str, optimizer: str) -> dict[str, Any]:
+    """Learning rates that show each method's character on each surface."""
+    lr = {
+        "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.5,
+        "adadelta": 1.0, "rmsprop": 0.01, "adam": 0.05,
+    }[optimizer]
+    if surface == "saddle":
+        lr = {"adagrad": 0.1, "adam": 0.02, "adadelta": 1.0}.get(optimizer, 0.02)
+    return {"lr": lr}
+
+
+def _lr_experiment() -> list[dict[str, Any]]:
+    from descentlab import landscapes
+
+    rows = []
+    for lr in LEARNING_RATES:
+        res = landscapes.minimize("parabola", np.array([1.0]), optimizer="gd", lr=lr, steps=100)
+        rows.append({"lr": lr, "status": str(res.status), "steps": int(res.nit),
+                     "x": float(np.ravel(res.x)[0]), "message": str(res.message)})
+    return rows
+
+
+def _train(quick: bool) -> dict[str, Any]:
+    from descentlab import data, nn
+    from descentlab.train import evaluate, fit
+
+    bundle = data.load("digits", seed=0)
+    epochs = 8 if quick else 30
+    runs = {
+        "SGD": dict(optimizer={"name": "sgd", "lr": 0.1}, dropout=0.0, regularizer=None),
+        "Adam": dict(optimizer={"name": "adam", "lr": 2e-3}, dropout=0.0, regularizer=None),
+        "Adam + L2 + dropout": dict(optimizer={"name": "adam", "lr": 2e-3}, dropout=0.2,
+                                    regularizer=nn.L2(1e-4)),
+    }
+    results: dict[str, Any] = {}
+    for label, cfg in runs.items():
+        nn.manual_seed(0)
+        model = nn.MLP([bundle.num_features, 256, 128, bundle.num_classes], dropout=cfg["dropout"])
+        started = time.perf_counter()
+        history = fit(model, bundle.train, bundle.val, optimizer=cfg["optimizer"],
+                      epochs=epochs, batch_size=32, regularizer=cfg["regularizer"], seed=0,
+                      progress=False)
+        test = evaluate(model, bundle.test)
+        results[label] = {
+            "history": history,
+            "model": model,
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "train_accuracy": history.last["train_accuracy"],
+            "seconds": time.perf_counter() - started,
+        }
+    results["_bundle"] = bundle
+    return results
+
+
+def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict[str, Path]:
+    from descentlab import viz
+
+    figures: dict[str, Path] = {}
+    for name, (f, results) in races.items():
+        path = out / f"race_{name}.png"
+        viz.plot_landscape(f, results, out=path)
+        figures[f"race on {name}"] = path
+    figures["race animation on beale"] = out / "race_beale.gif"
+    f, results = races["beale"]
+    viz.race_animation(f, results, fps=15, frames=60, out=figures["race animation on beale"])
+    figures["learning rates on x^2"] = out / "lr_sweep.png"
+    viz.plot_lr_sweep("parabola", lrs=LEARNING_RATES, out=figures["learning rates on x^2"])
+    runs = {k: v for k, v in training.items() if not k.startswith("_")}
+    figures["training curves on digits"] = out / "training.png"
+    viz.plot_history([r["history"] for r in runs.values()], labels=list(runs),
+                     out=figures["training curves on digits"])
+    return figures
+
+
+def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> dict[str, Any]:
+    """Run the tour, write the report into ``directory`` and print a summary."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    print("1. Optimizers racing on Beale's function and past the saddle x^2 - y^2")
+    races = _race(quick)
+    race_rows = {}
+    for surface, (_, results) in races.items():
+        race_rows[surface] = {}
+        for name, res in results.items():
+            race_rows[surface][name] = {"status": str(res.status), "steps": int(res.nit),
+                                        "f": float(np.ravel(res.fun)[0])}
+            print(f"   {surface:>7} {name:>9}: {res.status:<9} {int(res.nit):>5} steps, "
+                  f"f = {float(np.ravel(res.fun)[0]):.5g}")
+
+    print("2. Gradient descent on x^2 from x0 = 1 with five learning rates")
+    lr_rows = _lr_experiment()
+    for row in lr_rows:
+        print(f"   eta = {row['lr']:<7g} {row['status']:<9} after {row['steps']:>3} steps: "
+              f"{row['message']}")
+
+    print("3. An MLP 64-256-128-10 learning handwritten digits (8x8)")
+    training = _train(quick)
+    train_rows = {}
+    for label, run in training.items():
+        if label.startswith("_"):
+            continue
+        train_rows[label] = {k: run[k] for k in ("test_accuracy", "test_loss", "train_accuracy",
+                                                 "seconds")}
+        print(f"   {label:<22} test accuracy {run['test_accuracy']:.4f} "
+              f"(train {run['train_accuracy']:.4f}) in {run['seconds']:.1f} s")
+
+    summary = {"race": race_rows, "learning_rates": lr_rows, "training": train_rows}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if importlib.util.find_spec("matplotlib") is not None:
+        from descentlab import viz
+
+        figures = _figures(out, races, training)
+        viz.demo_report(out, figures, summary)
+        print(f"4. Report with {len(figures)} figures: {out / 'index.html'}")
+    else:
+        print("4. matplotlib is not installed, so the report has no figures "
+              "(pip install 'descentlab[plot]'); numbers are in summary.json")
+    print(f"done in {time.perf_counter() - started:.1f} s; everything is in {out}/")
+    return summary

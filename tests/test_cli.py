@@ -1,0 +1,88 @@
+"""The command line, through subprocess: output, JSON, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, check_exit=None):
+    proc = subprocess.run([sys.executable, "-m", "descentlab.cli", *args],
+                          capture_output=True, text=True, timeout=300)
+    if check_exit is not None:
+        assert proc.returncode == check_exit, proc.stderr + proc.stdout
+    return proc
+
+
+def test_help_lists_every_command():
+    out = run("--help", check_exit=0).stdout
+    for cmd in ("train", "evaluate", "minimize", "race", "plot", "functions", "optimizers",
+                "datasets", "gallery", "demo", "playground"):
+        assert cmd in out
+
+
+def test_train_json_on_a_toy_set():
+    out = run("train", "--data", "blobs", "--hidden", "16", "--epochs", "5", "--lr", "0.02", "--json",
+              check_exit=0).stdout
+    result = json.loads(out)
+    for key in ("test_accuracy", "test_loss", "train_loss", "epochs", "seconds"):
+        assert key in result
+    assert result["epochs"] == 5 and result["test_accuracy"] > 0.8
+
+
+def test_train_accepts_registry_hyperparameters_and_saves(tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--data", "moons", "--hidden", "8", "--epochs", "2", "--optimizer", "sgd",
+        "--lr", "0.1", "--momentum", "0.9", "--nesterov", "--l2", "1e-4", "--save", str(model),
+        "--quiet", check_exit=0)
+    assert model.exists()
+    out = run("evaluate", str(model), "--data", "moons", "--json", check_exit=0).stdout
+    assert 0 <= json.loads(out)["accuracy"] <= 1
+
+
+def test_minimize_prints_a_table_of_each_run():
+    out = run("minimize", "parabola", "--optimizer", "gd", "--lr", "0.1,1,100", "--steps", "100",
+              check_exit=0).stdout
+    assert "converged" in out and "diverged" in out and "oscillat" in out
+
+
+def test_minimize_formula_json():
+    out = run("minimize", "x**2 + (y-1)**2", "--optimizer", "adam", "--lr", "0.1",
+              "--steps", "3000", "--json", check_exit=0).stdout
+    rows = json.loads(out)
+    assert rows[0]["status"] == "converged"
+
+
+@pytest.mark.parametrize("name", ["functions", "optimizers", "datasets"])
+def test_listings(name):
+    out = run(name, check_exit=0).stdout
+    expected = {"functions": "rosenbrock", "optimizers": "adagrad_norm", "datasets": "spirals"}
+    assert expected[name] in out
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["train", "--optimizer", "adamm"], "invalid choice: 'adamm'"),
+        (["train", "--lr", "-0.1"], "expected a positive float, got '-0.1'"),
+        (["train", "--data", "nosuchset"], "nosuchset"),
+        (["train", "--data", "mnist:/no/such/dir", "--epochs", "1"], "/no/such/dir"),
+        (["train", "--optimizer", "sgd", "--beta1", "0.9"], "has no hyperparameter beta1"),
+        (["train", "--hidden", "16,x"], "--hidden"),
+        (["evaluate", "/no/model.npz"], "no model file"),
+        (["minimize", "nosuchfunction"], "unknown landscape"),
+        (["minimize", "__import__('os')"], "not allowed"),
+        (["minimize", "parabola", "--start", "1,2"], "--start needs 1 numbers"),
+        (["minimize", "parabola", "--optimizer", "sgd", "--beta2", "0.9"], "beta2"),
+        (["train", "--epochs", "0"], "expected a positive int"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(args, expected):
+    proc = run(*args, check_exit=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in proc.stderr
