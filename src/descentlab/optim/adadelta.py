@@ -1,0 +1,126 @@
+"""Adadelta: step sizes from running averages of squared gradients and squared updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
+
+__all__ = ["Adadelta", "adadelta"]
+
+
+def adadelta(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    states: list[dict],
+    *,
+    lr: float | np.ndarray,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    """Apply one Adadelta step in place; ``states[i]`` holds ``step``, ``square_avg``,
+    ``acc_delta``."""
+    for theta, g, state in zip(params, grads, states):
+        if "square_avg" not in state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(theta)
+            state["acc_delta"] = np.zeros_like(theta)
+        state["step"] += 1
+        if maximize:
+            g = np.negative(g)
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        v, u = state["square_avg"], state["acc_delta"]
+        buf = np.multiply(g, 1 - rho, out=scratch_like(theta, 0))
+        buf *= g
+        v *= rho
+        v += buf
+        delta = np.add(u, eps, out=scratch_like(theta, 1))
+        np.sqrt(delta, out=delta)
+        np.add(v, eps, out=buf)
+        np.sqrt(buf, out=buf)
+        delta /= buf
+        delta *= g
+        np.multiply(delta, 1 - rho, out=buf)
+        buf *= delta
+        u *= rho
+        u += buf
+        delta *= lr
+        theta -= delta
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta, as ``torch.optim.Adadelta``.
+
+    Update at step t (g_t includes ``-`` for ``maximize``)::
+
+        g_t     <- g_t + lambda * theta_{t-1}                     (if lambda != 0)
+        v_t     <- rho * v_{t-1} + (1 - rho) * g_t^2
+        Delta_t <- sqrt(u_{t-1} + eps) / sqrt(v_t + eps) * g_t
+        u_t     <- rho * u_{t-1} + (1 - rho) * Delta_t^2
+        theta_t <- theta_{t-1} - eta * Delta_t
+
+    ==========  ================  =======
+    symbol      argument          default
+    ==========  ================  =======
+    eta         ``lr``            1.0
+    rho         ``rho``           0.9
+    eps         ``eps``           1e-6
+    lambda      ``weight_decay``  0
+    ==========  ================  =======
+
+    State per parameter: ``step``, ``square_avg`` (v_t), ``acc_delta`` (u_t).
+    Reference: M. D. Zeiler, "ADADELTA: an adaptive learning rate method",
+    arXiv:1212.5701, 2012.
+
+    Example, f(x) = x^2 / 2 (Adadelta starts slowly: its first steps are ~sqrt(eps))::
+
+        >>> p = ArrayParam(np.array([1.0]))
+        >>> opt = Adadelta([p], lr=1.0)
+        >>> for _ in range(3000):
+        ...     p.grad = p.data.copy(); opt.step()
+        >>> bool(abs(p.data[0]) < 1e-3)
+        True
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | np.ndarray = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "rho": rho,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+        }
+        super().__init__(params, defaults)
+
+    def _validate(self, hp: dict[str, Any]) -> None:
+        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
+        check_interval("rho", hp["rho"], 0.0, 1.0, closed_high=True)
+        check_nonnegative("eps", hp["eps"])
+        check_nonnegative("weight_decay", hp["weight_decay"])
+
+    def _update(self, group, params, grads, states) -> None:
+        adadelta(
+            params,
+            grads,
+            states,
+            lr=group["lr"],
+            rho=group["rho"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )

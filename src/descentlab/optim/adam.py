@@ -1,0 +1,386 @@
+"""Adam, AMSGrad, AdamW (decoupled weight decay) and NAdam (Nesterov-accelerated Adam)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
+from descentlab.optim.rmsprop import lerp_
+
+__all__ = ["Adam", "AdamW", "NAdam", "adam", "adamw", "nadam"]
+
+
+def _check_betas(betas: Any) -> None:
+    try:
+        beta1, beta2 = betas
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Invalid betas value: {betas!r}; expected a pair (beta1, beta2)"
+        ) from None
+    check_interval("beta parameter at index 0 (beta1)", beta1, 0.0, 1.0, closed_high=False)
+    check_interval("beta parameter at index 1 (beta2)", beta2, 0.0, 1.0, closed_high=False)
+
+
+def _prepare(theta, g, maximize, weight_decay, lr, decoupled):
+    """Return the gradient after sign and (coupled) decay; apply decoupled decay."""
+    if maximize:
+        g = np.negative(g)
+    if weight_decay != 0:
+        if decoupled:
+            theta *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * theta
+    return g
+
+
+def adam(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    states: list[dict],
+    *,
+    lr: float | np.ndarray,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+) -> None:
+    """Apply one Adam step in place; ``states[i]`` holds ``step``, ``exp_avg``,
+    ``exp_avg_sq`` and (amsgrad) ``max_exp_avg_sq``."""
+    for theta, g, state in zip(params, grads, states):
+        if "exp_avg" not in state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(theta)
+            state["exp_avg_sq"] = np.zeros_like(theta)
+            if amsgrad:
+                state["max_exp_avg_sq"] = np.zeros_like(theta)
+        state["step"] += 1
+        t = state["step"]
+        g = _prepare(theta, g, maximize, weight_decay, lr, decoupled_weight_decay)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        buf = scratch_like(theta, 0)
+        lerp_(m, g, 1 - beta1, buf)
+        np.multiply(g, 1 - beta2, out=buf)
+        buf *= g
+        v *= beta2
+        v += buf
+        bias_correction1 = 1 - beta1**t
+        bias_correction2_sqrt = (1 - beta2**t) ** 0.5
+        step_size = lr / bias_correction1
+        if amsgrad:
+            vmax = state["max_exp_avg_sq"]
+            np.maximum(vmax, v, out=vmax)
+            np.sqrt(vmax, out=buf)
+        else:
+            np.sqrt(v, out=buf)
+        buf /= bias_correction2_sqrt
+        buf += eps
+        denom = buf
+        buf = np.multiply(m, step_size, out=scratch_like(theta, 1))
+        buf /= denom
+        theta -= buf
+
+
+def adamw(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    states: list[dict],
+    *,
+    lr: float | np.ndarray,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
+) -> None:
+    """Apply one AdamW step in place: :func:`adam` with decoupled weight decay."""
+    adam(
+        params,
+        grads,
+        states,
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        weight_decay=weight_decay,
+        amsgrad=amsgrad,
+        maximize=maximize,
+        decoupled_weight_decay=True,
+    )
+
+
+class Adam(Optimizer):
+    r"""Adam (and AMSGrad), as ``torch.optim.Adam``.
+
+    Update at step t (g_t includes ``-`` for ``maximize``)::
+
+        g_t     <- g_t + lambda * theta_{t-1}                  (coupled L2, if lambda != 0)
+        m_t     <- beta1 * m_{t-1} + (1 - beta1) * g_t
+        v_t     <- beta2 * v_{t-1} + (1 - beta2) * g_t^2
+        mhat_t  <- m_t / (1 - beta1^t);   vhat_t <- v_t / (1 - beta2^t)
+        theta_t <- theta_{t-1} - eta * mhat_t / (sqrt(vhat_t) + eps)
+        amsgrad: vmax_t <- max(vmax_{t-1}, v_t) (raw v), and vmax_t replaces v_t above
+
+    ==============  ==========================  ============
+    symbol          argument                    default
+    ==============  ==========================  ============
+    eta             ``lr``                      1e-3
+    beta1, beta2    ``betas``                   (0.9, 0.999)
+    eps             ``eps`` (outside the sqrt)  1e-8
+    lambda          ``weight_decay``            0
+    ==============  ==========================  ============
+
+    ``decoupled_weight_decay=True`` turns Adam into AdamW (see :class:`AdamW`).
+    State per parameter: ``step``, ``exp_avg`` (m_t), ``exp_avg_sq`` (v_t),
+    ``max_exp_avg_sq`` (amsgrad). References: D. P. Kingma, J. Ba, "Adam: a method
+    for stochastic optimization", ICLR 2015; S. J. Reddi, S. Kale, S. Kumar, "On
+    the convergence of Adam and beyond", ICLR 2018 (AMSGrad).
+
+    Example, f(x) = x^2 / 2::
+
+        >>> p = ArrayParam(np.array([1.0]))
+        >>> opt = Adam([p], lr=0.1)
+        >>> for _ in range(500):
+        ...     p.grad = p.data.copy(); opt.step()
+        >>> bool(abs(p.data[0]) < 1e-3)
+        True
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | np.ndarray = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas) if isinstance(betas, (list, tuple)) else betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    def _validate(self, hp: dict[str, Any]) -> None:
+        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
+        check_nonnegative("eps", hp["eps"])
+        _check_betas(hp["betas"])
+        check_nonnegative("weight_decay", hp["weight_decay"])
+
+    def _update(self, group, params, grads, states) -> None:
+        beta1, beta2 = group["betas"]
+        adam(
+            params,
+            grads,
+            states,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            amsgrad=group["amsgrad"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    Update at step t: first shrink the weights, then take an Adam step whose
+    gradient carries no decay term::
+
+        theta_{t-1} <- theta_{t-1} - eta * lambda * theta_{t-1}
+        m_t, v_t, mhat_t, vhat_t as in Adam (from the raw g_t)
+        theta_t <- theta_{t-1} - eta * mhat_t / (sqrt(vhat_t) + eps)
+
+    Arguments and defaults as :class:`Adam` except ``weight_decay`` (lambda) = 1e-2.
+    Coupled (Adam's ``weight_decay``) and decoupled decay agree only for plain SGD;
+    with adaptive denominators the decoupled form shrinks every weight at the
+    same relative rate eta * lambda.
+    Reference: I. Loshchilov, F. Hutter, "Decoupled weight decay regularization",
+    ICLR 2019.
+
+    Example, f(x) = x^2 / 2::
+
+        >>> p = ArrayParam(np.array([1.0]))
+        >>> opt = AdamW([p], lr=0.1)
+        >>> for _ in range(500):
+        ...     p.grad = p.data.copy(); opt.step()
+        >>> bool(abs(p.data[0]) < 1e-3)
+        True
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | np.ndarray = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+def nadam(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    states: list[dict],
+    *,
+    lr: float | np.ndarray,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+) -> None:
+    """Apply one NAdam step in place; ``states[i]`` holds ``step``, ``mu_product``,
+    ``exp_avg`` and ``exp_avg_sq``."""
+    for theta, g, state in zip(params, grads, states):
+        if "exp_avg" not in state:
+            state["step"] = 0
+            state["mu_product"] = 1.0
+            state["exp_avg"] = np.zeros_like(theta)
+            state["exp_avg_sq"] = np.zeros_like(theta)
+        state["step"] += 1
+        t = state["step"]
+        g = _prepare(theta, g, maximize, weight_decay, lr, decoupled_weight_decay)
+        bias_correction2 = 1 - beta2**t
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        state["mu_product"] *= mu
+        mu_product = state["mu_product"]
+        mu_product_next = mu_product * mu_next
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        buf = scratch_like(theta, 0)
+        lerp_(m, g, 1 - beta1, buf)
+        np.multiply(g, 1 - beta2, out=buf)
+        buf *= g
+        v *= beta2
+        v += buf
+        denom = np.divide(v, bias_correction2, out=scratch_like(theta, 1))
+        np.sqrt(denom, out=denom)
+        denom += eps
+        np.multiply(g, lr * (1.0 - mu) / (1.0 - mu_product), out=buf)
+        buf /= denom
+        theta -= buf
+        np.multiply(m, lr * mu_next / (1.0 - mu_product_next), out=buf)
+        buf /= denom
+        theta -= buf
+
+
+class NAdam(Optimizer):
+    r"""NAdam: Adam with Nesterov momentum and a momentum schedule, as ``torch.optim.NAdam``.
+
+    Update at step t (g_t includes ``-`` for ``maximize``)::
+
+        g_t     <- g_t + lambda * theta_{t-1}        (decoupled: theta <- theta (1 - eta lambda))
+        mu_t    <- beta1 * (1 - 0.5 * 0.96^(t psi)),  mu_{t+1} likewise,  Pi_t = prod_{i<=t} mu_i
+        m_t     <- beta1 * m_{t-1} + (1 - beta1) * g_t
+        v_t     <- beta2 * v_{t-1} + (1 - beta2) * g_t^2
+        D_t     <- sqrt(v_t / (1 - beta2^t)) + eps
+        theta_t <- theta_{t-1} - eta (1 - mu_t) / (1 - Pi_t) * g_t / D_t
+                               - eta mu_{t+1} / (1 - Pi_t mu_{t+1}) * m_t / D_t
+
+    ==============  ==========================  ============
+    symbol          argument                    default
+    ==============  ==========================  ============
+    eta             ``lr``                      2e-3
+    beta1, beta2    ``betas``                   (0.9, 0.999)
+    eps             ``eps`` (outside the sqrt)  1e-8
+    lambda          ``weight_decay``            0
+    psi             ``momentum_decay``          4e-3
+    ==============  ==========================  ============
+
+    State per parameter: ``step``, ``mu_product`` (Pi_t), ``exp_avg`` (m_t),
+    ``exp_avg_sq`` (v_t). Reference: T. Dozat, "Incorporating Nesterov momentum
+    into Adam", ICLR 2016 workshop.
+
+    Example, f(x) = x^2 / 2::
+
+        >>> p = ArrayParam(np.array([1.0]))
+        >>> opt = NAdam([p], lr=0.1)
+        >>> for _ in range(500):
+        ...     p.grad = p.data.copy(); opt.step()
+        >>> bool(abs(p.data[0]) < 1e-3)
+        True
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | np.ndarray = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas) if isinstance(betas, (list, tuple)) else betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "momentum_decay": momentum_decay,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "maximize": maximize,
+        }
+        super().__init__(params, defaults)
+
+    def _validate(self, hp: dict[str, Any]) -> None:
+        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
+        check_nonnegative("eps", hp["eps"])
+        _check_betas(hp["betas"])
+        check_nonnegative("weight_decay", hp["weight_decay"])
+        check_nonnegative("momentum_decay", hp["momentum_decay"])
+
+    def _update(self, group, params, grads, states) -> None:
+        beta1, beta2 = group["betas"]
+        nadam(
+            params,
+            grads,
+            states,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum_decay=group["momentum_decay"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )

@@ -1,0 +1,326 @@
+"""The `Optimizer` base class: parameter groups, per-parameter state, state dicts.
+
+An optimizer only updates arrays given gradients, whoever computed them. A
+*parameter* is any object with a ``.data`` NumPy array (updated in place, never
+rebound) and a ``.grad`` attribute that is an array of the same shape or
+``None``: a ``descentlab.Parameter``, or the tiny :class:`ArrayParam` holder
+below. A parameter whose ``.grad`` is ``None`` is skipped by ``step``.
+
+The layout follows ``torch.optim.Optimizer``: ``param_groups`` is a list of
+dicts (the group's ``"params"`` plus every hyperparameter, defaults filled in)
+read afresh at every step, so a learning-rate schedule simply sets
+``group["lr"]``; ``state`` maps each parameter object to a dict of named arrays
+(``exp_avg``, ``momentum_buffer``, ...), and ``state_dict()`` uses integer ids.
+
+Batched problems: a parameter of shape (N, D) may hold N independent problems.
+Every rule is elementwise, so the rows never interact; ``lr`` (and only
+``lr``) may then be an array broadcastable against the parameter, e.g. of
+shape (N, 1), to give each problem its own learning rate.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ArrayParam", "Optimizer", "scratch_like"]
+
+_SCRATCH_MIN_SIZE = 1 << 16  # smaller temporaries are cheap to allocate
+_SCRATCH_SLOTS = 8
+_scratch_local = threading.local()
+
+
+def scratch_like(a: np.ndarray, slot: int = 0) -> np.ndarray:
+    """An uninitialised work array shaped like ``a``, reused across steps for big arrays.
+
+    Allocating a fresh 40 MB temporary every step costs page faults that dominate a
+    large update; a rule asks for ``slot`` 0, 1, ... for temporaries alive at the
+    same time. The cache is per thread and holds a few recent buffers.
+    """
+    if a.size < _SCRATCH_MIN_SIZE:
+        return np.empty_like(a)
+    cache = getattr(_scratch_local, "cache", None)
+    if cache is None:
+        cache = _scratch_local.cache = OrderedDict()
+    key = (a.shape, a.dtype.str, slot)
+    buf = cache.get(key)
+    if buf is None:
+        buf = cache[key] = np.empty(a.shape, dtype=a.dtype)
+        while len(cache) > _SCRATCH_SLOTS:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return buf
+
+
+class ArrayParam:
+    """A minimal parameter: a NumPy array ``data`` and its gradient ``grad``.
+
+    >>> p = ArrayParam(np.array([1.0, -2.0]))
+    >>> p.grad = 2 * p.data          # gradient of ||x||^2
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: Any) -> None:
+        self.data: np.ndarray = np.asarray(data)
+        if not np.issubdtype(self.data.dtype, np.floating):
+            self.data = self.data.astype(np.float64)
+        self.grad: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"ArrayParam({self.data!r})"
+
+
+class _ParamState(MutableMapping):
+    """Dict keyed by parameter *identity* (parameters need not be hashable)."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[Any, dict]] = {}
+
+    def __getitem__(self, param: Any) -> dict:
+        try:
+            return self._items[id(param)][1]
+        except KeyError:
+            raise KeyError(param) from None
+
+    def __setitem__(self, param: Any, value: dict) -> None:
+        self._items[id(param)] = (param, value)
+
+    def __delitem__(self, param: Any) -> None:
+        del self._items[id(param)]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (param for param, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def setdefault(self, param: Any, default: dict | None = None) -> dict:  # type: ignore[override]
+        entry = self._items.get(id(param))
+        if entry is None:
+            entry = self._items[id(param)] = (param, {} if default is None else default)
+        return entry[1]
+
+
+def _check_param(param: Any) -> None:
+    if isinstance(param, np.ndarray) or not isinstance(getattr(param, "data", None), np.ndarray):
+        raise TypeError(
+            "optimizer params must be objects with a .data ndarray and a .grad attribute "
+            f"(e.g. descentlab.Parameter or descentlab.optim.ArrayParam), got "
+            f"{type(param).__name__}; wrap a plain array as ArrayParam(array)"
+        )
+
+
+def _nonnegative(value: Any) -> bool:
+    """True when every entry of ``value`` is a number >= 0 (False for NaN)."""
+    try:
+        return bool(np.all(np.asarray(value, dtype=float) >= 0.0))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_nonnegative(name: str, value: Any, *, array_ok: bool = False) -> None:
+    """Raise ValueError unless ``value`` is a number >= 0 (an array of them if ``array_ok``)."""
+    if not array_ok and np.ndim(value) != 0:
+        raise ValueError(f"Invalid {name} value: {value!r}; expected a number >= 0")
+    if not _nonnegative(value):
+        expected = "a number >= 0" + (" or an array of them" if array_ok else "")
+        raise ValueError(f"Invalid {name} value: {value!r}; expected {expected}")
+
+
+def check_interval(name: str, value: Any, low: float, high: float, *, closed_high: bool) -> None:
+    """Raise ValueError unless low <= value <= high (or < high)."""
+    bracket = "]" if closed_high else ")"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    ok = low <= v <= high if closed_high else low <= v < high
+    if not ok:
+        raise ValueError(
+            f"Invalid {name} value: {value!r}; expected a number in [{low}, {high}{bracket}"
+        )
+
+
+class Optimizer:
+    """Base class: holds parameter groups and state, and runs the update per group.
+
+    Subclasses define ``_validate(hyperparameters)`` and
+    ``_update(group, params, grads, states)``, where ``params`` and ``grads`` are
+    the arrays of the group's parameters that have a gradient and ``states`` their
+    state dicts; the update is a call of the family's functional rule.
+
+    Args:
+        params: an iterable of parameters, or of dicts (parameter groups) with a
+            ``"params"`` entry and per-group hyperparameter overrides.
+        defaults: the hyperparameters used where a group does not set its own.
+    """
+
+    def __init__(self, params: Iterable[Any] | Iterable[dict], defaults: dict[str, Any]) -> None:
+        self._validate(defaults)
+        self.defaults = dict(defaults)
+        self.state: MutableMapping[Any, dict] = _ParamState()
+        self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, np.ndarray) or hasattr(params, "data"):
+            raise TypeError(
+                "params must be an iterable of parameters or of dicts, got a single "
+                f"{type(params).__name__}; pass [param]"
+            )
+        groups = list(params)
+        if len(groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # -- hooks for subclasses ----------------------------------------------------------
+    def _validate(self, hp: dict[str, Any]) -> None:
+        check_nonnegative("learning rate (lr)", hp.get("lr", 0.0), array_ok=True)
+
+    def _update(
+        self,
+        group: dict[str, Any],
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        states: list[dict],
+    ) -> None:
+        raise NotImplementedError
+
+    # -- public API ----------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyperparameters (others from defaults)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if params is None:
+            raise ValueError("param_group must have a 'params' entry")
+        if isinstance(params, set):
+            raise TypeError("params must be an ordered collection (list or tuple), not a set")
+        params = [params] if hasattr(params, "data") else list(params)
+        for p in params:
+            _check_param(p)
+        for name, value in self.defaults.items():
+            group.setdefault(name, value)
+        self._validate(group)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        ids = [id(p) for p in params]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a parameter appears twice in one parameter group")
+        if seen.intersection(ids):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group["params"] = params
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient to None (or to zeros, in place)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()`` if given.
+
+        ``closure`` re-evaluates the model (zeroing and recomputing the gradients)
+        and returns the loss; it is called once, before the update.
+        """
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            params, grads, states = [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                params.append(p.data)
+                grads.append(np.asarray(p.grad))
+                states.append(self.state.setdefault(p, {}))
+            if params:
+                self._update(group, params, grads, states)
+        return loss
+
+    # -- persistence ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Return ``{"state": {id: {...}}, "param_groups": [{..., "params": [ids]}]}``.
+
+        Ids number the parameters 0, 1, ... in group order, as in PyTorch; the state
+        arrays are copies.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                packed["params"].append(index[id(p)])
+            groups.append(packed)
+        state = {
+            index[id(p)]: {k: _copy_value(v) for k, v in s.items()}
+            for p, s in self.state.items()
+            if id(p) in index
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a dict made by :meth:`state_dict` (same groups and parameter shapes)."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, "
+                f"expected {len(self.param_groups)}"
+            )
+        for i, (g, s) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(g["params"]) != len(s["params"]):
+                raise ValueError(
+                    f"loaded parameter group {i} has {len(s['params'])} parameters, "
+                    f"expected {len(g['params'])}"
+                )
+        id_to_param = {
+            pid: p
+            for g, s in zip(self.param_groups, saved_groups)
+            for pid, p in zip(s["params"], g["params"])
+        }
+        new_state = _ParamState()
+        for pid, saved in state_dict["state"].items():
+            p = id_to_param.get(int(pid))
+            if p is None:
+                continue
+            new_state[p] = {k: _cast_like(v, p.data, k) for k, v in saved.items()}
+        for g, s in zip(self.param_groups, saved_groups):
+            for k, v in s.items():
+                if k != "params":
+                    g[k] = copy.deepcopy(v)
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _copy_value(value: Any) -> Any:
+    return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
+
+
+def _cast_like(value: Any, data: np.ndarray, key: str) -> Any:
+    """Copy a saved state value; floating arrays take the parameter's dtype."""
+    if isinstance(value, np.ndarray):
+        if key != "step" and np.issubdtype(value.dtype, np.floating):
+            return value.astype(data.dtype, copy=True)
+        return value.copy()
+    return copy.deepcopy(value)

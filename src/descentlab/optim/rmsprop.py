@@ -1,0 +1,162 @@
+"""RMSprop: divide the gradient by a running root mean square of recent gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
+
+__all__ = ["RMSprop", "lerp_", "rmsprop"]
+
+
+def lerp_(a: np.ndarray, b: np.ndarray, w: float, buf: np.ndarray) -> None:
+    """a <- a + w (b - a) in place, rounded as ``torch.lerp`` does; ``buf`` is scratch."""
+    np.subtract(b, a, out=buf)
+    if abs(w) < 0.5:
+        buf *= w
+        a += buf
+    else:
+        buf *= 1 - w
+        np.subtract(b, buf, out=a)
+
+
+def rmsprop(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    states: list[dict],
+    *,
+    lr: float | np.ndarray,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
+) -> None:
+    """Apply one RMSprop step in place; ``states[i]`` holds ``step``, ``square_avg`` and,
+    as needed, ``momentum_buffer`` and ``grad_avg``."""
+    for theta, g, state in zip(params, grads, states):
+        if "square_avg" not in state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(theta)
+            if momentum > 0:
+                state["momentum_buffer"] = np.zeros_like(theta)
+            if centered:
+                state["grad_avg"] = np.zeros_like(theta)
+        state["step"] += 1
+        if maximize:
+            g = np.negative(g)
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        v = state["square_avg"]
+        buf = np.multiply(g, 1 - alpha, out=scratch_like(theta, 0))
+        buf *= g
+        v *= alpha
+        v += buf
+        if centered:
+            gbar = state["grad_avg"]
+            lerp_(gbar, g, 1 - alpha, buf)
+            np.multiply(gbar, gbar, out=buf)
+            np.subtract(v, buf, out=buf)
+            np.sqrt(buf, out=buf)
+        else:
+            np.sqrt(v, out=buf)
+        buf += eps
+        if momentum > 0:
+            np.divide(g, buf, out=buf)
+            b = state["momentum_buffer"]
+            b *= momentum
+            b += buf
+            np.multiply(b, lr, out=buf)
+        else:
+            avg = buf
+            buf = np.multiply(g, lr, out=scratch_like(theta, 1))
+            buf /= avg
+        theta -= buf
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop, as ``torch.optim.RMSprop``.
+
+    Update at step t (g_t includes ``-`` for ``maximize``)::
+
+        g_t     <- g_t + lambda * theta_{t-1}                     (if lambda != 0)
+        v_t     <- alpha * v_{t-1} + (1 - alpha) * g_t^2
+        D_t     <- sqrt(v_t) + eps
+                   (centered: gbar_t <- alpha gbar_{t-1} + (1 - alpha) g_t,
+                    D_t <- sqrt(v_t - gbar_t^2) + eps)
+        theta_t <- theta_{t-1} - eta * g_t / D_t                   (beta = 0)
+        b_t     <- beta * b_{t-1} + g_t / D_t;  theta_t <- theta_{t-1} - eta * b_t   (beta > 0)
+
+    ==========  ==========================  =======
+    symbol      argument                    default
+    ==========  ==========================  =======
+    eta         ``lr``                      1e-2
+    alpha       ``alpha``                   0.99
+    eps         ``eps`` (outside the sqrt)  1e-8
+    lambda      ``weight_decay``            0
+    beta        ``momentum``                0
+    ==========  ==========================  =======
+
+    No bias correction: the first step is about eta / sqrt(1 - alpha) = 10 eta.
+    State per parameter: ``step``, ``square_avg`` (v_t), ``momentum_buffer`` (b_t,
+    if momentum > 0), ``grad_avg`` (gbar_t, if centered).
+    Reference: G. Hinton, Coursera "Neural networks for machine learning",
+    lecture 6e, 2012; centered form: A. Graves, arXiv:1308.0850, 2013.
+
+    Example, f(x) = x^2 / 2::
+
+        >>> p = ArrayParam(np.array([1.0]))
+        >>> opt = RMSprop([p], lr=0.01)
+        >>> for _ in range(500):
+        ...     p.grad = p.data.copy(); opt.step()
+        >>> bool(abs(p.data[0]) < 1e-2)
+        True
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float | np.ndarray = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "alpha": alpha,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "centered": centered,
+            "maximize": maximize,
+        }
+        super().__init__(params, defaults)
+
+    def _validate(self, hp: dict[str, Any]) -> None:
+        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
+        check_interval("alpha", hp["alpha"], 0.0, 1.0, closed_high=True)
+        check_nonnegative("eps", hp["eps"])
+        check_nonnegative("weight_decay", hp["weight_decay"])
+        check_nonnegative("momentum", hp["momentum"])
+
+    def _update(self, group, params, grads, states) -> None:
+        rmsprop(
+            params,
+            grads,
+            states,
+            lr=group["lr"],
+            alpha=group["alpha"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            centered=group["centered"],
+            maximize=group["maximize"],
+        )

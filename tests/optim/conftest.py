@@ -1,0 +1,66 @@
+"""Shared helpers for the optimizer tests: option variants generated from the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from descentlab.optim import REGISTRY
+
+# A non-default value to try for each hyperparameter name (the names come from the
+# registry; a hyperparameter without an entry here makes test_registry fail).
+VARIANT_VALUES = {
+    "lr": None,  # lr is varied per parameter group instead
+    "momentum": 0.7,
+    "dampening": 0.3,
+    "weight_decay": 0.05,
+    "nesterov": True,
+    "maximize": True,
+    "lr_decay": 0.02,
+    "initial_accumulator_value": 0.3,
+    "eps": 1e-3,
+    "rho": 0.8,
+    "alpha": 0.9,
+    "centered": True,
+    "beta1": 0.8,
+    "beta2": 0.99,
+    "amsgrad": True,
+    "decoupled_weight_decay": True,
+    "momentum_decay": 0.02,
+    "batched": None,  # exercised by the batched tests
+}
+
+# Combinations that interact (the single-option variants come from the registry).
+COMBOS = {
+    "sgd": [{"momentum": 0.9, "dampening": 0.2}, {"momentum": 0.5, "weight_decay": 0.1}],
+    "nesterov": [{"weight_decay": 0.05, "maximize": True}],
+    "rmsprop": [
+        {"momentum": 0.5, "centered": True},
+        {"momentum": 0.5, "centered": True, "weight_decay": 0.05, "maximize": True},
+    ],
+    "adam": [{"amsgrad": True, "weight_decay": 0.05, "maximize": True}],
+    "adamw": [{"amsgrad": True, "weight_decay": 0.1}],
+    "adagrad": [{"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.02}],
+    "nadam": [{"momentum_decay": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}],
+}
+
+
+def variants(name: str) -> list[dict]:
+    """Default settings, each hyperparameter changed alone, and the COMBOS."""
+    spec = REGISTRY[name]
+    out: list[dict] = [{}]
+    for hp in spec.hyperparameters.values():
+        value = VARIANT_VALUES[hp.name]
+        if value is not None and value != hp.default:
+            out.append({hp.name: value})
+    out.extend(COMBOS.get(name, []))
+    return out
+
+
+def variant_id(name: str, opts: dict) -> str:
+    return name + ("" if not opts else "-" + "-".join(f"{k}={v}" for k, v in opts.items()))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
