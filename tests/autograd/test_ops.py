@@ -188,3 +188,15 @@ def test_matmul_and_broadcast_ops_match_finite_differences():
     w = rand(4, 3)
     result = dl.gradcheck(lambda a: ((a @ w).tanh() + a.sum(axis=1, keepdims=True)).sum(), rand(2, 4))
     assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (2, 3, 4), (4,)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_linear_equals_composed_twin_and_torch(shape, bias):
+    x, w, b = rand(*shape), rand(3, 4), rand(3)
+    if bias:
+        compare(lambda a, c, d: ag.linear(a, c, d), lambda a, c, d: a @ c.T + d, x, w, b)
+        compare(lambda a, c, d: ag.linear(a, c, d),
+                lambda a, c, d: torch.nn.functional.linear(a, c, d), x, w, b)
+    else:
+        compare(lambda a, c: ag.linear(a, c), lambda a, c: a @ c.T, x, w)

@@ -7,9 +7,9 @@ primitives ``unbroadcast`` their gradients back to each input's shape.
 
 Primitives (hand-written backward): add, mul, neg, pow, exp, log, abs, sin,
 cos, tanh, sigmoid, relu, maximum, matmul, sum, mean, max, reshape,
-transpose, getitem, concatenate, stack, where, and one fused op,
-``softmax_cross_entropy`` (for numerical stability and speed; it is tested
-against its composed twin). Everything else (sub, div, sqrt, minimum,
+transpose, getitem, concatenate, stack, where, and two fused ops,
+``softmax_cross_entropy`` (for numerical stability and speed) and ``linear``
+(x W^T + b, for speed); each is tested against its composed twin. Everything else (sub, div, sqrt, minimum,
 softmax, log_softmax, logsumexp, ...) is composed from them.
 """
 
@@ -191,6 +191,35 @@ def matmul(a: Any, b: Any) -> Tensor:
         return ga, gb
 
     return make_result(a.data @ b.data, (a, b), backward)
+
+
+def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b in one node: the fast path of ``nn.Linear``.
+
+    Its twin composed of primitives is ``x @ weight.T + bias``; the tests check
+    that both give the same values and gradients. Fusing saves the transpose
+    and broadcast nodes and writes dL/dW = g^T x and dL/db = sum_i g_i directly.
+    """
+    x = lift(x)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear layer expects inputs with {weight.shape[1]} features, got input of "
+            f"shape {x.shape} (weight has shape {weight.shape})"
+        )
+    out = x.data @ weight.data.T
+    if bias is not None:
+        out += bias.data
+
+    def backward(g: np.ndarray) -> tuple[Any, ...]:
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = g @ weight.data if x.requires_grad else None
+        gw = g2.T @ x.data.reshape(-1, x.shape[-1]) if weight.requires_grad else None
+        if bias is None:
+            return gx, gw
+        return gx, gw, g2.sum(axis=0) if bias.requires_grad else None
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return make_result(out, parents, backward)
 
 
 # ---------------------------------------------------------------- reductions

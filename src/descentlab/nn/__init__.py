@@ -18,7 +18,7 @@ from descentlab.nn.layers import (
     Tanh,
 )
 from descentlab.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from descentlab.nn.module import Module, load
+from descentlab.nn.module import FlatParameters, Module, load
 from descentlab.nn.regularizers import L1, L2, ElasticNet, Regularizer
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "ElasticNet",
+    "FlatParameters",
     "Flatten",
     "Identity",
     "L1",

@@ -159,10 +159,10 @@ class Dropout(Module):
             return x
         if self.per_epoch:
             if self._epoch_mask is None or self._epoch_mask.shape != x.shape[1:]:
-                self._epoch_mask = self.rng.random(x.shape[1:], dtype=np.float32) >= self.p
+                self._epoch_mask = F.keep_mask(self.rng, x.shape[1:], self.p)
             mask = self._epoch_mask
         else:
-            mask = self.rng.random(x.shape, dtype=np.float32) >= np.float32(self.p)
+            mask = F.keep_mask(self.rng, x.shape, self.p)
         self.last_mask = mask
         return F.dropout(x, self.p, training=True, mask=mask)
 

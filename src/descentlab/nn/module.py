@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -229,3 +229,54 @@ def as_tensor_list(params: Any) -> list[Tensor]:
     if isinstance(params, Module):
         return list(params.parameters())
     return list(params)
+
+
+class FlatParameters:
+    """Every parameter of a model as a view into one contiguous buffer, and every
+    gradient as a view into a second one.
+
+    An optimizer given ``[flat]`` then updates all weights with a few
+    whole-buffer operations instead of a loop over layers; the model's
+    Parameters see the change because their ``.data`` are views of
+    ``flat.data``. ``flat`` has ``.data`` and ``.grad`` like any parameter.
+    """
+
+    def __init__(self, params: Iterable[Parameter]) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("FlatParameters needs at least one parameter")
+        dtypes = {p.dtype for p in self.params}
+        if len(dtypes) != 1:
+            raise ValueError(f"all parameters must share one dtype to be flattened, got {dtypes}")
+        dtype = dtypes.pop()
+        total = sum(p.size for p in self.params)
+        self.data = np.empty(total, dtype=dtype)
+        self.grad = np.zeros(total, dtype=dtype)
+        self._views: list[tuple[np.ndarray, np.ndarray]] = []
+        offset = 0
+        for p in self.params:
+            data = self.data[offset : offset + p.size].reshape(p.shape)
+            grad = self.grad[offset : offset + p.size].reshape(p.shape)
+            data[...] = p.data
+            p.data, p.grad = data, grad
+            self._views.append((data, grad))
+            offset += p.size
+
+    def zero_grad(self) -> None:
+        """Zero the gradient buffer and point every parameter's ``.grad`` into it."""
+        self.grad.fill(0)
+        for p, (_, grad) in zip(self.params, self._views):
+            p.grad = grad
+
+    def sync(self) -> None:
+        """Bring back into the buffers any ``.data`` or ``.grad`` that was rebound."""
+        for p, (data, grad) in zip(self.params, self._views):
+            if p.data is not data:
+                data[...] = p.data
+                p.data = data
+            if p.grad is not grad:
+                if p.grad is None:
+                    grad.fill(0)
+                else:
+                    grad[...] = p.grad
+                p.grad = grad

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.optim import fused
 from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
 from descentlab.optim.rmsprop import lerp_
 
@@ -61,6 +62,11 @@ def adam(
                 state["max_exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
         t = state["step"]
+        if not amsgrad and fused.usable(theta, g, lr):
+            fused.adam(theta, g, state["exp_avg"], state["exp_avg_sq"], step=t, lr=lr,
+                       beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                       maximize=maximize, decoupled=decoupled_weight_decay)
+            continue
         g = _prepare(theta, g, maximize, weight_decay, lr, decoupled_weight_decay)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         buf = scratch_like(theta, 0)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.optim import fused
 from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
 
 __all__ = ["GD", "SGD", "sgd"]
@@ -33,6 +34,11 @@ def sgd(
     ``states[i]`` receives ``momentum_buffer`` when ``momentum != 0``.
     """
     for theta, g, state in zip(params, grads, states):
+        if momentum != 0 and "momentum_buffer" in state and fused.usable(theta, g, lr):
+            fused.sgd_momentum(theta, g, state["momentum_buffer"], lr=lr, momentum=momentum,
+                               dampening=dampening, weight_decay=weight_decay,
+                               nesterov=nesterov, maximize=maximize)
+            continue
         if maximize:
             g = np.negative(g)
         if weight_decay != 0:

@@ -26,7 +26,7 @@ from descentlab.autograd import Tensor, no_grad
 from descentlab.data.loader import DataLoader
 from descentlab.nn import functional as F
 from descentlab.nn.layers import Dropout
-from descentlab.nn.module import Module
+from descentlab.nn.module import FlatParameters, Module
 from descentlab.optim import Optimizer, clip_grad_norm_
 from descentlab.optim import get as get_optimizer
 from descentlab.optim.lr_scheduler import ReduceLROnPlateau, get_schedule
@@ -156,7 +156,11 @@ class Trainer:
             X, y = _as_arrays(train, "train")
             self.loader = DataLoader(X, y, batch_size=batch_size, shuffle=True, seed=seed)
         self.val = _as_arrays(val, "val") if val is not None else None
-        self.optimizer = _build_optimizer(optimizer, self.params, lr)
+        # An optimizer built here steps one flat buffer holding every parameter.
+        self.flat: FlatParameters | None = None
+        if not isinstance(optimizer, Optimizer) and len({p.dtype for p in self.params}) == 1:
+            self.flat = FlatParameters(self.params)
+        self.optimizer = _build_optimizer(optimizer, [self.flat] if self.flat else self.params, lr)
         self.scheduler = _build_scheduler(lr_scheduler, self.optimizer)
         if isinstance(regularizer, (list, tuple)):
             parts = list(regularizer)
@@ -221,7 +225,10 @@ class Trainer:
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> float:
         """One optimizer step on one mini-batch; returns the objective before the step."""
         self.model.train()
-        self.optimizer.zero_grad()
+        if self.flat is not None:
+            self.flat.zero_grad()
+        else:
+            self.optimizer.zero_grad()
         # Overflow is detected below and reported once, not as a stream of NumPy warnings.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             total, data_loss, out = self.objective(xb, yb)
@@ -229,10 +236,14 @@ class Trainer:
             if not math.isfinite(value):
                 raise _NonFiniteLoss(value)
             total.backward()
+            stepped = self.params
+            if self.flat is not None:
+                self.flat.sync()
+                stepped = [self.flat]
             if self.grad_clip is not None:
-                norm = float(clip_grad_norm_(self.params, self.grad_clip))
+                norm = float(clip_grad_norm_(stepped, self.grad_clip))
             else:
-                norm = _grad_norm(self.params)
+                norm = _grad_norm(stepped)
             self.optimizer.step()
         n = len(yb)
         stats = self._epoch_stats

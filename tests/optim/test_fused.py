@@ -1,0 +1,85 @@
+"""The compiled fast path (Numba) equals the NumPy definition bit for bit, and torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from descentlab import optim
+from descentlab.optim import fused
+
+from . import test_parity
+from .conftest import variants
+
+FUSED_FAMILIES = ("sgd", "momentum", "nesterov", "adam", "adamw")
+
+
+@pytest.fixture
+def always_fast():
+    assert fused.available(), "numba is a test dependency: pip install -e '.[test]'"
+    old = fused.get_fast_path()
+    fused.set_fast_path("always")
+    yield
+    fused.set_fast_path(old)
+
+
+def _run(name, opts, dtype, mode, steps=25, size=40_000):
+    fused.set_fast_path(mode)
+    p = optim.ArrayParam(np.random.default_rng(1).standard_normal(size).astype(dtype))
+    opt = optim.get(name).build([p], lr=0.01, **opts)
+    rng = np.random.default_rng(2)
+    for _ in range(steps):
+        p.grad = rng.standard_normal(size).astype(dtype)
+        opt.step()
+    state = opt.state[p]
+    return p.data.copy(), {k: np.copy(v) for k, v in state.items()}
+
+
+def _valid(name, opts):
+    try:
+        optim.get(name).build([optim.ArrayParam(np.zeros(1))], **opts)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name,opts",
+    [(n, o) for n in FUSED_FAMILIES for o in variants(n)
+     if not o.get("amsgrad") and _valid(n, o)],
+)
+def test_fused_equals_numpy_bit_for_bit(name, opts, dtype, always_fast):
+    numpy_x, numpy_state = _run(name, opts, dtype, "never")
+    fused_x, fused_state = _run(name, opts, dtype, "always")
+    np.testing.assert_array_equal(fused_x, numpy_x)
+    assert numpy_state.keys() == fused_state.keys()
+    for key in numpy_state:
+        np.testing.assert_array_equal(fused_state[key], numpy_state[key])
+
+
+@pytest.mark.parametrize(
+    ("name", "opts"),
+    [c for c in test_parity.CASES if c.values[0] in FUSED_FAMILIES],
+)
+def test_torch_parity_holds_on_the_fast_path(name, opts, float64_torch, always_fast):
+    test_parity.test_matches_torch(name, opts, None)
+
+
+@pytest.mark.parametrize("name", [n for n in optim.REGISTRY if n not in FUSED_FAMILIES])
+def test_other_rules_ignore_the_fast_path(name, always_fast):
+    numpy_x, _ = _run(name, {}, np.float64, "never", steps=5)
+    fast_x, _ = _run(name, {}, np.float64, "always", steps=5)
+    np.testing.assert_array_equal(fast_x, numpy_x)
+
+
+def test_auto_mode_uses_numpy_for_small_arrays_and_modes_are_checked():
+    fused.set_fast_path("auto")
+    assert not fused.usable(np.zeros(10), np.zeros(10), 0.1)
+    assert fused.usable(np.zeros(fused.MIN_SIZE), np.zeros(fused.MIN_SIZE), 0.1)
+    assert not fused.usable(np.zeros(fused.MIN_SIZE), np.zeros(fused.MIN_SIZE), np.ones(1))
+    with pytest.raises(ValueError, match="fast path mode"):
+        fused.set_fast_path("sometimes")
+
+
+float64_torch = test_parity.float64_torch
