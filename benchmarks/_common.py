@@ -40,9 +40,16 @@ def set_threads(n: int) -> None:
         threadpool_limits(n)
     except ImportError:
         pass
-    import torch
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
 
-    torch.set_num_threads(n)
+
+def rss_mb() -> float:
+    """The resident memory of this process now, in MB (Linux)."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def alternate(cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, list[float]]:

@@ -9,11 +9,12 @@ trains one epoch. Targets: descentlab / PyTorch <= 0.5 for both optimizers.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
-
 from _common import alternate, parser, report, set_threads
 
 SIZES = [784, 256, 128, 10]
@@ -45,7 +46,7 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
 
     torch.manual_seed(0)
     layers = []
-    for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(SIZES) - 2:
             layers += [torch.nn.ReLU(), torch.nn.Dropout(0.2)]
@@ -74,18 +75,23 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
 def peak_memory_mb(which: str, optimizer: str, n: int, threads: int) -> float:
     code = (
         "import sys, resource; sys.path.insert(0, 'benchmarks'); sys.argv=['x'];"
-        "import mlp, _common; _common.set_threads(%d);"
-        "X, y = mlp.make_data(%d);"
-        "fn = mlp.%s_epoch(X, y, %r); fn();"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    ) % (threads, n, which, optimizer)
+        "import mlp, _common;"
+        f"X, y = mlp.make_data({n});"
+        f"fn = mlp.{which}_epoch(X, y, {optimizer!r});"
+        f"_common.set_threads({threads});"
+        "before = _common.rss_mb(); fn();"
+        "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+                         cwd=str(Path(__file__).resolve().parents[1]))
+    before, peak = map(float, out.stdout.split()[-2:])
+    return peak - before
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
+    import torch  # noqa: F401  (so that set_threads limits its threads too)
+
     set_threads(args.threads)
     n = 6_000 if args.quick else 60_000
     reps = args.reps or (1 if args.quick else 7)
@@ -102,7 +108,8 @@ def main() -> None:
         extra = {"samples": n, "batch": BATCH, "threads": args.threads}
         if not args.quick:
             for which, name in zip(("descentlab", "torch"), names):
-                extra[f"peak RSS {name}"] = f"{peak_memory_mb(which, opt, n, args.threads):.0f} MB"
+                extra[f"memory used by one epoch, {name}"] = (
+                    f"{peak_memory_mb(which, opt, n, args.threads):.0f} MB")
         results.append(report(f"mlp epoch, {optimizer}", times, [(names[0], names[1])], extra,
                               args.json))
 

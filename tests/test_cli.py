@@ -11,7 +11,7 @@ import pytest
 
 def run(*args, check_exit=None):
     proc = subprocess.run([sys.executable, "-m", "descentlab.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     if check_exit is not None:
         assert proc.returncode == check_exit, proc.stderr + proc.stdout
     return proc

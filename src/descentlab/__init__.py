@@ -47,12 +47,17 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "History",
     "Parameter",
     "Tensor",
+    "evaluate",
+    "fit",
     "grad",
     "gradcheck",
+    "manual_seed",
+    "minimize",
     "no_grad",
+    "race",
     "tensor",
     "value_and_grad",
-    *_LAZY,
 ]

@@ -18,31 +18,17 @@ from typing import Any
 
 import numpy as np
 
-RACERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
 LEARNING_RATES = (0.01, 0.1, 1.0, 100.0, 1000.0)
 
 
 def _race(quick: bool) -> dict[str, Any]:
     from descentlab import landscapes
 
-    steps = 200 if quick else 1000
     out: dict[str, Any] = {}
-    for name, start in (("beale", (1.0, 1.5)), ("saddle", (-1.0, 1e-3))):
-        f = landscapes.get(name)
-        configs = {opt: _race_settings(name, opt) for opt in RACERS}
-        out[name] = (f, landscapes.race(f, np.array(start), configs, steps=steps))
+    for name in ("beale", "saddle"):
+        steps = 100 if quick else None
+        out[name] = (landscapes.get(name), landscapes.classic_race(name, steps))
     return out
-
-
-def _race_settings(surface: str, optimizer: str) -> dict[str, Any]:
-    """Learning rates that show each method's character on each surface."""
-    lr = {
-        "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.5,
-        "adadelta": 1.0, "rmsprop": 0.01, "adam": 0.05,
-    }[optimizer]
-    if surface == "saddle":
-        lr = {"adagrad": 0.1, "adam": 0.02, "adadelta": 1.0}.get(optimizer, 0.02)
-    return {"lr": lr}
 
 
 def _lr_experiment() -> list[dict[str, Any]]:
@@ -63,10 +49,10 @@ def _train(quick: bool) -> dict[str, Any]:
     bundle = data.load("digits", seed=0)
     epochs = 8 if quick else 30
     runs = {
-        "SGD": dict(optimizer={"name": "sgd", "lr": 0.1}, dropout=0.0, regularizer=None),
-        "Adam": dict(optimizer={"name": "adam", "lr": 2e-3}, dropout=0.0, regularizer=None),
-        "Adam + L2 + dropout": dict(optimizer={"name": "adam", "lr": 2e-3}, dropout=0.2,
-                                    regularizer=nn.L2(1e-4)),
+        "SGD": {"optimizer": {"name": "sgd", "lr": 0.1}, "dropout": 0.0, "regularizer": None},
+        "Adam": {"optimizer": {"name": "adam", "lr": 2e-3}, "dropout": 0.0, "regularizer": None},
+        "Adam + L2 + dropout": {"optimizer": {"name": "adam", "lr": 2e-3}, "dropout": 0.2,
+                                    "regularizer": nn.L2(1e-4)},
     }
     results: dict[str, Any] = {}
     for label, cfg in runs.items():
@@ -90,16 +76,17 @@ def _train(quick: bool) -> dict[str, Any]:
 
 
 def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict[str, Path]:
-    from descentlab import viz
+    from descentlab import landscapes, viz
 
     figures: dict[str, Path] = {}
     for name, (f, results) in races.items():
         path = out / f"race_{name}.png"
-        viz.plot_landscape(f, results, out=path)
+        viz.plot_landscape(f, results, bounds=landscapes.CLASSIC_RACES[name]["bounds"], out=path)
         figures[f"race on {name}"] = path
     figures["race animation on beale"] = out / "race_beale.gif"
     f, results = races["beale"]
-    viz.race_animation(f, results, fps=15, frames=60, out=figures["race animation on beale"])
+    viz.race_animation(f, results, fps=15, frames=60, out=figures["race animation on beale"],
+                       bounds=landscapes.CLASSIC_RACES["beale"]["bounds"])
     figures["learning rates on x^2"] = out / "lr_sweep.png"
     viz.plot_lr_sweep("parabola", lrs=LEARNING_RATES, out=figures["learning rates on x^2"])
     runs = {k: v for k, v in training.items() if not k.startswith("_")}
@@ -115,7 +102,7 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    print("1. Optimizers racing on Beale's function and past the saddle x^2 - y^2")
+    print("1. The classic race: seven optimizers on Beale's function and past the saddle x^2 - y^2")
     races = _race(quick)
     race_rows = {}
     for surface, (_, results) in races.items():

@@ -6,8 +6,8 @@ import descentlab as dl
 
 
 def test_hand_written_derivative_that_is_right_passes():
-    f = lambda x: np.sum(x**2 * np.sin(x))  # noqa: E731
-    df = lambda x: 2 * x * np.sin(x) + x**2 * np.cos(x)  # noqa: E731
+    f = lambda x: np.sum(x**2 * np.sin(x))
+    df = lambda x: 2 * x * np.sin(x) + x**2 * np.cos(x)
     result = dl.gradcheck(f, np.array([0.3, -1.2, 2.0]), df)
     assert result.passed and bool(result)
     assert result.max_abs_error < 1e-7
@@ -15,8 +15,8 @@ def test_hand_written_derivative_that_is_right_passes():
 
 
 def test_wrong_derivative_fails_and_says_where():
-    f = lambda x: np.sum(x**3)  # noqa: E731
-    wrong = lambda x: 3 * x**2 * np.array([1.0, 1.0, 1.1])  # noqa: E731  (last entry off)
+    f = lambda x: np.sum(x**3)
+    wrong = lambda x: 3 * x**2 * np.array([1.0, 1.0, 1.1])
     result = dl.gradcheck(f, np.array([1.0, 2.0, 3.0]), wrong)
     assert not result.passed
     assert result.where == "index (2,)"

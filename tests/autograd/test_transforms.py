@@ -15,7 +15,7 @@ def test_grad_of_scalar_function():
 
 
 def test_value_and_grad_and_argnums():
-    f = lambda x, y: (x * y).sum() + ag.sin(x).sum()  # noqa: E731
+    f = lambda x, y: (x * y).sum() + ag.sin(x).sum()
     value, g = dl.value_and_grad(f, argnums=(0, 1))(np.array([0.5, 1.0]), np.array([2.0, 3.0]))
     assert value == pytest.approx(0.5 * 2 + 3 + np.sin(0.5) + np.sin(1.0))
     np.testing.assert_allclose(g[0], [2 + np.cos(0.5), 3 + np.cos(1.0)])

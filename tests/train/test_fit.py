@@ -64,7 +64,7 @@ def test_regularizer_changes_the_objective_and_shrinks_weights():
     h = dl.fit(reg, (X, y), optimizer="sgd", lr=0.1, epochs=10, batch_size=32, seed=0,
                regularizer=penalty, progress=False)
     assert h.step_loss[0] == pytest.approx(first, rel=1e-6)  # the objective L + lambda R
-    norm = lambda m: sum(float(np.sum(p.data**2)) for n, p in m.named_parameters() if "weight" in n)  # noqa: E731
+    norm = lambda m: sum(float(np.sum(p.data**2)) for n, p in m.named_parameters() if "weight" in n)
     assert norm(reg) < 0.7 * norm(plain)
 
 
@@ -136,8 +136,8 @@ def test_trainer_can_be_driven_step_by_step():
 @pytest.mark.parametrize("name", list(optim.REGISTRY))
 def test_resume_equals_uninterrupted_run(tmp_path, name):
     X, y = blobs(n=120)
-    kwargs = dict(optimizer=name, epochs=4, batch_size=16, seed=3, progress=False,
-                  lr_scheduler=("step", {"step_size": 2, "gamma": 0.5}))
+    kwargs = {"optimizer": name, "epochs": 4, "batch_size": 16, "seed": 3, "progress": False,
+                  "lr_scheduler": ("step", {"step_size": 2, "gamma": 0.5})}
     straight = make_model(seed=4, dropout=0.2)
     h1 = dl.fit(straight, (X, y), val=(X, y), **kwargs)
 

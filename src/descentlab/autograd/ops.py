@@ -72,7 +72,7 @@ def neg(a: Any) -> Tensor:
     return make_result(-a.data, (a,), lambda g: (-g,))
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - the operator's name
+def pow(a: Any, b: Any) -> Tensor:
     """a ** b; b a number (power rule) or a tensor (also d/db = a^b log a)."""
     a, b = _pair(a, b)
     out = a.data**b.data
@@ -101,7 +101,7 @@ def log(a: Any) -> Tensor:
     return make_result(np.log(a.data), (a,), lambda g: (g / a.data,))
 
 
-def abs(a: Any) -> Tensor:  # noqa: A001
+def abs(a: Any) -> Tensor:
     """|a|; the gradient at 0 is 0 (the subgradient PyTorch uses)."""
     a = lift(a)
     return make_result(np.abs(a.data), (a,), lambda g: (g * np.sign(a.data),))
@@ -230,7 +230,7 @@ def _expand(g: np.ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool) -
     return np.broadcast_to(g, shape)
 
 
-def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = lift(a)
     return make_result(
         np.sum(a.data, axis=axis, keepdims=keepdims),
@@ -250,7 +250,7 @@ def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return make_result(out, (a,), backward)
 
 
-def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Largest entry; ties share the gradient equally (like ``torch.amax``)."""
     a = lift(a)
     out = np.max(a.data, axis=axis, keepdims=keepdims)
@@ -347,7 +347,7 @@ def minimum(a: Any, b: Any) -> Tensor:
     return neg(maximum(neg(a), neg(b)))
 
 
-def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return neg(max(neg(a), axis, keepdims))
 
 

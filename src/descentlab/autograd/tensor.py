@@ -68,7 +68,7 @@ class Tensor:
     methods below follow NumPy's broadcasting rules.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "name", "__weakref__")
+    __slots__ = ("__weakref__", "_backward", "_parents", "data", "grad", "name", "requires_grad")
     __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
 
     def __init__(
@@ -306,7 +306,7 @@ class Tensor:
         return ops.transpose(self, axes or None)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - NumPy's name
+    def T(self) -> Tensor:
         return ops.transpose(self, None)
 
     def softmax(self, axis: int = -1) -> Tensor:
@@ -381,10 +381,14 @@ def lift(x: Any, like: Tensor | None = None) -> Tensor:
     """
     if isinstance(x, Tensor):
         return x
-    if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
-        if np.issubdtype(like.dtype, np.floating):
-            return Tensor(np.asarray(x, dtype=like.dtype))
+    if (
+        like is not None
+        and isinstance(x, (int, float, bool))
+        and not isinstance(x, np.generic)
+        and np.issubdtype(like.dtype, np.floating)
+    ):
+        return Tensor(np.asarray(x, dtype=like.dtype))
     return Tensor(np.asarray(x))
 
 
-from descentlab.autograd import ops  # noqa: E402  (ops needs Tensor defined first)
+from descentlab.autograd import ops

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from descentlab.landscapes.base import Landscape, PenalizedLandscape, from_function
+from descentlab.landscapes.classic import CLASSIC_RACES, classic_race
 from descentlab.landscapes.finite_sum import (
     EIGHT_X,
     EIGHT_Y,
@@ -106,6 +107,7 @@ def resolve(name_or_formula: str | Landscape, **kwargs: Any) -> Landscape:
 
 
 __all__ = [
+    "CLASSIC_RACES",
     "EIGHT_X",
     "EIGHT_Y",
     "REGISTRY",
@@ -120,6 +122,7 @@ __all__ = [
     "Result",
     "Runner",
     "Trajectory",
+    "classic_race",
     "eight_points",
     "from_formula",
     "from_function",

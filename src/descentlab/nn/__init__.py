@@ -23,6 +23,9 @@ from descentlab.nn.regularizers import L1, L2, ElasticNet, Regularizer
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "L1",
+    "L2",
+    "MLP",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "Dropout",
@@ -30,11 +33,8 @@ __all__ = [
     "FlatParameters",
     "Flatten",
     "Identity",
-    "L1",
-    "L2",
     "LeakyReLU",
     "Linear",
-    "MLP",
     "MSELoss",
     "Module",
     "NLLLoss",

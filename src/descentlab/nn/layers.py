@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -247,7 +248,7 @@ class MLP(Sequential):
             )
         F.check_dropout_p(dropout)
         layers: list[Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(Linear(fan_in, fan_out, bias=bias, dtype=dtype))
             if i < len(sizes) - 2:
                 layers.append(_ACTIVATION_LAYERS[activation]())

@@ -510,7 +510,7 @@ def evaluate(
     out = predict(model, X, batch_size)
     with no_grad():
         value = float(loss_fn(Tensor(out), y).data) if len(y) else float("nan")
-    result: dict[str, Any] = {"loss": value, "n": int(len(y))}
+    result: dict[str, Any] = {"loss": value, "n": len(y)}
     if classification and out.ndim == 2:
         predicted = out.argmax(axis=1)
         result["accuracy"] = float(np.mean(predicted == y)) if len(y) else float("nan")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.landscapes.classic import CLASSIC_RACES
 from descentlab.viz._common import (
     ANIMATION_SUFFIXES,
     as_runs,
@@ -31,40 +32,6 @@ from descentlab.viz._common import (
 __all__ = ["CLASSIC_RACES", "RaceAnimation", "classic_race", "frame_steps", "race_animation"]
 
 OutPath = str | os.PathLike[str] | None
-
-#: The settings of the classic animations (A. Radford, 2014), per landscape:
-#: start point, steps, and label -> optimizer settings for ``landscapes.race``.
-CLASSIC_RACES: dict[str, dict[str, Any]] = {
-    "beale": {
-        "x0": [0.7, 1.4],
-        "bounds": [[-1.0, 4.5], [-1.5, 2.5]],
-        "steps": 300,
-        "optimizers": {
-            "sgd": {"lr": 1e-3},
-            "momentum": {"lr": 1e-3, "momentum": 0.9},
-            "nesterov": {"lr": 1e-3, "momentum": 0.9},
-            "adagrad": {"lr": 0.5},
-            "adadelta": {"lr": 1.0},
-            "rmsprop": {"lr": 0.01},
-            "adam": {"lr": 0.05},
-        },
-    },
-    "saddle": {
-        "x0": [1.0, 1e-3],
-        "bounds": [[-2.0, 2.0], [-2.0, 2.0]],
-        "steps": 120,
-        "optimizers": {
-            "sgd": {"lr": 0.01},
-            "momentum": {"lr": 0.01, "momentum": 0.9},
-            "nesterov": {"lr": 0.01, "momentum": 0.9},
-            "adagrad": {"lr": 0.1},
-            "adadelta": {"lr": 1.0},
-            "rmsprop": {"lr": 0.01},
-            "adam": {"lr": 0.01},
-        },
-    },
-}
-
 
 def frame_steps(n_steps: int, frames: int | None) -> np.ndarray:
     """The step shown by each frame: every step 0..T when ``frames`` is None, else
@@ -348,19 +315,12 @@ def classic_race(
     adaptive methods escape along -y. Returns the animation (see :func:`race_animation`);
     its ``results`` attribute holds the runs.
     """
-    from descentlab.landscapes import race
+    from descentlab.landscapes.classic import classic_race as run_classic
 
     key = str(name).lower().replace("-", "_")
-    if key not in CLASSIC_RACES:
-        raise ValueError(f"unknown classic race {name!r}; expected one of "
-                         f"{', '.join(CLASSIC_RACES)}")
     _check_animation_out(out)
+    results = run_classic(key, steps)
     spec = CLASSIC_RACES[key]
-    n = spec["steps"] if steps is None else steps
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"steps must be a positive integer, got {n!r}")
-    results = race(key, spec["x0"], {k: dict(v) for k, v in spec["optimizers"].items()},
-                   steps=int(n), tol=1e-8)
     anim = race_animation(key, results, fps=fps, frames=frames, out=out, bounds=spec["bounds"],
                           title=f"{key}: the classic race from ({', '.join(map(fmt, spec['x0']))})")
     anim.results = results

@@ -27,7 +27,7 @@ PathLike = str | os.PathLike[str]
 
 def _beale_runs(steps: int) -> Any:
     from descentlab.landscapes import race
-    from descentlab.viz.animate import CLASSIC_RACES
+    from descentlab.landscapes.classic import CLASSIC_RACES
 
     spec = CLASSIC_RACES["beale"]
     return race("beale", spec["x0"], {k: dict(v) for k, v in spec["optimizers"].items()},
@@ -36,7 +36,7 @@ def _beale_runs(steps: int) -> Any:
 
 def _saddle_runs(steps: int) -> Any:
     from descentlab.landscapes import race
-    from descentlab.viz.animate import CLASSIC_RACES
+    from descentlab.landscapes.classic import CLASSIC_RACES
 
     spec = CLASSIC_RACES["saddle"]
     return race("saddle", spec["x0"], {k: dict(v) for k, v in spec["optimizers"].items()},
