@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,18 @@ import pytest
 
 from descentlab.data import MNIST_FILES, write_idx
 
-SHARED_MNIST = Path("/work/shared/data/mnist")
+# ../shared beside the checkout (CI lays a copy there); DESCENTLAB_SHARED overrides it.
+SHARED = Path(
+    os.environ.get("DESCENTLAB_SHARED", Path(__file__).resolve().parents[2].parent / "shared")
+)
+SHARED_MNIST = SHARED / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder, ../shared/data beside the checkout."""
+    assert (SHARED / "data").is_dir(), f"shared data folder missing at {SHARED / 'data'}"
+    return SHARED / "data"
 
 
 @pytest.fixture(scope="session")
