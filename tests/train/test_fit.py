@@ -133,6 +133,17 @@ def test_trainer_can_be_driven_step_by_step():
     assert trainer.done and len(trainer.history) == 2 and len(trainer.history.step_loss) == 8
 
 
+def test_run_epoch_stops_at_the_epoch_boundary():
+    X, y = blobs(n=100)
+    trainer = Trainer(make_model(), (X, y), optimizer="sgd", lr=0.1, batch_size=30, epochs=3,
+                      progress=False)
+    trainer.run_epoch()
+    assert trainer.epoch == 1 and len(trainer.history.step_loss) == 4
+    trainer.advance(2)
+    trainer.run_epoch()  # finishes the epoch that advance() began, takes no step beyond it
+    assert trainer.epoch == 2 and len(trainer.history.step_loss) == 8
+
+
 @pytest.mark.parametrize("name", list(optim.REGISTRY))
 def test_resume_equals_uninterrupted_run(tmp_path, name):
     X, y = blobs(n=120)

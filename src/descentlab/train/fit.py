@@ -275,10 +275,12 @@ class Trainer:
         self._epoch_start_state = self.model.state_dict()
         self._batches = iter(self.loader)
 
-    def advance(self, steps: int = 1) -> list[float]:
+    def advance(self, steps: int = 1, *, stop_at_epoch_end: bool = False) -> list[float]:
         """Take up to ``steps`` mini-batch steps, closing epochs as they end.
 
-        Returns the objective values of the steps taken (fewer when training ends).
+        With ``stop_at_epoch_end`` it returns as soon as an epoch has been closed,
+        without starting the next one. Returns the objective values of the steps
+        taken (fewer when training or the epoch ends).
         """
         losses: list[float] = []
         self._begin()
@@ -288,6 +290,8 @@ class Trainer:
             batch = next(self._batches, None)  # type: ignore[arg-type]
             if batch is None:
                 self._end_epoch()
+                if stop_at_epoch_end:
+                    break
                 continue
             try:
                 losses.append(self.train_step(*batch))
@@ -299,9 +303,7 @@ class Trainer:
         """Finish the current epoch (or run a whole new one); returns its record."""
         if self.done:
             return self.history.last
-        start = self.epoch
-        while self.epoch == start and not self.done:
-            self.advance(self.steps_per_epoch + 1)
+        self.advance(self.steps_per_epoch + 1, stop_at_epoch_end=True)
         return self.history.last
 
     def run(self) -> History:
