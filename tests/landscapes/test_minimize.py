@@ -286,3 +286,26 @@ def test_adaptive_optimizers_default_to_their_own_lr_and_take_hyperparameters():
     r2 = Runner("rosenbrock", None, "adam", lr=0.01, beta1=0.5)
     assert r2.optimizer.param_groups[0]["betas"][0] == 0.5
     assert Runner("rosenbrock", None, "gd").lr == landscapes.get("rosenbrock").lr
+
+
+def test_many_runs_in_blocks_equal_one_big_run(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("descentlab.landscapes.minimize")
+
+    x0 = np.random.default_rng(5).uniform(-2, 2, size=(50, 2))
+    lrs = np.linspace(1e-3, 5e-2, 50)
+    whole = module.minimize("rosenbrock", x0, optimizer="adam", lr=lrs, steps=60, record=False)
+    monkeypatch.setattr(module, "CHUNK_ROWS", 16)
+    blocks = module.minimize("rosenbrock", x0, optimizer="adam", lr=lrs, steps=60, record=False)
+    for key in ("x", "fun", "jac", "grad_norm", "nit", "status", "success", "lr"):
+        np.testing.assert_array_equal(blocks[key], whole[key])
+    assert list(blocks.message) == list(whole.message)
+    diverging = module.minimize("parabola", np.array([[1.0]] * 40), lr=np.full(40, 100.0),
+                                steps=10, record=False)
+    assert all("diverged at step" in m for m in diverging.message)
+
+
+def test_run_of_a_batched_result_with_one_learning_rate():
+    res = minimize("parabola", np.ones((1, 1)), lr=np.array([0.5]), steps=5)
+    assert res.run(0).lr == 0.5 and res.run(0).nit == res.nit[0]

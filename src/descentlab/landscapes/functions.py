@@ -191,13 +191,27 @@ def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
         x, nxt = X[..., :-1], X[..., 1:]
         return (b * (nxt - x * x) ** 2 + (a - x) ** 2).sum(axis=-1)
 
-    def grad(X: np.ndarray) -> np.ndarray:
+    def value_and_grad(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        g = np.empty_like(X)
+        if X.shape[-1] == 2:  # contiguous columns: no reduction over an axis of length 1,
+            # and NumPy mixes strided and contiguous operands slowly
+            x, y = np.ascontiguousarray(X[..., 0]), np.ascontiguousarray(X[..., 1])
+            inner = y - x * x
+            rest = a - x
+            g[..., 0] = -4 * b * x * inner - 2 * rest
+            g[..., 1] = 2 * b * inner
+            return b * inner * inner + rest * rest, g
         x, nxt = X[..., :-1], X[..., 1:]
         inner = nxt - x * x
-        g = np.zeros_like(X)
-        g[..., :-1] = -4 * b * x * inner - 2 * (a - x)
+        rest = a - x
+        value = (b * inner * inner + rest * rest).sum(axis=-1)
+        g[..., :-1] = -4 * b * x * inner - 2 * rest
+        g[..., -1] = 0
         g[..., 1:] += 2 * b * inner
-        return g
+        return value, g
+
+    def grad(X: np.ndarray) -> np.ndarray:
+        return value_and_grad(X)[1]
 
     if dim == 2:
         minimum = [[a, a * a]]
@@ -208,7 +222,8 @@ def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
     bounds = [[-2.0, 2.0], [-1.0, 3.0]] if dim == 2 else [[-2.0, 2.0]] * dim
     start = [-1.2, 1.0] if dim == 2 else np.tile([-1.2, 1.0], dim)[:dim]
     return Landscape(
-        "rosenbrock", dim, value, grad, minima=minimum, minimum_values=None,
+        "rosenbrock", dim, value, grad, value_and_grad_fn=value_and_grad,
+        minima=minimum, minimum_values=None,
         minima_known=minimum is not None, bounds=bounds, start=start, lr=1e-3, log_scale=True,
         description=f"Rosenbrock's banana valley in {dim}-D: minimum 0 at (1, ..., 1)",
         formula=f"{b:g}*(y - x**2)**2 + ({a:g} - x)**2" if dim == 2

@@ -1,0 +1,769 @@
+"""The playground's messages as pydantic v2 models (protocol v1, see ``docs/playground.md``).
+
+Every client message is validated here before the server touches it: its shape,
+its types, and every size against :class:`Limits` (passed as the validation
+context ``{"limits": Limits(...)}``). Names of optimizers, schedules, data sets and
+landscapes and the type of each hyperparameter are checked against the library's
+registries, so nothing is listed twice. :func:`parse_client_message` turns raw
+text into a model or a :class:`ProtocolError` naming the field and the bad value.
+
+The server -> client messages are modelled too (``HelloMessage``, ``RaceFrame``...);
+the server builds them as plain dicts for speed and the tests validate them here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CLIENT_MESSAGES",
+    "PLAYGROUND_DATASETS",
+    "PROTOCOL_VERSION",
+    "ErrorMessage",
+    "ExportMessage",
+    "ExportRequest",
+    "HelloMessage",
+    "Limits",
+    "LrConfig",
+    "LrResult",
+    "LrStart",
+    "OptimizerChoice",
+    "Ping",
+    "ProtocolError",
+    "RaceConfig",
+    "RaceControl",
+    "RaceFrame",
+    "RaceStart",
+    "ScheduleChoice",
+    "SurfaceMessage",
+    "SurfaceRequest",
+    "TrainConfig",
+    "TrainControl",
+    "TrainData",
+    "TrainFrame",
+    "TrainStart",
+    "parse_client_message",
+]
+
+PROTOCOL_VERSION = 1
+
+#: Playground name -> data-set registry name (only the 2-D toy classification sets).
+PLAYGROUND_DATASETS: dict[str, str] = {
+    "circles": "circles",
+    "xor": "xor",
+    "gaussians": "blobs",
+    "spirals": "spirals",
+    "moons": "moons",
+}
+#: Data sets whose number of classes can be chosen, and the registry's name for it.
+CLASS_PARAM = {"spirals": "classes", "blobs": "centers"}
+
+MAX_FORMULA_CHARS = 500
+MAX_ID_CHARS = 64
+MAX_ABS_COORD = 1e6
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of the playground; every client message is checked against them."""
+
+    max_steps: int = 20000
+    max_optimizers: int = 10
+    max_layers: int = 6
+    max_neurons: int = 64
+    max_points: int = 2000
+    max_lrs: int = 12
+    max_resolution: int = 200
+    max_message_bytes: int = 65536
+    max_sessions: int = 200
+    max_fps: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
+        if self.max_resolution < 10:
+            raise ValueError(f"Limits.max_resolution must be >= 10, got {self.max_resolution}")
+        if self.max_points < 20:
+            raise ValueError(f"Limits.max_points must be >= 20, got {self.max_points}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The limits as sent in the ``hello`` message."""
+        return asdict(self)
+
+
+class ProtocolError(ValueError):
+    """A client message that cannot be accepted; ``field`` names the offending value."""
+
+    def __init__(self, message: str, field: str | None = None, request: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.request = request
+
+    def as_message(self) -> dict[str, Any]:
+        return {"type": "error", "message": self.message, "field": self.field,
+                "request": self.request}
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    ctx = info.context or {}
+    limits = ctx.get("limits") if isinstance(ctx, dict) else None
+    return limits if isinstance(limits, Limits) else Limits()
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+
+
+def _finite(v: float, name: str) -> float:
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v!r}")
+    return v
+
+
+HyperValue = bool | int | float | str
+
+
+def check_hyperparameters(spec_hps: dict[str, Any], hyper: dict[str, Any], owner: str,
+                          allow_lr: bool = True) -> None:
+    """Check names and types of ``hyper`` against a registry's HyperParam table.
+
+    Ranges are left to the library's own constructors (the registry's low/high are
+    slider bounds; a student may want lr = 1000 to see divergence)."""
+    for key, val in hyper.items():
+        if key not in spec_hps:
+            raise ValueError(
+                f"{owner} has no hyperparameter {key!r}; expected some of "
+                f"{', '.join(sorted(spec_hps))}")
+        if key == "lr" and not allow_lr:
+            raise ValueError("set the learning rates with 'lrs', not hyper.lr")
+        hp = spec_hps[key]
+        if hp.type == "bool":
+            if not isinstance(val, bool):
+                raise ValueError(f"{owner}: {key} must be true or false, got {val!r}")
+        elif hp.type == "int":
+            if isinstance(val, bool) or not isinstance(val, int):
+                raise ValueError(f"{owner}: {key} must be an integer, got {val!r}")
+            if abs(val) > 10**9:
+                raise ValueError(f"{owner}: {key} must be at most 1e9 in size, got {val!r}")
+        elif hp.type == "float":
+            if isinstance(val, bool) or not isinstance(val, (int, float)):
+                raise ValueError(f"{owner}: {key} must be a number, got {val!r}")
+            _finite(float(val), f"{owner}: {key}")
+            if abs(val) > 1e12:
+                raise ValueError(f"{owner}: {key} must be at most 1e12 in size, got {val!r}")
+        elif hp.type == "choice" and val not in hp.choices:
+            raise ValueError(
+                f"{owner}: {key} must be one of {list(hp.choices)}, got {val!r}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimizerChoice(_Model):
+    """An optimizer from ``optim.REGISTRY`` (aliases such as ``"gd"`` allowed) and its
+    hyperparameters ``{name: value}``."""
+
+    name: str = Field("adam", max_length=MAX_ID_CHARS)
+    hyper: dict[str, HyperValue] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from descentlab import optim
+
+        optim.get(v)  # ValueError naming the valid choices
+        return v
+
+    @field_validator("hyper")
+    @classmethod
+    def _hyper(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        import numpy as np
+
+        from descentlab import optim
+
+        name = info.data.get("name")
+        if name is None:
+            return v
+        spec = optim.get(name)
+        check_hyperparameters(dict(spec.hyperparameters), v, f"optimizer {name!r}")
+        try:  # the optimizer's own checks (lr >= 0, 0 <= beta < 1, ...)
+            spec.build([optim.ArrayParam(np.zeros(1))], **v)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"optimizer {name!r}: {err}") from None
+        return v
+
+
+class RaceOptimizer(OptimizerChoice):
+    """One runner of a race: ``id`` (unique in the race), optimizer and hyperparameters."""
+
+    id: str = Field("", max_length=MAX_ID_CHARS)
+    label: str | None = Field(None, max_length=200)
+
+
+def _check_landscape_name(v: str) -> str:
+    from descentlab import landscapes
+
+    if not v.strip():
+        raise ValueError("landscape must be a registry name or a formula, got ''")
+    if landscapes.functions.lookup(v) is not None:
+        return v
+    if len(v) > MAX_FORMULA_CHARS:
+        raise ValueError(f"a formula may have at most {MAX_FORMULA_CHARS} characters, got {len(v)}")
+    if not landscapes.looks_like_formula(v):
+        raise ValueError(
+            f"unknown landscape {v!r}; expected one of {', '.join(landscapes.REGISTRY)} or a "
+            "formula such as 'x**2 + 3*sin(y)'")
+    try:
+        formula = landscapes.parse_formula(v)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as err:
+        raise ValueError(f"formula {v!r} refused: {err}") from None
+    dim = len(getattr(formula, "variables", ())) or 1
+    if dim > 2:
+        raise ValueError(f"the playground shows 1-D and 2-D landscapes; {v!r} has {dim} variables")
+    return v
+
+
+def _check_start(v: list[float] | None) -> list[float] | None:
+    if v is None:
+        return v
+    if len(v) not in (1, 2):
+        raise ValueError(f"start must be [x] or [x, y], got {len(v)} numbers")
+    for x in v:
+        _finite(x, "start")
+        if abs(x) > MAX_ABS_COORD:
+            raise ValueError(f"start coordinates must be within +-{MAX_ABS_COORD:g}, got {x!r}")
+    return v
+
+
+def _check_params(v: dict[str, Any]) -> dict[str, Any]:
+    if len(v) > 16:
+        raise ValueError(f"at most 16 landscape parameters, got {len(v)}")
+    for key, val in v.items():
+        if isinstance(val, float):
+            _finite(val, f"params.{key}")
+    return v
+
+
+class SurfaceRequest(_Model):
+    """``surface.request``: the surface of a landscape (plus an L1/L2 penalty) on a grid."""
+
+    type: Literal["surface.request"] = "surface.request"
+    landscape: str = "parabola"
+    params: dict[str, Any] = Field(default_factory=dict)
+    l1: float = Field(0.0, ge=0, allow_inf_nan=False)
+    l2: float = Field(0.0, ge=0, allow_inf_nan=False)
+    resolution: int = Field(120, ge=10)
+
+    @field_validator("landscape")
+    @classmethod
+    def _landscape(cls, v: str) -> str:
+        return _check_landscape_name(v)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_params(v)
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, v: int, info: ValidationInfo) -> int:
+        _check_range("resolution", v, 10, _limits(info).max_resolution)
+        return v
+
+
+class RaceConfig(_Model):
+    """A race of optimizers on one landscape, all from the same start."""
+
+    landscape: str = "beale"
+    params: dict[str, Any] = Field(default_factory=dict)
+    start: list[float] | None = None
+    optimizers: list[RaceOptimizer] = Field(
+        default_factory=lambda: [RaceOptimizer(id="sgd", name="sgd"),
+                                 RaceOptimizer(id="momentum", name="momentum"),
+                                 RaceOptimizer(id="adam", name="adam", hyper={"lr": 0.1})])
+    max_steps: int = Field(500, ge=1)
+    tol: float = Field(1e-6, gt=0, allow_inf_nan=False)
+    grad_noise: float = Field(0.0, ge=0, le=1e6, allow_inf_nan=False)
+    batch_size: int | None = Field(None, ge=1)
+    l1: float = Field(0.0, ge=0, le=1e6, allow_inf_nan=False)
+    l2: float = Field(0.0, ge=0, le=1e6, allow_inf_nan=False)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    steps_per_frame: int = Field(5, ge=1, le=200)
+    autoplay: bool = True
+
+    @field_validator("landscape")
+    @classmethod
+    def _landscape(cls, v: str) -> str:
+        return _check_landscape_name(v)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_params(v)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: list[float] | None) -> list[float] | None:
+        return _check_start(v)
+
+    @field_validator("optimizers")
+    @classmethod
+    def _optimizers(cls, v: list[RaceOptimizer], info: ValidationInfo) -> list[RaceOptimizer]:
+        limit = _limits(info).max_optimizers
+        if not 1 <= len(v) <= limit:
+            raise ValueError(f"a race has 1 to {limit} optimizers, got {len(v)}")
+        seen: set[str] = set()
+        for i, opt in enumerate(v):
+            if not opt.id:
+                opt.id = f"{opt.name}-{i}"
+            if opt.id in seen:
+                raise ValueError(f"optimizer ids must be unique, {opt.id!r} appears twice")
+            seen.add(opt.id)
+        return v
+
+    @field_validator("max_steps")
+    @classmethod
+    def _max_steps(cls, v: int, info: ValidationInfo) -> int:
+        _check_range("max_steps", v, 1, _limits(info).max_steps)
+        return v
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None:
+            _check_range("batch_size", v, 1, _limits(info).max_points)
+        return v
+
+
+class RaceStart(_Model):
+    type: Literal["race.start"] = "race.start"
+    config: RaceConfig = Field(default_factory=RaceConfig)
+
+
+class RaceControl(_Model):
+    type: Literal["race.control"] = "race.control"
+    action: Literal["play", "pause", "step", "reset"]
+    steps: int = Field(1, ge=1, le=1000)
+
+
+class ScheduleChoice(_Model):
+    """A learning-rate schedule of ``optim.lr_scheduler.SCHEDULES``, stepped once per epoch."""
+
+    name: str = Field(..., max_length=MAX_ID_CHARS)
+    params: dict[str, HyperValue] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from descentlab.optim.lr_scheduler import get_schedule
+
+        get_schedule(v)
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        import numpy as np
+
+        from descentlab import optim
+        from descentlab.optim.lr_scheduler import get_schedule
+
+        name = info.data.get("name")
+        if name is None:
+            return v
+        spec = get_schedule(name)
+        check_hyperparameters(dict(spec.hyperparameters), v, f"schedule {name!r}")
+        try:
+            spec.build(optim.SGD([optim.ArrayParam(np.zeros(1))], lr=0.1), **v)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"schedule {name!r}: {err}") from None
+        return v
+
+
+class TrainConfig(_Model):
+    """An MLP trained on a 2-D toy data set (``data.load`` + ``nn.MLP`` + ``train.Trainer``)."""
+
+    dataset: str = "spirals"
+    classes: int | None = Field(None, ge=2, le=5)
+    noise: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    points: int = Field(400, ge=20)
+    train_ratio: float = Field(0.7, ge=0.1, le=0.9, allow_inf_nan=False)
+    batch_size: int = Field(16, ge=1)
+    hidden: list[int] = Field(default_factory=lambda: [8, 8])
+    activation: str = "relu"
+    optimizer: OptimizerChoice = Field(
+        default_factory=lambda: OptimizerChoice(name="adam", hyper={"lr": 0.01}))
+    l1: float = Field(0.0, ge=0, le=1e3, allow_inf_nan=False)
+    l2: float = Field(0.0, ge=0, le=1e3, allow_inf_nan=False)
+    dropout: float = Field(0.0, ge=0, le=0.9, allow_inf_nan=False)
+    schedule: ScheduleChoice | None = None
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    epochs_per_frame: int = Field(1, ge=1, le=50)
+    max_epochs: int = Field(1000, ge=1, le=10000)
+    autoplay: bool = True
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        key = v.strip().lower()
+        if key not in PLAYGROUND_DATASETS and key != "blobs":
+            raise ValueError(
+                f"unknown data set {v!r}; expected one of {', '.join(PLAYGROUND_DATASETS)}")
+        return "gaussians" if key == "blobs" else key
+
+    @field_validator("points", "batch_size")
+    @classmethod
+    def _points(cls, v: int, info: ValidationInfo) -> int:
+        low = 20 if info.field_name == "points" else 1
+        _check_range(info.field_name, v, low, _limits(info).max_points)
+        return v
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v: list[int], info: ValidationInfo) -> list[int]:
+        limits = _limits(info)
+        if len(v) > limits.max_layers:
+            raise ValueError(f"at most {limits.max_layers} hidden layers, got {len(v)}")
+        for n in v:
+            _check_range("neurons per layer", n, 1, limits.max_neurons)
+        return v
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, v: str) -> str:
+        from descentlab.nn import ACTIVATION_NAMES
+
+        if v not in ACTIVATION_NAMES:
+            raise ValueError(f"unknown activation {v!r}; expected one of {list(ACTIVATION_NAMES)}")
+        return v
+
+
+class TrainStart(_Model):
+    type: Literal["train.start"] = "train.start"
+    config: TrainConfig = Field(default_factory=TrainConfig)
+
+
+class TrainControl(_Model):
+    type: Literal["train.control"] = "train.control"
+    action: Literal["play", "pause", "step", "reset"]
+
+
+class LrConfig(_Model):
+    """The learning-rate experiment: one optimizer, one run per learning rate."""
+
+    landscape: str = "parabola"
+    params: dict[str, Any] = Field(default_factory=dict)
+    start: list[float] | None = None
+    optimizer: str = Field("gd", max_length=MAX_ID_CHARS)
+    hyper: dict[str, HyperValue] = Field(default_factory=dict)
+    lrs: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0, 100.0, 1000.0])
+    steps: int = Field(100, ge=1)
+    tol: float = Field(1e-6, gt=0, allow_inf_nan=False)
+
+    @field_validator("landscape")
+    @classmethod
+    def _landscape(cls, v: str) -> str:
+        return _check_landscape_name(v)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_params(v)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: list[float] | None) -> list[float] | None:
+        return _check_start(v)
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from descentlab import optim
+
+        optim.get(v)
+        return v
+
+    @field_validator("hyper")
+    @classmethod
+    def _hyper(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from descentlab import optim
+
+        name = info.data.get("optimizer")
+        if name is not None:
+            spec = optim.get(name)
+            check_hyperparameters(dict(spec.hyperparameters), v, f"optimizer {name!r}",
+                                  allow_lr=False)
+        return v
+
+    @field_validator("lrs")
+    @classmethod
+    def _lrs(cls, v: list[float], info: ValidationInfo) -> list[float]:
+        limit = _limits(info).max_lrs
+        if not 1 <= len(v) <= limit:
+            raise ValueError(f"give 1 to {limit} learning rates, got {len(v)}")
+        for lr in v:
+            if not (math.isfinite(lr) and 0 < lr <= 1e12):
+                raise ValueError(f"every learning rate must be a number > 0, got {lr!r}")
+        return v
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: int, info: ValidationInfo) -> int:
+        _check_range("steps", v, 1, _limits(info).max_steps)
+        return v
+
+    @model_validator(mode="after")
+    def _optimizer_checks(self) -> LrConfig:
+        import numpy as np
+
+        from descentlab import optim
+
+        try:
+            optim.get(self.optimizer).build([optim.ArrayParam(np.zeros(1))],
+                                            **{**self.hyper, "lr": 0.1})
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"optimizer {self.optimizer!r}: {err}") from None
+        return self
+
+
+class LrStart(_Model):
+    type: Literal["lr.start"] = "lr.start"
+    config: LrConfig = Field(default_factory=LrConfig)
+
+
+class ExportRequest(_Model):
+    type: Literal["export"] = "export"
+    what: Literal["race", "train", "lr"]
+    format: Literal["python", "json"] = "python"
+
+
+class Ping(_Model):
+    type: Literal["ping"] = "ping"
+
+
+#: type -> model of every message a client may send.
+CLIENT_MESSAGES: dict[str, type[BaseModel]] = {
+    "surface.request": SurfaceRequest,
+    "race.start": RaceStart,
+    "race.control": RaceControl,
+    "train.start": TrainStart,
+    "train.control": TrainControl,
+    "lr.start": LrStart,
+    "export": ExportRequest,
+    "ping": Ping,
+}
+
+
+# ----------------------------------------------------------------------------------------
+# server -> client (documentation and tests; the server sends plain dicts)
+# ----------------------------------------------------------------------------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Num = float | None  # NaN / inf are sent as null
+
+
+class HelloMessage(_Out):
+    type: Literal["hello"]
+    version: int
+    registry: dict[str, Any]
+    limits: dict[str, Any]
+
+
+class SurfaceMessage(_Out):
+    type: Literal["surface"]
+    landscape: str
+    dim: Literal[1, 2]
+    bounds: list[list[float]]
+    log_scale: bool
+    xs: list[float]
+    ys: list[float] | None = None
+    values: list[Num] | list[list[Num]]
+    minima: list[list[float]]
+    saddles: list[list[float]]
+    start: list[float]
+    formula: str
+    description: str
+
+
+class Readout(_Out):
+    grad: list[Num]
+    velocity: list[Num] | None
+    second_moment: list[Num] | None
+    effective_lr: Num
+
+
+class RaceRun(_Out):
+    id: str
+    optimizer: str
+    label: str
+    points: list[list[Num]]
+    values: list[Num]
+    status: Literal["running", "converged", "max_steps", "diverged"]
+    nit: int
+    message: str
+    readout: Readout
+
+
+class RaceFrame(_Out):
+    type: Literal["race.frame"]
+    step: int
+    done: bool
+    runs: list[RaceRun]
+
+
+class Split(_Out):
+    X: list[list[float]]
+    y: list[int]
+
+
+class TrainData(_Out):
+    type: Literal["train.data"]
+    classes: int
+    bounds: list[list[float]]
+    train: Split
+    test: Split
+
+
+class HistoryRow(_Out):
+    epoch: int
+    train_loss: Num
+    train_accuracy: Num
+    test_loss: Num
+    test_accuracy: Num
+    lr: Num
+
+
+class Boundary(_Out):
+    resolution: int
+    classes: int
+    probs: list[list[list[Num]]]
+    argmax: list[int]
+    confidence: list[Num]
+
+
+class TrainFrame(_Out):
+    type: Literal["train.frame"]
+    epoch: int
+    step: int
+    done: bool
+    stop_reason: str
+    history: list[HistoryRow]
+    boundary: Boundary
+    confusion: list[list[int]]
+
+
+class LrRun(_Out):
+    lr: float
+    status: Literal["converged", "max_steps", "diverged"]
+    nit: int
+    message: str
+    points: list[list[Num]]
+    values: list[Num]
+
+
+class LrResult(_Out):
+    type: Literal["lr.result"]
+    landscape: str
+    runs: list[LrRun]
+
+
+class ExportMessage(_Out):
+    type: Literal["export"]
+    what: Literal["race", "train", "lr"]
+    format: Literal["python", "json"]
+    text: str
+
+
+class ErrorMessage(_Out):
+    type: Literal["error"]
+    message: str
+    field: str | None
+    request: str | None
+
+
+# ----------------------------------------------------------------------------------------
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (send null for a missing number)")
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def error_from_validation(err: ValidationError, request: str) -> ProtocolError:
+    """The first problem of a pydantic error as a ProtocolError naming field and value."""
+    first = err.errors(include_url=False)[0]
+    field = _field_name(tuple(first.get("loc", ())))
+    msg = str(first.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    value = first.get("input")
+    shown = json.dumps(value, default=str) if value is not None else "null"
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
+    where = f"{field}: " if field else ""
+    text = f"{request}: {where}{msg} (got {shown})"
+    if first.get("type") == "missing":
+        text = f"{request}: {field} is required"
+    if first.get("type") == "extra_forbidden":
+        text = f"{request}: unknown field {field!r}"
+    return ProtocolError(text, field or None, request)
+
+
+def parse_client_message(raw: str | bytes, limits: Limits | None = None) -> BaseModel:
+    """Validate one raw client message; raise :class:`ProtocolError` when it is refused."""
+    limits = limits or Limits()
+    size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else len(raw)
+    if size > limits.max_message_bytes:
+        raise ProtocolError(
+            f"message of {size} bytes refused: the limit is {limits.max_message_bytes} bytes",
+            "message")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("message is not UTF-8 text", "message") from None
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as err:
+        raise ProtocolError(f"bad JSON: {err}", "message") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(
+            f"a message must be a JSON object with a 'type', got {type(data).__name__}",
+            "message")
+    kind = data.get("type")
+    model = CLIENT_MESSAGES.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        shown = json.dumps(kind)[:60]
+        raise ProtocolError(
+            f"unknown message type {shown}; expected one of {', '.join(CLIENT_MESSAGES)}",
+            "type", kind if isinstance(kind, str) else None)
+    try:
+        return model.model_validate(data, context={"limits": limits})
+    except ValidationError as err:
+        raise error_from_validation(err, kind) from None

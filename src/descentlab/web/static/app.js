@@ -1,0 +1,363 @@
+// descentlab playground: wiring of the three tabs, the WebSocket, the URL state, dialogs.
+// Every number drawn comes from the server's messages; this file only routes them.
+
+import { Connection } from './conn.js';
+import {
+  defaultState, normalizeState, readHash, writeHash, stateUrl, TABS,
+} from './state.js';
+import { el } from './controls.js';
+import { createRace } from './race.js';
+import { createTrain } from './train.js';
+import { createLr } from './lr.js';
+
+const $ = (id) => document.getElementById(id);
+
+const debug = {
+  frames: { race: 0, train: 0 },
+  runs: {},
+  train: { epoch: 0, test_accuracy: null },
+  lr: null,
+  race: { step: 0, done: false },
+  surface: null,
+  connected: false,
+  errors: [],
+  ready: false,
+};
+window.__descentlab = debug;
+
+const app = {
+  state: defaultState(),
+  registry: null,
+  limits: null,
+  connected: false,
+  debug,
+  send: (msg) => conn.send(msg),
+  changed: () => scheduleHash(),
+  showError,
+  isVisible: (tab) => app.state.tab === tab,
+  requestSurface,
+  expectSurface,
+};
+
+const race = createRace(app);
+const train = createTrain(app);
+const lr = createLr(app);
+const tabs = { race, train, lr };
+const startedTabs = new Set();
+const pendingSurfaces = [];
+
+// ---- URL state --------------------------------------------------------------------------------
+
+let hashTimer = null;
+function scheduleHash() {
+  clearTimeout(hashTimer);
+  hashTimer = setTimeout(() => writeHash(app.state), 80);
+}
+
+function loadHashState() {
+  try {
+    const s = readHash();
+    if (s) app.state = s;
+  } catch (err) {
+    showError(`could not read the shared link: ${err.message}`);
+  }
+}
+
+// ---- errors -----------------------------------------------------------------------------------
+
+function showError(message, field = null, request = null) {
+  const banner = $('error-banner');
+  const where = [field ? `field ${field}` : null, request ? `in ${request}` : null].filter(Boolean).join(', ');
+  $('error-text').textContent = where ? `${message} (${where})` : message;
+  banner.hidden = false;
+  debug.errors.push({ message, field, request });
+}
+
+function hideError() {
+  $('error-banner').hidden = true;
+}
+
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 2200);
+}
+
+// ---- connection -------------------------------------------------------------------------------
+
+function setStatus(status) {
+  const node = $('conn-status');
+  node.dataset.state = status;
+  const words = { connecting: 'connecting…', open: 'connected', closed: 'offline — reconnecting' };
+  $('conn-text').textContent = words[status] || status;
+  app.connected = status === 'open';
+  debug.connected = app.connected;
+  if (status !== 'open') {
+    startedTabs.clear();
+    pendingSurfaces.length = 0;
+    for (const t of Object.values(tabs)) t.onDisconnect();
+  }
+}
+
+// The server answers one tab's requests in order, so the surfaces come back in the order of
+// the requests that make one: race.start (race) and surface.request (learning-rate tab).
+// A refused request answers with an error naming it, which drops its place in the queue.
+function expectSurface(tab) {
+  pendingSurfaces.push(tab);
+}
+
+function requestSurface(tab, req) {
+  if (app.send({ type: 'surface.request', ...req })) expectSurface(tab);
+}
+
+function routeSurface(msg) {
+  const target = pendingSurfaces.length ? pendingSurfaces.shift() : 'race';
+  if (target === 'lr') lr.onSurface(msg);
+  else race.onSurface(msg);
+}
+
+function dropExpected(request) {
+  const tab = request === 'race.start' ? 'race' : request === 'surface.request' ? 'lr' : null;
+  if (!tab) return;
+  const k = pendingSurfaces.indexOf(tab);
+  if (k >= 0) pendingSurfaces.splice(k, 1);
+}
+
+function onServerError(msg) {
+  const request = msg.request ?? null;
+  dropExpected(request);
+  showError(msg.message || 'error', msg.field ?? null, request);
+  if (request === 'race.start' || request === 'race.control') race.onError(msg);
+  else if (request === 'train.start' || request === 'train.control') train.onError(msg);
+  else if (request === 'lr.start') lr.onError(msg);
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case 'hello': onHello(msg); break;
+    case 'surface': routeSurface(msg); break;
+    case 'race.frame': race.onFrame(msg); break;
+    case 'train.data': train.onData(msg); break;
+    case 'train.frame': train.onFrame(msg); break;
+    case 'lr.result': lr.onResult(msg); break;
+    case 'export': showExport(msg); break;
+    case 'error': onServerError(msg); break;
+    case 'pong': break;
+    default: break;
+  }
+}
+
+function onHello(msg) {
+  app.registry = msg.registry;
+  app.limits = msg.limits || {};
+  race.build();
+  train.build();
+  lr.build();
+  activate(app.state.tab, { force: true });
+  debug.ready = true;
+}
+
+// ---- tabs -------------------------------------------------------------------------------------
+
+function startTab(tab) {
+  startedTabs.add(tab);
+  if (tab === 'race') race.start(app.state.race.autoplay);
+  else if (tab === 'train') train.start(app.state.train.autoplay);
+  else lr.run();
+}
+
+function activate(tab, { force = false } = {}) {
+  if (!TABS.includes(tab)) tab = 'race';
+  const changed = app.state.tab !== tab;
+  app.state.tab = tab;
+  for (const t of TABS) {
+    const btn = $(`tab-${t}`);
+    btn.setAttribute('aria-selected', String(t === tab));
+    btn.tabIndex = t === tab ? 0 : -1;
+    $(`panel-${t}`).hidden = t !== tab;
+  }
+  document.body.dataset.tab = tab;
+  if (changed || force) scheduleHash();
+  if (app.registry && app.connected && !startedTabs.has(tab)) startTab(tab);
+  tabs[tab].draw();
+}
+
+function applyState(state) {
+  app.state = state;
+  writeHash(app.state);
+  startedTabs.clear();
+  if (app.registry) {
+    race.build();
+    train.build();
+    lr.build();
+  }
+  activate(app.state.tab, { force: true });
+}
+
+// ---- dialogs: export / import / link ------------------------------------------------------------
+
+function openDialog({ title, text, readonly = true, actions = [] }) {
+  const dlg = $('dialog');
+  $('dialog-title').textContent = title;
+  const area = $('dialog-text');
+  area.value = text;
+  area.readOnly = readonly;
+  const bar = $('dialog-actions');
+  bar.replaceChildren(...actions, el('button', { class: 'btn', 'data-testid': 'dialog-close', onclick: () => dlg.close() }, 'Close'));
+  if (!dlg.open) dlg.showModal();
+  area.scrollTop = 0;
+  if (!readonly) area.focus();
+  else (bar.querySelector('.primary') || bar.lastChild).focus();
+}
+
+function copyButton(getText, label = 'Copy') {
+  return el('button', {
+    class: 'btn primary', 'data-testid': 'dialog-copy',
+    onclick: async () => {
+      const text = getText();
+      try {
+        await navigator.clipboard.writeText(text);
+        toast('copied to the clipboard');
+      } catch {
+        const area = $('dialog-text');
+        area.focus();
+        area.select();
+        toast('press Ctrl+C to copy');
+      }
+    },
+  }, label);
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function showExport(msg) {
+  const ext = msg.format === 'python' ? 'py' : 'json';
+  const name = `descentlab_${msg.what}.${ext}`;
+  openDialog({
+    title: msg.format === 'python' ? `Python for the ${msg.what} tab` : `JSON config of the ${msg.what} tab`,
+    text: msg.text,
+    actions: [copyButton(() => msg.text),
+      el('button', { class: 'btn', onclick: () => download(name, msg.text, 'text/plain') }, `Download ${name}`)],
+  });
+}
+
+function exportPython() {
+  const tab = app.state.tab;
+  if (!app.connected) {
+    showError('not connected to the server');
+    return;
+  }
+  if (!startedTabs.has(tab)) startTab(tab);
+  app.send({ type: 'export', what: tab, format: 'python' });
+}
+
+function exportJson() {
+  const text = JSON.stringify(app.state, null, 2);
+  openDialog({
+    title: 'Playground state (JSON)',
+    text,
+    actions: [copyButton(() => text),
+      el('button', { class: 'btn', onclick: () => download('descentlab_playground.json', text, 'application/json') }, 'Download')],
+  });
+}
+
+function importJson() {
+  openDialog({
+    title: 'Import JSON: paste a playground state',
+    text: '',
+    readonly: false,
+    actions: [el('button', {
+      class: 'btn primary', 'data-testid': 'dialog-import',
+      onclick: () => {
+        let obj;
+        try {
+          obj = JSON.parse($('dialog-text').value);
+        } catch (err) {
+          showError(`the pasted text is not valid JSON: ${err.message}`);
+          return;
+        }
+        try {
+          const state = normalizeState(obj);
+          $('dialog').close();
+          applyState(state);
+          toast('state imported');
+        } catch (err) {
+          showError(err.message);
+        }
+      },
+    }, 'Load')],
+  });
+}
+
+async function copyLink() {
+  writeHash(app.state);
+  const url = stateUrl(app.state);
+  try {
+    await navigator.clipboard.writeText(url);
+    toast('link copied');
+  } catch {
+    openDialog({ title: 'Link to this exact view', text: url, actions: [copyButton(() => url)] });
+  }
+}
+
+// ---- wiring -----------------------------------------------------------------------------------
+
+function attach() {
+  for (const t of TABS) $(`tab-${t}`).addEventListener('click', () => activate(t));
+  $('tabs').addEventListener('keydown', (ev) => {
+    if (ev.key !== 'ArrowRight' && ev.key !== 'ArrowLeft') return;
+    const k = TABS.indexOf(app.state.tab);
+    const next = TABS[(k + (ev.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length];
+    activate(next);
+    $(`tab-${next}`).focus();
+  });
+  $('error-dismiss').addEventListener('click', hideError);
+  $('btn-copy-link').addEventListener('click', copyLink);
+  $('btn-export-python').addEventListener('click', exportPython);
+  $('btn-export-json').addEventListener('click', exportJson);
+  $('btn-import-json').addEventListener('click', importJson);
+  race.attach();
+  train.attach();
+  lr.attach();
+  let resizeTimer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => tabs[app.state.tab].draw(), 60);
+  });
+  window.addEventListener('hashchange', () => {
+    try {
+      const s = readHash();
+      if (s) applyState(s);
+    } catch (err) {
+      showError(`could not read the shared link: ${err.message}`);
+    }
+  });
+  document.addEventListener('keydown', (ev) => {
+    const tag = (ev.target && ev.target.tagName) || '';
+    if (['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON'].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if ($('dialog').open) return;
+    const tab = app.state.tab;
+    if (ev.key === ' ' && tab !== 'lr') {
+      ev.preventDefault();
+      tabs[tab].toggle();
+    }
+  });
+  setInterval(() => { if (app.connected) app.send({ type: 'ping' }); }, 25000);
+}
+
+loadHashState();
+attach();
+activate(app.state.tab);
+const conn = new Connection(onMessage, setStatus);
+conn.connect();
+
+export { app };

@@ -1,0 +1,308 @@
+// Learning-rate tab: the lecture's experiment, one panel per learning rate (lr.result).
+
+import { el, fmt, selectControl, numberControl, hyperControls, specDefaults, badge } from './controls.js';
+import { fitCanvas, drawSurface, drawPath, drawMarkers, cross, lineChart } from './draw.js';
+import { PALETTE } from './state.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** The words of one learning-rate run's outcome. */
+export function lrOutcome(run) {
+  const n = run.nit;
+  if (run.status === 'converged') return { kind: 'converged', text: `converged in ${n} steps` };
+  if (run.status === 'diverged') return { kind: 'diverged', text: `diverged at step ${n}` };
+  if (run.status === 'max_steps') {
+    if (/oscillat/i.test(run.message || '') || alternates(run.points)) {
+      return { kind: 'oscillating', text: `oscillating (${n} steps)` };
+    }
+    return { kind: 'max_steps', text: `not converged in ${n} steps` };
+  }
+  return { kind: run.status || 'idle', text: String(run.status || '') };
+}
+
+function alternates(points) {
+  // successive displacements pointing back and forth over the last steps
+  if (!points || points.length < 8) return false;
+  const P = points.slice(-8);
+  let flips = 0;
+  for (let k = 2; k < P.length; k += 1) {
+    let dot = 0;
+    for (let d = 0; d < P[k].length; d += 1) dot += (P[k][d] - P[k - 1][d]) * (P[k - 1][d] - P[k - 2][d]);
+    if (dot < 0) flips += 1;
+  }
+  return flips >= P.length - 3;
+}
+
+export function createLr(app) {
+  let surface = null;
+  let result = null;
+  let timer = null;
+  let started = false;
+  let drawPending = false;
+  let sent = null;
+  let lastGood = null;
+
+  const st = () => app.state.lr;
+
+  function optimizerSpec(name) {
+    const list = app.registry?.optimizers || [];
+    return list.find((o) => o.name === name) || (name === 'gd' ? list.find((o) => o.name === 'sgd') : null);
+  }
+
+  function landscapeSpec(name) {
+    return (app.registry?.landscapes || []).find((l) => l.name === name) || null;
+  }
+
+  function requestSurface() {
+    const s = st();
+    app.requestSurface('lr', { landscape: s.landscape, params: { ...s.params }, l1: 0, l2: 0, resolution: 90 });
+  }
+
+  function run() {
+    clearTimeout(timer);
+    timer = null;
+    if (!app.registry) return;
+    const s = st();
+    const cfg = {
+      landscape: s.landscape,
+      params: { ...s.params },
+      optimizer: s.optimizer,
+      hyper: { ...s.hyper },
+      lrs: s.lrs.slice(),
+      steps: s.steps,
+    };
+    delete cfg.hyper.lr;
+    if (Array.isArray(s.start) && s.start.length) cfg.start = s.start.slice();
+    result = null;
+    app.debug.lr = null;
+    renderPanels();
+    if (!surface || surface.landscape !== s.landscape) requestSurface();
+    sent = JSON.parse(JSON.stringify(s));
+    started = app.send({ type: 'lr.start', config: cfg });
+    app.changed();
+  }
+
+  function rerun() {
+    app.changed();
+    clearTimeout(timer);
+    timer = setTimeout(run, 250);
+  }
+
+  function build() {
+    const root = $('lr-controls');
+    root.replaceChildren();
+    const reg = app.registry;
+    const s = st();
+    const groups = { 1: [], 2: [] };
+    for (const l of reg.landscapes) {
+      const d = String(l.dims) === '1' ? 1 : 2;
+      groups[d].push({ value: l.name, label: l.name.replace(/_/g, ' '), title: `${l.description} — ${l.formula}` });
+    }
+    const sec = el('section', { class: 'group' }, el('h3', {}, 'Problem'));
+    sec.append(selectControl({
+      label: 'landscape', value: s.landscape, testid: 'lr-landscape',
+      options: [{ group: '1-D', options: groups[1] }, { group: '2-D', options: groups[2] }],
+      onChange: (v) => {
+        s.landscape = v;
+        s.params = {};
+        s.start = null;
+        surface = null;
+        build();
+        rerun();
+      },
+    }));
+    const spec = landscapeSpec(s.landscape);
+    if (spec) sec.append(el('p', { class: 'help' }, `${spec.description}: f = ${spec.formula}`));
+    // start point: one box per coordinate, empty = the landscape's start
+    const d = spec && String(spec.dims) === '1' ? 1 : 2;
+    const names = d === 1 ? ['x'] : ['x', 'y'];
+    const startRow = el('div', { class: 'start-row' });
+    names.forEach((nm, k) => {
+      const input = el('input', {
+        type: 'number', step: 'any', 'aria-label': `start ${nm}`, 'data-testid': `lr-start-${nm}`,
+        placeholder: 'default', value: s.start ? s.start[k] : null,
+      });
+      input.addEventListener('change', () => {
+        const vals = [...startRow.querySelectorAll('input')].map((i) => i.value.trim());
+        if (vals.every((v) => v === '')) s.start = null;
+        else if (vals.every((v) => v !== '' && Number.isFinite(Number(v)))) s.start = vals.map(Number);
+        else return;
+        rerun();
+      });
+      startRow.append(el('label', {}, `${nm}₀`, input));
+    });
+    sec.append(el('div', { class: 'control' }, el('span', { class: 'label' }, 'start'), startRow));
+    root.append(sec);
+
+    const opt = el('section', { class: 'group' }, el('h3', {}, 'Optimizer'));
+    const names2 = reg.optimizers.map((o) => o.name);
+    const optOptions = [{ value: 'gd', label: 'gd (full-batch SGD)' },
+      ...names2.filter((n) => n !== 'gd').map((n) => ({ value: n, label: n }))];
+    opt.append(selectControl({
+      label: 'optimizer', value: s.optimizer, testid: 'lr-optimizer', options: optOptions,
+      onChange: (v) => { s.optimizer = v; s.hyper = {}; build(); rerun(); },
+    }));
+    const ospec = optimizerSpec(s.optimizer);
+    if (ospec) {
+      opt.append(hyperControls(ospec.hyperparameters, { ...specDefaults(ospec.hyperparameters), ...s.hyper },
+        (k, v) => { s.hyper[k] = v; rerun(); }, 'lr-hp', { primary: [], skip: ['lr'] }));
+    }
+    root.append(opt);
+
+    const exp = el('section', { class: 'group' }, el('h3', {}, 'Learning rates'));
+    const lrsInput = el('input', {
+      type: 'text', id: 'lr-lrs', 'data-testid': 'lr-lrs', value: s.lrs.join(', '), spellcheck: 'false',
+      'aria-describedby': 'lr-lrs-help',
+    });
+    const applyLrs = () => {
+      const parts = lrsInput.value.split(/[\s,;]+/).filter(Boolean);
+      const vals = parts.map(Number);
+      const bad = parts.find((p, i) => !(Number.isFinite(vals[i]) && vals[i] > 0));
+      if (bad !== undefined || !vals.length) {
+        app.showError(`learning rates must be positive numbers separated by commas, got "${bad ?? ''}"`, 'lrs');
+        return;
+      }
+      const max = app.limits?.max_lrs ?? 12;
+      if (vals.length > max) {
+        app.showError(`at most ${max} learning rates, got ${vals.length}`, 'lrs');
+        return;
+      }
+      s.lrs = vals;
+      rerun();
+    };
+    lrsInput.addEventListener('change', applyLrs);
+    exp.append(el('div', { class: 'control' }, el('label', { for: 'lr-lrs' }, 'η values'), lrsInput,
+      el('div', { class: 'help', id: 'lr-lrs-help' }, 'comma-separated, e.g. 0.01, 0.1, 1, 100, 1000')));
+    exp.append(numberControl({
+      label: 'steps', value: s.steps, low: 1, high: app.limits?.max_steps ?? 20000, int: true, log: true,
+      testid: 'lr-steps', onChange: (v) => { s.steps = v; rerun(); },
+    }));
+    root.append(exp);
+  }
+
+  function onSurface(msg) {
+    surface = msg;
+    scheduleDraw();
+  }
+
+  /** The server refused the experiment: go back to the last accepted configuration. */
+  function onError() {
+    const refused = sent;
+    started = false;
+    if (lastGood && JSON.stringify(lastGood) !== JSON.stringify(refused)) {
+      app.state.lr = JSON.parse(JSON.stringify(lastGood));
+      build();
+      run();
+    } else {
+      renderPanels();
+    }
+  }
+
+  function onResult(msg) {
+    if (sent) lastGood = sent;
+    result = msg;
+    app.debug.lr = (msg.runs || []).map((r) => ({ lr: r.lr, status: r.status, nit: r.nit, outcome: lrOutcome(r).kind }));
+    renderPanels();
+  }
+
+  function renderPanels() {
+    const host = $('lr-panels');
+    const lrs = result ? result.runs.map((r) => r.lr) : st().lrs;
+    host.replaceChildren(...lrs.map((lr, i) => {
+      const r = result ? result.runs[i] : null;
+      const out = r ? lrOutcome(r) : { kind: 'idle', text: started ? 'running…' : 'press Run' };
+      return el('figure', { class: `lr-panel lr-${out.kind}`, 'data-testid': `lr-panel-${i}` },
+        el('figcaption', {}, el('span', { class: 'eta' }, `η = ${fmt(lr, 4)}`),
+          badge(out.kind === 'oscillating' ? 'oscillating' : r?.status, out.text, `lr-status-${i}`)),
+        el('canvas', { class: 'lr-canvas', 'data-index': i }),
+        el('div', { class: 'lr-foot muted' }, r && r.values && r.values.length
+          ? `f(x_${r.nit}) = ${fmt(finiteLast(r.values), 4)}` : ''));
+    }));
+    host.querySelectorAll('[data-testid^="lr-status-"]').forEach((b, i) => { b.dataset.lr = String(lrs[i]); });
+    scheduleDraw();
+  }
+
+  function finiteLast(values) {
+    for (let k = values.length - 1; k >= 0; k -= 1) if (Number.isFinite(values[k])) return values[k];
+    return null;
+  }
+
+  function scheduleDraw() {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      draw();
+    });
+  }
+
+  function draw() {
+    if (!app.isVisible('lr')) return;
+    drawChart();
+    const canvases = $('lr-panels').querySelectorAll('canvas.lr-canvas');
+    canvases.forEach((canvas) => {
+      const i = Number(canvas.dataset.index);
+      const w = canvas.parentElement.clientWidth - 2;
+      const h = Math.round(w * 0.78);
+      const { ctx } = fitCanvas(canvas, w, h);
+      if (!surface) return;
+      const box = { x: 48, y: 8, w: w - 62, h: h - 44 };
+      const view = drawSurface(ctx, box, surface, { levels: 10, markers: true });
+      const r = result?.runs?.[i];
+      if (!r) return;
+      const color = PALETTE[i % PALETTE.length];
+      drawPath(ctx, view, r.points || [], r.values || [], color, { dots: true, width: 1.6 });
+      drawMarkers(ctx, view, surface);
+      if (r.status === 'diverged') {
+        const pts = r.points || [];
+        for (let k = pts.length - 1; k >= 0; k -= 1) {
+          const x = pts[k]?.[0];
+          const y = view.dim === 1 ? r.values?.[k] : pts[k]?.[1];
+          if (Number.isFinite(x) && Number.isFinite(y)) {
+            const px = Math.max(box.x + 6, Math.min(box.x + box.w - 6, view.sx(x)));
+            const py = Math.max(box.y + 6, Math.min(box.y + box.h - 6, view.sy(y)));
+            cross(ctx, px, py, 6, '#e03131', 3);
+            break;
+          }
+        }
+      }
+    });
+  }
+
+  function drawChart() {
+    const runs = result?.runs || [];
+    const series = runs.map((r, i) => ({
+      color: PALETTE[i % PALETTE.length], xs: (r.values || []).map((_, k) => k), ys: r.values || [],
+    }));
+    // keep the axis on the runs that stay on the chart: a diverging run would flatten the rest
+    let hi = -Infinity;
+    for (const r of runs) {
+      if (r.status === 'diverged') continue;
+      for (const v of r.values || []) if (Number.isFinite(v) && v > hi) hi = v;
+    }
+    lineChart($('lr-chart'), series, {
+      logY: 'auto', xLabel: 'step t', yLabel: 'f(x_t)', height: 220, empty: 'press Run',
+      yClipHigh: Number.isFinite(hi) ? hi : null,
+    });
+    $('lr-legend').replaceChildren(...runs.map((r, i) => el('span', { class: 'legend-item' },
+      el('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }), ` η = ${fmt(r.lr, 4)}`)));
+  }
+
+  function attach() {
+    $('lr-run').addEventListener('click', run);
+  }
+
+  return {
+    build,
+    attach,
+    run,
+    onSurface,
+    onResult,
+    onError,
+    draw: scheduleDraw,
+    requestSurface,
+    onDisconnect() { started = false; },
+    get started() { return started; },
+    get landscape() { return st().landscape; },
+  };
+}

@@ -1,0 +1,655 @@
+// Race tab: several optimizers on one landscape, streamed by the server as race.frame.
+
+import {
+  el, fmt, fmtVec, numberControl, selectControl, hyperControls, specDefaults, statusText, badge,
+} from './controls.js';
+import { fitCanvas, drawSurface, drawPath, drawMarkers, lineChart, cross } from './draw.js';
+import { colorForId } from './state.js';
+
+const $ = (id) => document.getElementById(id);
+
+const FINITE_SUM_HINT = /mean_i/;
+
+export function createRace(app) {
+  const runs = new Map(); // id -> {id, label, optimizer, points, values, status, nit, message, readout}
+  let surface = null;
+  let view = null;
+  let background = null; // cached canvas with the surface drawn
+  let playing = false;
+  let started = false; // a race.start has been sent on this connection
+  let done = false;
+  let lastStep = -1;
+  let timer = null;
+  let drawPending = false;
+  let hover = null;
+  let awaiting = false; // frames of the previous race are ignored until the new one's surface
+  let sent = null; // the config of the last race.start
+  let lastGood = null; // the last config the server accepted
+
+  const st = () => app.state.race;
+  const registry = () => app.registry;
+
+  function optimizerSpec(name) {
+    const list = registry()?.optimizers || [];
+    return list.find((o) => o.name === name)
+      || (name === 'gd' ? list.find((o) => o.name === 'sgd') : null);
+  }
+
+  function landscapeSpec(name) {
+    return (registry()?.landscapes || []).find((l) => l.name === name) || null;
+  }
+
+  function isFiniteSum() {
+    const spec = landscapeSpec(st().landscape);
+    if (!spec) return false;
+    if (typeof spec.finite_sum === 'boolean') return spec.finite_sum;
+    return FINITE_SUM_HINT.test(spec.formula || '');
+  }
+
+  // ---- configuration sent to the server ---------------------------------------------------
+
+  function config(autoplay) {
+    const s = st();
+    const cfg = {
+      landscape: s.landscape,
+      params: { ...s.params },
+      optimizers: s.optimizers.map((o) => ({ id: o.id, name: o.name, hyper: { ...o.hyper } })),
+      max_steps: s.max_steps,
+      tol: s.tol,
+      grad_noise: s.grad_noise,
+      batch_size: isFiniteSum() ? s.batch_size : null,
+      l1: s.l1,
+      l2: s.l2,
+      seed: s.seed,
+      steps_per_frame: s.steps_per_frame,
+      autoplay,
+    };
+    if (Array.isArray(s.start) && s.start.length) cfg.start = s.start.slice();
+    return cfg;
+  }
+
+  function clearRuns() {
+    runs.clear();
+    lastStep = -1;
+    done = false;
+    app.debug.runs = {};
+    for (const o of st().optimizers) {
+      runs.set(o.id, {
+        id: o.id, label: o.name, optimizer: o.name, points: [], values: [], status: null,
+        nit: 0, message: '', readout: null,
+      });
+    }
+    renderReadout();
+    scheduleDraw();
+  }
+
+  /** (Re)create the race on the server with the current controls. */
+  function start(autoplay = st().autoplay) {
+    clearTimeout(timer);
+    timer = null;
+    if (!app.registry) return;
+    clearRuns();
+    playing = Boolean(autoplay);
+    st().autoplay = playing;
+    app.changed();
+    sent = JSON.parse(JSON.stringify(st()));
+    started = app.send({ type: 'race.start', config: config(playing) });
+    if (started) {
+      awaiting = true;
+      app.expectSurface('race');
+    }
+    updateButtons();
+  }
+
+  /** The server refused a race message: go back to the last accepted configuration. */
+  function onError(msg) {
+    if (msg.request !== 'race.start') return;
+    const refused = sent;
+    if (lastGood && JSON.stringify(lastGood) !== JSON.stringify(refused)) {
+      app.state.race = JSON.parse(JSON.stringify(lastGood));
+      app.state.race.autoplay = refused ? refused.autoplay : playing;
+      build();
+      // keep the refused text in the box so that it can be corrected
+      if (refused && !landscapeSpec(refused.landscape)) $('race-formula').value = refused.landscape;
+      start(app.state.race.autoplay);
+    } else {
+      awaiting = false;
+      started = false;
+      playing = false;
+      updateButtons();
+    }
+  }
+
+  /** Config changed: restart soon, keeping the play state. */
+  function restart() {
+    app.changed();
+    clearTimeout(timer);
+    timer = setTimeout(() => start(playing || st().autoplay), 150);
+  }
+
+  function play() {
+    if (!started || timer || done) {
+      start(true);
+      return;
+    }
+    playing = true;
+    st().autoplay = true;
+    app.changed();
+    app.send({ type: 'race.control', action: 'play' });
+    updateButtons();
+  }
+
+  function pause() {
+    playing = false;
+    st().autoplay = false;
+    app.changed();
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+      start(false);
+      return;
+    }
+    app.send({ type: 'race.control', action: 'pause' });
+    updateButtons();
+  }
+
+  function step() {
+    if (!started || timer) start(false);
+    playing = false;
+    st().autoplay = false;
+    app.changed();
+    app.send({ type: 'race.control', action: 'step', steps: 1 });
+    updateButtons();
+  }
+
+  function reset() {
+    if (!started || timer) {
+      start(st().autoplay);
+      return;
+    }
+    clearRuns();
+    app.send({ type: 'race.control', action: 'reset' });
+    app.send({ type: 'race.control', action: 'pause' });
+    playing = false;
+    st().autoplay = false;
+    app.changed();
+    updateButtons();
+  }
+
+  function updateButtons() {
+    $('race-play').classList.toggle('active', playing && !done);
+    $('race-pause').classList.toggle('active', !playing || done);
+    $('race-play').setAttribute('aria-pressed', String(playing && !done));
+    $('race-step-count').textContent = `step ${Math.max(0, lastStep)}`;
+  }
+
+  // ---- controls -----------------------------------------------------------------------------
+
+  function build() {
+    const root = $('race-controls');
+    root.replaceChildren();
+    const reg = registry();
+    const s = st();
+
+    // landscape picker
+    const groups = { 1: [], 2: [] };
+    for (const l of reg.landscapes) {
+      const d = String(l.dims) === '1' ? 1 : 2;
+      groups[d].push({ value: l.name, label: l.name.replace(/_/g, ' '), title: `${l.description} — ${l.formula}` });
+    }
+    const custom = !landscapeSpec(s.landscape);
+    const picker = selectControl({
+      label: 'Landscape',
+      testid: 'race-landscape',
+      value: custom ? '__formula__' : s.landscape,
+      options: [
+        { group: '2-D', options: groups[2] },
+        { group: '1-D', options: groups[1] },
+        { group: 'Your own', options: [{ value: '__formula__', label: 'formula…' }] },
+      ],
+      onChange: (v) => {
+        if (v === '__formula__') {
+          formulaInput.focus();
+          return;
+        }
+        s.landscape = v;
+        s.params = {};
+        s.start = null;
+        s.batch_size = null;
+        suggestLr();
+        build();
+        restart();
+      },
+    });
+    const formulaInput = el('input', {
+      type: 'text', id: 'race-formula', 'data-testid': 'race-formula', spellcheck: 'false',
+      placeholder: 'x**2 + 3*sin(y)', 'aria-label': 'formula of f(x, y)',
+      value: custom ? s.landscape : (landscapeSpec(s.landscape)?.formula || ''),
+    });
+    const applyFormula = () => {
+      const text = formulaInput.value.trim();
+      if (!text) return;
+      const byName = landscapeSpec(text);
+      s.landscape = byName ? byName.name : text;
+      s.params = {};
+      s.start = null;
+      build();
+      restart();
+    };
+    formulaInput.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') applyFormula();
+    });
+    const spec = landscapeSpec(s.landscape);
+    const lsSection = el('section', { class: 'group' },
+      el('h3', {}, 'Landscape'),
+      picker,
+      el('div', { class: 'control' },
+        el('label', { for: 'race-formula' }, 'f(x, y) ='),
+        el('div', { class: 'formula-row' }, formulaInput,
+          el('button', { class: 'btn small', 'data-testid': 'race-formula-apply', onclick: applyFormula }, 'Use'))),
+      el('p', { class: 'help' }, spec ? spec.description : 'your formula (x, y; numpy names: sin, exp, sqrt, ...)'));
+    for (const p of spec?.parameters || []) {
+      if (p.name === 'dim') continue;
+      lsSection.append(numberControl({
+        label: p.name, value: s.params[p.name] ?? p.default, low: p.low, high: p.high,
+        int: p.type === 'int', help: p.help, testid: `race-param-${p.name}`,
+        onChange: (v) => { s.params[p.name] = v; restart(); },
+      }));
+    }
+    lsSection.append(el('p', { class: 'help hint' }, 'Click the map to set the start point.'));
+    root.append(lsSection);
+
+    // optimizers
+    const optSection = el('section', { class: 'group' }, el('h3', {}, 'Optimizers'));
+    const list = el('div', { class: 'opt-list', id: 'race-opt-list' });
+    s.optimizers.forEach((o) => list.append(optimizerCard(o)));
+    optSection.append(list);
+    const addSel = el('select', { 'data-testid': 'race-add-name', 'aria-label': 'optimizer to add' },
+      ...reg.optimizers.map((o) => el('option', { value: o.name, title: o.summary }, o.name)));
+    addSel.value = 'adam';
+    const maxOpt = app.limits?.max_optimizers ?? 10;
+    const addBtn = el('button', {
+      class: 'btn', 'data-testid': 'race-add',
+      onclick: () => {
+        if (s.optimizers.length >= maxOpt) {
+          app.showError(`at most ${maxOpt} optimizers can race at once`);
+          return;
+        }
+        const ids = s.optimizers.map((o) => Number(/\d+$/.exec(o.id)?.[0] || 0));
+        const id = `o${Math.max(0, ...ids) + 1}`;
+        s.optimizers.push({ id, name: addSel.value, hyper: defaultHyper(addSel.value) });
+        build();
+        restart();
+      },
+    }, '+ Add');
+    optSection.append(el('div', { class: 'add-row' }, addSel, addBtn));
+    root.append(optSection);
+
+    // noise and regularization
+    const reg2 = el('section', { class: 'group' }, el('h3', {}, 'Noise & regularization'));
+    reg2.append(numberControl({
+      label: 'gradient noise σ', value: s.grad_noise, low: 0, high: 10, log: true, zero: true,
+      help: 'g_t + N(0, σ²): a stochastic gradient', testid: 'race-noise',
+      onChange: (v) => { s.grad_noise = v; restart(); },
+    }));
+    const fs = isFiniteSum();
+    const nPoints = Number(s.params.n ?? spec?.parameters?.find((p) => p.name === 'n')?.default ?? 8);
+    const bs = numberControl({
+      label: 'mini-batch size', value: s.batch_size ?? nPoints, low: 1, high: Math.max(2, nPoints), int: true,
+      help: fs ? 'samples per step (full batch = GD)' : 'only for finite-sum landscapes (data fits)',
+      testid: 'race-batch',
+      onChange: (v) => { s.batch_size = v >= nPoints ? null : v; restart(); },
+    });
+    if (!fs) {
+      bs.classList.add('disabled');
+      bs.querySelectorAll('input').forEach((i) => { i.disabled = true; });
+    }
+    reg2.append(bs);
+    reg2.append(numberControl({
+      label: 'L1 λ₁', value: s.l1, low: 1e-4, high: 10, log: true, zero: true,
+      help: '+ λ₁ ‖x‖₁ reshapes the surface', testid: 'race-l1',
+      onChange: (v) => { s.l1 = v; restart(); },
+    }));
+    reg2.append(numberControl({
+      label: 'L2 λ₂', value: s.l2, low: 1e-4, high: 10, log: true, zero: true,
+      help: '+ λ₂ ‖x‖² pulls the minimum to 0', testid: 'race-l2',
+      onChange: (v) => { s.l2 = v; restart(); },
+    }));
+    root.append(reg2);
+
+    // run settings
+    const runSec = el('section', { class: 'group' }, el('h3', {}, 'Run'));
+    runSec.append(numberControl({
+      label: 'speed (steps per frame)', value: s.steps_per_frame, low: 1, high: 200, log: true, int: true,
+      testid: 'race-speed', onChange: (v) => { s.steps_per_frame = Math.max(1, Math.round(v)); restart(); },
+    }));
+    runSec.append(numberControl({
+      label: 'max steps', value: s.max_steps, low: 10, high: app.limits?.max_steps ?? 20000, log: true, int: true,
+      testid: 'race-max-steps', onChange: (v) => { s.max_steps = Math.round(v); restart(); },
+    }));
+    runSec.append(numberControl({
+      label: 'tolerance ‖∇f‖ <', value: s.tol, low: 1e-12, high: 1, log: true,
+      testid: 'race-tol', onChange: (v) => { s.tol = v > 0 ? v : 1e-6; restart(); },
+    }));
+    runSec.append(numberControl({
+      label: 'seed', value: s.seed, int: true, testid: 'race-seed',
+      onChange: (v) => { s.seed = Math.max(0, Math.round(v)); restart(); },
+    }));
+    root.append(runSec);
+  }
+
+  /**
+   * SGD-type runs take the landscape's suggested learning rate (adaptive ones keep theirs);
+   * momentum runs half of it, since heavy-ball steps build up to about eta / (1 - beta).
+   */
+  function suggestLr() {
+    const ls = landscapeSpec(st().landscape);
+    if (!ls || typeof ls.lr !== 'number') return;
+    for (const o of st().optimizers) {
+      if (['sgd', 'gd'].includes(o.name)) o.hyper.lr = ls.lr;
+      else if (['momentum', 'nesterov'].includes(o.name)) o.hyper.lr = Number((ls.lr / 2).toPrecision(3));
+    }
+  }
+
+  function defaultHyper(name) {
+    const spec = optimizerSpec(name);
+    const h = specDefaults(spec?.hyperparameters);
+    const ls = landscapeSpec(st().landscape);
+    const family = ['sgd', 'momentum', 'nesterov', 'gd'];
+    if (ls && typeof ls.lr === 'number' && family.includes(name)) h.lr = ls.lr;
+    return h;
+  }
+
+  function optimizerCard(o) {
+    const s = st();
+    const spec = optimizerSpec(o.name);
+    const color = colorForId(o.id);
+    const nameSel = el('select', { 'data-testid': `race-opt-${o.id}-name`, 'aria-label': `optimizer ${o.id}` },
+      ...registry().optimizers.map((x) => el('option', { value: x.name, title: x.summary }, x.name)));
+    nameSel.value = o.name;
+    nameSel.addEventListener('change', () => {
+      const lr = o.hyper.lr;
+      o.name = nameSel.value;
+      o.hyper = defaultHyper(o.name);
+      if (lr !== undefined) o.hyper.lr = lr;
+      build();
+      restart();
+    });
+    const remove = el('button', {
+      class: 'icon-btn', title: 'remove', 'aria-label': `remove ${o.name} (${o.id})`,
+      'data-testid': `race-remove-${o.id}`,
+      onclick: () => {
+        if (s.optimizers.length <= 1) {
+          app.showError('a race needs at least one optimizer');
+          return;
+        }
+        s.optimizers = s.optimizers.filter((x) => x !== o);
+        build();
+        restart();
+      },
+    }, '×');
+    const values = { ...specDefaults(spec?.hyperparameters), ...o.hyper };
+    const controls = spec ? hyperControls(spec.hyperparameters, values, (k, v) => {
+      o.hyper[k] = v;
+      restart();
+    }, `race-opt-${o.id}`) : el('p', { class: 'help' }, `unknown optimizer ${o.name}`);
+    return el('div', { class: 'opt-card', style: `--c: ${color}`, 'data-testid': `race-opt-${o.id}` },
+      el('div', { class: 'opt-head' },
+        el('span', { class: 'swatch', style: `background: ${color}` }),
+        nameSel,
+        el('span', { class: 'opt-id' }, o.id),
+        remove),
+      el('p', { class: 'help summary' }, spec?.summary || ''),
+      controls);
+  }
+
+  // ---- server messages ------------------------------------------------------------------------
+
+  function onSurface(msg) {
+    awaiting = false;
+    if (sent) lastGood = sent;
+    surface = msg;
+    background = null;
+    app.debug.surface = { landscape: msg.landscape, dim: msg.dim };
+    const cap = $('race-caption');
+    if (cap) cap.textContent = msg.description ? `${msg.description}` : '';
+    scheduleDraw();
+  }
+
+  function onFrame(msg) {
+    if (awaiting) return;
+    app.debug.frames.race += 1;
+    if (typeof msg.step === 'number' && msg.step < lastStep) clearRuns();
+    lastStep = typeof msg.step === 'number' ? msg.step : lastStep + 1;
+    for (const r of msg.runs || []) {
+      let run = runs.get(r.id);
+      if (!run) {
+        run = { id: r.id, points: [], values: [], status: null, nit: 0, message: '', readout: null };
+        runs.set(r.id, run);
+      }
+      run.optimizer = r.optimizer ?? run.optimizer;
+      run.label = r.label ?? run.label ?? r.optimizer;
+      for (const p of r.points || []) run.points.push(p);
+      for (const v of r.values || []) run.values.push(v);
+      run.status = r.status;
+      run.nit = r.nit;
+      run.message = r.message || '';
+      if (r.readout) run.readout = r.readout;
+      const last = run.values.length ? run.values[run.values.length - 1] : null;
+      app.debug.runs[r.id] = {
+        points: run.points.length, last, first: run.values.length ? run.values[0] : null,
+        status: run.status, nit: run.nit, optimizer: run.optimizer,
+      };
+    }
+    if (msg.done) {
+      done = true;
+      playing = false;
+    }
+    app.debug.race = { step: lastStep, done };
+    updateButtons();
+    renderReadout();
+    scheduleDraw();
+  }
+
+  // ---- drawing --------------------------------------------------------------------------------
+
+  function scheduleDraw() {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      draw();
+    });
+  }
+
+  function canvasSize() {
+    const wrap = $('race-canvas-wrap');
+    const w = Math.max(280, wrap.clientWidth);
+    const h = Math.round(Math.min(Math.max(300, w * 0.78), Math.max(360, window.innerHeight - 230)));
+    return { w, h };
+  }
+
+  function draw() {
+    if (!app.isVisible('race')) return;
+    const canvas = $('race-canvas');
+    const { w, h } = canvasSize();
+    const dpr = window.devicePixelRatio || 1;
+    const box = { x: 52, y: 12, w: w - 66, h: h - 56 };
+    if (!background || background.width !== Math.round(w * dpr) || background.height !== Math.round(h * dpr)) {
+      background = document.createElement('canvas');
+      background.width = Math.round(w * dpr);
+      background.height = Math.round(h * dpr);
+      const bctx = background.getContext('2d');
+      bctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      if (surface) view = drawSurface(bctx, box, surface);
+      else view = null;
+    }
+    const { ctx } = fitCanvas(canvas, w, h);
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(background, 0, 0);
+    ctx.restore();
+    if (!view) {
+      ctx.font = '14px system-ui, sans-serif';
+      ctx.fillStyle = '#868e96';
+      ctx.textAlign = 'center';
+      ctx.fillText(app.connected ? 'loading the landscape…' : 'connecting to the server…', w / 2, h / 2);
+      return;
+    }
+    let anyPoints = false;
+    for (const o of st().optimizers) {
+      const run = runs.get(o.id);
+      if (!run || !run.points.length) continue;
+      anyPoints = true;
+      drawPath(ctx, view, run.points, run.values, colorForId(o.id), { dots: view.dim === 1 });
+      if (run.status === 'diverged') markDiverged(ctx, run, colorForId(o.id));
+    }
+    drawMarkers(ctx, view, surface);
+    if (!anyPoints) {
+      const s0 = st().start || surface.start;
+      if (s0) {
+        const sx = view.sx(s0[0]);
+        const sy = view.dim === 1 ? null : view.sy(s0[1]);
+        if (sy !== null) {
+          ctx.beginPath();
+          ctx.arc(sx, sy, 6, 0, 2 * Math.PI);
+          ctx.fillStyle = '#fff';
+          ctx.fill();
+          ctx.lineWidth = 2.5;
+          ctx.strokeStyle = '#212529';
+          ctx.stroke();
+        }
+      }
+    }
+    if (hover && view.dim === 2) {
+      ctx.save();
+      ctx.strokeStyle = 'rgba(33,37,41,0.35)';
+      ctx.setLineDash([3, 3]);
+      ctx.beginPath();
+      ctx.moveTo(hover.px, view.box.y); ctx.lineTo(hover.px, view.box.y + view.box.h);
+      ctx.moveTo(view.box.x, hover.py); ctx.lineTo(view.box.x + view.box.w, hover.py);
+      ctx.stroke();
+      ctx.restore();
+    }
+    drawLoss();
+  }
+
+  function markDiverged(ctx, run, color) {
+    // the last finite point gets a cross: the run left the map there
+    for (let k = run.points.length - 1; k >= 0; k -= 1) {
+      const p = run.points[k];
+      const x = p?.[0];
+      const y = view.dim === 1 ? run.values[k] : p?.[1];
+      if (Number.isFinite(x) && Number.isFinite(y)) {
+        const px = Math.max(view.box.x + 6, Math.min(view.box.x + view.box.w - 6, view.sx(x)));
+        const py = Math.max(view.box.y + 6, Math.min(view.box.y + view.box.h - 6, view.sy(y)));
+        cross(ctx, px, py, 6, color, 3);
+        return;
+      }
+    }
+  }
+
+  function drawLoss() {
+    const series = [];
+    for (const o of st().optimizers) {
+      const run = runs.get(o.id);
+      if (!run) continue;
+      series.push({ color: colorForId(o.id), xs: run.values.map((_, k) => k), ys: run.values });
+    }
+    // a diverged run would squash the others against the axis: keep the scale on the rest
+    let hi = -Infinity;
+    for (const run of runs.values()) {
+      if (run.status === 'diverged') continue;
+      for (const v of run.values) if (Number.isFinite(v) && v > hi) hi = v;
+    }
+    lineChart($('race-loss-chart'), series, {
+      logY: 'auto', xLabel: 'step t', yLabel: 'f(x_t)', height: 220, empty: 'press play',
+      yClipHigh: Number.isFinite(hi) ? hi : null,
+    });
+  }
+
+  // ---- readout table --------------------------------------------------------------------------
+
+  function renderReadout() {
+    const body = $('race-readout-body');
+    if (!body) return;
+    const rows = [];
+    for (const o of st().optimizers) {
+      const run = runs.get(o.id) || { status: null, nit: 0, values: [], readout: null };
+      const color = colorForId(o.id);
+      const last = run.values.length ? run.values[run.values.length - 1] : null;
+      const rd = run.readout || {};
+      const b = badge(run.status, statusText(run.status, run.nit, run.message), `status-${o.id}`);
+      if (run.message) b.title = run.message;
+      rows.push(el('tr', {},
+        el('td', {}, el('span', { class: 'swatch', style: `background:${color}` }), ` ${o.name} `,
+          el('span', { class: 'muted' }, run.label || o.id)),
+        el('td', {}, b),
+        el('td', { class: 'num' }, String(run.nit ?? 0)),
+        el('td', { class: 'num' }, fmt(last, 4)),
+        el('td', { class: 'num' }, fmtVec(rd.grad)),
+        el('td', { class: 'num' }, fmtVec(rd.velocity)),
+        el('td', { class: 'num' }, fmtVec(rd.second_moment)),
+        el('td', { class: 'num' }, fmtVec(rd.effective_lr))));
+    }
+    body.replaceChildren(...rows);
+  }
+
+  // ---- canvas interaction ---------------------------------------------------------------------
+
+  function pointerData(ev) {
+    if (!view) return null;
+    const canvas = $('race-canvas');
+    const rect = canvas.getBoundingClientRect();
+    const px = ev.clientX - rect.left;
+    const py = ev.clientY - rect.top;
+    const b = view.box;
+    if (px < b.x || px > b.x + b.w || py < b.y || py > b.y + b.h) return null;
+    return { px, py, x: view.ix(px), y: view.iy(py) };
+  }
+
+  function attach() {
+    const canvas = $('race-canvas');
+    canvas.addEventListener('click', (ev) => {
+      const p = pointerData(ev);
+      if (!p) return;
+      const r3 = (v) => Number(v.toPrecision(4));
+      st().start = view.dim === 1 ? [r3(p.x)] : [r3(p.x), r3(p.y)];
+      app.changed();
+      start(true);
+    });
+    canvas.addEventListener('mousemove', (ev) => {
+      const p = pointerData(ev);
+      hover = p;
+      const out = $('race-hover');
+      if (out) {
+        out.textContent = p
+          ? (view.dim === 1 ? `x = ${fmt(p.x)}` : `x = ${fmt(p.x)}, y = ${fmt(p.y)}`) + ' — click to start here'
+          : '';
+      }
+      scheduleDraw();
+    });
+    canvas.addEventListener('mouseleave', () => { hover = null; scheduleDraw(); });
+    $('race-play').addEventListener('click', play);
+    $('race-pause').addEventListener('click', pause);
+    $('race-step').addEventListener('click', step);
+    $('race-reset').addEventListener('click', reset);
+  }
+
+  return {
+    build,
+    attach,
+    start,
+    play,
+    pause,
+    step,
+    onSurface,
+    onFrame,
+    onError,
+    draw: () => { background = null; scheduleDraw(); },
+    get playing() { return playing; },
+    onDisconnect() { started = false; awaiting = false; },
+    get started() { return started; },
+    toggle() { if (playing && !done) pause(); else play(); },
+  };
+}

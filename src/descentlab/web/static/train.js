@@ -1,0 +1,611 @@
+// Network tab: a small MLP trained on a 2-D toy data set by the server (train.frame).
+
+import {
+  el, fmt, numberControl, selectControl, hyperControls, specDefaults, setBadge,
+} from './controls.js';
+import { fitCanvas, drawAxes, scales, lineChart, tint } from './draw.js';
+import { CLASS_COLORS } from './state.js';
+
+const $ = (id) => document.getElementById(id);
+const DATASET_ALIASES = { blobs: 'gaussians' };
+const MULTICLASS = ['spirals', 'gaussians'];
+const NET_W = 250;
+const netColX = (i, n) => 14 + (i * (NET_W - 28)) / (n - 1);
+
+export function createTrain(app) {
+  let data = null; // train.data
+  let history = [];
+  let boundary = null;
+  let boundaryImage = null;
+  let confusion = null;
+  let epoch = 0;
+  let done = false;
+  let stopReason = '';
+  let playing = false;
+  let started = false;
+  let timer = null;
+  let drawPending = false;
+  let awaiting = false; // frames of the previous run are ignored until the new train.data
+  let sent = null;
+  let lastGood = null;
+
+  const st = () => app.state.train;
+
+  function optimizerSpec(name) {
+    return (app.registry?.optimizers || []).find((o) => o.name === name) || null;
+  }
+
+  function scheduleSpec(name) {
+    return (app.registry?.schedules || []).find((s) => s.name === name) || null;
+  }
+
+  function config(autoplay) {
+    const s = st();
+    return {
+      dataset: s.dataset,
+      classes: s.classes,
+      noise: s.noise,
+      points: s.points,
+      train_ratio: s.train_ratio,
+      batch_size: Math.min(s.batch_size, s.points),
+      hidden: s.hidden.slice(),
+      activation: s.activation,
+      optimizer: { name: s.optimizer.name, hyper: { ...s.optimizer.hyper } },
+      l1: s.l1,
+      l2: s.l2,
+      dropout: s.dropout,
+      schedule: s.schedule ? { name: s.schedule.name, params: { ...s.schedule.params } } : null,
+      seed: s.seed,
+      epochs_per_frame: s.epochs_per_frame,
+      max_epochs: s.max_epochs,
+      autoplay,
+    };
+  }
+
+  function clear() {
+    history = [];
+    boundary = null;
+    boundaryImage = null;
+    confusion = null;
+    epoch = 0;
+    done = false;
+    stopReason = '';
+    app.debug.train = { epoch: 0, test_accuracy: null, train_accuracy: null, done: false };
+    renderStats();
+    scheduleDraw();
+  }
+
+  function start(autoplay = st().autoplay) {
+    clearTimeout(timer);
+    timer = null;
+    if (!app.registry) return;
+    clear();
+    playing = Boolean(autoplay);
+    st().autoplay = playing;
+    app.changed();
+    sent = JSON.parse(JSON.stringify(st()));
+    started = app.send({ type: 'train.start', config: config(playing) });
+    awaiting = started;
+    updateButtons();
+  }
+
+  /** The server refused a training message: go back to the last accepted configuration. */
+  function onError(msg) {
+    if (msg.request !== 'train.start') return;
+    const refused = sent;
+    if (lastGood && JSON.stringify(lastGood) !== JSON.stringify(refused)) {
+      app.state.train = JSON.parse(JSON.stringify(lastGood));
+      app.state.train.autoplay = refused ? refused.autoplay : playing;
+      build();
+      start(app.state.train.autoplay);
+    } else {
+      awaiting = false;
+      started = false;
+      playing = false;
+      updateButtons();
+      renderStats();
+    }
+  }
+
+  function restart() {
+    app.changed();
+    clearTimeout(timer);
+    timer = setTimeout(() => start(playing), 200);
+  }
+
+  function control(action) {
+    app.send({ type: 'train.control', action });
+  }
+
+  function play() {
+    if (!started || timer || done) {
+      start(true);
+      return;
+    }
+    playing = true;
+    st().autoplay = true;
+    app.changed();
+    control('play');
+    updateButtons();
+  }
+
+  function pause() {
+    playing = false;
+    st().autoplay = false;
+    app.changed();
+    if (timer) {
+      start(false);
+      return;
+    }
+    control('pause');
+    updateButtons();
+  }
+
+  function step() {
+    if (!started || timer) start(false);
+    playing = false;
+    st().autoplay = false;
+    app.changed();
+    control('step');
+    updateButtons();
+  }
+
+  function reset() {
+    if (!started || timer) {
+      start(false);
+      return;
+    }
+    clear();
+    control('reset');
+    control('pause');
+    playing = false;
+    st().autoplay = false;
+    app.changed();
+    updateButtons();
+  }
+
+  function updateButtons() {
+    $('train-play').classList.toggle('active', playing && !done);
+    $('train-pause').classList.toggle('active', !playing || done);
+    $('train-play').setAttribute('aria-pressed', String(playing && !done));
+  }
+
+  // ---- controls -------------------------------------------------------------------------------
+
+  function build() {
+    const root = $('train-controls');
+    root.replaceChildren();
+    const reg = app.registry;
+    const s = st();
+    const maxPoints = app.limits?.max_points ?? 2000;
+
+    const dataSec = el('section', { class: 'group' }, el('h3', {}, 'Data'));
+    const dsOptions = (reg.datasets || []).map((d) => {
+      const value = DATASET_ALIASES[d.name] || d.name;
+      return { value, label: value, title: d.summary };
+    });
+    dataSec.append(selectControl({
+      label: 'data set', value: s.dataset, options: dsOptions, testid: 'train-dataset',
+      onChange: (v) => { s.dataset = v; build(); restart(); },
+    }));
+    const classes = numberControl({
+      label: 'classes', value: s.classes, low: 2, high: 5, int: true, testid: 'train-classes',
+      help: 'arms of the spiral / Gaussian clusters',
+      onChange: (v) => { s.classes = v; restart(); },
+    });
+    if (!MULTICLASS.includes(s.dataset)) {
+      classes.classList.add('disabled');
+      classes.querySelectorAll('input').forEach((i) => { i.disabled = true; });
+    }
+    dataSec.append(classes);
+    dataSec.append(numberControl({
+      label: 'noise', value: s.noise, low: 0, high: 1, testid: 'train-noise',
+      onChange: (v) => { s.noise = v; restart(); },
+    }));
+    dataSec.append(numberControl({
+      label: 'points', value: s.points, low: 20, high: maxPoints, int: true, log: true, testid: 'train-points',
+      onChange: (v) => { s.points = v; restart(); },
+    }));
+    dataSec.append(numberControl({
+      label: 'train : test ratio', value: s.train_ratio, low: 0.1, high: 0.9, testid: 'train-ratio',
+      onChange: (v) => { s.train_ratio = v; restart(); },
+    }));
+    dataSec.append(el('button', {
+      class: 'btn small', 'data-testid': 'train-regenerate',
+      onclick: () => { s.seed += 1; build(); restart(); },
+    }, '↻ new data (seed + 1)'));
+    root.append(dataSec);
+
+    // network architecture
+    const netSec = el('section', { class: 'group' }, el('h3', {}, 'Network'));
+    netSec.append(layerEditor());
+    netSec.append(selectControl({
+      label: 'activation', value: s.activation, testid: 'train-activation',
+      options: (reg.activations || ['relu', 'tanh', 'sigmoid']).map((a) => ({ value: a, label: a })),
+      onChange: (v) => { s.activation = v; renderNetwork(); restart(); },
+    }));
+    root.append(netSec);
+
+    // optimizer
+    const optSec = el('section', { class: 'group' }, el('h3', {}, 'Optimizer'));
+    optSec.append(selectControl({
+      label: 'optimizer', value: s.optimizer.name, testid: 'train-optimizer',
+      options: reg.optimizers.map((o) => ({ value: o.name, label: o.name, title: o.summary })),
+      onChange: (v) => {
+        const lr = s.optimizer.hyper.lr;
+        s.optimizer = { name: v, hyper: specDefaults(optimizerSpec(v)?.hyperparameters) };
+        if (lr !== undefined) s.optimizer.hyper.lr = lr;
+        build();
+        restart();
+      },
+    }));
+    const spec = optimizerSpec(s.optimizer.name);
+    if (spec) {
+      optSec.append(el('p', { class: 'help summary' }, spec.summary));
+      optSec.append(hyperControls(spec.hyperparameters,
+        { ...specDefaults(spec.hyperparameters), ...s.optimizer.hyper },
+        (k, v) => { s.optimizer.hyper[k] = v; restart(); }, 'train-hp'));
+    }
+    optSec.append(numberControl({
+      label: 'batch size', value: s.batch_size, low: 1, high: Math.max(2, Math.min(maxPoints, s.points)),
+      int: true, log: true, testid: 'train-batch',
+      onChange: (v) => { s.batch_size = v; restart(); },
+    }));
+    const schedNames = (reg.schedules || []).map((x) => x.name);
+    optSec.append(selectControl({
+      label: 'learning-rate schedule', value: s.schedule ? s.schedule.name : '', testid: 'train-schedule',
+      options: [{ value: '', label: 'constant' }, ...schedNames.map((n) => ({ value: n, label: n }))],
+      onChange: (v) => {
+        s.schedule = v ? { name: v, params: specDefaults(scheduleSpec(v)?.hyperparameters) } : null;
+        build();
+        restart();
+      },
+    }));
+    if (s.schedule) {
+      const ss = scheduleSpec(s.schedule.name);
+      if (ss) {
+        optSec.append(hyperControls(ss.hyperparameters,
+          { ...specDefaults(ss.hyperparameters), ...s.schedule.params },
+          (k, v) => { s.schedule.params[k] = v; restart(); }, 'train-sched',
+          { primary: ss.hyperparameters.map((h) => h.name) }));
+      }
+    }
+    root.append(optSec);
+
+    // regularization
+    const regSec = el('section', { class: 'group' }, el('h3', {}, 'Regularization'));
+    regSec.append(numberControl({
+      label: 'L1 λ₁', value: s.l1, low: 1e-5, high: 1, log: true, zero: true, testid: 'train-l1',
+      help: 'loss + λ₁ Σ|w|', onChange: (v) => { s.l1 = v; restart(); },
+    }));
+    regSec.append(numberControl({
+      label: 'L2 λ₂', value: s.l2, low: 1e-5, high: 1, log: true, zero: true, testid: 'train-l2',
+      help: 'loss + λ₂ Σw² (weights, not biases)', onChange: (v) => { s.l2 = v; restart(); },
+    }));
+    regSec.append(numberControl({
+      label: 'dropout p', value: s.dropout, low: 0, high: 0.9, testid: 'train-dropout',
+      help: 'drop each hidden unit with probability p while training',
+      onChange: (v) => { s.dropout = v; restart(); },
+    }));
+    root.append(regSec);
+
+    const runSec = el('section', { class: 'group' }, el('h3', {}, 'Run'));
+    runSec.append(numberControl({
+      label: 'speed (epochs per frame)', value: s.epochs_per_frame, low: 1, high: 50, int: true,
+      testid: 'train-speed', onChange: (v) => { s.epochs_per_frame = v; restart(); },
+    }));
+    runSec.append(numberControl({
+      label: 'max epochs', value: s.max_epochs, low: 1, high: 10000, int: true, log: true,
+      testid: 'train-max-epochs', onChange: (v) => { s.max_epochs = v; restart(); },
+    }));
+    runSec.append(numberControl({
+      label: 'seed', value: s.seed, int: true, testid: 'train-seed',
+      onChange: (v) => { s.seed = Math.max(0, Math.round(v)); restart(); },
+    }));
+    root.append(runSec);
+    renderNetwork();
+  }
+
+  function layerEditor() {
+    const s = st();
+    const maxLayers = app.limits?.max_layers ?? 6;
+    const maxNeurons = app.limits?.max_neurons ?? 64;
+    const head = el('div', { class: 'layer-head' },
+      el('button', {
+        class: 'icon-btn', 'aria-label': 'remove a hidden layer', 'data-testid': 'train-layer-minus',
+        onclick: () => { if (s.hidden.length > 0) { s.hidden.pop(); build(); restart(); } },
+      }, '−'),
+      el('span', { 'data-testid': 'train-layers' }, `${s.hidden.length} hidden layer${s.hidden.length === 1 ? '' : 's'}`),
+      el('button', {
+        class: 'icon-btn', 'aria-label': 'add a hidden layer', 'data-testid': 'train-layer-plus',
+        onclick: () => {
+          if (s.hidden.length < maxLayers) { s.hidden.push(s.hidden[s.hidden.length - 1] ?? 4); build(); restart(); }
+        },
+      }, '+'));
+    const cols = el('div', { class: 'layer-cols', style: `width:${NET_W}px` });
+    s.hidden.forEach((n, i) => {
+      cols.append(el('div', { class: 'layer-col', style: `left:${netColX(i + 1, s.hidden.length + 2)}px` },
+        el('button', {
+          class: 'icon-btn tiny', 'aria-label': `more neurons in layer ${i + 1}`, 'data-testid': `train-neurons-plus-${i}`,
+          onclick: () => { if (s.hidden[i] < maxNeurons) { s.hidden[i] += 1; build(); restart(); } },
+        }, '+'),
+        el('span', { class: 'layer-n' }, String(n)),
+        el('button', {
+          class: 'icon-btn tiny', 'aria-label': `fewer neurons in layer ${i + 1}`, 'data-testid': `train-neurons-minus-${i}`,
+          onclick: () => { if (s.hidden[i] > 1) { s.hidden[i] -= 1; build(); restart(); } },
+        }, '−')));
+    });
+    return el('div', { class: 'layer-editor' }, head, cols, el('div', { id: 'train-network', class: 'network' }));
+  }
+
+  /** A schematic of the MLP: columns of units, input (2) -> hidden -> output (k). */
+  function renderNetwork() {
+    const host = $('train-network');
+    if (!host) return;
+    const s = st();
+    const k = MULTICLASS.includes(s.dataset) ? s.classes : 2;
+    const layers = [2, ...s.hidden, k];
+    const W = NET_W;
+    const H = 120;
+    const colX = (i) => netColX(i, layers.length);
+    const maxShown = 10;
+    const ys = (n) => {
+      const m = Math.min(n, maxShown);
+      return Array.from({ length: m }, (_, j) => (m === 1 ? H / 2 : 10 + (j * (H - 20)) / (m - 1)));
+    };
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    svg.setAttribute('width', W);
+    svg.setAttribute('height', H);
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', `network ${layers.join('-')}, ${s.activation}`);
+    for (let i = 0; i + 1 < layers.length; i += 1) {
+      for (const y0 of ys(layers[i])) {
+        for (const y1 of ys(layers[i + 1])) {
+          const line = document.createElementNS(NS, 'line');
+          line.setAttribute('x1', colX(i)); line.setAttribute('y1', y0);
+          line.setAttribute('x2', colX(i + 1)); line.setAttribute('y2', y1);
+          line.setAttribute('class', 'edge');
+          svg.append(line);
+        }
+      }
+    }
+    layers.forEach((n, i) => {
+      const kind = i === 0 ? 'in' : i === layers.length - 1 ? 'out' : 'hid';
+      ys(n).forEach((y, j) => {
+        const c = document.createElementNS(NS, 'circle');
+        c.setAttribute('cx', colX(i)); c.setAttribute('cy', y);
+        c.setAttribute('r', 4.2);
+        c.setAttribute('class', `unit unit-${kind}`);
+        if (kind === 'out') c.setAttribute('fill', CLASS_COLORS[j % CLASS_COLORS.length]);
+        svg.append(c);
+      });
+      if (n > maxShown) {
+        const t = document.createElementNS(NS, 'text');
+        t.setAttribute('x', colX(i)); t.setAttribute('y', H - 1);
+        t.setAttribute('class', 'unit-more');
+        t.textContent = `${n}`;
+        svg.append(t);
+      }
+    });
+    host.replaceChildren(svg);
+  }
+
+  // ---- server messages ------------------------------------------------------------------------
+
+  function onData(msg) {
+    awaiting = false;
+    if (sent) lastGood = sent;
+    data = msg;
+    boundaryImage = null;
+    scheduleDraw();
+  }
+
+  function onFrame(msg) {
+    if (awaiting) return;
+    app.debug.frames.train += 1;
+    if (typeof msg.epoch === 'number' && msg.epoch < epoch) history = [];
+    for (const row of msg.history || []) history.push(row);
+    epoch = msg.epoch ?? epoch;
+    if (msg.boundary) {
+      boundary = msg.boundary;
+      boundaryImage = null;
+    }
+    if (msg.confusion) confusion = msg.confusion;
+    if (msg.done) {
+      done = true;
+      playing = false;
+      stopReason = msg.stop_reason || 'done';
+    }
+    const last = history[history.length - 1] || {};
+    app.debug.train = {
+      epoch, step: msg.step, done, stop_reason: stopReason,
+      test_accuracy: last.test_accuracy ?? null, train_accuracy: last.train_accuracy ?? null,
+      test_loss: last.test_loss ?? null, train_loss: last.train_loss ?? null,
+      history: history.length,
+      first_test_accuracy: history.length ? history[0].test_accuracy : null,
+      classes: data?.classes ?? null,
+    };
+    updateButtons();
+    renderStats();
+    scheduleDraw();
+  }
+
+  function renderStats() {
+    const last = history[history.length - 1] || {};
+    $('train-epoch').textContent = String(epoch).padStart(3, '0');
+    $('train-test-accuracy').textContent = last.test_accuracy == null ? '—' : `${(100 * last.test_accuracy).toFixed(1)}%`;
+    $('train-train-accuracy').textContent = last.train_accuracy == null ? '—' : `${(100 * last.train_accuracy).toFixed(1)}%`;
+    $('train-test-loss').textContent = fmt(last.test_loss ?? null, 3);
+    $('train-train-loss').textContent = fmt(last.train_loss ?? null, 3);
+    $('train-lr').textContent = fmt(last.lr ?? null, 3);
+    const b = $('train-status');
+    if (done) setBadge(b, 'converged', `stopped: ${stopReason}`);
+    else if (playing) setBadge(b, 'running', 'training');
+    else setBadge(b, 'idle', history.length ? 'paused' : 'ready');
+    renderConfusion();
+  }
+
+  function renderConfusion() {
+    const table = $('confusion-matrix');
+    if (!confusion || !confusion.length) {
+      table.replaceChildren(el('tbody', {}, el('tr', {}, el('td', { class: 'muted' }, 'no test predictions yet'))));
+      return;
+    }
+    const k = confusion.length;
+    let max = 1;
+    for (const r of confusion) for (const v of r) max = Math.max(max, v);
+    const head = el('tr', {}, el('th', { class: 'corner' }, 'true ↓ / pred →'),
+      ...confusion.map((_, j) => el('th', {}, el('span', { class: 'swatch', style: `background:${CLASS_COLORS[j % 5]}` }), ` ${j}`)));
+    const rows = confusion.map((r, i) => el('tr', {},
+      el('th', {}, el('span', { class: 'swatch', style: `background:${CLASS_COLORS[i % 5]}` }), ` ${i}`),
+      ...r.map((v, j) => {
+        const a = v / max;
+        const color = i === j ? `rgba(47,158,68,${0.12 + 0.6 * a})` : `rgba(224,49,49,${v ? 0.1 + 0.6 * a : 0})`;
+        return el('td', { class: 'num', style: `background:${color}` }, String(v));
+      })));
+    table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...rows));
+    table.setAttribute('aria-label', `confusion matrix, ${k} classes`);
+  }
+
+  // ---- drawing --------------------------------------------------------------------------------
+
+  function scheduleDraw() {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      draw();
+    });
+  }
+
+  function makeBoundaryImage() {
+    if (!boundary) return null;
+    const r = boundary.resolution;
+    const k = boundary.classes || data?.classes || 2;
+    const img = new ImageData(r, r);
+    const get = (i, j) => {
+      // (i, j) = (row along y from low to high, column along x)
+      if (boundary.probs) {
+        const p = boundary.probs[i][j];
+        let best = 0;
+        for (let c = 1; c < p.length; c += 1) if (p[c] > p[best]) best = c;
+        return [best, p[best]];
+      }
+      const idx = i * r + j;
+      return [boundary.argmax[idx], boundary.confidence[idx]];
+    };
+    for (let i = 0; i < r; i += 1) {
+      for (let j = 0; j < r; j += 1) {
+        const [c, conf] = get(i, j);
+        const strength = Math.max(0, Math.min(1, (conf - 1 / k) / (1 - 1 / k)));
+        const rgb = tint(CLASS_COLORS[c % CLASS_COLORS.length], 0.12 + 0.55 * strength);
+        const o = ((r - 1 - i) * r + j) * 4;
+        img.data[o] = rgb[0]; img.data[o + 1] = rgb[1]; img.data[o + 2] = rgb[2]; img.data[o + 3] = 255;
+      }
+    }
+    const off = document.createElement('canvas');
+    off.width = r;
+    off.height = r;
+    off.getContext('2d').putImageData(img, 0, 0);
+    return off;
+  }
+
+  function draw() {
+    if (!app.isVisible('train')) return;
+    const wrap = $('train-canvas-wrap');
+    const w = Math.max(280, wrap.clientWidth);
+    const h = Math.round(Math.min(w, Math.max(360, window.innerHeight - 250)));
+    const { ctx } = fitCanvas($('train-canvas'), w, h);
+    const side = Math.min(w - 66, h - 56);
+    const box = { x: 52 + (w - 66 - side) / 2, y: 12, w: side, h: side };
+    if (!data) {
+      ctx.font = '14px system-ui, sans-serif';
+      ctx.fillStyle = '#868e96';
+      ctx.textAlign = 'center';
+      ctx.fillText(app.connected ? 'press play to train' : 'connecting to the server…', w / 2, h / 2);
+    } else {
+      const xr = data.bounds[0];
+      const yr = data.bounds[1];
+      const { sx, sy } = scales(box, xr, yr);
+      ctx.fillStyle = '#f8f9fa';
+      ctx.fillRect(box.x, box.y, box.w, box.h);
+      if (!boundaryImage) boundaryImage = makeBoundaryImage();
+      if (boundaryImage) {
+        ctx.save();
+        ctx.imageSmoothingEnabled = true;
+        ctx.imageSmoothingQuality = 'high';
+        const r = boundaryImage.width;
+        const cw = box.w / (r - 1);
+        ctx.beginPath(); ctx.rect(box.x, box.y, box.w, box.h); ctx.clip();
+        ctx.drawImage(boundaryImage, box.x - cw / 2, box.y - cw / 2, box.w + cw, box.h + cw);
+        ctx.restore();
+      }
+      drawAxes(ctx, box, xr, yr, { xLabel: 'x₁', yLabel: 'x₂' });
+      ctx.save();
+      ctx.beginPath(); ctx.rect(box.x, box.y, box.w, box.h); ctx.clip();
+      const drawSet = (set, filled) => {
+        if (!set) return;
+        for (let n = 0; n < set.X.length; n += 1) {
+          const [x, y] = set.X[n];
+          const c = CLASS_COLORS[set.y[n] % CLASS_COLORS.length];
+          ctx.beginPath();
+          ctx.arc(sx(x), sy(y), filled ? 3.6 : 3.8, 0, 2 * Math.PI);
+          if (filled) {
+            ctx.fillStyle = c;
+            ctx.fill();
+            ctx.lineWidth = 1;
+            ctx.strokeStyle = '#fff';
+            ctx.stroke();
+          } else {
+            ctx.fillStyle = '#fff';
+            ctx.fill();
+            ctx.lineWidth = 2;
+            ctx.strokeStyle = c;
+            ctx.stroke();
+          }
+        }
+      };
+      drawSet(data.train, true);
+      if ($('train-show-test').checked) drawSet(data.test, false);
+      ctx.restore();
+    }
+    drawCurves();
+  }
+
+  function drawCurves() {
+    const ep = history.map((r) => r.epoch);
+    lineChart($('train-loss-chart'), [
+      { color: '#1c7ed6', xs: ep, ys: history.map((r) => r.train_loss) },
+      { color: '#e8590c', xs: ep, ys: history.map((r) => r.test_loss), dash: [5, 3] },
+    ], { logY: 'auto', xLabel: 'epoch', yLabel: 'loss', height: 180, empty: 'no epochs yet' });
+    lineChart($('train-acc-chart'), [
+      { color: '#1c7ed6', xs: ep, ys: history.map((r) => r.train_accuracy) },
+      { color: '#e8590c', xs: ep, ys: history.map((r) => r.test_accuracy), dash: [5, 3] },
+    ], { logY: false, xLabel: 'epoch', yLabel: 'accuracy', yRange: [0, 1], height: 160, empty: 'no epochs yet' });
+  }
+
+  function attach() {
+    $('train-play').addEventListener('click', play);
+    $('train-pause').addEventListener('click', pause);
+    $('train-step').addEventListener('click', step);
+    $('train-reset').addEventListener('click', reset);
+    $('train-show-test').addEventListener('change', scheduleDraw);
+  }
+
+  return {
+    build,
+    attach,
+    start,
+    play,
+    pause,
+    onData,
+    onFrame,
+    onError,
+    draw: scheduleDraw,
+    onDisconnect() { started = false; awaiting = false; },
+    get started() { return started; },
+    toggle() { if (playing && !done) pause(); else play(); },
+  };
+}

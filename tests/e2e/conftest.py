@@ -1,0 +1,122 @@
+"""Fixtures of the browser tests: a live playground server and a headless Chromium.
+
+The server is ``descentlab.web.server.create_app()`` under uvicorn on 127.0.0.1 at a
+free port, in a background thread, for the whole session. The browser is Debian's
+Chromium (``/usr/bin/chromium``) driven by Python Playwright; both are required: if
+either is missing the tests fail with a message saying what to install (CI installs
+both), they are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("DESCENTLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: How long to wait for the back end (web/server.py) to appear while it is being written.
+SERVER_WAIT_SECONDS = float(os.environ.get("DESCENTLAB_E2E_SERVER_WAIT", "0"))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _create_app() -> Any:
+    deadline = time.monotonic() + SERVER_WAIT_SECONDS
+    while True:
+        try:
+            from descentlab.web.server import create_app
+        except ImportError as err:
+            if time.monotonic() >= deadline:
+                pytest.fail(f"the playground back end is missing: cannot import "
+                            f"descentlab.web.server.create_app ({err})")
+            time.sleep(60)
+            continue
+        return create_app()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """Base URL of a playground server running for the whole test session."""
+    import uvicorn
+
+    port = _free_port()
+    config = uvicorn.Config(_create_app(), host="127.0.0.1", port=port, log_level="warning",
+                            ws_ping_interval=None, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="playground-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail(f"the playground server did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium shared by the tests (a fresh context per test)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Python Playwright is missing: pip install playwright "
+                    "(the browser itself is Debian's chromium, not `playwright install`)")
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    except Exception as err:  # noqa: BLE001 - report any launch problem as a failure
+        pw.stop()
+        pytest.fail(f"could not launch Chromium at {CHROMIUM}: {err}")
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture()
+def new_page(browser: Any, server_url: str) -> Iterator[Any]:
+    """Factory of pages at the playground (1440x960); JavaScript errors fail the test."""
+    contexts = []
+    errors: list[str] = []
+
+    def make(hash_or_url: str = "", width: int = 1440, height: int = 960) -> Any:
+        ctx = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        url = hash_or_url if hash_or_url.startswith("http") else server_url + hash_or_url
+        page.goto(url)
+        page.wait_for_function("window.__descentlab && window.__descentlab.ready === true",
+                               timeout=15000)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,196 @@
+"""Load: a real uvicorn server, 50 concurrent tabs racing for 10 s, plus hostile clients.
+
+The server runs in a subprocess on a free loopback port; the clients are asyncio
+``websockets`` connections in this process. Every loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+websockets = pytest.importorskip("websockets")
+httpx = pytest.importorskip("httpx")
+
+from websockets.asyncio.client import connect
+
+N_CLIENTS = 50
+RUN_SECONDS = 10.0
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+RACE = {"type": "race.start", "config": {
+    "landscape": "rastrigin", "start": [2.2, -1.8], "max_steps": 20000, "tol": 1e-300,
+    "steps_per_frame": 5, "autoplay": True, "seed": 0,
+    "optimizers": [{"id": "sgd", "name": "sgd", "hyper": {"lr": 0.0005}},
+                   {"id": "mom", "name": "momentum", "hyper": {"lr": 0.0002}},
+                   {"id": "adam", "name": "adam", "hyper": {"lr": 0.002}}]}}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc status")
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    port = _free_port()
+    code = ("from descentlab.web.server import serve; "
+            f"serve('127.0.0.1', {port}, open_browser=False, log_level='warning')")
+    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).json() == {"ok": True}:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not start within 20 s")
+            time.sleep(0.1)
+        yield {"port": port, "pid": proc.pid, "url": url, "proc": proc}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+async def _racer(uri: str, stop_at: float) -> dict[str, Any]:
+    stats: dict[str, Any] = {"frames": 0, "errors": [], "steps": 0, "hello": False}
+    async with connect(uri, max_size=1 << 22, open_timeout=20) as ws:
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 20))
+        stats["hello"] = hello["type"] == "hello"
+        await ws.send(json.dumps(RACE))
+        while (left := stop_at - time.monotonic()) > 0:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), left)
+            except asyncio.TimeoutError:
+                break
+            msg = json.loads(raw)
+            if msg["type"] == "race.frame":
+                stats["frames"] += 1
+                stats["steps"] = msg["step"]
+            elif msg["type"] == "error":
+                stats["errors"].append(msg["message"])
+    return stats
+
+
+async def _hostile(uri: str, stop_at: float) -> dict[str, int]:
+    """Malformed, oversized and giant messages, again and again until stop_at."""
+    out = {"errors": 0, "closed": 0, "rounds": 0}
+    while time.monotonic() < stop_at - 1.0 and out["rounds"] < 20:
+        out["rounds"] += 1
+        async with connect(uri, max_size=1 << 22, open_timeout=20) as ws:
+            await ws.recv()  # hello
+            for bad in ("{oops", "[]", json.dumps({"type": "ping", "pad": "x" * 70_000}),
+                        json.dumps({"type": "race.start", "config": {"optimizers": []}})):
+                await ws.send(bad)
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                out["errors"] += msg["type"] == "error"
+        async with connect(uri, max_size=1 << 22, open_timeout=20) as ws:
+            await ws.recv()
+            try:
+                await ws.send("x" * (3 << 20))  # beyond the server's frame limit
+                await asyncio.wait_for(ws.recv(), 20)
+            except websockets.exceptions.ConnectionClosed:
+                out["closed"] += 1
+        await asyncio.sleep(0.3)
+    return out
+
+
+async def _load(port: int, pid: int) -> tuple[list[dict[str, Any]], list[dict], list[float]]:
+    uri = f"ws://127.0.0.1:{port}/ws"
+    stop_at = time.monotonic() + RUN_SECONDS
+    rss: list[float] = []
+
+    async def sample() -> None:
+        while time.monotonic() < stop_at:
+            rss.append(_rss_mb(pid))
+            await asyncio.sleep(0.5)
+
+    racers = [asyncio.create_task(_racer(uri, stop_at)) for _ in range(N_CLIENTS)]
+    hostile = [asyncio.create_task(_hostile(uri, stop_at)) for _ in range(3)]
+    sampler = asyncio.create_task(sample())
+    results = await asyncio.wait_for(asyncio.gather(*racers), RUN_SECONDS + 60)
+    bad = await asyncio.wait_for(asyncio.gather(*hostile), 60)
+    await sampler
+    return results, bad, rss
+
+
+
+def _run_async(coro):
+    """Run a coroutine to the end in a thread of its own.
+
+    Other tests (Playwright's sync API in tests/e2e) may leave an event loop
+    running in the main thread, where ``asyncio.run`` refuses to start.
+    """
+    box = {}
+
+    def target():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+def test_fifty_tabs_race_for_ten_seconds(server: dict[str, Any]) -> None:
+    rss_before = _rss_mb(server["pid"])
+    results, bad, rss = _run_async(_load(server["port"], server["pid"]))
+    assert all(r["hello"] for r in results)
+    assert [r["errors"] for r in results] == [[]] * N_CLIENTS
+    frames = sorted(r["frames"] for r in results)
+    # every tab keeps receiving frames (the ideal is 30/s; two cores serve all 50 tabs)
+    assert frames[0] >= 20, frames
+    assert min(r["steps"] for r in results) >= 100
+    for hostile in bad:
+        assert hostile["rounds"] >= 1
+        assert hostile["errors"] == 4 * hostile["rounds"]
+        assert hostile["closed"] == hostile["rounds"]
+    growth = max(rss) - rss_before
+    assert growth < 300, f"server RSS grew by {growth:.0f} MB"
+    # the server is still healthy and a new tab works after the storm
+    assert httpx.get(f"{server['url']}/api/health", timeout=5).json() == {"ok": True}
+
+    async def one_more() -> str:
+        async with connect(f"ws://127.0.0.1:{server['port']}/ws", max_size=1 << 22) as ws:
+            await ws.recv()
+            await ws.send('{"type": "ping"}')
+            return json.loads(await asyncio.wait_for(ws.recv(), 20))["type"]
+
+    assert _run_async(one_more()) == "pong"
+    print(f"\nframes per tab in {RUN_SECONDS:.0f} s: min {frames[0]}, median "
+          f"{frames[len(frames) // 2]}, max {frames[-1]}; RSS {rss_before:.0f} -> "
+          f"{max(rss):.0f} MB")

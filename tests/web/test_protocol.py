@@ -1,0 +1,215 @@
+"""The playground protocol: message models, limits, error messages, and the Session alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pydantic")
+
+from descentlab import landscapes, optim
+from descentlab.web import protocol
+from descentlab.web.protocol import Limits, ProtocolError, parse_client_message
+from descentlab.web.session import Session, clean, registry
+
+
+def parse(msg: Any, limits: Limits | None = None) -> Any:
+    return parse_client_message(json.dumps(msg), limits)
+
+
+def refused(msg: Any, limits: Limits | None = None) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        parse_client_message(msg if isinstance(msg, (str, bytes)) else json.dumps(msg), limits)
+    return info.value
+
+
+def test_every_client_message_type_parses_with_defaults() -> None:
+    examples = {
+        "surface.request": {"type": "surface.request", "landscape": "beale"},
+        "race.start": {"type": "race.start", "config": {}},
+        "race.control": {"type": "race.control", "action": "step", "steps": 3},
+        "train.start": {"type": "train.start", "config": {}},
+        "train.control": {"type": "train.control", "action": "reset"},
+        "lr.start": {"type": "lr.start", "config": {}},
+        "export": {"type": "export", "what": "train", "format": "json"},
+        "ping": {"type": "ping"},
+    }
+    assert set(examples) == set(protocol.CLIENT_MESSAGES)
+    for kind, msg in examples.items():
+        model = parse(msg)
+        assert isinstance(model, protocol.CLIENT_MESSAGES[kind]) and model.type == kind
+    race = parse(examples["race.start"]).config
+    assert race.max_steps == 500 and race.tol == 1e-6 and race.autoplay is True
+    assert [o.id for o in race.optimizers] == ["sgd", "momentum", "adam"]
+    train = parse(examples["train.start"]).config
+    assert train.points == 400 and train.train_ratio == 0.7 and train.hidden == [8, 8]
+    assert train.batch_size == 16
+    lr = parse(examples["lr.start"]).config
+    assert lr.lrs == [0.01, 0.1, 1.0, 100.0, 1000.0] and lr.optimizer == "gd"
+    assert lr.steps == 100 and lr.landscape == "parabola"
+    assert parse({"type": "surface.request"}).resolution == 120
+
+
+def test_missing_ids_are_filled_and_aliases_accepted() -> None:
+    cfg = parse({"type": "race.start", "config": {"optimizers": [
+        {"name": "gd"}, {"name": "nag", "hyper": {"lr": 0.1, "nesterov": True}}]}}).config
+    assert [o.id for o in cfg.optimizers] == ["gd-0", "nag-1"]
+    assert parse({"type": "train.start", "config": {"dataset": "blobs"}}).config.dataset == \
+        "gaussians"
+    err = refused({"type": "race.start", "config": {"optimizers": [
+        {"id": "a", "name": "sgd"}, {"id": "a", "name": "adam"}]}})
+    assert err.field == "config.optimizers" and "unique" in err.message
+
+
+@pytest.mark.parametrize(("hyper", "needle"), [
+    ({"nesterov": 1}, "true or false"),
+    ({"lr": True}, "must be a number"),
+    ({"lr": "fast"}, "must be a number"),
+    ({"momentum": 1e300}, "at most 1e12"),
+    ({"momentum": -0.5}, "momentum"),
+    ({"nesterov": True}, "Nesterov"),  # the optimizer's own check: needs momentum > 0
+])
+def test_hyperparameters_are_typed_and_checked_by_the_optimizer(
+        hyper: dict[str, Any], needle: str) -> None:
+    err = refused({"type": "race.start", "config": {"optimizers": [
+        {"id": "a", "name": "sgd", "hyper": hyper}]}})
+    assert err.field == "config.optimizers[0].hyper"
+    assert needle.lower() in err.message.lower()
+    assert err.request == "race.start"
+
+
+def test_every_registered_optimizer_accepts_its_own_defaults() -> None:
+    for name, spec in optim.REGISTRY.items():
+        hyper = {k: hp.default for k, hp in spec.hyperparameters.items()}
+        cfg = parse({"type": "race.start", "config": {"optimizers": [
+            {"id": name, "name": name, "hyper": hyper}]}}).config
+        assert cfg.optimizers[0].hyper == hyper
+
+
+def test_schedules_and_limits_of_training() -> None:
+    for name, spec in optim.lr_scheduler.SCHEDULES.items():
+        params = {k: hp.default for k, hp in spec.hyperparameters.items()}
+        cfg = parse({"type": "train.start", "config": {"schedule": {
+            "name": name, "params": params}}}).config
+        assert cfg.schedule.name == name
+    err = refused({"type": "train.start", "config": {"schedule": {
+        "name": "step", "params": {"step_size": 2.5}}}})
+    assert err.field == "config.schedule.params" and "integer" in err.message
+    tight = Limits(max_layers=2, max_neurons=3, max_points=50)
+    assert refused({"type": "train.start", "config": {"hidden": [3, 3, 3]}}, tight).field == \
+        "config.hidden"
+    assert refused({"type": "train.start", "config": {"hidden": [4]}}, tight).field == \
+        "config.hidden"
+    assert refused({"type": "train.start", "config": {"points": 51}}, tight).field == \
+        "config.points"
+    assert refused({"type": "train.start", "config": {"batch_size": 51}}, tight).field == \
+        "config.batch_size"
+    ok = parse({"type": "train.start", "config": {"hidden": [3, 3], "points": 50}}, tight)
+    assert ok.config.hidden == [3, 3]
+
+
+def test_messages_and_fields_of_errors() -> None:
+    err = refused({"type": "race.start", "config": {"max_steps": 0}})
+    assert err.field == "config.max_steps" and "(got 0)" in err.message
+    err = refused({"type": "race.control"})
+    assert err.field == "action" and "required" in err.message
+    err = refused({"type": "surface.request", "landscape": "x + y + z"})
+    assert err.field == "landscape" and "3 variables" in err.message
+    err = refused({"type": "surface.request", "landscape": "().__class__"})
+    assert "not allowed" in err.message
+    err = refused({"type": "surface.request", "landscape": "x" * 600 + "+1"})
+    assert "at most 500" in err.message
+    err = refused({"type": "ping", "extra": 1})
+    assert err.field == "extra" and "unknown field" in err.message
+    err = refused({"type": 7})
+    assert err.field == "type" and err.request is None
+    err = refused('{"type": "ping", "x": Infinity}')
+    assert err.field == "message" and "Infinity" in err.message
+    err = refused(b"\xc3\x28")
+    assert "UTF-8" in err.message
+    err = refused("[" * 100_000 + "]" * 100_000, Limits(max_message_bytes=10**6))
+    assert err.field == "message"
+    text = json.dumps({"type": "ping", "pad": "é" * 40_000}, ensure_ascii=False)
+    assert len(text) < 65536 < len(text.encode())  # the limit counts bytes, not characters
+    err = refused(text)
+    assert "80027 bytes" in err.message and "65536" in err.message
+    assert err.as_message() == {"type": "error", "message": err.message, "field": "message",
+                                "request": None}
+
+
+def test_limits_are_checked() -> None:
+    assert Limits().as_dict()["max_message_bytes"] == 65536
+    with pytest.raises(ValueError, match="max_optimizers"):
+        Limits(max_optimizers=0)
+    with pytest.raises(ValueError, match="max_resolution"):
+        Limits(max_resolution=5)
+
+
+def test_registry_object() -> None:
+    reg = registry()
+    assert set(reg) == {"optimizers", "landscapes", "datasets", "schedules", "activations"}
+    assert {o["name"] for o in reg["optimizers"]} == set(optim.REGISTRY)
+    assert {x["name"] for x in reg["landscapes"]} == set(landscapes.REGISTRY)
+    eight = next(x for x in reg["landscapes"] if x["name"] == "eight_points")
+    assert eight["finite_sum"] is True and eight["dim"] == 2
+    json.dumps(reg, allow_nan=False)
+
+
+def test_clean_replaces_non_finite_numbers() -> None:
+    assert clean([1.0, np.nan, np.inf, -np.inf]) == [1.0, None, None, None]
+    assert clean(np.float64("nan")) is None
+    assert clean([[1, 2], [3, np.inf]]) == [[1.0, 2.0], [3.0, None]]
+
+
+# ------------------------------------------------------------------------------ Session
+def test_session_race_tick_and_done() -> None:
+    s = Session(Limits())
+    surface, frame = s.handle(parse({"type": "race.start", "config": {
+        "landscape": "parabola", "max_steps": 12, "steps_per_frame": 5,
+        "optimizers": [{"id": "a", "name": "gd", "hyper": {"lr": 0.1}}]}}))
+    assert surface["type"] == "surface" and frame["step"] == 0 and s.playing
+    frames = [s.tick() for _ in range(5)]
+    assert [len(f) for f in frames] == [1, 1, 1, 0, 0]  # done after 12 steps: stops playing
+    assert [f[0]["step"] for f in frames[:3]] == [5, 10, 12]
+    assert frames[2][0]["done"] and not s.playing
+    s.close()
+    assert s.race is None and not s.playing
+
+
+def test_session_export_python_runs_in_a_fresh_interpreter() -> None:
+    s = Session(Limits())
+    s.handle(parse({"type": "lr.start", "config": {"lrs": [0.1, 1.0, 100.0]}}))
+    code = s.export("lr", "python")["text"]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "lr = 0.1: converged" in out and "lr = 100: diverged" in out
+    assert "lr = 1: max_steps" in out
+
+
+def test_session_errors_for_library_refusals() -> None:
+    s = Session(Limits())
+    with pytest.raises(ProtocolError) as info:
+        s.handle(parse({"type": "race.start", "config": {
+            "landscape": "linear_regression", "params": {"n": 5000}}}))
+    assert info.value.field == "config.params.n"
+    with pytest.raises(ProtocolError) as info:
+        s.handle(parse({"type": "race.start", "config": {
+            "landscape": "rosenbrock", "params": {"b": -1e9}}}))
+    assert info.value.field == "config.params" and "outside its range" in info.value.message
+    with pytest.raises(ProtocolError) as info:
+        s.handle(parse({"type": "surface.request", "landscape": "x**2", "params": {"a": 1}}))
+    assert info.value.field == "params"
+
+
+def test_importing_descentlab_does_not_load_the_web_stack() -> None:
+    code = ("import sys, descentlab, descentlab.web; "
+            "print(sorted(m for m in ('fastapi', 'pydantic', 'uvicorn', 'starlette') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
