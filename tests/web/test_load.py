@@ -156,7 +156,7 @@ def _run_async(coro):
     def target():
         try:
             box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
             box["error"] = exc
 
     thread = threading.Thread(target=target)
