@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["startup.py", "optimizer_step.py", "trajectories.py", "mlp.py"]
+SCRIPTS = ["startup.py", "optimizer_step.py", "trajectories.py", "mlp.py", "mnist.py"]
 
 
 def main() -> int:

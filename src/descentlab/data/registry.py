@@ -21,27 +21,11 @@ from descentlab.data.npz import load_npz
 from descentlab.data.preprocess import train_val_test_split
 from descentlab.data.regression import make_line, make_polynomial
 from descentlab.data.toy2d import make_blobs, make_circles, make_moons, make_spirals, make_xor
+from descentlab.optim.registry import HyperParam
 
 __all__ = ["ALIASES", "DATASETS", "DataBundle", "DatasetSpec", "HyperParam", "get", "load"]
 
 Pair = tuple[np.ndarray, np.ndarray]
-
-
-@dataclass(frozen=True)
-class HyperParam:
-    """One knob of a data set: ``type`` is "int", "float", "bool" or "str".
-
-    ``low``/``high`` bound numeric values (inclusive); ``log_scale`` suggests a
-    logarithmic slider.
-    """
-
-    name: str
-    type: str
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    log_scale: bool = False
-    help: str = ""
 
 
 @dataclass(frozen=True)

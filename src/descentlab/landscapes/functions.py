@@ -22,22 +22,19 @@ from typing import Any
 import numpy as np
 
 from descentlab.landscapes.base import Landscape
+from descentlab.optim.registry import HyperParam
 
 __all__ = ["REGISTRY", "LandscapeParam", "LandscapeSpec", "lookup", "names"]
 
 PI = np.pi
 
 
-@dataclass(frozen=True)
-class LandscapeParam:
-    """One parameter of a registered landscape (for CLI options and playground menus)."""
-
-    name: str
-    type: str  # "int" | "float"
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    help: str = ""
+def LandscapeParam(
+    name: str, type: str, default: Any, low: float | None = None, high: float | None = None,
+    help: str = "",
+) -> HyperParam:
+    """One parameter of a registered landscape: the library's one :class:`HyperParam`."""
+    return HyperParam(name, type, default, low, high, False, help)
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class LandscapeSpec:
     description: str
     formula: str
     dims: str  # "1", "2" or "n"
-    parameters: dict[str, LandscapeParam] = field(default_factory=dict)
+    parameters: dict[str, HyperParam] = field(default_factory=dict)
 
     def build(self, **kwargs: Any) -> Landscape:
         """Build the landscape, checking each keyword against ``parameters``."""
