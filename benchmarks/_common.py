@@ -45,6 +45,22 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS counter (Linux) and return the RSS now, in MB."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    return rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """The peak resident memory since the last reset (VmHWM), in MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def rss_mb() -> float:
     """The resident memory of this process now, in MB (Linux)."""
     with open("/proc/self/statm") as fh:

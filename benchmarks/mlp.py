@@ -73,14 +73,17 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
 
 
 def peak_memory_mb(which: str, optimizer: str, n: int, threads: int) -> float:
+    """Peak resident memory added by one epoch, in a child process: after a warm-up
+    epoch (imports, JIT compilation, first allocations), the kernel's peak counter
+    is reset (``/proc/self/clear_refs``) and read again after a second epoch."""
     code = (
-        "import sys, resource; sys.path.insert(0, 'benchmarks'); sys.argv=['x'];"
+        "import sys; sys.path.insert(0, 'benchmarks'); sys.argv=['x'];"
         "import mlp, _common;"
         f"X, y = mlp.make_data({n});"
         f"fn = mlp.{which}_epoch(X, y, {optimizer!r});"
         f"_common.set_threads({threads});"
-        "before = _common.rss_mb(); fn();"
-        "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "fn(); before = _common.reset_peak_rss(); fn();"
+        "print(before, _common.peak_rss_mb())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(Path(__file__).resolve().parents[1]))
@@ -108,7 +111,7 @@ def main() -> None:
         extra = {"samples": n, "batch": BATCH, "threads": args.threads}
         if not args.quick:
             for which, name in zip(("descentlab", "torch"), names):
-                extra[f"memory used by one epoch, {name}"] = (
+                extra[f"peak memory added by an epoch, {name}"] = (
                     f"{peak_memory_mb(which, opt, n, args.threads):.0f} MB")
         results.append(report(f"mlp epoch, {optimizer}", times, [(names[0], names[1])], extra,
                               args.json))

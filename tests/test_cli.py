@@ -86,3 +86,68 @@ def test_user_errors_print_one_line_and_exit_2(args, expected):
     assert len(lines) == 1, proc.stderr
     assert expected in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def _is_png(path, min_bytes=1000):
+    data = path.read_bytes()
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > min_bytes
+
+
+def test_race_writes_a_gif(tmp_path):
+    out = tmp_path / "race.gif"
+    text = run("race", "beale", "--optimizers", "sgd,adam", "--steps", "30", "--fps", "10",
+               "--set", "adam.lr=0.05", "--out", str(out), check_exit=0).stdout
+    assert out.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    assert "adam" in text and "sgd" in text
+
+
+@pytest.mark.parametrize("kind,extra", [("lr-sweep", []), ("gd-vs-sgd", []),
+                                        ("landscape", ["rosenbrock", "--optimizers", "adam",
+                                                       "--steps", "50"])])
+def test_plot_commands_write_pictures(tmp_path, kind, extra):
+    out = tmp_path / f"{kind}.png"
+    run("plot", kind, *extra, "--out", str(out), check_exit=0)
+    assert _is_png(out)
+
+
+def test_plot_option_of_train_and_minimize(tmp_path):
+    curves, paths = tmp_path / "curves.svg", tmp_path / "paths.png"
+    run("train", "--data", "moons", "--hidden", "8", "--epochs", "3", "--quiet", "--plot",
+        str(curves), check_exit=0)
+    assert b"<svg" in curves.read_bytes()[:400]
+    run("minimize", "himmelblau", "--optimizer", "sgd,adam", "--lr", "0.01", "--steps", "200",
+        "--plot", str(paths), check_exit=0)
+    assert _is_png(paths)
+
+
+def test_unknown_picture_format_is_a_one_line_error(tmp_path):
+    proc = run("plot", "lr-sweep", "--out", str(tmp_path / "x.bmp"), check_exit=2)
+    assert len(proc.stderr.strip().splitlines()) == 1 and ".bmp" in proc.stderr
+
+
+def test_playground_command_serves_the_page():
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "descentlab.cli", "playground", "--no-browser",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "the playground did not start"
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert b"descentlab" in r.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -179,3 +179,19 @@ def test_bad_arguments_are_named():
         dl.fit(model, (X, y), optimizer="sgd", lr=-0.1, progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         dl.fit(model, (X, y), resume="/nonexistent/ck.npz", progress=False)
+
+
+def test_progress_bar_shows_epoch_loss_and_speed_on_a_terminal():
+    import io
+
+    from descentlab.train import ProgressBar
+
+    X, y = blobs(n=60)
+    stream = io.StringIO()
+    dl.fit(make_model(), (X, y), optimizer="adam", lr=0.01, epochs=2, batch_size=20,
+           callbacks=[ProgressBar(stream, force=True)], progress=False)
+    text = stream.getvalue()
+    assert "epoch" in text and "loss" in text and "samples/s" in text
+    quiet = io.StringIO()  # not a terminal: nothing is written
+    dl.fit(make_model(), (X, y), epochs=1, callbacks=[ProgressBar(quiet)], progress=False)
+    assert quiet.getvalue() == ""

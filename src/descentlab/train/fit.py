@@ -261,7 +261,8 @@ class Trainer:
         return value
 
     def _lr(self) -> float:
-        return float(np.mean(self.optimizer.param_groups[0]["lr"]))
+        lr = self.optimizer.param_groups[0]["lr"]
+        return float(lr) if np.ndim(lr) == 0 else float(np.mean(lr))
 
     # ------------------------------------------------------------------- epoch
     def _start_epoch(self) -> None:
