@@ -370,7 +370,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_gallery(args: argparse.Namespace) -> int:
     from descentlab import viz
 
-    paths = viz.gallery(args.directory, quick=args.quick)
+    paths = viz.gallery(args.directory, quick=args.quick, markdown=args.markdown)
     print(f"wrote {len(paths)} files to {args.directory}")
     return 0
 
@@ -519,6 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gallery", help="draw every figure into a folder with a gallery.md")
     p.add_argument("directory")
     p.add_argument("--quick", action="store_true", help="tiny runs, for CI")
+    p.add_argument("--markdown", default=None,
+                   help="where to write the markdown page (default: DIRECTORY/gallery.md); "
+                        "docs/gallery.md is made by: descentlab gallery docs/gallery "
+                        "--markdown docs/gallery.md")
     p.set_defaults(func=cmd_gallery)
 
     for name, func, text in (

@@ -211,8 +211,7 @@ def gallery(directory: PathLike, *, quick: bool = False, markdown: PathLike | No
     head = ("# descentlab gallery\n\n"
             "Every picture below comes from a real run of the library, written by\n"
             f"`descentlab.viz.gallery(...)` in {mode}. Regenerate with\n\n"
-            "```python\nfrom descentlab.viz import gallery\n"
-            "gallery(\"docs/gallery\", markdown=\"docs/gallery.md\")\n```\n")
+            "```bash\ndescentlab gallery docs/gallery --markdown docs/gallery.md\n```\n")
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(head + "\n" + "\n".join(sections), encoding="utf-8")
     written.append(md_path)
