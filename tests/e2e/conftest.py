@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -71,6 +72,22 @@ def server_url() -> Iterator[str]:
     thread.join(timeout=10)
 
 
+def _have_chromium() -> bool:
+    return Path(CHROMIUM).is_file() or shutil.which(CHROMIUM) is not None
+
+
+def _install_chromium_if_missing() -> None:
+    """On a fresh Debian machine where the tests run as root (as CI does), install
+    Debian's Chromium with apt-get, so that the README's test command works there."""
+    apt = shutil.which("apt-get")
+    if _have_chromium() or apt is None or os.geteuid() != 0 or os.environ.get("DESCENTLAB_NO_APT"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([apt, "update", "-qq"], capture_output=True, env=env, timeout=900, check=False)
+    subprocess.run([apt, "install", "-y", "-qq", "chromium"], capture_output=True, env=env,
+                   timeout=1800, check=False)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """A headless Chromium shared by the tests (a fresh context per test)."""
@@ -79,7 +96,8 @@ def browser() -> Iterator[Any]:
     except ImportError:
         pytest.fail("Python Playwright is missing: pip install playwright "
                     "(the browser itself is Debian's chromium, not `playwright install`)")
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+    _install_chromium_if_missing()
+    if not _have_chromium():
         pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
     pw = sync_playwright().start()
     try:
