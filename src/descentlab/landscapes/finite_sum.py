@@ -36,6 +36,16 @@ EIGHT_X = np.array([-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0])
 EIGHT_Y = np.array([-2.87, -1.67, -0.68, 0.82, 0.84, 2.91, 3.52, 5.45])
 
 
+def _samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The data of a two-parameter problem as equal-length float64 vectors."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape or x.size < 2:
+        raise ValueError(
+            f"x and y must be 1-D with the same length >= 2, got {x.shape} and {y.shape}")
+    return x, y
+
+
 class FiniteSum(Landscape):
     """A landscape F = mean_i l_i over n samples, with per-sample values and gradients.
 
@@ -89,12 +99,7 @@ class LinearRegression(FiniteSum):
     """
 
     def __init__(self, x: Any, y: Any, name: str = "linear_regression") -> None:
-        self.x = np.asarray(x, dtype=np.float64).ravel()
-        self.y = np.asarray(y, dtype=np.float64).ravel()
-        if self.x.shape != self.y.shape or self.x.size < 2:
-            raise ValueError(
-                f"x and y must be 1-D with the same length >= 2, got {self.x.shape} and "
-                f"{self.y.shape}")
+        self.x, self.y = _samples(x, y)
         if not (np.isfinite(self.x).all() and np.isfinite(self.y).all()):
             raise ValueError("x and y must be finite")
         self.n_samples = self.x.size
@@ -148,12 +153,7 @@ class LogisticRegression(FiniteSum):
     """
 
     def __init__(self, x: Any, y: Any, name: str = "logistic_regression") -> None:
-        self.x = np.asarray(x, dtype=np.float64).ravel()
-        self.y = np.asarray(y, dtype=np.float64).ravel()
-        if self.x.shape != self.y.shape or self.x.size < 2:
-            raise ValueError(
-                f"x and y must be 1-D with the same length >= 2, got {self.x.shape} and "
-                f"{self.y.shape}")
+        self.x, self.y = _samples(x, y)
         if not np.isin(self.y, (0.0, 1.0)).all():
             raise ValueError(f"labels y must be 0 or 1, got {np.unique(self.y).tolist()}")
         self.n_samples = self.x.size

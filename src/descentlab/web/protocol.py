@@ -261,15 +261,11 @@ def _check_params(v: dict[str, Any]) -> dict[str, Any]:
     return v
 
 
-class SurfaceRequest(_Model):
-    """``surface.request``: the surface of a landscape (plus an L1/L2 penalty) on a grid."""
+class _OnLandscape(_Model):
+    """A message about one landscape: a registry name or a formula, and its parameters."""
 
-    type: Literal["surface.request"] = "surface.request"
     landscape: str = "parabola"
     params: dict[str, Any] = Field(default_factory=dict)
-    l1: float = Field(0.0, ge=0, allow_inf_nan=False)
-    l2: float = Field(0.0, ge=0, allow_inf_nan=False)
-    resolution: int = Field(120, ge=10)
 
     @field_validator("landscape")
     @classmethod
@@ -281,6 +277,26 @@ class SurfaceRequest(_Model):
     def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
         return _check_params(v)
 
+
+class _FromStart(_OnLandscape):
+    """A run on a landscape from a start point (default: the landscape's own)."""
+
+    start: list[float] | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: list[float] | None) -> list[float] | None:
+        return _check_start(v)
+
+
+class SurfaceRequest(_OnLandscape):
+    """``surface.request``: the surface of a landscape (plus an L1/L2 penalty) on a grid."""
+
+    type: Literal["surface.request"] = "surface.request"
+    l1: float = Field(0.0, ge=0, allow_inf_nan=False)
+    l2: float = Field(0.0, ge=0, allow_inf_nan=False)
+    resolution: int = Field(120, ge=10)
+
     @field_validator("resolution")
     @classmethod
     def _resolution(cls, v: int, info: ValidationInfo) -> int:
@@ -288,12 +304,10 @@ class SurfaceRequest(_Model):
         return v
 
 
-class RaceConfig(_Model):
+class RaceConfig(_FromStart):
     """A race of optimizers on one landscape, all from the same start."""
 
     landscape: str = "beale"
-    params: dict[str, Any] = Field(default_factory=dict)
-    start: list[float] | None = None
     optimizers: list[RaceOptimizer] = Field(
         default_factory=lambda: [RaceOptimizer(id="sgd", name="sgd"),
                                  RaceOptimizer(id="momentum", name="momentum"),
@@ -307,21 +321,6 @@ class RaceConfig(_Model):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     steps_per_frame: int = Field(5, ge=1, le=200)
     autoplay: bool = True
-
-    @field_validator("landscape")
-    @classmethod
-    def _landscape(cls, v: str) -> str:
-        return _check_landscape_name(v)
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_params(v)
-
-    @field_validator("start")
-    @classmethod
-    def _start(cls, v: list[float] | None) -> list[float] | None:
-        return _check_start(v)
 
     @field_validator("optimizers")
     @classmethod
@@ -465,32 +464,14 @@ class TrainControl(_Model):
     action: Literal["play", "pause", "step", "reset"]
 
 
-class LrConfig(_Model):
+class LrConfig(_FromStart):
     """The learning-rate experiment: one optimizer, one run per learning rate."""
 
-    landscape: str = "parabola"
-    params: dict[str, Any] = Field(default_factory=dict)
-    start: list[float] | None = None
     optimizer: str = Field("gd", max_length=MAX_ID_CHARS)
     hyper: dict[str, HyperValue] = Field(default_factory=dict)
     lrs: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0, 100.0, 1000.0])
     steps: int = Field(100, ge=1)
     tol: float = Field(1e-6, gt=0, allow_inf_nan=False)
-
-    @field_validator("landscape")
-    @classmethod
-    def _landscape(cls, v: str) -> str:
-        return _check_landscape_name(v)
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_params(v)
-
-    @field_validator("start")
-    @classmethod
-    def _start(cls, v: list[float] | None) -> list[float] | None:
-        return _check_start(v)
 
     @field_validator("optimizer")
     @classmethod
