@@ -151,3 +151,12 @@ def test_playground_command_serves_the_page():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_race_on_a_classic_surface_uses_the_classic_settings(tmp_path):
+    from descentlab import landscapes
+
+    out = run("race", "beale", "--optimizers", "adam", "--steps", "300", "--out",
+              str(tmp_path / "r.gif"), check_exit=0).stdout
+    classic = landscapes.classic_race("beale")["adam"]
+    assert f"f = {float(classic.fun):.6g}" in out

@@ -306,11 +306,14 @@ def cmd_race(args: argparse.Namespace) -> int:
     from descentlab import landscapes, viz
 
     f = _landscape(args.function, None)
-    x0 = _start(f, args.start)
+    # On the classic surfaces the classic race's start and learning rates are the defaults.
+    classic = landscapes.CLASSIC_RACES.get(f.name, {})
+    x0 = _start(f, args.start) if args.start or not classic else classic["x0"]
     given = _given_hyperparameters(args)
     configs: dict[str, dict[str, Any]] = {}
     for name in [n for n in args.optimizers.split(",") if n]:
-        configs[name] = _options_for(name, given, strict=False)
+        configs[name] = {**classic.get("optimizers", {}).get(name, {}),
+                         **_options_for(name, given, strict=False)}
     for setting in args.set or []:
         key, _, value = setting.partition("=")
         opt, _, hp = key.partition(".")
@@ -318,7 +321,7 @@ def cmd_race(args: argparse.Namespace) -> int:
             raise UsageError(f"--set takes OPTIMIZER.NAME=VALUE for a raced optimizer, got {setting!r}")
         configs[opt][hp] = _parse_value(value)
     results = landscapes.race(f, x0, configs, steps=args.steps, tol=args.tol, seed=args.seed)
-    viz.race_animation(f, results, fps=args.fps, out=args.out)
+    viz.race_animation(f, results, fps=args.fps, out=args.out, bounds=classic.get("bounds"))
     for name, res in results.items():
         print(f"{name:>12}: {res.status:<9} after {res.nit:>5} steps, f = {float(res.fun):.6g}")
     print(f"wrote {args.out}")
