@@ -70,6 +70,14 @@ def test_race_on_beale_three_paths_grow_and_loss_falls(new_page: Any, artifacts:
     assert hook(page)["frames"]["race"] == paused, "frames kept coming after pause"
     page.get_by_test_id("race-step").click()
     wait(page, f"{HOOK}.frames.race > {paused}")
+    # a new speed changes the pace of the same race: nothing restarts, the paths keep growing
+    kept = hook(page)["runs"]["o1"]["points"]
+    set_number(page, "race-speed", 40)
+    page.wait_for_timeout(400)
+    assert hook(page)["runs"]["o1"]["points"] == kept, "changing the speed restarted the race"
+    page.get_by_test_id("race-play").click()
+    wait(page, f"{HOOK}.runs['o1'].points > {min(kept + 80, 500)}")
+    page.get_by_test_id("race-pause").click()
     # Export Python: the library's own API in a dialog
     page.get_by_test_id("export-python").click()
     text = page.get_by_test_id("dialog-text")

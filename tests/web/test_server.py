@@ -406,6 +406,34 @@ def test_train_spirals_accuracy_rises(ws: Any) -> None:
     assert np.trace(cm) / 90 == pytest.approx(rows[-1]["test_accuracy"])
 
 
+def test_speed_changes_the_pace_without_restarting(ws: Any) -> None:
+    ws.send_text(json.dumps({"type": "race.start",
+                             "config": race_config(autoplay=False, steps_per_frame=2)}))
+    recv_until(ws, "race.frame")
+    ws.send_text(json.dumps({"type": "race.control", "action": "step", "steps": 3}))
+    frame, _ = recv_until(ws, "race.frame")
+    assert frame["step"] == 3
+    ws.send_text(json.dumps({"type": "race.control", "action": "speed", "steps_per_frame": 40}))
+    ws.send_text(json.dumps({"type": "race.control", "action": "play"}))
+    frame, _ = recv_until(ws, "race.frame")
+    assert frame["step"] == 43  # the same race, 40 steps further in one frame
+    ws.send_text(json.dumps({"type": "race.control", "action": "pause"}))
+    err = error_for(ws, {"type": "race.control", "action": "speed"})
+    assert err["field"] == "steps_per_frame"
+    err = error_for(ws, {"type": "race.control", "action": "speed", "steps_per_frame": 500})
+    assert err["field"] == "steps_per_frame"
+    cfg = {**TRAIN, "autoplay": False, "max_epochs": 50, "points": 100}
+    ws.send_text(json.dumps({"type": "train.start", "config": cfg}))
+    recv_until(ws, "train.frame")
+    ws.send_text(json.dumps({"type": "train.control", "action": "speed", "epochs_per_frame": 3}))
+    ws.send_text(json.dumps({"type": "train.control", "action": "play"}))
+    frame, _ = recv_until(ws, "train.frame")
+    assert frame["epoch"] == 3
+    ws.send_text(json.dumps({"type": "train.control", "action": "pause"}))
+    ws.send_text(json.dumps({"type": "ping"}))
+    recv_until(ws, "pong")
+
+
 def test_train_step_pause_reset(ws: Any) -> None:
     cfg = {**TRAIN, "autoplay": False, "max_epochs": 10, "points": 100}
     ws.send_text(json.dumps({"type": "train.start", "config": cfg}))

@@ -358,8 +358,9 @@ class RaceStart(_Model):
 
 class RaceControl(_Model):
     type: Literal["race.control"] = "race.control"
-    action: Literal["play", "pause", "step", "reset"]
+    action: Literal["play", "pause", "step", "reset", "speed"]
     steps: int = Field(1, ge=1, le=1000)
+    steps_per_frame: int | None = Field(None, ge=1, le=200)
 
 
 class ScheduleChoice(_Model):
@@ -461,7 +462,8 @@ class TrainStart(_Model):
 
 class TrainControl(_Model):
     type: Literal["train.control"] = "train.control"
-    action: Literal["play", "pause", "step", "reset"]
+    action: Literal["play", "pause", "step", "reset", "speed"]
+    epochs_per_frame: int | None = Field(None, ge=1, le=50)
 
 
 class LrConfig(_FromStart):

@@ -425,11 +425,11 @@ class Session:
         if isinstance(msg, RaceStart):
             return self.start_race(msg.config)
         if isinstance(msg, RaceControl):
-            return self.control_race(msg.action, msg.steps)
+            return self.control_race(msg.action, msg.steps, msg.steps_per_frame)
         if isinstance(msg, TrainStart):
             return self.start_train(msg.config)
         if isinstance(msg, TrainControl):
-            return self.control_train(msg.action)
+            return self.control_train(msg.action, msg.epochs_per_frame)
         if isinstance(msg, LrStart):
             return [self.run_lr(msg.config)]
         if isinstance(msg, ExportRequest):
@@ -490,11 +490,18 @@ class Session:
         race.playing = config.autoplay and not self._race_done(race)
         return [surface, self._race_frame(race)]
 
-    def control_race(self, action: str, steps: int) -> list[dict[str, Any]]:
+    def control_race(self, action: str, steps: int,
+                     steps_per_frame: int | None = None) -> list[dict[str, Any]]:
         race = self.race
         if race is None:
             raise ProtocolError("race.control: no race yet; send race.start first", "action",
                                 "race.control")
+        if action == "speed":  # the same runs go on, faster or slower
+            if steps_per_frame is None:
+                raise ProtocolError("race.control speed needs steps_per_frame (1..200)",
+                                    "steps_per_frame", "race.control")
+            race.config = race.config.model_copy(update={"steps_per_frame": steps_per_frame})
+            return []
         if action == "play":
             race.playing = not self._race_done(race)
             return [] if race.playing else [self._race_frame(race)]
@@ -604,11 +611,18 @@ class Session:
         }
         return [data_msg, self._train_frame(train)]
 
-    def control_train(self, action: str) -> list[dict[str, Any]]:
+    def control_train(self, action: str,
+                      epochs_per_frame: int | None = None) -> list[dict[str, Any]]:
         train = self.train
         if train is None:
             raise ProtocolError("train.control: no training run yet; send train.start first",
                                 "action", "train.control")
+        if action == "speed":  # the same run goes on, faster or slower
+            if epochs_per_frame is None:
+                raise ProtocolError("train.control speed needs epochs_per_frame (1..50)",
+                                    "epochs_per_frame", "train.control")
+            train.config = train.config.model_copy(update={"epochs_per_frame": epochs_per_frame})
+            return []
         if action == "play":
             train.playing = not train.trainer.done
             return [] if train.playing else [self._train_frame(train)]

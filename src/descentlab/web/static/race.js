@@ -120,6 +120,15 @@ export function createRace(app) {
     }
   }
 
+  /** Speed changed: the running race goes on at the new pace (no restart). */
+  function setSpeed() {
+    const n = st().steps_per_frame;
+    if (!started || awaiting) { restart(); return; }
+    for (const saved of [sent, lastGood]) if (saved) saved.steps_per_frame = n;
+    app.changed();
+    app.send({ type: 'race.control', action: 'speed', steps_per_frame: n });
+  }
+
   /** Config changed: restart soon, keeping the play state. */
   function restart() {
     app.changed();
@@ -321,7 +330,7 @@ export function createRace(app) {
     const runSec = el('section', { class: 'group' }, el('h3', {}, 'Run'));
     runSec.append(numberControl({
       label: 'speed (steps per frame)', value: s.steps_per_frame, low: 1, high: 200, log: true, int: true,
-      testid: 'race-speed', onChange: (v) => { s.steps_per_frame = Math.max(1, Math.round(v)); restart(); },
+      testid: 'race-speed', onChange: (v) => { s.steps_per_frame = Math.max(1, Math.round(v)); setSpeed(); },
     }));
     runSec.append(numberControl({
       label: 'max steps', value: s.max_steps, low: 10, high: app.limits?.max_steps ?? 20000, log: true, int: true,

@@ -113,6 +113,15 @@ export function createTrain(app) {
     timer = setTimeout(() => start(playing), 200);
   }
 
+  /** Speed changed: the running training goes on at the new pace (no restart). */
+  function setSpeed() {
+    const n = st().epochs_per_frame;
+    if (!started || awaiting) { restart(); return; }
+    for (const saved of [sent, lastGood]) if (saved) saved.epochs_per_frame = n;
+    app.changed();
+    app.send({ type: 'train.control', action: 'speed', epochs_per_frame: n });
+  }
+
   function control(action) {
     app.send({ type: 'train.control', action });
   }
@@ -292,7 +301,7 @@ export function createTrain(app) {
     const runSec = el('section', { class: 'group' }, el('h3', {}, 'Run'));
     runSec.append(numberControl({
       label: 'speed (epochs per frame)', value: s.epochs_per_frame, low: 1, high: 50, int: true,
-      testid: 'train-speed', onChange: (v) => { s.epochs_per_frame = v; restart(); },
+      testid: 'train-speed', onChange: (v) => { s.epochs_per_frame = v; setSpeed(); },
     }));
     runSec.append(numberControl({
       label: 'max epochs', value: s.max_epochs, low: 1, high: 10000, int: true, log: true,
