@@ -64,10 +64,23 @@ def test_frames_move_the_heads_along_the_paths(runs):
     assert heads[2].get_marker() == "X"  # the diverged run stopped at the edge
 
 
+def test_mp4_has_every_frame(runs, tmp_path):
+    import imageio_ffmpeg  # the test extras bring an ffmpeg binary with it
+
+    out = tmp_path / "r.mp4"
+    anim = race_animation("himmelblau", runs, fps=10, out=out)
+    data = out.read_bytes()
+    assert data[4:8] == b"ftyp" and len(data) > 1000
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
+    assert frames == anim.n_frames
+
+
 def test_mp4_without_ffmpeg_is_a_clear_error(runs, tmp_path, monkeypatch):
     import shutil
+    import sys
 
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if not installed
     with pytest.raises(RuntimeError, match="ffmpeg"):
         race_animation("himmelblau", runs, out=tmp_path / "r.mp4")
     assert not (tmp_path / "r.mp4").exists()

@@ -2,7 +2,7 @@
 
 The frames are drawn from recorded runs (``race`` / ``minimize`` results), so the
 animation shows exactly the numbers the library computed. GIFs are written by Pillow;
-MP4 needs ``ffmpeg`` on the PATH.
+MP4 needs ffmpeg: on the PATH, or the binary shipped by ``imageio-ffmpeg``.
 """
 
 from __future__ import annotations
@@ -47,12 +47,28 @@ def frame_steps(n_steps: int, frames: int | None) -> np.ndarray:
     return np.round(np.linspace(0, total - 1, n)).astype(int)
 
 
+def ffmpeg_executable() -> str | None:
+    """An ffmpeg to write MP4 with: the one on the PATH, else the binary that the
+    ``imageio-ffmpeg`` package ships (``pip install 'descentlab[video]'``), else None."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:
+        return None
+
+
 def _check_animation_out(out: OutPath) -> Any:
     path = check_out(out, ANIMATION_SUFFIXES)
-    if path is not None and path.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
+    if path is not None and path.suffix.lower() == ".mp4" and ffmpeg_executable() is None:
         raise RuntimeError(
-            f"cannot write {str(path)!r}: MP4 needs ffmpeg on the PATH and none was found; "
-            "install ffmpeg or save as .gif (written with Pillow)")
+            f"cannot write {str(path)!r}: MP4 needs ffmpeg (on the PATH, or pip install "
+            "'descentlab[video]') and none was found; or save as .gif (written with Pillow)")
     return path
 
 
@@ -270,7 +286,7 @@ class RaceAnimation:
         import subprocess
 
         w, h = self.figure.canvas.get_width_height()
-        cmd = [shutil.which("ffmpeg") or "ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo",
+        cmd = [ffmpeg_executable() or "ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo",
                "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "-",
                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p",
                "-vcodec", "libx264", str(path)]
