@@ -54,8 +54,8 @@ def _adam(theta, grad, m, v, lr, beta1, beta2, eps, weight_decay, maximize, deco
         theta[i] = t - mi * ss / denom
 
 
-_serial = numba.njit(cache=True, fastmath=False, error_model="numpy")
-_parallel = numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
+_serial = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+_parallel = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True, parallel=True)
 
 sgd_momentum_serial = _serial(_sgd_momentum)
 sgd_momentum_parallel = _parallel(_sgd_momentum)
