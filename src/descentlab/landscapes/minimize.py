@@ -63,6 +63,16 @@ def _row_max_abs(X: np.ndarray) -> np.ndarray:
     return out
 
 
+def _row_norm(G: np.ndarray) -> np.ndarray:
+    """||G[i]||_2 per row, summed column by column for the few columns of a landscape."""
+    if G.shape[1] > 8:
+        return np.sqrt(np.einsum("ij,ij->i", G, G))
+    out = G[:, 0] * G[:, 0]
+    for j in range(1, G.shape[1]):
+        out += G[:, j] * G[:, j]
+    return np.sqrt(out, out=out)
+
+
 def _sci(v: float) -> str:
     return f"{v:.0e}".replace("e+0", "e").replace("e+", "e")
 
@@ -474,7 +484,7 @@ class Runner:
             g = np.asarray(g, dtype=np.float64)
             if g.shape != (n, d):
                 g = g.reshape(n, d)
-            gnorm = np.sqrt(np.einsum("ij,ij->i", g, g))
+            gnorm = _row_norm(g)
         return f, g, gnorm
 
     def _next_batch(self) -> np.ndarray:
