@@ -160,3 +160,16 @@ def test_race_on_a_classic_surface_uses_the_classic_settings(tmp_path):
               str(tmp_path / "r.gif"), check_exit=0).stdout
     classic = landscapes.classic_race("beale")["adam"]
     assert f"f = {float(classic.fun):.6g}" in out
+
+
+def test_playground_on_a_busy_port_is_a_one_line_error():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run("playground", "--no-browser", "--port", str(port), check_exit=2)
+    assert proc.stderr.strip().splitlines() == [
+        f"descentlab: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another --port"]

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 import webbrowser
@@ -181,6 +182,24 @@ def create_app(limits: Limits | None = None) -> FastAPI:
     return app
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early, with one clear line, when the address cannot be listened on."""
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"port must be an integer in 1..65535, got {port!r}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise OSError(f"cannot listen on {host}:{port}: unknown host ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise OSError(f"cannot listen on {host}:{port}: {err.strerror}; choose another "
+                          "--port") from None
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, *,
           limits: Limits | None = None, log_level: str = "info") -> None:
     """Run the playground with uvicorn at ``http://host:port/`` until interrupted.
@@ -192,6 +211,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
     """
     import uvicorn
 
+    _check_port_free(host, port)
     limits = limits or Limits()
     config = uvicorn.Config(
         create_app(limits), host=host, port=port, log_level=log_level,
