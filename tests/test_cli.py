@@ -170,6 +170,6 @@ def test_playground_on_a_busy_port_is_a_one_line_error():
         busy.listen()
         port = busy.getsockname()[1]
         proc = run("playground", "--no-browser", "--port", str(port), check_exit=2)
-    assert proc.stderr.strip().splitlines() == [
-        f"descentlab: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
-        "choose another --port"]
+    expected = (f"descentlab: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+                "choose another --port")
+    assert proc.stderr.strip().splitlines() == [expected]
