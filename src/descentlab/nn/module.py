@@ -209,11 +209,7 @@ def load(path: str | os.PathLike[str], model: Module | None = None) -> Module:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path!r}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path!r} is not a readable descentlab model (.npz): {exc}") from None
+    arrays = read_npz(path, "descentlab model")
     if model is None:
         if _SPEC_KEY not in arrays:
             raise ValueError(
@@ -222,6 +218,18 @@ def load(path: str | os.PathLike[str], model: Module | None = None) -> Module:
         model = build(json.loads(str(arrays[_SPEC_KEY])))
     model.load_state_dict({k: v for k, v in arrays.items() if k != _SPEC_KEY})
     return model
+
+
+def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, read without pickle; a clear error otherwise."""
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{path!r} is not a readable {what}: not an .npz (zip) archive")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path!r} is not a readable {what}: {exc}") from None
 
 
 def as_tensor_list(params: Any) -> list[Tensor]:

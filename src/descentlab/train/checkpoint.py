@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from descentlab.nn.layers import Dropout
+from descentlab.nn.module import read_npz
 from descentlab.train.history import History
 
 if TYPE_CHECKING:
@@ -83,12 +84,12 @@ def load_checkpoint(trainer: Trainer, path: str | os.PathLike[str]) -> None:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}")
+    arrays = read_npz(path, "descentlab checkpoint")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
         meta = _json_restore(json.loads(str(arrays.pop("meta"))))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path!r} is not a readable descentlab checkpoint: {exc}") from None
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{path!r} is not a readable descentlab checkpoint: no metadata "
+                         f"({exc})") from None
     if meta.get("format") != _FORMAT:
         raise ValueError(f"{path!r} has checkpoint format {meta.get('format')!r}, expected {_FORMAT!r}")
     trainer.model.load_state_dict(
