@@ -35,6 +35,14 @@ def _check_lambda(name: str, value: float) -> float:
     return float(value)
 
 
+def sum_terms(terms: Iterable[Tensor]) -> Tensor:
+    """The sum of penalty terms as one Tensor (a float32 zero when there are none)."""
+    total: Any = None
+    for t in terms:
+        total = t if total is None else total + t
+    return total if total is not None else Tensor(np.float32(0.0))
+
+
 class Regularizer:
     """Base: picks the penalised parameters and sums a per-parameter penalty."""
 
@@ -55,13 +63,7 @@ class Regularizer:
         raise NotImplementedError
 
     def __call__(self, params: Module | Iterable[Parameter]) -> Tensor:
-        total: Any = None
-        for p in self.penalised(params):
-            t = self.term(p)
-            total = t if total is None else total + t
-        if total is None:
-            return Tensor(np.float32(0.0))
-        return total
+        return sum_terms(self.term(p) for p in self.penalised(params))
 
     def value(self, params: Module | Iterable[Parameter]) -> float:
         """The penalty as a number (no graph)."""

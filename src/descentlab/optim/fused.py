@@ -73,19 +73,19 @@ def usable(theta: np.ndarray, g: np.ndarray, lr: Any) -> bool:
 def sgd_momentum(theta: np.ndarray, g: np.ndarray, b: np.ndarray, *, lr: float, momentum: float,
                  dampening: float, weight_decay: float, nesterov: bool, maximize: bool) -> None:
     """One SGD step with an existing momentum buffer ``b`` (PyTorch's rule), fused."""
-    k = _load()
-    k.sgd_momentum(theta.reshape(-1), g.reshape(-1), b.reshape(-1), float(lr), float(momentum),
-                   float(dampening), float(weight_decay), bool(nesterov), bool(maximize))
+    kernel = _kernel("sgd_momentum", theta.size)
+    kernel(theta.reshape(-1), g.reshape(-1), b.reshape(-1), float(lr), float(momentum),
+           float(dampening), float(weight_decay), bool(nesterov), bool(maximize))
 
 
 def adam(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int, lr: float,
          beta1: float, beta2: float, eps: float, weight_decay: float, maximize: bool,
          decoupled: bool) -> None:
     """One Adam/AdamW step (no AMSGrad) at step count ``step``, fused."""
-    k = _load()
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    k.adam(theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(lr),
+    kernel = _kernel("adam", theta.size)
+    kernel(theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(lr),
            float(beta1), float(beta2), float(eps), float(weight_decay), bool(maximize),
            bool(decoupled), float(lr / bias_correction1), float(bias_correction2_sqrt))
 
@@ -93,16 +93,9 @@ def adam(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step
 def _compile() -> Any:
     from descentlab.optim import _kernels  # imports numba
 
-    class Kernels:
-        @staticmethod
-        def sgd_momentum(theta: np.ndarray, *args: Any) -> None:
-            kernel = (_kernels.sgd_momentum_parallel if theta.size >= PARALLEL_SIZE
-                      else _kernels.sgd_momentum_serial)
-            kernel(theta, *args)
+    return _kernels
 
-        @staticmethod
-        def adam(theta: np.ndarray, *args: Any) -> None:
-            kernel = _kernels.adam_parallel if theta.size >= PARALLEL_SIZE else _kernels.adam_serial
-            kernel(theta, *args)
 
-    return Kernels
+def _kernel(name: str, size: int) -> Any:
+    """The serial or, for big arrays, the parallel compiled loop of rule ``name``."""
+    return getattr(_load(), f"{name}_{'parallel' if size >= PARALLEL_SIZE else 'serial'}")

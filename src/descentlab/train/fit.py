@@ -27,6 +27,7 @@ from descentlab.data.loader import DataLoader
 from descentlab.nn import functional as F
 from descentlab.nn.layers import Dropout
 from descentlab.nn.module import FlatParameters, Module
+from descentlab.nn.regularizers import sum_terms
 from descentlab.optim import Optimizer, clip_grad_norm_
 from descentlab.optim import get as get_optimizer
 from descentlab.optim.lr_scheduler import ReduceLROnPlateau, get_schedule
@@ -164,7 +165,7 @@ class Trainer:
         self.scheduler = _build_scheduler(lr_scheduler, self.optimizer)
         if isinstance(regularizer, (list, tuple)):
             parts = list(regularizer)
-            self.regularizer: Any = lambda m: _sum_terms(r(m) for r in parts)
+            self.regularizer: Any = lambda m: sum_terms(r(m) for r in parts)
         else:
             self.regularizer = regularizer
         self.grad_clip, self.tol = grad_clip, tol
@@ -399,13 +400,6 @@ class Trainer:
         from descentlab.train.checkpoint import load_checkpoint
 
         load_checkpoint(self, path)
-
-
-def _sum_terms(terms: Iterable[Tensor]) -> Tensor:
-    total: Any = None
-    for t in terms:
-        total = t if total is None else total + t
-    return total if total is not None else Tensor(np.float32(0))
 
 
 def fit(
