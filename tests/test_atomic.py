@@ -1,0 +1,43 @@
+"""Atomic writes: the target is replaced whole or left alone."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from descentlab._atomic import atomic_write, atomic_write_bytes, atomic_write_text
+
+
+def test_writes_bytes_and_text(tmp_path):
+    atomic_write_bytes(tmp_path / "a.bin", b"\x00\x01")
+    atomic_write_text(tmp_path / "b.txt", "héllo")
+    assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01"
+    assert (tmp_path / "b.txt").read_text(encoding="utf-8") == "héllo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.txt"]
+
+
+def test_failure_leaves_previous_file_and_no_temporary(tmp_path):
+    target = tmp_path / "keep.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target, "w") as f:
+            f.write("new, half written")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_permissions_follow_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "p.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_rejects_unknown_mode(tmp_path):
+    with pytest.raises(ValueError, match="'a'"):
+        with atomic_write(tmp_path / "x", "a"):
+            pass
