@@ -111,3 +111,117 @@ def test_formula_landscape_metadata():
     assert f.bounds.tolist() == [[-1, 1], [-2, 2]] and f.lr == 0.2
     assert f.formula == "x**2 + 3*sin(y)" and "^" in f.latex
     assert not f.minima_known and f.minima.shape == (0, 2)
+
+
+# ---------------------------------------------------------------------- sizes are bounded
+def test_many_variables_are_refused_from_the_names_before_any_work():
+    from descentlab.landscapes.formula import MAX_VARIABLES
+
+    with pytest.raises(FormulaError, match="x10000000; at most 100 variables"):
+        parse_formula("x10000000")
+    with pytest.raises(FormulaError, match="x101"):
+        parse_formula("x1 + x101")
+    assert parse_formula(f"x{MAX_VARIABLES}").dim == MAX_VARIABLES
+    with pytest.raises(FormulaError, match="dim must be between 1 and 100"):
+        parse_formula("x1", dim=10**9)
+    with pytest.raises(FormulaError, match="dim must be an integer"):
+        parse_formula("x", dim=2.5)
+
+
+@pytest.mark.parametrize("text", ["1" * 400 + " * x", "1e999 * x", "x + 0x" + "f" * 300])
+def test_numbers_beyond_float_range_are_a_plain_value_error(text):
+    with pytest.raises(FormulaError, match="too large"):
+        from_formula(text)
+
+
+def test_nesting_limit_is_checked_and_evaluation_handles_the_limit():
+    from descentlab.landscapes.formula import MAX_DEPTH
+
+    with pytest.raises(FormulaError, match="nested too deeply"):
+        from_formula("x" + "+x" * MAX_DEPTH)
+    with pytest.raises(FormulaError, match="nested too deeply"):
+        from_formula("-" * 1999 + "x")
+    # at the limit: the costliest nesting (binary functions) still evaluates, value and grad
+    k = (MAX_DEPTH - 2) // 2
+    deepest = [
+        "x" + "+x" * (MAX_DEPTH - 1),
+        "max(x, " * k + "x*y" + ")" * k,
+        "sin(" * (MAX_DEPTH - 2) + "x*y" + ")" * (MAX_DEPTH - 2),
+    ]
+    for text in deepest:
+        f = from_formula(text)
+        v, g = f.value_and_grad(np.ones((3, f.dim)))
+        assert v.shape == (3,) and g.shape == (3, f.dim) and np.isfinite(v).all()
+
+
+def test_long_messages_show_a_shortened_formula():
+    with pytest.raises(FormulaError) as info:
+        from_formula("x +" + " y" * 900)
+    assert len(str(info.value)) < 300
+
+
+# ---------------------------------------------------------------------- fuzz
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TOKENS = ["x", "y", "z", "x1", "x2", "x99", "x100", "x101", "x0", "pi", "e", "1", "2.5",
+           "1e308", "1e309", "0", "-", "+", "*", "/", "**", "^", "(", ")", ",", " ", "sin",
+           "max", "log", "sqrt", "abs", "exp", "foo", ".", "[", "]", "'", "lambda", ":",
+           "%", "<", "==", "j", "_", "1" * 30, "9" * 310, "\0", "\n", "é"]
+_FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow])
+_POINTS = np.random.default_rng(0).uniform(-2, 2, size=(4, 3))
+
+
+def _try(text: str) -> None:
+    try:
+        f = from_formula(text)
+    except ValueError:
+        return
+    X = _POINTS[:, :1].repeat(f.dim, axis=1) if f.dim > 3 else _POINTS[:, :f.dim]
+    v, g = f.value_and_grad(X)
+    assert v.shape == (4,) and g.shape == (4, f.dim)
+
+
+@_FUZZ
+@given(st.text(max_size=80))
+def test_fuzz_random_text_is_a_landscape_or_a_value_error(text):
+    _try(text)
+
+
+@_FUZZ
+@given(st.lists(st.sampled_from(_TOKENS), max_size=40).map("".join))
+def test_fuzz_random_token_strings_are_a_landscape_or_a_value_error(text):
+    _try(text)
+
+
+_LEAF = st.sampled_from(["x", "y", "x1", "x2", "pi", "e", "0", "1", "0.5", "1e300", "3"])
+_UNARY = st.sampled_from(["sin", "cos", "tan", "exp", "log", "log1p", "sqrt", "abs", "tanh",
+                          "sinh", "cosh", "arctan", "atan", "ln", "sigmoid", "softplus",
+                          "relu", "-", "+"])
+_BINOP = st.sampled_from(["+", "-", "*", "/", "**", "^"])
+
+
+def _tree(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.tuples(_UNARY, children).map(
+            lambda t: f"{t[0]}({t[1]})" if t[0] not in "+-" else f"{t[0]}({t[1]})"),
+        st.tuples(children, _BINOP, children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(["max", "min"]), children, children).map(
+            lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+    )
+
+
+@_FUZZ
+@given(st.recursive(_LEAF, _tree, max_leaves=25))
+def test_fuzz_random_small_syntax_trees_give_a_landscape_or_a_value_error(text):
+    _try(text)
+
+
+def test_fuzz_deep_random_chains_are_refused_or_evaluated():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        depth = int(rng.integers(150, 400))
+        ops = rng.choice(["sin(", "-(", "max(x, ", "(x*"], size=depth)
+        text = "".join(ops) + "y" + ")" * depth
+        _try(text)

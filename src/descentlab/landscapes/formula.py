@@ -7,6 +7,13 @@ passed to ``eval``. Allowed are numbers, the variables ``x, y, z`` (or ``x1 ... 
 access, subscripts, lambdas, comparisons, strings, keyword arguments, ...) raises
 :class:`FormulaError` naming the offending part.
 
+Every size is bounded before any work is done, cheapest check first: the length of the
+text (:data:`MAX_LENGTH`), the number of variables (:data:`MAX_VARIABLES`, read from the
+names ``x1 ... xn`` before anything is built), the nesting depth of the syntax tree
+(:data:`MAX_DEPTH`, counted without recursion and well below what evaluation can
+handle) and every number (finite as a float). Each refusal is a :class:`FormulaError`,
+a ``ValueError`` with a plain message naming the problem.
+
 Value and gradient are computed together in one pass over the syntax tree by forward-mode
 differentiation with a D-vector tangent per node (exact derivatives, vectorized over the
 points), so a formula landscape does not need the autograd engine.
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +41,12 @@ __all__ = [
     "parse_formula",
 ]
 
+#: Longest formula text, in characters.
 MAX_LENGTH = 2000
+#: Most variables a formula may use (x1 ... x100) and largest ``dim``.
+MAX_VARIABLES = 100
+#: Deepest nesting of the syntax tree (evaluation recurses once or twice per level).
+MAX_DEPTH = 200
 
 
 class FormulaError(ValueError):
@@ -73,6 +86,39 @@ FUNCTIONS: tuple[str, ...] = tuple(sorted([*_UNARY, *_ALIASES, *_BINARY]))
 CONSTANTS: dict[str, float] = {"pi": float(np.pi), "e": float(np.e)}
 
 _VAR_RE = re.compile(r"^x([1-9][0-9]*)$")
+_INDEXED_RE = re.compile(r"(?<![A-Za-z0-9_.])x([0-9]+)(?![A-Za-z0-9_])")
+
+
+def _check_variable_count(text: str) -> None:
+    """Refuse ``x10000000`` from the text itself, before any list of names is built."""
+    for match in _INDEXED_RE.finditer(text):
+        digits = match.group(1)
+        if len(digits) > 3 or int(digits) > MAX_VARIABLES:
+            shown = digits if len(digits) <= 12 else digits[:9] + "..."
+            raise FormulaError(
+                f"the formula uses x{shown}; at most {MAX_VARIABLES} variables "
+                f"(x1 ... x{MAX_VARIABLES}) are allowed")
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """Refuse expressions nested deeper than MAX_DEPTH (counted with a stack, no recursion)."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormulaError(
+                f"the formula is nested too deeply (more than {MAX_DEPTH} levels)")
+        stack.extend((child, depth + isinstance(child, ast.expr))
+                     for child in ast.iter_child_nodes(node))
+
+
+def _check_dim(dim: Any) -> None:
+    if dim is None:
+        return
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise FormulaError(f"dim must be an integer, got {dim!r}")
+    if not 1 <= dim <= MAX_VARIABLES:
+        raise FormulaError(f"dim must be between 1 and {MAX_VARIABLES}, got {dim!r}")
 
 
 def _scale(factor: np.ndarray, tangent: np.ndarray) -> np.ndarray:
@@ -92,30 +138,36 @@ class Formula:
             raise TypeError(f"formula must be a string, got {type(text).__name__}")
         if len(text) > MAX_LENGTH:
             raise FormulaError(f"formula is too long ({len(text)} characters, at most {MAX_LENGTH})")
+        _check_dim(dim)
         self.text = text.strip()
         source = self.text.replace("^", "**")
         if not source:
             raise FormulaError("formula is empty")
+        _check_variable_count(source)
         try:
             tree = ast.parse(source, mode="eval")
         except SyntaxError as err:
-            raise FormulaError(f"cannot parse formula {self.text!r}: {err.msg}") from None
-        except (RecursionError, MemoryError, ValueError):
-            raise FormulaError(f"cannot parse formula {self.text!r}: nested too deeply") from None
+            raise FormulaError(f"cannot parse formula {self._shown()}: {err.msg}") from None
+        except (RecursionError, MemoryError):
+            raise FormulaError(f"cannot parse formula {self._shown()}: nested too deeply") from None
+        except ValueError as err:  # e.g. a NUL character on older Pythons
+            raise FormulaError(f"cannot parse formula {self._shown()}: {err}") from None
+        _check_depth(tree.body)  # before any recursive walk of the tree
         self._source = source
         self._tree = tree.body
         used: set[str] = set()
-        try:
-            self._check(self._tree, used)
-        except RecursionError:
-            raise FormulaError(f"formula {self.text!r} is nested too deeply") from None
+        self._check(self._tree, used)
         self.variables = self._order_variables(used, dim)
         self.dim = len(self.variables)
         self._index = {v: i for i, v in enumerate(self.variables)}
 
     # -- checking ------------------------------------------------------------------------
+    def _shown(self) -> str:
+        return repr(self.text) if len(self.text) <= 80 else repr(self.text[:77] + "...")
+
     def _part(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self._source, node) or type(node).__name__
+        part = ast.get_source_segment(self._source, node) or type(node).__name__
+        return part if len(part) <= 80 else part[:77] + "..."
 
     def _check(self, node: ast.AST, used: set[str]) -> None:
         if isinstance(node, ast.BinOp):
@@ -133,6 +185,10 @@ class Formula:
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
                 kind = "string" if isinstance(node.value, (str, bytes)) else "constant"
                 raise FormulaError(f"{kind} {self._part(node)!r} is not allowed; only numbers")
+            if not abs(node.value) <= sys.float_info.max:  # exact for ints of any size
+                raise FormulaError(
+                    f"number {self._part(node)} is too large; numbers must be at most "
+                    f"{sys.float_info.max:.4g} in size")
         elif isinstance(node, ast.Name):
             name = node.id
             if name in CONSTANTS:
