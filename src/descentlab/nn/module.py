@@ -12,11 +12,20 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from descentlab._atomic import atomic_write
 from descentlab.autograd import Parameter, Tensor
+from descentlab.nn.modelfile import (
+    ARCHITECTURE_TYPES,
+    ModelFileError,
+    check_architecture,
+    parse_json_member,
+    read_npz,
+)
 
 #: class name -> class, for rebuilding saved models; filled by ``__init_subclass__``.
 MODULE_TYPES: dict[str, type[Module]] = {}
@@ -35,7 +44,10 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        MODULE_TYPES[cls.__name__] = cls
+        known = MODULE_TYPES.get(cls.__name__)
+        if known is None or not known.__module__.startswith("descentlab."):
+            # A user's class never shadows a built-in layer of the same name.
+            MODULE_TYPES[cls.__name__] = cls
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -171,14 +183,23 @@ class Module:
     def spec(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "config": self.config()}
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the weights (and, for built-in modules, the architecture) to ``.npz``."""
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the weights (and, for built-in modules, the architecture) as an ``.npz``.
+
+        The file is written to exactly ``path`` (no ``.npz`` is appended, unlike
+        ``np.savez``) and the path written is returned. The write is atomic: the
+        bytes go to a temporary file in the same folder, are fsynced, and replace
+        ``path`` in one step, so a crash never leaves a torn file behind.
+        """
         arrays = dict(self.state_dict())
         try:
             arrays[_SPEC_KEY] = np.array(json.dumps(self.spec()))
         except NotImplementedError:
             pass
-        np.savez(path, **arrays)
+        target = Path(path)
+        with atomic_write(target, "wb") as f:
+            np.savez(f, **arrays)
+        return target
 
     # ---------------------------------------------------------------- repr
     def extra_repr(self) -> str:
@@ -200,36 +221,70 @@ def build(spec: Mapping[str, Any]) -> Module:
     return MODULE_TYPES[kind].from_config(spec.get("config", {}))
 
 
-def load(path: str | os.PathLike[str], model: Module | None = None) -> Module:
+_MODEL = "descentlab model"
+
+
+def load(path: str | os.PathLike[str], model: Module | None = None, *,
+         max_bytes: int | None = None) -> Module:
     """Read a model written by ``Module.save``.
 
     Without ``model`` the architecture stored in the file is rebuilt (built-in
-    modules only); with it, the weights are loaded into ``model``.
+    layers only: Linear, MLP, Sequential, activations, Dropout, ...); with it,
+    the weights are loaded into ``model``, which is left untouched if they do
+    not fit.
+
+    The file is checked before anything is allocated: no array, and not all of
+    them together, nor the weights the architecture asks for, may exceed
+    ``max_bytes`` (default 2 GiB, or the environment variable
+    ``DESCENTLAB_MAX_FILE_BYTES``); raise it for a file you trust that is larger.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ModelFileError: (a ``ValueError``) the file is not a sound model file or
+            does not fit ``model``; the message names the file and the problem.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"no model file at {path!r}")
-    arrays = read_npz(path, "descentlab model")
+    arrays = read_npz(path, _MODEL, max_bytes=max_bytes)
     if model is None:
         if _SPEC_KEY not in arrays:
-            raise ValueError(
-                f"{path!r} holds weights but no architecture; pass model= to load them into"
-            )
-        model = build(json.loads(str(arrays[_SPEC_KEY])))
-    model.load_state_dict({k: v for k, v in arrays.items() if k != _SPEC_KEY})
+            raise ModelFileError(path, _MODEL, "it holds weights but no architecture; pass "
+                                 "model= to load them into")
+        spec = parse_json_member(arrays, _SPEC_KEY, path, _MODEL)
+        check_architecture(spec, path, _MODEL, max_bytes=max_bytes)
+        for kind in ARCHITECTURE_TYPES:  # the built-in classes, not a user's namesake
+            if not MODULE_TYPES[kind].__module__.startswith("descentlab."):
+                raise ModelFileError(path, _MODEL, f"type {kind!r} is not the built-in one")
+        try:
+            model = build(spec)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ModelFileError(path, _MODEL, f"cannot rebuild the architecture ({exc})"
+                                 ) from None
+    weights = {k: v for k, v in arrays.items() if k != _SPEC_KEY}
+    check_weights(model, weights, path, _MODEL)
+    model.load_state_dict(weights)
     return model
 
 
-def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` archive, read without pickle; a clear error otherwise."""
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{path!r} is not a readable {what}: not an .npz (zip) archive")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path!r} is not a readable {what}: {exc}") from None
+def check_weights(model: Module, weights: Mapping[str, np.ndarray], path: str,
+                  what: str = _MODEL) -> None:
+    """Raise :class:`ModelFileError` unless ``weights`` fit ``model`` exactly
+    (the same names, shapes, and real numbers)."""
+    own = dict(model.named_parameters())
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own and not k.startswith("__")]
+    if missing or unexpected:
+        raise ModelFileError(path, what, f"its weights do not fit {type(model).__name__}: "
+                             f"missing {missing[:10]}, unexpected {unexpected[:10]}")
+    for name, p in own.items():
+        value = weights[name]
+        if value.shape != p.shape:
+            raise ModelFileError(path, what, f"parameter {name!r} has shape {p.shape} in "
+                                 f"the model but {value.shape} in the file")
+        if value.dtype.kind not in "biuf":
+            raise ModelFileError(path, what, f"parameter {name!r} holds {value.dtype}, "
+                                 "not real numbers")
 
 
 def as_tensor_list(params: Any) -> list[Tensor]:
