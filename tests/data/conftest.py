@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,25 +9,7 @@ import pytest
 
 from descentlab.data import MNIST_FILES, write_idx
 
-# ../shared beside the checkout (CI lays a copy there); DESCENTLAB_SHARED overrides it.
-SHARED = Path(
-    os.environ.get("DESCENTLAB_SHARED", Path(__file__).resolve().parents[2].parent / "shared")
-)
-SHARED_MNIST = SHARED / "data" / "mnist"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The shared data folder, ../shared/data beside the checkout."""
-    assert (SHARED / "data").is_dir(), f"shared data folder missing at {SHARED / 'data'}"
-    return SHARED / "data"
-
-
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """The real MNIST files of the shared data folder (20000 train, 10000 test)."""
-    assert (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file(), "shared MNIST data missing"
-    return SHARED_MNIST
+# The real-data fixtures (mnist_dir, fashion_mnist_dir, real_data) live in tests/conftest.py.
 
 
 def write_fake_mnist(directory: Path, n_train: int = 60, n_test: int = 30, gz: bool = True,

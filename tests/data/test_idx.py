@@ -173,7 +173,7 @@ def test_real_mnist_checksums(mnist_dir: Path):
     assert len(images) == len(labels) == 10000
 
 
-def test_real_fashion_labels(shared_data):
-    labels = read_idx(shared_data / "fashion_mnist/t10k-labels-idx1-ubyte.gz")
+def test_real_fashion_labels(fashion_mnist_dir):
+    labels = read_idx(fashion_mnist_dir / "t10k-labels-idx1-ubyte.gz")
     assert labels.shape == (10000,)
     np.testing.assert_array_equal(np.bincount(labels), [1000] * 10)

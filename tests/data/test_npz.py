@@ -69,7 +69,7 @@ def test_missing_and_garbage_files(tmp_path):
         load_npz(tmp_path / "junk.npz")
 
 
-def test_shared_fashion_npz_needs_labels(shared_data):
+def test_shared_fashion_npz_needs_labels(fashion_mnist_dir):
     # the shared folder stores images and labels in separate single-array files
     with pytest.raises(DataError, match="arr_0"):
-        load_npz(shared_data / "fashion_mnist/test_first2k/x_test.npz")
+        load_npz(fashion_mnist_dir / "test_first2k/x_test.npz")

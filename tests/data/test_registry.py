@@ -134,8 +134,8 @@ def test_bad_arguments_name_the_value(tmp_path):
         load("moons", colour="red")
     with pytest.raises(ValueError, match="noise must be .* got -1"):
         load("moons", noise=-1)
-    with pytest.raises(ValueError, match="needs a directory"):
-        load("mnist")
+    with pytest.raises(ValueError, match="needs a path"):
+        load("npz")
     with pytest.raises(ValueError, match="val must be a fraction"):
         load("xor", val=1.5)
     with pytest.raises(ValueError, match="does not exist"):

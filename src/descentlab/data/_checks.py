@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -41,3 +42,54 @@ def balanced_counts(n: int, k: int) -> np.ndarray:
     counts = np.full(k, n // k, dtype=np.int64)
     counts[: n % k] += 1
     return counts
+
+
+#: Largest number of classes a data file may declare through its labels (labels 0..k-1).
+#: A label such as 10**9 in a file is far more likely corruption than a real class, and
+#: would make a classifier allocate a 10**9-wide output layer. Raise the bound with the
+#: ``max_classes=`` argument of a loader or the environment variable ``DESCENTLAB_MAX_CLASSES``.
+MAX_CLASSES = 10_000
+
+#: Largest payload (bytes) a data file may declare (an IDX header's product of dimensions
+#: times the item size, an .npz member's size). The full MNIST training images take 47 MB.
+MAX_FILE_BYTES = 2**31
+
+
+def max_classes(value: int | None = None) -> int:
+    """The class-count bound: ``value`` if given, else ``$DESCENTLAB_MAX_CLASSES``, else 10000."""
+    source = "max_classes"
+    if value is None:
+        text = os.environ.get("DESCENTLAB_MAX_CLASSES", "").strip()
+        if not text:
+            return MAX_CLASSES
+        source = "DESCENTLAB_MAX_CLASSES"
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(
+                f"DESCENTLAB_MAX_CLASSES must be a positive integer, got {text!r}"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{source} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_class_labels(y: np.ndarray, where: str, limit: int) -> None:
+    """Raise :class:`~descentlab.data.DataError` unless integer labels lie in ``0..limit-1``."""
+    from descentlab.data.idx import DataError
+
+    if len(y) == 0:
+        return
+    low, high = y.min(), y.max()
+    if low < 0:
+        index = int(np.argmax(y < 0))
+        raise DataError(
+            f"{where} holds a negative class label {int(low)} (sample {index}); expected 0..k-1"
+        )
+    if high >= limit:
+        index = int(np.argmax(y >= limit))
+        raise DataError(
+            f"{where} holds class label {int(high)} (first too large at sample {index}); at most "
+            f"{limit} classes (labels 0..{limit - 1}) are accepted: pass max_classes= or set "
+            "DESCENTLAB_MAX_CLASSES to allow more"
+        )

@@ -3,11 +3,21 @@
 The CLI's ``--data`` choices, the playground's data menu and the tests read
 :data:`DATASETS`; :func:`load` turns a spec string into a :class:`DataBundle`
 of train / validation / test splits.
+
+A spec string is a name, optionally followed by ``:`` and comma-separated
+``key=value`` options and, for data read from disk, a path:
+``"moons:n=500,noise=0.2"``, ``"mnist"`` (downloaded and cached on first use),
+``"mnist:DIR"``, ``"mnist:DIR,flatten=false"``, ``"path/to/file.npz"``. Options are
+the data set's hyperparameters; their ``low``/``high`` are hard bounds, and an
+unknown option or a value out of range raises ``ValueError`` naming the allowed ones.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +45,8 @@ class DatasetSpec:
     ``loader`` is the public function that makes or reads it. It returns ``(X, y)``
     for a single pool of samples, or ``((X_train, y_train), (X_test, y_test) | None)``
     for data that come with an official split. ``needs_path`` marks sets that are
-    read from a file or directory (the part after ``name:`` in a spec string).
+    read from a file or directory (the part after ``name:`` in a spec string);
+    ``path_optional`` marks those that have a default place (MNIST's data cache).
     """
 
     name: str
@@ -46,6 +57,7 @@ class DatasetSpec:
     aliases: tuple[str, ...] = ()
     needs_path: str | None = None
     class_names: tuple[str, ...] | None = None
+    path_optional: bool = False
 
 
 @dataclass
@@ -150,14 +162,17 @@ _SPECS = [
         aliases=("poly",),
     ),
     DatasetSpec(
-        "mnist", "classification", "MNIST handwritten digits 28x28 from IDX files (mnist:DIR)",
+        "mnist", "classification",
+        "MNIST handwritten digits 28x28 (downloaded and cached on first use, or mnist:DIR)",
         load_mnist, _params(_flatten()), needs_path="directory", class_names=_DIGIT_NAMES,
+        path_optional=True,
     ),
     DatasetSpec(
         "fashion-mnist", "classification",
-        "Fashion-MNIST clothing images 28x28 from IDX files (fashion-mnist:DIR)",
+        "Fashion-MNIST clothing images 28x28 (downloaded and cached on first use, or "
+        "fashion-mnist:DIR)",
         load_fashion_mnist, _params(_flatten()), aliases=("fashion_mnist", "fashion"),
-        needs_path="directory", class_names=FASHION_MNIST_CLASSES,
+        needs_path="directory", class_names=FASHION_MNIST_CLASSES, path_optional=True,
     ),
     DatasetSpec(
         "npz", "classification", "your own arrays in an .npz file (path/to/file.npz)",
@@ -173,7 +188,10 @@ ALIASES: dict[str, str] = {alias: spec.name for spec in _SPECS for alias in spec
 
 def _valid_names() -> str:
     names = list(DATASETS) + sorted(ALIASES)
-    return ", ".join(names) + ", mnist:DIR, fashion-mnist:DIR, path/to/file.npz"
+    return (
+        ", ".join(names) + ", name:key=value,... (e.g. moons:n=500,noise=0.2), mnist:DIR, "
+        "fashion-mnist:DIR, path/to/file.npz"
+    )
 
 
 def get(name: str) -> DatasetSpec:
@@ -187,23 +205,99 @@ def get(name: str) -> DatasetSpec:
     return DATASETS[key]
 
 
-def _parse(spec: str) -> tuple[DatasetSpec, str | None]:
+_OPTION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
+
+
+def _describe(hp: HyperParam) -> str:
+    if hp.type == "bool":
+        return f"{hp.name} (true/false, default {str(hp.default).lower()})"
+    if hp.low is not None and hp.high is not None:
+        return f"{hp.name} ({hp.type} in [{hp.low:g}, {hp.high:g}], default {hp.default})"
+    return f"{hp.name} ({hp.type}, default {hp.default})"
+
+
+def _allowed(dataset: DatasetSpec) -> str:
+    if not dataset.hyperparameters:
+        return f"data set {dataset.name!r} takes no options"
+    options = ", ".join(_describe(hp) for hp in dataset.hyperparameters.values())
+    example = ",".join(
+        f"{k}={str(v.default).lower() if v.type == 'bool' else v.default}"
+        for k, v in dataset.hyperparameters.items()
+    )
+    return f"data set {dataset.name!r} takes the options {options}, written {dataset.name}:{example}"
+
+
+def _parse(spec: str) -> tuple[DatasetSpec, str | None, dict[str, str]]:
+    """Split a spec string into the data set, its path (if any) and its ``key=value`` options."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"data set spec must be a non-empty string, got {spec!r}")
     text = spec.strip()
     if text.lower().endswith(".npz"):
         if text.lower().startswith("npz:"):
             text = text[4:]
-        return DATASETS["npz"], text
-    name, sep, path = text.partition(":")
+        return DATASETS["npz"], text, {}
+    name, sep, rest = text.partition(":")
     if not (sep and len(name) > 1):  # a one-letter "name" is a Windows drive
-        name, path = text, ""
+        name, rest = text, ""
     try:
-        return get(name), path or None
+        dataset = get(name)
     except ValueError:
         raise ValueError(
             f"unknown data set {name.strip()!r} in {spec!r}; valid names: {_valid_names()}"
         ) from None
+    items = rest.split(",") if rest.strip() else []
+    options: dict[str, str] = {}
+    while items and _OPTION.match(items[-1]):  # options come last: DIR,key=value,...
+        key, value = _OPTION.match(items.pop()).groups()  # type: ignore[union-attr]
+        if key in options:
+            raise ValueError(f"option {key!r} is given twice in data spec {spec!r}")
+        options[key] = value.strip()
+    path = ",".join(items).strip() or None
+    if path is not None and dataset.needs_path is None:
+        raise ValueError(
+            f"unknown option {path!r} in data spec {spec!r}; {_allowed(dataset)}"
+        )
+    unknown = [key for key in options if key not in dataset.hyperparameters]
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} in data spec {spec!r}; "
+            f"{_allowed(dataset)}"
+        )
+    return dataset, path, options
+
+
+def _out_of_range(dataset: DatasetSpec, hp: HyperParam, value: object) -> ValueError:
+    article = "an" if hp.type == "int" else "a"
+    return ValueError(
+        f"{hp.name} must be {article} {hp.type} in [{hp.low:g}, {hp.high:g}] for data set "
+        f"{dataset.name!r}, got {value!r}"
+    )
+
+
+def _convert(dataset: DatasetSpec, hp: HyperParam, text: str) -> Any:
+    """A spec string's option value as the hyperparameter's type, checked against its bounds."""
+    try:
+        if hp.type == "bool":
+            lowered = text.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if hp.type == "int":
+            value: Any = int(text)
+        elif hp.type == "float":
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+        else:
+            return text
+    except ValueError:
+        kind = {"bool": "true or false", "int": "an integer", "float": "a finite number"}[hp.type]
+        raise ValueError(
+            f"option {hp.name}={text!r} of data set {dataset.name!r} must be {kind}"
+        ) from None
+    return value
 
 
 def _check_params(spec: DatasetSpec, params: dict[str, Any]) -> None:
@@ -215,6 +309,15 @@ def _check_params(spec: DatasetSpec, params: dict[str, Any]) -> None:
             f"unknown parameter(s) {', '.join(unknown)} for data set {spec.name!r}; "
             f"expected some of: {', '.join(accepted) or '(none)'}"
         )
+    for key, value in params.items():
+        hp = spec.hyperparameters.get(key)
+        if hp is None or hp.low is None or hp.high is None or hp.type not in ("int", "float"):
+            continue
+        numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if hp.type == "int":
+            numeric = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if numeric and not (hp.low <= value <= hp.high):  # other types: the loader says why
+            raise _out_of_range(spec, hp, value)
 
 
 def load(
@@ -223,10 +326,13 @@ def load(
     """Load a data set by spec string and split it into train / validation / test.
 
     Specs: a registered name or alias (``"moons"``, ``"spiral"``, ``"gaussians"``,
-    ``"digits"``, ``"line"``, ...), ``"mnist:DIR"`` and ``"fashion-mnist:DIR"`` for a
+    ``"digits"``, ``"line"``, ...), optionally with options (``"moons:n=500,noise=0.2"``);
+    ``"mnist"`` and ``"fashion-mnist"`` (downloaded into the data cache on first use, see
+    :mod:`descentlab.data.download`), ``"mnist:DIR"`` and ``"fashion-mnist:DIR"`` for a
     directory of IDX files, or ``"path/to/file.npz"``. ``params`` go to the generator or
     reader (e.g. ``n=500, noise=0.2``; ``directory=`` or ``path=`` instead of the ``:``
-    part).
+    part). Hyperparameters outside the registry's bounds (e.g. ``n=-1``) and unknown
+    options raise ``ValueError`` naming the allowed ones.
 
     Splits: ``val`` and ``test`` are fractions, split stratified by class with ``seed``.
     Data with an official test set (MNIST, an npz with ``x_test``) keep it as the test
@@ -236,11 +342,17 @@ def load(
     ``seed`` fixes both the generated samples (``make_moons(seed=seed)`` and friends) and
     the split.
     """
-    dataset, path = _parse(spec)
+    dataset, path, options = _parse(spec)
     params = dict(params)
+    for key, text in options.items():
+        if key in params:
+            raise ValueError(
+                f"{key} is given both in the data spec {spec!r} and as an argument; give it once"
+            )
+        params[key] = _convert(dataset, dataset.hyperparameters[key], text)
     if dataset.needs_path is not None:
         path = params.pop(dataset.needs_path, path)
-        if path is None:
+        if path is None and not dataset.path_optional:
             raise ValueError(
                 f"data set {dataset.name!r} needs a {dataset.needs_path}: use "
                 f"'{dataset.name}:<{dataset.needs_path}>' or {dataset.needs_path}=..."
@@ -251,7 +363,8 @@ def load(
     if "seed" in signature.parameters:
         params["seed"] = seed
     if dataset.needs_path is not None:
-        out = dataset.loader(Path(str(path)).expanduser(), **params)
+        where = None if path is None else Path(str(path)).expanduser()
+        out = dataset.loader(where, **params)
     else:
         out = dataset.loader(**params)
 
