@@ -28,16 +28,17 @@ looks one up. Schedules live in :mod:`descentlab.optim.lr_scheduler`, gradient
 clipping in :mod:`descentlab.optim.clip`.
 """
 
+# The family modules register their optimizers on import, in the order menus list them.
+from descentlab.optim.sgd import GD, SGD, sgd  # isort: skip
+from descentlab.optim.adagrad import Adagrad, AdagradNorm, adagrad, adagrad_norm  # isort: skip
+from descentlab.optim.adadelta import Adadelta, adadelta  # isort: skip
+from descentlab.optim.rmsprop import RMSprop, rmsprop  # isort: skip
+from descentlab.optim.adam import Adam, AdamW, NAdam, adam, adamw, nadam  # isort: skip
 from descentlab.optim import lr_scheduler
-from descentlab.optim.adadelta import Adadelta, adadelta
-from descentlab.optim.adagrad import Adagrad, AdagradNorm, adagrad, adagrad_norm
-from descentlab.optim.adam import Adam, AdamW, NAdam, adam, adamw, nadam
 from descentlab.optim.base import ArrayParam, Optimizer
 from descentlab.optim.clip import clip_grad_norm_, clip_grad_value_
 from descentlab.optim.lr_scheduler import SCHEDULES
-from descentlab.optim.registry import REGISTRY, HyperParam, OptimizerSpec, get
-from descentlab.optim.rmsprop import RMSprop, rmsprop
-from descentlab.optim.sgd import GD, SGD, sgd
+from descentlab.optim.registry import REGISTRY, HyperParam, OptimizerSpec, get, register
 
 __all__ = [
     "GD",
@@ -63,6 +64,7 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
     "get",
+    "register",
     "lr_scheduler",
     "nadam",
     "rmsprop",

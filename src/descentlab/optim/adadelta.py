@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import numpy as np
 
-from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
+from descentlab.optim import settings
+from descentlab.optim.registry import register
+from descentlab.optim.base import Optimizer, scratch_like
 
 __all__ = ["Adadelta", "adadelta"]
 
@@ -88,39 +87,15 @@ class Adadelta(Optimizer):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 1.0,
-        rho: float = 0.9,
-        eps: float = 1e-6,
-        weight_decay: float = 0.0,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "rho": rho,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-        }
-        super().__init__(params, defaults)
+    hyperparameters = (
+        settings.lr(1.0),
+        settings.number("rho", 0.9, "rho: decay of the running averages", high=1.0,
+                        slider=(0.0, 0.9999)),
+        settings.eps(1e-6),
+        settings.weight_decay(),
+        settings.maximize(),
+    )
+    rule = staticmethod(adadelta)
 
-    def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
-        check_interval("rho", hp["rho"], 0.0, 1.0, closed_high=True)
-        check_nonnegative("eps", hp["eps"])
-        check_nonnegative("weight_decay", hp["weight_decay"])
 
-    def _update(self, group, params, grads, states) -> None:
-        adadelta(
-            params,
-            grads,
-            states,
-            lr=group["lr"],
-            rho=group["rho"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-        )
+register(Adadelta, "adadelta", "step from running RMS of gradients and of updates")

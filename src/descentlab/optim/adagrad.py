@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from descentlab.optim.base import Optimizer, check_nonnegative, scratch_like
+from descentlab.optim import settings
+from descentlab.optim.registry import register
+from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.spec import HyperParam
 
 __all__ = ["Adagrad", "AdagradNorm", "adagrad", "adagrad_norm"]
 
@@ -80,52 +82,26 @@ class Adagrad(Optimizer):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 1e-2,
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
-        eps: float = 1e-10,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "lr_decay": lr_decay,
-            "weight_decay": weight_decay,
-            "initial_accumulator_value": initial_accumulator_value,
-            "eps": eps,
-            "maximize": maximize,
-        }
-        super().__init__(params, defaults)
+    hyperparameters = (
+        settings.lr(1e-2),
+        settings.number("lr_decay", 0.0, "eta_t = eta / (1 + (t-1) lr_decay)", slider=(0.0, 1.0)),
+        settings.weight_decay(),
+        settings.number(
+            "initial_accumulator_value", 0.0, "starting value s_0 of the sum of squared gradients",
+            slider=(0.0, 10.0),
+        ),
+        settings.eps(1e-10),
+        settings.maximize(),
+    )
+    rule = staticmethod(adagrad)
+
+    def _after_init(self) -> None:
         # PyTorch fills the state at construction, so state_dict() shows s_0 at once.
         for group in self.param_groups:
             for p in group["params"]:
                 state = self.state.setdefault(p, {})
                 state["step"] = 0
                 state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
-
-    def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
-        check_nonnegative("lr_decay", hp["lr_decay"])
-        check_nonnegative("weight_decay", hp["weight_decay"])
-        check_nonnegative("initial_accumulator_value", hp["initial_accumulator_value"])
-        check_nonnegative("eps", hp["eps"])
-
-    def _update(self, group, params, grads, states) -> None:
-        adagrad(
-            params,
-            grads,
-            states,
-            lr=group["lr"],
-            lr_decay=group["lr_decay"],
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=group["maximize"],
-            initial_accumulator_value=group["initial_accumulator_value"],
-        )
 
 
 def _row_sum_sq(g: np.ndarray, batched: bool) -> Any:
@@ -221,31 +197,19 @@ class AdagradNorm(Optimizer):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 0.1,
-        eps: float = 1e-10,
-        weight_decay: float = 0.0,
-        *,
-        maximize: bool = False,
-        batched: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "batched": batched,
-        }
-        super().__init__(params, defaults)
-
-    def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
-        check_nonnegative("eps", hp["eps"])
-        if not hp["eps"] > 0:
-            raise ValueError(f"Invalid eps value: {hp['eps']!r}; expected a number > 0 (b_0^2)")
-        check_nonnegative("weight_decay", hp["weight_decay"])
+    hyperparameters = (
+        settings.lr(0.1),
+        HyperParam(
+            "eps", "float", 1e-10, low=0.0, low_open=True, slider=(1e-12, 10.0), log_scale=True,
+            help="b_0^2: initial accumulator",
+        ),
+        settings.weight_decay(),
+        settings.maximize(),
+        settings.flag(
+            "batched", "rows of an (N, D) parameter are N problems, one accumulator each",
+            kw_only=True,
+        ),
+    )
 
     def step(self, closure=None) -> Any:
         """Update every parameter that has a gradient; return ``closure()`` if given."""
@@ -266,3 +230,7 @@ class AdagradNorm(Optimizer):
                 batched=group["batched"],
             )
         return loss
+
+
+register(Adagrad, "adagrad", "per-coordinate step eta / sqrt(sum of squared gradients)")
+register(AdagradNorm, "adagrad_norm", "one step eta / sqrt(eps + sum ||g||^2) (Ward et al.)")

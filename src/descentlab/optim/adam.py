@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import numpy as np
 
-from descentlab.optim import fused
-from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
+from descentlab.optim import fused, settings
+from descentlab.optim.registry import register
+from descentlab.optim.base import Optimizer, scratch_like
 from descentlab.optim.rmsprop import lerp_
 
 __all__ = ["Adam", "AdamW", "NAdam", "adam", "adamw", "nadam"]
-
-
-def _check_betas(betas: Any) -> None:
-    try:
-        beta1, beta2 = betas
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Invalid betas value: {betas!r}; expected a pair (beta1, beta2)"
-        ) from None
-    check_interval("beta parameter at index 0 (beta1)", beta1, 0.0, 1.0, closed_high=False)
-    check_interval("beta parameter at index 1 (beta2)", beta2, 0.0, 1.0, closed_high=False)
 
 
 def _prepare(theta, g, maximize, weight_decay, lr, decoupled):
@@ -158,53 +145,21 @@ class Adam(Optimizer):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-        decoupled_weight_decay: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "betas": tuple(betas) if isinstance(betas, (list, tuple)) else betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "amsgrad": amsgrad,
-            "maximize": maximize,
-            "decoupled_weight_decay": decoupled_weight_decay,
-        }
-        super().__init__(params, defaults)
-
-    def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
-        check_nonnegative("eps", hp["eps"])
-        _check_betas(hp["betas"])
-        check_nonnegative("weight_decay", hp["weight_decay"])
-
-    def _update(self, group, params, grads, states) -> None:
-        beta1, beta2 = group["betas"]
-        adam(
-            params,
-            grads,
-            states,
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            amsgrad=group["amsgrad"],
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-        )
+    hyperparameters = (
+        settings.lr(1e-3),
+        *settings.betas(0.9, 0.999),
+        settings.eps(1e-8),
+        settings.weight_decay(),
+        settings.flag("amsgrad", "AMSGrad: use the running maximum of v (Reddi et al., 2018)"),
+        settings.maximize(),
+        settings.flag(
+            "decoupled_weight_decay", "decay the weights directly (AdamW)", kw_only=True
+        ),
+    )
+    rule = staticmethod(adam)
 
 
-class AdamW(Adam):
+class AdamW(Optimizer):
     r"""AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``.
 
     Update at step t: first shrink the weights, then take an Adam step whose
@@ -231,32 +186,15 @@ class AdamW(Adam):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        super().__init__(
-            params,
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            decoupled_weight_decay=True,
-        )
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        for group in self.param_groups:
-            group["decoupled_weight_decay"] = True
+    hyperparameters = (
+        settings.lr(1e-3),
+        *settings.betas(0.9, 0.999),
+        settings.eps(1e-8),
+        settings.weight_decay(1e-2, decoupled=True),
+        settings.flag("amsgrad", "AMSGrad: use the running maximum of v (Reddi et al., 2018)"),
+        settings.maximize(),
+    )
+    rule = staticmethod(adamw)
 
 
 def nadam(
@@ -345,48 +283,18 @@ class NAdam(Optimizer):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 2e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum_decay: float = 4e-3,
-        decoupled_weight_decay: bool = False,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "betas": tuple(betas) if isinstance(betas, (list, tuple)) else betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "momentum_decay": momentum_decay,
-            "decoupled_weight_decay": decoupled_weight_decay,
-            "maximize": maximize,
-        }
-        super().__init__(params, defaults)
+    hyperparameters = (
+        settings.lr(2e-3),
+        *settings.betas(0.9, 0.999),
+        settings.eps(1e-8),
+        settings.weight_decay(),
+        settings.number("momentum_decay", 4e-3, "psi of the mu_t schedule", slider=(0.0, 0.1)),
+        settings.flag("decoupled_weight_decay", "decay the weights directly (NAdamW)"),
+        settings.maximize(),
+    )
+    rule = staticmethod(nadam)
 
-    def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
-        check_nonnegative("eps", hp["eps"])
-        _check_betas(hp["betas"])
-        check_nonnegative("weight_decay", hp["weight_decay"])
-        check_nonnegative("momentum_decay", hp["momentum_decay"])
 
-    def _update(self, group, params, grads, states) -> None:
-        beta1, beta2 = group["betas"]
-        nadam(
-            params,
-            grads,
-            states,
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum_decay=group["momentum_decay"],
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-        )
+register(Adam, "adam", "momentum + RMSprop with bias correction")
+register(AdamW, "adamw", "Adam with decoupled weight decay")
+register(NAdam, "nadam", "Adam with Nesterov momentum")

@@ -21,12 +21,15 @@ shape (N, 1), to give each problem its own learning rate.
 from __future__ import annotations
 
 import copy
+import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+
+from descentlab.spec import HyperParam
 
 __all__ = ["ArrayParam", "Optimizer", "scratch_like"]
 
@@ -151,10 +154,15 @@ def check_interval(name: str, value: Any, low: float, high: float, *, closed_hig
 class Optimizer:
     """Base class: holds parameter groups and state, and runs the update per group.
 
-    Subclasses define ``_validate(hyperparameters)`` and
-    ``_update(group, params, grads, states)``, where ``params`` and ``grads`` are
-    the arrays of the group's parameters that have a gradient and ``states`` their
-    state dicts; the update is a call of the family's functional rule.
+    A subclass describes its hyperparameters once, in ``hyperparameters`` (a tuple
+    of :class:`~descentlab.spec.HyperParam`, in PyTorch's argument order), and
+    names its functional ``rule``. From that description the class gets its
+    constructor (PyTorch's signature, generated), the validation of every group
+    (hard bounds of each setting, plus the optional cross-setting ``_check``), and
+    the update: ``rule(params, grads, states, **settings)`` with packed settings
+    such as ``betas`` unpacked into ``beta1``/``beta2``. ``params`` and ``grads``
+    are the arrays of the group's parameters that have a gradient and ``states``
+    their state dicts. A subclass with needs beyond that overrides ``_update``.
 
     Args:
         params: an iterable of parameters, or of dicts (parameter groups) with a
@@ -180,9 +188,29 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
+    hyperparameters: ClassVar[tuple[HyperParam, ...]] = ()
+    rule: ClassVar[Callable[..., None] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "hyperparameters" in cls.__dict__ and "__init__" not in cls.__dict__:
+            cls.__init__ = _described_init(cls.hyperparameters)  # type: ignore[method-assign]
+
     # -- hooks for subclasses ----------------------------------------------------------
     def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp.get("lr", 0.0), array_ok=True)
+        described = type(self).hyperparameters
+        if not described:
+            check_nonnegative("learning rate (lr)", hp.get("lr", 0.0), array_ok=True)
+            return
+        for name, value in _unpacked(described, hp).items():
+            _DESCRIBED[type(self)][name].check(value)
+        self._check(hp)
+
+    def _check(self, hp: dict[str, Any]) -> None:
+        """Checks that involve several settings (e.g. Nesterov needs momentum > 0)."""
+
+    def _after_init(self) -> None:
+        """Runs once the groups are built (e.g. Adagrad fills its state at construction)."""
 
     def _update(
         self,
@@ -191,7 +219,10 @@ class Optimizer:
         grads: list[np.ndarray],
         states: list[dict],
     ) -> None:
-        raise NotImplementedError
+        rule = type(self).rule
+        if rule is None:
+            raise NotImplementedError(f"{type(self).__name__} names no rule")
+        rule(params, grads, states, **_unpacked(type(self).hyperparameters, group))
 
     # -- public API ----------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -311,6 +342,82 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+class _DescribedIndex(dict):
+    """class -> {setting name -> HyperParam}, filled on first use."""
+
+    def __missing__(self, cls: type) -> dict[str, HyperParam]:
+        table = {hp.name: hp for hp in cls.hyperparameters}  # type: ignore[attr-defined]
+        self[cls] = table
+        return table
+
+
+_DESCRIBED: dict[type, dict[str, HyperParam]] = _DescribedIndex()
+
+
+def _unpacked(described: tuple[HyperParam, ...], group: dict[str, Any]) -> dict[str, Any]:
+    """The group's value of every described setting, tuple arguments unpacked."""
+    out: dict[str, Any] = {}
+    position: dict[str, int] = {}
+    for hp in described:
+        if hp.pack is None:
+            out[hp.name] = group[hp.name]
+            continue
+        packed = group[hp.pack]
+        i = position.get(hp.pack, 0)
+        size = sum(1 for other in described if other.pack == hp.pack)
+        if not isinstance(packed, (tuple, list)) or len(packed) != size:
+            members = ", ".join(o.name for o in described if o.pack == hp.pack)
+            raise ValueError(
+                f"Invalid {hp.pack} value: {packed!r}; expected a pair ({members})"
+                if size == 2
+                else f"Invalid {hp.pack} value: {packed!r}; expected {size} values ({members})"
+            )
+        out[hp.name] = packed[i]
+        position[hp.pack] = i + 1
+    return out
+
+
+def _described_init(described: tuple[HyperParam, ...]) -> Callable[..., None]:
+    """A constructor with PyTorch's signature, generated from the description."""
+    parameters = [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    ]
+    packs: dict[str, list[HyperParam]] = {}
+    for hp in described:
+        if hp.pack is not None:
+            if hp.pack not in packs:
+                packs[hp.pack] = []
+                parameters.append(inspect.Parameter(
+                    hp.pack, inspect.Parameter.KEYWORD_ONLY if hp.kw_only
+                    else inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
+            packs[hp.pack].append(hp)
+            continue
+        kind = (inspect.Parameter.KEYWORD_ONLY if hp.kw_only
+                else inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        parameters.append(inspect.Parameter(hp.name, kind, default=hp.default))
+    for i, p in enumerate(parameters):
+        if p.name in packs:
+            parameters[i] = p.replace(default=tuple(m.default for m in packs[p.name]))
+    # Python requires keyword-only parameters after the positional ones.
+    parameters.sort(key=lambda p: p.kind == inspect.Parameter.KEYWORD_ONLY)
+    signature = inspect.Signature(parameters)
+
+    def __init__(self: Optimizer, params: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, params, *args, **kwargs)
+        bound.apply_defaults()
+        defaults = dict(bound.arguments)
+        del defaults["self"], defaults["params"]
+        for pack in packs:
+            value = defaults[pack]
+            defaults[pack] = tuple(value) if isinstance(value, (list, tuple)) else value
+        Optimizer.__init__(self, params, defaults)
+        self._after_init()
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    return __init__
 
 
 def _copy_value(value: Any) -> Any:

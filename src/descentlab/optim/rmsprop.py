@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import numpy as np
 
-from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
+from descentlab.optim import settings
+from descentlab.optim.registry import register
+from descentlab.optim.base import Optimizer, scratch_like
 
 __all__ = ["RMSprop", "lerp_", "rmsprop"]
 
@@ -117,46 +116,19 @@ class RMSprop(Optimizer):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
-        centered: bool = False,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "alpha": alpha,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "momentum": momentum,
-            "centered": centered,
-            "maximize": maximize,
-        }
-        super().__init__(params, defaults)
+    hyperparameters = (
+        settings.lr(1e-2),
+        settings.number("alpha", 0.99, "alpha: decay of the squared average v", high=1.0,
+                        slider=(0.0, 0.9999)),
+        settings.eps(1e-8),
+        settings.weight_decay(),
+        settings.number("momentum", 0.0, "beta: momentum", slider=(0.0, 0.999)),
+        settings.flag(
+            "centered", "divide by an estimate of the variance instead of the raw 2nd moment"
+        ),
+        settings.maximize(),
+    )
+    rule = staticmethod(rmsprop)
 
-    def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
-        check_interval("alpha", hp["alpha"], 0.0, 1.0, closed_high=True)
-        check_nonnegative("eps", hp["eps"])
-        check_nonnegative("weight_decay", hp["weight_decay"])
-        check_nonnegative("momentum", hp["momentum"])
 
-    def _update(self, group, params, grads, states) -> None:
-        rmsprop(
-            params,
-            grads,
-            states,
-            lr=group["lr"],
-            alpha=group["alpha"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            centered=group["centered"],
-            maximize=group["maximize"],
-        )
+register(RMSprop, "rmsprop", "divide by a running RMS of recent gradients")

@@ -6,13 +6,13 @@ an alias of :class:`SGD`, not a second algorithm.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from descentlab.optim import fused
-from descentlab.optim.base import Optimizer, check_interval, check_nonnegative, scratch_like
+from descentlab.optim import fused, settings
+from descentlab.optim.registry import register
+from descentlab.optim.base import Optimizer, scratch_like
 
 __all__ = ["GD", "SGD", "sgd"]
 
@@ -109,50 +109,30 @@ class SGD(Optimizer):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float | np.ndarray = 1e-3,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "weight_decay": weight_decay,
-            "nesterov": nesterov,
-            "maximize": maximize,
-        }
-        super().__init__(params, defaults)
+    hyperparameters = (
+        settings.lr(1e-3),
+        settings.number("momentum", 0.0, "beta: momentum", slider=(0.0, 0.999)),
+        settings.number("dampening", 0.0, "tau: dampening of the momentum", high=1.0),
+        settings.weight_decay(),
+        settings.flag("nesterov", "Nesterov momentum (needs momentum > 0 and dampening = 0)"),
+        settings.maximize(),
+    )
+    rule = staticmethod(sgd)
 
-    def _validate(self, hp: dict[str, Any]) -> None:
-        check_nonnegative("learning rate (lr)", hp["lr"], array_ok=True)
-        check_nonnegative("momentum", hp["momentum"])
-        check_interval("dampening", hp["dampening"], 0.0, 1.0, closed_high=True)
-        check_nonnegative("weight_decay", hp["weight_decay"])
+    def _check(self, hp: dict[str, Any]) -> None:
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
             raise ValueError(
                 "Nesterov momentum requires momentum > 0 and dampening = 0, got "
                 f"momentum={hp['momentum']!r}, dampening={hp['dampening']!r}"
             )
 
-    def _update(self, group, params, grads, states) -> None:
-        sgd(
-            params,
-            grads,
-            states,
-            lr=group["lr"],
-            momentum=group["momentum"],
-            dampening=group["dampening"],
-            weight_decay=group["weight_decay"],
-            nesterov=group["nesterov"],
-            maximize=group["maximize"],
-        )
-
 
 GD = SGD
+
+
+register(SGD, "sgd", "gradient descent: theta <- theta - eta g (GD when g is full-batch)",
+         aliases=("gd",))
+register(SGD, "momentum", "SGD with heavy-ball momentum beta = 0.9", aliases=("heavyball",),
+         momentum=0.9)
+register(SGD, "nesterov", "SGD with Nesterov momentum beta = 0.9", aliases=("nag",),
+         momentum=0.9, nesterov=True)
