@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from descentlab.optim import REGISTRY
+from descentlab.spec import HyperParam
 
 # A non-default value to try for each hyperparameter name (the names come from the
 # registry; a hyperparameter without an entry here makes test_registry fail).
@@ -50,11 +51,31 @@ def variants(name: str) -> list[dict]:
     spec = REGISTRY[name]
     out: list[dict] = [{}]
     for hp in spec.hyperparameters.values():
-        value = VARIANT_VALUES[hp.name]
+        value = VARIANT_VALUES[hp.name] if hp.name in VARIANT_VALUES else variant_value(hp)
         if value is not None and value != hp.default:
             out.append({hp.name: value})
     out.extend(COMBOS.get(name, []))
     return out
+
+
+def variant_value(hp: HyperParam) -> object:
+    """A valid non-default value of a setting the table above does not know."""
+    if hp.type == "bool":
+        return not hp.default
+    if hp.type == "choice":
+        return next((c for c in hp.choices if c != hp.default), None)
+    if hp.type == "int" and isinstance(hp.default, int):
+        return hp.check(hp.default + 1)
+    if hp.type == "float" and isinstance(hp.default, (int, float)):
+        lo, hi = hp.slider_low, hp.slider_high
+        if hp.default != 0:
+            value = hp.default * 0.7
+        elif lo is not None and hi is not None:
+            value = lo + 0.3 * (hi - lo)
+        else:
+            return None
+        return hp.check(value)
+    return None
 
 
 def variant_id(name: str, opts: dict) -> str:

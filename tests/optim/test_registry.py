@@ -10,7 +10,7 @@ import pytest
 from descentlab import optim
 from descentlab.optim import REGISTRY, SGD, ArrayParam, HyperParam, OptimizerSpec, get
 
-from .conftest import VARIANT_VALUES
+from .conftest import VARIANT_VALUES, variant_value
 
 
 def test_names_in_order() -> None:
@@ -40,9 +40,10 @@ def test_hyperparameters_describe_every_constructor_argument(name: str) -> None:
     assert sorted(spec.hyperparameters) == sorted(expected)
     for hp in spec.hyperparameters.values():
         assert isinstance(hp, HyperParam)
-        assert hp.type in ("float", "int", "bool", "choice")
+        assert hp.type in ("float", "int", "bool", "choice", "object")
         assert hp.help
-        assert hp.name in VARIANT_VALUES  # the tests know a value to try for it
+        # the tests know a value to try for it
+        assert hp.name in VARIANT_VALUES or variant_value(hp) is not None, hp.name
         assert hp.check(hp.default) == hp.default  # the default obeys the hard bounds
         if hp.type == "float":
             assert hp.slider_low <= hp.default <= hp.slider_high, hp.name
