@@ -26,6 +26,9 @@ SHAPES: tuple[tuple[int, ...], ...] = ((3,), (2, 4), (5,))
 STEPS = 300
 RTOL = 1e-12
 
+#: Parameter shapes for optimizers that need others than SHAPES (e.g. matrices only).
+SHAPES_FOR: dict[str, tuple[tuple[int, ...], ...]] = {}
+
 #: reference(groups, **torch_kwargs) -> a torch optimizer
 Reference = Callable[..., Any]
 
@@ -96,6 +99,7 @@ def check_parity(
     exact_state_keys: bool = False,
     state_keys: dict[str, str] | None = None,
     seed: int = 0,
+    shapes: Sequence[tuple[int, ...]] | None = None,
     reference_kwargs: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> float:
     """Run ``spec`` with ``opts`` beside ``reference`` and return the worst relative error.
@@ -111,7 +115,7 @@ def check_parity(
     full.update(opts)
     lr = full["lr"]
     kwargs_for = reference_kwargs or (lambda f: torch_kwargs(spec, f))
-    mats, vecs, x0 = problem(seed)
+    mats, vecs, x0 = problem(seed, SHAPES_FOR.get(spec.name, SHAPES) if shapes is None else shapes)
     ours = [ArrayParam(x.copy()) for x in x0]
     theirs = [torch.tensor(x.copy(), requires_grad=True) for x in x0]
     group_opts = {k: v for k, v in full.items() if k != "lr"}
