@@ -82,3 +82,69 @@ def test_forgetting_super_init_is_explained():
 
     with pytest.raises(RuntimeError, match="super"):
         Broken()
+
+
+def test_save_writes_exactly_the_given_path_and_returns_it(tmp_path):
+    nn.manual_seed(0)
+    model = nn.MLP([2, 3, 2])
+    written = model.save(tmp_path / "model")  # no ".npz" is appended
+    assert written == tmp_path / "model" and written.is_file()
+    assert not (tmp_path / "model.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left
+    np.testing.assert_array_equal(nn.load(written)[0].weight.data, model[0].weight.data)
+
+
+KILL_SAVER = """
+import sys
+from descentlab import nn
+
+nn.manual_seed(0)
+model = nn.MLP([64, 256, 256, 10])
+k = 0
+while True:
+    for p in model.parameters():
+        p.data[...] = k  # every weight of save number k equals k: a torn file would mix
+    model.save(sys.argv[1])
+    if k == 0:
+        print("ready", flush=True)
+    k += 1
+"""
+
+
+def kill_during_saves(script: str, path, check, rounds: int = 20, seed: int = 0) -> int:
+    """Start ``script`` saving to ``path`` in a loop, SIGKILL it at a random moment,
+    and ``check(path)`` the file left behind; return how many rounds saw a later save."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = random.Random(seed)
+    advanced = 0
+    for _ in range(rounds):
+        before = path.stat().st_mtime_ns if path.exists() else None
+        child = subprocess.Popen([sys.executable, "-c", script, str(path)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert child.stdout.readline() == b"ready\n", child.stderr.read()
+            time.sleep(rng.uniform(0, 0.05))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+            child.stdout.close()
+            child.stderr.close()
+        check(path)
+        advanced += path.stat().st_mtime_ns != before
+    return advanced
+
+
+def test_kill_during_save_always_leaves_a_whole_model(tmp_path):
+    path = tmp_path / "model.npz"
+
+    def check(p):
+        model = nn.load(p)
+        values = np.unique(np.concatenate([q.data.ravel() for q in model.parameters()]))
+        assert len(values) == 1, f"a torn file mixes saves {values[:5]}"
+
+    assert kill_during_saves(KILL_SAVER, path, check, rounds=20) == 20

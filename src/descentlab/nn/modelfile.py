@@ -29,6 +29,7 @@ import json
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -73,6 +74,7 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
     struct.error,
     zlib.error,
     SyntaxError,
+    tokenize.TokenError,  # numpy tokenizes the .npy header
 )
 
 
