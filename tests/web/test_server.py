@@ -61,9 +61,14 @@ def error_for(ws: Any, payload: Any) -> dict[str, Any]:
     return msg
 
 
+def app(limits: Limits | None = None) -> Any:
+    """The app as TestClient reaches it (its Host header is ``testserver``)."""
+    return create_app(limits or Limits(), allowed_hosts=["testserver"])
+
+
 @pytest.fixture()
 def client() -> TestClient:
-    return TestClient(create_app(Limits()))
+    return TestClient(app())
 
 
 @pytest.fixture()
@@ -150,7 +155,7 @@ def test_registry_is_generated_from_the_library(client: TestClient) -> None:
      "config.optimizers[0].hyper", "-0.5"),
     ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
                                                         "hyper": {"betas": 1}}]}},
-     "config.optimizers[0].hyper", "no hyperparameter 'betas'"),
+     "config.optimizers[0].hyper.betas", "no hyperparameter 'betas'"),
     ({"type": "race.start", "config": {"optimizers": [
         {"id": str(i), "name": "sgd"} for i in range(11)]}},
      "config.optimizers", "1 to 10 optimizers, got 11"),
@@ -158,7 +163,8 @@ def test_registry_is_generated_from_the_library(client: TestClient) -> None:
      "config.landscape", "unknown landscape 'mount_everest'"),
     ({"type": "race.start", "config": {"landscape": "__import__('os')"}},
      "config.landscape", "not allowed"),
-    ({"type": "race.start", "config": {"landscape": "x*y*z"}}, "config.landscape", "3 variables"),
+    ({"type": "race.start", "config": {"landscape": "x*y*z"}}, "config.landscape",
+     "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y"),
     ({"type": "race.start", "config": {"landscape": "rosenbrock", "params": {"dim": 5}}},
      "config.params.dim", "1-D and 2-D"),
     ({"type": "race.start", "config": {"max_steps": 20001}}, "config.max_steps", "20001"),
@@ -184,7 +190,7 @@ def test_registry_is_generated_from_the_library(client: TestClient) -> None:
     ({"type": "surface.request", "landscape": "beale", "l2": -1}, "l2", "-1"),
     ({"type": "lr.start", "config": {"lrs": [0.1, -1]}}, "config.lrs", "> 0"),
     ({"type": "lr.start", "config": {"lrs": [0.1] * 13}}, "config.lrs", "1 to 12"),
-    ({"type": "lr.start", "config": {"hyper": {"lr": 0.1}}}, "config.hyper", "lrs"),
+    ({"type": "lr.start", "config": {"hyper": {"lr": 0.1}}}, "config.hyper.lr", "lrs"),
     ({"type": "export", "what": "race"}, "what", "no race"),
     ({"type": "export", "what": "pictures"}, "what", "pictures"),
 ])
@@ -199,7 +205,7 @@ def test_validation_errors_name_the_field_and_keep_the_session(
 
 def test_oversized_message_is_refused() -> None:
     small = Limits(max_message_bytes=2048)
-    with TestClient(create_app(small)).websocket_connect("/ws") as sock:
+    with TestClient(app(small)).websocket_connect("/ws") as sock:
         recv(sock)
         big = json.dumps({"type": "ping", "pad": "x" * 5000})
         err = error_for(sock, big)
@@ -213,7 +219,7 @@ def test_oversized_message_is_refused() -> None:
 def test_limits_come_from_the_app() -> None:
     tight = Limits(max_optimizers=2, max_layers=1, max_neurons=4, max_points=100,
                    max_resolution=30, max_lrs=2, max_steps=50)
-    with TestClient(create_app(tight)).websocket_connect("/ws") as sock:
+    with TestClient(app(tight)).websocket_connect("/ws") as sock:
         assert recv(sock)["limits"]["max_optimizers"] == 2
         cases = [
             ({"type": "race.start", "config": {"optimizers": [
@@ -230,7 +236,7 @@ def test_limits_come_from_the_app() -> None:
 
 
 def test_max_sessions_refuses_extra_connections() -> None:
-    client = TestClient(create_app(Limits(max_sessions=1)))
+    client = TestClient(app(Limits(max_sessions=1)))
     with client.websocket_connect("/ws") as first:
         assert recv(first)["type"] == "hello"
         with client.websocket_connect("/ws") as second:
@@ -568,3 +574,184 @@ def test_two_sessions_do_not_share_runs(client: TestClient) -> None:
         res = landscapes.minimize("beale", [1.0, 1.5], optimizer="sgd", lr=0.01, steps=3)
         np.testing.assert_array_equal(frame["runs"][0]["points"][-1], res.x)
         assert json.loads(export(b, "race", "json"))["landscape"] == "himmelblau"
+
+
+# ------------------------------------------------------------------------------ same origin
+from starlette.websockets import WebSocketDisconnect  # noqa: E402
+
+from descentlab.web.server import CLOSE_POLICY_VIOLATION, allowed_hosts_for  # noqa: E402
+
+
+def test_allowed_hosts_follow_the_bound_address() -> None:
+    assert allowed_hosts_for("127.0.0.1", 8100) == {"127.0.0.1:8100", "localhost:8100",
+                                                    "[::1]:8100"}
+    assert "192.168.1.5:8000" in allowed_hosts_for("192.168.1.5", 8000)
+    assert allowed_hosts_for("0.0.0.0", 8000) == allowed_hosts_for("127.0.0.1", 8000)
+    assert "localhost" in allowed_hosts_for("127.0.0.1", 80)
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8000", "http://localhost:8000",
+                                  "http://[::1]:8000"])
+def test_own_host_and_origin_are_accepted_by_default(base: str) -> None:
+    client = TestClient(create_app(), base_url=base)  # default: the port it listens on
+    assert client.get("/api/health").json() == {"ok": True}
+    assert client.get("/api/health", headers={"origin": base}).status_code == 200
+    ws_url = base.replace("http", "ws") + "/ws"
+    with client.websocket_connect(ws_url, headers={"origin": base}) as sock:
+        assert recv(sock)["type"] == "hello"
+    with client.websocket_connect(ws_url) as sock:  # a non-browser client: no Origin
+        assert recv(sock)["type"] == "hello"
+
+
+@pytest.mark.parametrize("headers", [
+    {"origin": "http://evil.example"},
+    {"origin": "null"},
+    {"origin": "http://127.0.0.1:9999"},  # another port is another origin
+    {"origin": "https://127.0.0.1:8000"},
+    {"host": "evil.example:8000"},  # DNS rebinding: a name that resolves to 127.0.0.1
+    {"host": "127.0.0.1:9999"},
+    {"host": "evil.example:8000", "origin": "http://evil.example:8000"},
+])
+def test_other_origins_and_hosts_are_refused(headers: dict[str, str]) -> None:
+    client = TestClient(create_app(), base_url="http://127.0.0.1:8000")
+    for path in ("/api/health", "/api/registry", "/"):
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 403 and "forbidden" in answer.text
+    with pytest.raises(WebSocketDisconnect) as info:
+        with client.websocket_connect("ws://127.0.0.1:8000/ws", headers=headers) as sock:
+            sock.receive_text()
+    assert info.value.code == CLOSE_POLICY_VIOLATION
+
+
+def test_allowed_hosts_are_configurable() -> None:
+    assert TestClient(create_app()).get("/api/health").status_code == 403  # Host: testserver
+    client = TestClient(app())
+    assert client.get("/api/health", headers={"origin": "http://testserver"}).status_code == 200
+    assert client.get("/api/health", headers={"origin": "http://evil.example"}).status_code == 403
+
+
+# ------------------------------------------------------------------------------ plain errors
+@pytest.mark.parametrize(("payload", "field", "message"), [
+    ({"type": "race.start", "config": {"landscape": "x**2 + y", "params": {"lr": "abc"}}},
+     "config.params.lr", "learning rate must be a number, got 'abc'"),
+    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
+                                                        "hyper": {"lr": "abc"}}]}},
+     "config.optimizers[0].hyper.lr", "learning rate must be a number, got 'abc'"),
+    ({"type": "surface.request", "landscape": "x**2 + y", "params": {"name": "mine"}},
+     "params.name", "a formula takes only the params bounds, start, lr, log_scale; got 'name'"),
+    ({"type": "race.start", "config": {"landscape": "x**2 + y", "params": {"start": [0] * 5000}}},
+     "config.params.start", "start must be 2 number(s)"),
+    ({"type": "race.start", "config": {"landscape": "x**2 + y",
+                                       "params": {"bounds": [[0, 1], [1, 0]]}}},
+     "config.params.bounds", "bounds must be 2 pair(s) [low, high] with low < high"),
+    ({"type": "race.start", "config": {"landscape": "x + z"}}, "config.landscape",
+     "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y"),
+    ({"type": "lr.start", "config": {"lrs": [0.1, "abc"]}}, "config.lrs[1]",
+     "learning rates must be a number, got 'abc'"),
+    ({"type": "surface.request", "landscape": "x10000000"}, "landscape", "at most 100 variables"),
+    ({"type": "surface.request", "landscape": "1" * 400 + "*x"}, "landscape", "too large"),
+    ({"type": "surface.request", "landscape": "-" * 250 + "x"}, "landscape",
+     "formula refused: the formula is nested too deeply (more than 200 levels)"),
+])
+def test_errors_name_the_field_in_plain_words(ws: Any, payload: Any, field: str,
+                                              message: str) -> None:
+    err = error_for(ws, payload)
+    assert err["field"] == field, err
+    assert message in err["message"], err
+    assert len(err["message"]) < 300 and "ufunc" not in err["message"]
+    assert "got multiple values" not in err["message"] and "reshape" not in err["message"]
+
+
+# ------------------------------------------------------------------------------ bounded work
+def test_a_flooding_client_gets_errors_and_its_queue_stays_bounded() -> None:
+    import asyncio
+
+    from descentlab.web.server import _Connection
+
+    class Sink:
+        def __init__(self) -> None:
+            self.sent: list[dict[str, Any]] = []
+
+        async def send_text(self, text: str) -> None:
+            self.sent.append(json.loads(text))
+
+    async def flood() -> tuple[_Connection, Sink]:
+        sink = Sink()
+        conn = _Connection(sink, Limits(max_pending=3))  # type: ignore[arg-type]
+        for _ in range(10):  # no worker runs: nothing is taken from the queue
+            await conn.submit('{"type": "ping"}')
+        return conn, sink
+
+    conn, sink = asyncio.run(flood())
+    assert conn.pending.qsize() == 3
+    assert len(sink.sent) == 7
+    assert all(m["type"] == "error" and m["field"] == "message"
+               and "too many requests waiting (3)" in m["message"] for m in sink.sent)
+
+
+def test_a_closed_tab_stops_its_work(client: TestClient) -> None:
+    app_ = client.app
+    with client.websocket_connect("/ws") as sock:
+        recv(sock)
+        sock.send_text(json.dumps({"type": "train.start", "config": {
+            "max_epochs": 10000, "epochs_per_frame": 50, "points": 400}}))
+        recv_until(sock, "train.frame")
+        (conn,) = app_.state.connections
+        session = conn.session
+    # the endpoint has returned: the connection is gone and its session cancelled
+    assert app_.state.connections == set()
+    assert session.cancelled.is_set() and session.train is None and session.race is None
+    assert session.tick() == []
+
+
+def test_session_cancel_stops_between_steps_and_epochs() -> None:
+    from descentlab.web.protocol import RaceConfig, TrainConfig
+    from descentlab.web.session import Session
+
+    s = Session(Limits())
+    s.start_race(RaceConfig(max_steps=1000, autoplay=True))
+    s.start_train(TrainConfig(max_epochs=100, autoplay=True))
+    steps, epochs = s.race.runners[0].t, s.train.trainer.epoch
+    s.cancel()
+    assert s.tick() == []
+    s._advance_race(s.race, 100, s.cancelled)
+    s._advance_train(s.train, 10, s.cancelled)
+    assert s.race.runners[0].t == steps and s.train.trainer.epoch == epochs
+    assert s.handle(protocol.parse_client_message('{"type": "ping"}')) == []
+
+
+# ------------------------------------------------------------------------------ fuzz
+def test_fuzz_random_messages_over_the_socket_never_break_the_session(ws: Any) -> None:
+    rng = np.random.default_rng(7)
+    atoms = [None, True, 0, -1, 1e308, 2**70, "abc", "", "x" * 300, "x + z", "beale",
+             [], [0] * 50, {}, {"lr": "abc"}, {"name": "x"}, [[0, 1], [1, 0]]]
+    types = [*protocol.CLIENT_MESSAGES, "nope", 7]
+    keys = ["config", "landscape", "params", "optimizers", "lr", "hyper", "start", "action",
+            "steps", "what", "format", "resolution", "lrs", "max_steps", "bounds", "name"]
+
+    def value(depth: int = 0) -> Any:
+        if depth > 2 or rng.random() < 0.5:
+            return atoms[rng.integers(len(atoms))]
+        return {keys[rng.integers(len(keys))]: value(depth + 1)
+                for _ in range(rng.integers(0, 4))}
+
+    for _ in range(60):
+        body = value(1)
+        msg: Any = body
+        if rng.random() < 0.8:
+            msg = {**(body if isinstance(body, dict) else {}),
+                   "type": types[rng.integers(len(types))]}
+        if isinstance(msg, dict) and msg.get("type") in ("race.start", "train.start",
+                                                         "lr.start"):
+            msg["config"] = {**(msg.get("config") if isinstance(msg.get("config"), dict)
+                                else {}), "autoplay": False}
+        ws.send_text(json.dumps(msg))
+        ws.send_text('{"type": "ping"}')
+        for _ in range(10):  # every message is answered before the ping's pong
+            answer = recv(ws)
+            if answer["type"] == "pong":
+                break
+            if answer["type"] == "error":
+                assert not answer["message"].startswith("internal error"), (msg, answer)
+        else:
+            raise AssertionError(f"no pong after {msg}")

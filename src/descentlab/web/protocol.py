@@ -7,8 +7,12 @@ landscapes and the type of each hyperparameter are checked against the library's
 registries, so nothing is listed twice. :func:`parse_client_message` turns raw
 text into a model or a :class:`ProtocolError` naming the field and the bad value.
 
-The server -> client messages are modelled too (``HelloMessage``, ``RaceFrame``...);
-the server builds them as plain dicts for speed and the tests validate them here.
+The server -> client messages are modelled too (``HelloMessage``, ``RaceFrame``...).
+Error frames are built from :class:`ErrorMessage` (:func:`error_message`); the
+frequent frames are built as plain dicts for speed and the tests validate them here.
+An error names the field (``field``, a dotted path such as ``config.params.lr``) and
+says what is wrong in plain words ("learning rate must be a number, got 'abc'"), so
+the page can show it next to the control that caused it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import (
@@ -35,6 +40,7 @@ __all__ = [
     "ErrorMessage",
     "ExportMessage",
     "ExportRequest",
+    "FieldError",
     "HelloMessage",
     "Limits",
     "LrConfig",
@@ -55,6 +61,7 @@ __all__ = [
     "TrainData",
     "TrainFrame",
     "TrainStart",
+    "error_message",
     "parse_client_message",
 ]
 
@@ -90,6 +97,7 @@ class Limits:
     max_message_bytes: int = 65536
     max_sessions: int = 200
     max_fps: float = 30.0
+    max_pending: int = 16
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -115,8 +123,17 @@ class ProtocolError(ValueError):
         self.request = request
 
     def as_message(self) -> dict[str, Any]:
-        return {"type": "error", "message": self.message, "field": self.field,
-                "request": self.request}
+        """The ``error`` frame of this refusal."""
+        return error_message(self.message, self.field, self.request)
+
+
+class FieldError(ValueError):
+    """A refusal inside a validated value: ``subfield`` is appended to the field's path
+    (``params`` + ``lr`` -> ``params.lr``) so the page can point at the control."""
+
+    def __init__(self, message: str, subfield: str) -> None:
+        super().__init__(message)
+        self.subfield = subfield
 
 
 def _limits(info: ValidationInfo) -> Limits:
@@ -144,32 +161,34 @@ def check_hyperparameters(spec_hps: dict[str, Any], hyper: dict[str, Any], owner
     """Check names and types of ``hyper`` against a registry's HyperParam table.
 
     Ranges are left to the library's own constructors (the registry's low/high are
-    slider bounds; a student may want lr = 1000 to see divergence)."""
+    slider bounds; a student may want lr = 1000 to see divergence). A refusal is a
+    :class:`FieldError` naming the hyperparameter."""
     for key, val in hyper.items():
         if key not in spec_hps:
-            raise ValueError(
+            raise FieldError(
                 f"{owner} has no hyperparameter {key!r}; expected some of "
-                f"{', '.join(sorted(spec_hps))}")
+                f"{', '.join(sorted(spec_hps))}", key)
         if key == "lr" and not allow_lr:
-            raise ValueError("set the learning rates with 'lrs', not hyper.lr")
+            raise FieldError("set the learning rates with 'lrs', not hyper.lr", key)
         hp = spec_hps[key]
+        what = _WORDS.get(key, key)
         if hp.type == "bool":
             if not isinstance(val, bool):
-                raise ValueError(f"{owner}: {key} must be true or false, got {val!r}")
+                raise FieldError(f"{what} must be true or false, got {_shown(val)}", key)
         elif hp.type == "int":
             if isinstance(val, bool) or not isinstance(val, int):
-                raise ValueError(f"{owner}: {key} must be an integer, got {val!r}")
+                raise FieldError(f"{what} must be an integer, got {_shown(val)}", key)
             if abs(val) > 10**9:
-                raise ValueError(f"{owner}: {key} must be at most 1e9 in size, got {val!r}")
+                raise FieldError(f"{what} must be at most 1e9 in size, got {val!r}", key)
         elif hp.type == "float":
             if isinstance(val, bool) or not isinstance(val, (int, float)):
-                raise ValueError(f"{owner}: {key} must be a number, got {val!r}")
-            _finite(float(val), f"{owner}: {key}")
+                raise FieldError(f"{what} must be a number, got {_shown(val)}", key)
+            if not math.isfinite(val):
+                raise FieldError(f"{what} must be a finite number, got {val!r}", key)
             if abs(val) > 1e12:
-                raise ValueError(f"{owner}: {key} must be at most 1e12 in size, got {val!r}")
+                raise FieldError(f"{what} must be at most 1e12 in size, got {val!r}", key)
         elif hp.type == "choice" and val not in hp.choices:
-            raise ValueError(
-                f"{owner}: {key} must be one of {list(hp.choices)}, got {val!r}")
+            raise FieldError(f"{what} must be one of {list(hp.choices)}, got {_shown(val)}", key)
 
 
 class _Model(BaseModel):
@@ -230,14 +249,64 @@ def _check_landscape_name(v: str) -> str:
         raise ValueError(
             f"unknown landscape {v!r}; expected one of {', '.join(landscapes.REGISTRY)} or a "
             "formula such as 'x**2 + 3*sin(y)'")
-    try:
-        formula = landscapes.parse_formula(v)
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as err:
-        raise ValueError(f"formula {v!r} refused: {err}") from None
-    dim = len(getattr(formula, "variables", ())) or 1
-    if dim > 2:
-        raise ValueError(f"the playground shows 1-D and 2-D landscapes; {v!r} has {dim} variables")
+    variables = _formula_variables(v)
+    if len(variables) > 2:
+        plain = variables[0] == "x"
+        raise ValueError(
+            f"the formula uses {variables[-1]}; the playground shows 1-D and 2-D landscapes: "
+            f"use {'x and y' if plain else 'x1 and x2'}")
     return v
+
+
+@lru_cache(maxsize=256)
+def _formula_variables(text: str) -> tuple[str, ...]:
+    """The variables of a formula (parsed once per text; ValueError if it is refused)."""
+    from descentlab import landscapes
+
+    try:
+        return tuple(landscapes.parse_formula(text).variables)
+    except ValueError as err:
+        raise ValueError(f"formula refused: {err}") from None
+
+
+_FORMULA_PARAMS = ("bounds", "start", "lr", "log_scale")
+
+
+def _check_formula_params(text: str, v: dict[str, Any]) -> None:
+    """The params a formula landscape takes, each checked for type and size."""
+    dim = len(_formula_variables(text))
+    for key, val in v.items():
+        if key not in _FORMULA_PARAMS:
+            raise FieldError(f"a formula takes only the params {', '.join(_FORMULA_PARAMS)}; "
+                             f"got {key!r}", key)
+        if key == "lr":
+            if isinstance(val, bool) or not isinstance(val, (int, float)):
+                raise FieldError(f"learning rate must be a number, got {_shown(val)}", key)
+            if not (math.isfinite(val) and 0 < val <= 1e12):
+                raise FieldError(f"learning rate must be a number > 0, got {_shown(val)}", key)
+        elif key == "log_scale":
+            if not isinstance(val, bool):
+                raise FieldError(f"log scale must be true or false, got {_shown(val)}", key)
+        elif key == "start":
+            if not _numbers(val, dim):
+                raise FieldError(f"start must be {dim} number(s) within +-{MAX_ABS_COORD:g}, "
+                                 f"got {_shown(val)}", key)
+        elif not (isinstance(val, list) and len(val) == dim
+                  and all(_numbers(row, 2) and row[0] < row[1] for row in val)):
+            raise FieldError(f"bounds must be {dim} pair(s) [low, high] with low < high, "
+                             f"within +-{MAX_ABS_COORD:g}, got {_shown(val)}", key)
+
+
+def _numbers(val: Any, n: int) -> bool:
+    return (isinstance(val, list) and len(val) == n
+            and all(not isinstance(x, bool) and isinstance(x, (int, float))
+                    and math.isfinite(x) and abs(x) <= MAX_ABS_COORD for x in val))
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as the user sent it, shortened."""
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _check_start(v: list[float] | None) -> list[float] | None:
@@ -252,12 +321,19 @@ def _check_start(v: list[float] | None) -> list[float] | None:
     return v
 
 
-def _check_params(v: dict[str, Any]) -> dict[str, Any]:
+def _check_params(v: dict[str, Any], landscape: str | None) -> dict[str, Any]:
+    from descentlab import landscapes
+
     if len(v) > 16:
         raise ValueError(f"at most 16 landscape parameters, got {len(v)}")
+    if landscape is not None and landscapes.functions.lookup(landscape) is None:
+        _check_formula_params(landscape, v)
+        return v
     for key, val in v.items():
-        if isinstance(val, float):
-            _finite(val, f"params.{key}")
+        if isinstance(val, float) and not math.isfinite(val):
+            raise FieldError(f"{key} must be a finite number, got {val!r}", key)
+        if not isinstance(val, (bool, int, float)):
+            raise FieldError(f"{key} must be a number, got {_shown(val)}", key)
     return v
 
 
@@ -274,8 +350,8 @@ class _OnLandscape(_Model):
 
     @field_validator("params")
     @classmethod
-    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_params(v)
+    def _params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _check_params(v, info.data.get("landscape"))
 
 
 class _FromStart(_OnLandscape):
@@ -677,10 +753,20 @@ class ExportMessage(_Out):
 
 
 class ErrorMessage(_Out):
-    type: Literal["error"]
+    """``error``: a refused request or a failure. ``field`` is the dotted path of the value
+    that caused it (``config.params.lr``), or ``message`` for the whole message, or null;
+    ``message`` says what is wrong in plain words; ``request`` is the refused type."""
+
+    type: Literal["error"] = "error"
     message: str
-    field: str | None
-    request: str | None
+    field: str | None = None
+    request: str | None = None
+
+
+def error_message(message: str, field: str | None = None,
+                  request: str | None = None) -> dict[str, Any]:
+    """An ``error`` frame, built (and so checked) by :class:`ErrorMessage`."""
+    return ErrorMessage(message=message, field=field, request=request).model_dump()
 
 
 # ----------------------------------------------------------------------------------------
@@ -698,23 +784,74 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def error_from_validation(err: ValidationError, request: str) -> ProtocolError:
-    """The first problem of a pydantic error as a ProtocolError naming field and value."""
-    first = err.errors(include_url=False)[0]
-    field = _field_name(tuple(first.get("loc", ())))
+#: Field names in plain words (the rest: underscores become spaces).
+_WORDS = {"lr": "learning rate", "lrs": "learning rates", "hyper": "hyperparameters",
+          "l1": "L1 strength", "l2": "L2 strength", "tol": "tolerance",
+          "params": "landscape parameters", "hidden": "hidden layers"}
+
+_TYPE_WORDS = {
+    "float_type": "must be a number", "float_parsing": "must be a number",
+    "int_type": "must be an integer", "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer", "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false", "string_type": "must be text",
+    "list_type": "must be a list", "dict_type": "must be an object",
+    "model_type": "must be an object", "model_attributes_type": "must be an object",
+    "finite_number": "must be a finite number",
+}
+
+
+def _words(loc: tuple[Any, ...]) -> str:
+    names = [part for part in loc if isinstance(part, str)]
+    if not names:
+        return "value"
+    name = names[-1]
+    if name.startswith(("function-", "union")) or "[" in name:
+        name = names[-2] if len(names) > 1 else "value"
+    return _WORDS.get(name, name.replace("_", " "))
+
+
+def _plain(first: dict[str, Any]) -> str:
+    """A pydantic error in plain words, naming the field and the value."""
+    kind = str(first.get("type", ""))
+    loc = tuple(first.get("loc", ()))
+    ctx = first.get("ctx") or {}
+    what = _words(loc)
+    got = f", got {_shown(first.get('input'))}"
+    if kind in _TYPE_WORDS:
+        return f"{what} {_TYPE_WORDS[kind]}{got}"
+    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
+              "greater_than": ("greater than", "gt"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"{what} must be {words} {ctx.get(key)}{got}"
+    if kind == "literal_error":
+        return f"{what} must be one of {ctx.get('expected')}{got}"
+    if kind in ("string_too_long", "too_long"):
+        return f"{what} is too long (at most {ctx.get('max_length')}){got}"
+    if kind in ("string_too_short", "too_short"):
+        return f"{what} is too short (at least {ctx.get('min_length')}){got}"
     msg = str(first.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
-    value = first.get("input")
-    shown = json.dumps(value, default=str) if value is not None else "null"
-    if len(shown) > 120:
-        shown = shown[:117] + "..."
-    where = f"{field}: " if field else ""
-    text = f"{request}: {where}{msg} (got {shown})"
+    if kind == "value_error" or "got " in msg:
+        return msg
+    return f"{what}: {msg}{got}"
+
+
+def error_from_validation(err: ValidationError, request: str) -> ProtocolError:
+    """The first problem of a pydantic error as a ProtocolError naming field and value."""
+    first = err.errors(include_url=False)[0]
+    loc = tuple(first.get("loc", ()))
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        loc = (*loc, cause.subfield)
+    field = _field_name(loc)
     if first.get("type") == "missing":
-        text = f"{request}: {field} is required"
-    if first.get("type") == "extra_forbidden":
-        text = f"{request}: unknown field {field!r}"
+        text = f"{_words(loc)} is required ({field})"
+    elif first.get("type") == "extra_forbidden":
+        text = f"unknown field {field!r}"
+    else:
+        text = _plain(first)
     return ProtocolError(text, field or None, request)
 
 

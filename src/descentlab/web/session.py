@@ -7,6 +7,8 @@ playing by one frame. Every number comes from the library: races are
 experiment is one vectorized ``landscapes.minimize`` with an array of learning rates,
 and the decision boundary is ``train.predict`` on a grid. NaN and infinity never reach
 JSON (they become null). A Session is not thread-safe: the server serializes calls.
+:meth:`Session.cancel` (from any thread) stops its work between two steps or epochs,
+so the work of a closed tab ends promptly.
 """
 
 from __future__ import annotations
@@ -147,38 +149,48 @@ def hello(limits: Limits) -> dict[str, Any]:
             "limits": limits.as_dict()}
 
 
+def _param_field(err: Exception, params: dict[str, Any], prefix: str) -> str:
+    """The params entry a library error is about (``config.params.a``), else ``params``."""
+    text = str(err)
+    named = [k for k in params if f"{k} " in text or f"{k}=" in text or f"'{k}'" in text]
+    return f"{prefix}params.{named[0]}" if len(named) == 1 else f"{prefix}params"
+
+
 def build_landscape(name: str, params: dict[str, Any], l1: float, l2: float, limits: Limits,
                     prefix: str = "", request: str | None = None) -> Any:
-    """The (penalized) landscape of a config; ProtocolError naming the field otherwise."""
+    """The (penalized) landscape of a config; ProtocolError naming the field otherwise.
+
+    ``params`` were checked by the protocol (types and sizes); the library checks ranges."""
     from descentlab import landscapes
 
     spec = landscapes.functions.lookup(name)
-    where = f"{prefix}params" if params else f"{prefix}landscape"
     if spec is not None:
         if "dim" in params and params["dim"] not in (1, 2):
             raise ProtocolError(
-                f"{request}: the playground shows 1-D and 2-D landscapes, got params.dim = "
-                f"{params['dim']!r}", f"{prefix}params.dim", request)
+                f"the playground shows 1-D and 2-D landscapes, got dim = {params['dim']!r}",
+                f"{prefix}params.dim", request)
         if "n" in params and isinstance(params["n"], int) and params["n"] > limits.max_points:
             raise ProtocolError(
-                f"{request}: params.n must be at most max_points = {limits.max_points}, got "
-                f"{params['n']}", f"{prefix}params.n", request)
-    elif set(params) - {"bounds", "start", "lr", "log_scale", "name"}:
+                f"n must be at most max_points = {limits.max_points}, got {params['n']}",
+                f"{prefix}params.n", request)
+    elif set(params) - {"bounds", "start", "lr", "log_scale"}:
         raise ProtocolError(
-            f"{request}: a formula takes only the params bounds, start, lr, log_scale; got "
+            f"a formula takes only the params bounds, start, lr, log_scale; got "
             f"{sorted(params)}", f"{prefix}params", request)
     try:
-        f = landscapes.get(name, **params)
+        f = (landscapes.get(name, **params) if spec is not None
+             else landscapes.from_formula(name, **params))
     except (ValueError, TypeError, ArithmeticError) as err:
-        raise ProtocolError(f"{request}: {err}", where, request) from None
+        where = _param_field(err, params, prefix) if params else f"{prefix}landscape"
+        raise ProtocolError(str(err), where, request) from None
     if f.dim > 2:
         raise ProtocolError(
-            f"{request}: the playground shows 1-D and 2-D landscapes; {name!r} has {f.dim} "
-            "variables", where, request)
+            f"the playground shows 1-D and 2-D landscapes; {name!r} has {f.dim} variables",
+            f"{prefix}landscape", request)
     try:
         return f.with_penalty(l1, l2)
     except ValueError as err:
-        raise ProtocolError(f"{request}: {err}", f"{prefix}l1", request) from None
+        raise ProtocolError(str(err), f"{prefix}l1", request) from None
 
 
 def _start_of(f: Any, start: list[float] | None, prefix: str, request: str) -> np.ndarray:
@@ -186,7 +198,7 @@ def _start_of(f: Any, start: list[float] | None, prefix: str, request: str) -> n
         return f.start.copy()
     if len(start) != f.dim:
         raise ProtocolError(
-            f"{request}: start must have {f.dim} coordinate(s) for this {f.dim}-D landscape, "
+            f"start must have {f.dim} coordinate(s) for this {f.dim}-D landscape, "
             f"got {start}", f"{prefix}start", request)
     return np.asarray(start, dtype=np.float64)
 
@@ -386,6 +398,7 @@ class Session:
         self.train: _Train | None = None
         self.lr_config: LrConfig | None = None
         self.lr_start: list[float] | None = None
+        self.cancelled = threading.Event()
 
     # ------------------------------------------------------------------ dispatch
     @property
@@ -408,14 +421,21 @@ class Session:
         if self.train is not None:
             self.train.playing = False
 
+    def cancel(self) -> None:
+        """Stop all work: safe from another thread; the running frame ends at its next step."""
+        self.cancelled.set()
+
     def close(self) -> None:
         """Drop the runs (the connection ended)."""
+        self.cancelled.set()
         self.race = None
         self.train = None
         self.lr_config = None
 
     def handle(self, msg: Any) -> list[dict[str, Any]]:
-        """Answer one validated client message."""
+        """Answer one validated client message (nothing once the session is cancelled)."""
+        if self.cancelled.is_set():
+            return []
         if isinstance(msg, Ping):
             return [{"type": "pong"}]
         if isinstance(msg, SurfaceRequest):
@@ -439,15 +459,17 @@ class Session:
     def tick(self) -> list[dict[str, Any]]:
         """Advance every playing run by one frame; the frames to send."""
         out: list[dict[str, Any]] = []
+        if self.cancelled.is_set():
+            return out
         race = self.race
         if race is not None and race.playing:
-            self._advance_race(race, race.config.steps_per_frame)
+            self._advance_race(race, race.config.steps_per_frame, self.cancelled)
             out.append(self._race_frame(race))
             if self._race_done(race):
                 race.playing = False
         train = self.train
         if train is not None and train.playing:
-            self._advance_train(train, train.config.epochs_per_frame)
+            self._advance_train(train, train.config.epochs_per_frame, self.cancelled)
             out.append(self._train_frame(train))
             if train.trainer.done:
                 train.playing = False
@@ -473,7 +495,7 @@ class Session:
             except (ValueError, TypeError) as err:
                 field_ = ("config.batch_size" if "batch_size" in str(err)
                           else f"config.optimizers[{i}]")
-                raise ProtocolError(f"{req}: {err}", field_, req) from None
+                raise ProtocolError(str(err), field_, req) from None
             race.runners.append(runner)
             lr_text = np.ravel(runner.lr)[0] if np.ndim(runner.lr) else runner.lr
             race.labels.append(opt.label or f"{opt.id} (lr={float(lr_text):g})")
@@ -510,7 +532,7 @@ class Session:
             return []
         if action == "step":
             race.playing = False
-            self._advance_race(race, steps)
+            self._advance_race(race, steps, self.cancelled)
             return [self._race_frame(race)]
         playing = race.playing
         self.race = self._new_race(race.config)
@@ -522,10 +544,10 @@ class Session:
         return all(r.done for r in race.runners)
 
     @staticmethod
-    def _advance_race(race: _Race, steps: int) -> None:
+    def _advance_race(race: _Race, steps: int, stop: threading.Event) -> None:
         for runner, points, values in zip(race.runners, race.pending, race.pending_f):
             for _ in range(steps):
-                if runner.done:
+                if runner.done or stop.is_set():
                     break
                 runner.step(1)
                 points.append(runner.x.copy())
@@ -568,7 +590,7 @@ class Session:
             bundle = data.load(p["dataset"], seed=config.seed, val=0.0, test=p["test"],
                                **p["data_params"])
         except (ValueError, TypeError) as err:
-            raise ProtocolError(f"{req}: {err}", "config.dataset", req) from None
+            raise ProtocolError(str(err), "config.dataset", req) from None
         classes = int(bundle.num_classes)
         with _MODEL_LOCK:
             nn.manual_seed(config.seed)
@@ -587,7 +609,7 @@ class Session:
                               batch_size=config.batch_size, regularizer=regularizer,
                               lr_scheduler=p["schedule"], seed=config.seed, progress=False)
         except (ValueError, TypeError) as err:
-            raise ProtocolError(f"{req}: {err}", "config.optimizer", req) from None
+            raise ProtocolError(str(err), "config.optimizer", req) from None
         X = np.concatenate([bundle.train[0], bundle.test[0]]).astype(np.float64)
         lo, hi = X.min(axis=0), X.max(axis=0)
         pad = 0.1 * np.maximum(hi - lo, 1e-3)
@@ -639,10 +661,10 @@ class Session:
         return [self._train_frame(self.train)]
 
     @staticmethod
-    def _advance_train(train: _Train, epochs: int) -> None:
+    def _advance_train(train: _Train, epochs: int, stop: threading.Event) -> None:
         t0 = time.perf_counter()
         for _ in range(epochs):
-            if train.trainer.done:
+            if train.trainer.done or stop.is_set():
                 break
             train.trainer.run_epoch()
             if time.perf_counter() - t0 > TRAIN_FRAME_SECONDS:
@@ -701,7 +723,7 @@ class Session:
             res = minimize(f, np.tile(start, (len(lrs), 1)), optimizer=config.optimizer,
                            lr=lr_arg, steps=config.steps, tol=config.tol, **config.hyper)
         except (ValueError, TypeError) as err:
-            raise ProtocolError(f"{req}: {err}", "config.hyper", req) from None
+            raise ProtocolError(str(err), "config.hyper", req) from None
         runs = []
         for i, lr in enumerate(config.lrs):
             one = res.run(i)
