@@ -8,22 +8,27 @@ sub-packages (landscapes, training, pictures) load on first use, so that
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from descentlab.autograd import (
-    Parameter,
-    Tensor,
-    grad,
-    no_grad,
-    tensor,
-    value_and_grad,
-)
-from descentlab.autograd.gradcheck import gradcheck
+if TYPE_CHECKING:
+    from descentlab.autograd import Parameter, Tensor, grad, no_grad, tensor, value_and_grad
+    from descentlab.autograd.gradcheck import gradcheck
+    from descentlab.landscapes import minimize, race
+    from descentlab.nn import manual_seed
+    from descentlab.train import History, evaluate, fit
 
 __version__ = "0.1.0"
 
-# name -> module that defines it; imported on first attribute access (PEP 562).
+# name -> module that defines it; imported on first attribute access (PEP 562), so that
+# ``import descentlab.optim`` loads the optimizers alone, not the autograd engine.
 _LAZY = {
+    "Parameter": "descentlab.autograd",
+    "Tensor": "descentlab.autograd",
+    "grad": "descentlab.autograd",
+    "no_grad": "descentlab.autograd",
+    "tensor": "descentlab.autograd",
+    "value_and_grad": "descentlab.autograd",
+    "gradcheck": "descentlab.autograd.gradcheck",
     "minimize": "descentlab.landscapes",
     "race": "descentlab.landscapes",
     "fit": "descentlab.train",
@@ -31,12 +36,16 @@ _LAZY = {
     "History": "descentlab.train",
     "manual_seed": "descentlab.nn",
 }
-_SUBMODULES = {"autograd", "nn", "optim", "landscapes", "data", "train", "viz", "cli", "web"}
+_SUBMODULES = {
+    "autograd", "nn", "optim", "landscapes", "data", "train", "viz", "cli", "web", "spec",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     if name in _SUBMODULES:
         return importlib.import_module(f"descentlab.{name}")
     raise AttributeError(f"module 'descentlab' has no attribute {name!r}")
