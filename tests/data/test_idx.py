@@ -177,3 +177,76 @@ def test_real_fashion_labels(fashion_mnist_dir):
     labels = read_idx(fashion_mnist_dir / "t10k-labels-idx1-ubyte.gz")
     assert labels.shape == (10000,)
     np.testing.assert_array_equal(np.bincount(labels), [1000] * 10)
+
+
+def _header(code: int, *dims: int) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize(
+    ("dims", "message"),
+    [
+        ((0xFFFFFFFF, 28, 28), "4294967295"),  # a negative count written unsigned
+        ((2**31 - 1, 2**31 - 1, 2**31 - 1, 2**31 - 1), "more than the limit"),  # > int64
+        ((60000, 28, 28), "truncated"),  # honest-looking header, 16 data bytes
+    ],
+)
+def test_hostile_header_refused_before_allocating(tmp_path, dims, message, gz):
+    content = _header(0x08, *dims) + bytes(16)
+    path = tmp_path / "hostile-idx3-ubyte"
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(DataError, match=message) as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_header_product_against_limit(tmp_path):
+    path = write_idx(tmp_path / "a", np.zeros((4, 5, 6), np.float64))
+    assert read_idx(path, max_bytes=4 * 5 * 6 * 8).shape == (4, 5, 6)
+    with pytest.raises(DataError, match="960 data bytes, more than the limit of 959"):
+        read_idx(path, max_bytes=959)
+
+
+def test_gzip_bomb_claiming_little_is_refused_without_reading_it_all(tmp_path):
+    # the header says 10 bytes, the stream decompresses to 50 MB of zeros
+    content = _header(0x08, 10) + bytes(50_000_000)
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(content, compresslevel=1))
+    with pytest.raises(DataError, match="longer than its header says"):
+        read_idx(path)
+
+
+def test_big_endian_types_come_back_native_and_writable(tmp_path):
+    array = np.array([[1, -2], [300000, -4]], dtype=np.int32)
+    back = read_idx(write_idx(tmp_path / "i", array, gzip=True))
+    assert back.dtype == np.dtype("=i4") and back.flags.writeable
+    np.testing.assert_array_equal(back, array)
+
+
+def _mnist_dir(tmp_path, make_fake_mnist, **overrides):
+    make_fake_mnist(tmp_path, n_train=20, n_test=10, gz=False)
+    for stem, array in overrides.items():
+        write_idx(tmp_path / stem, array)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"train-labels-idx1-ubyte": np.array([0] * 19 + [10**9], np.int32)},
+         "label 1000000000 at index 19; mnist labels are 0..9"),
+        ({"t10k-labels-idx1-ubyte": np.array([0] * 9 + [10], np.uint8)}, "label 10 at index 9"),
+        ({"t10k-labels-idx1-ubyte": np.array([0] * 9 + [-1], np.int8)}, "label -1"),
+        ({"train-labels-idx1-ubyte": np.zeros(20, np.float32)}, "expected integers"),
+        ({"train-images-idx3-ubyte": np.zeros((0, 28, 28), np.uint8),
+          "train-labels-idx1-ubyte": np.zeros(0, np.uint8)}, "holds no data"),
+        ({"t10k-images-idx3-ubyte": np.zeros((10, 0, 28), np.uint8)}, "holds no data"),
+        ({"t10k-images-idx3-ubyte": np.zeros((10, 28, 28), np.float32)}, "uint8 pixels"),
+        ({"t10k-labels-idx1-ubyte": np.zeros(11, np.uint8)}, "10 images but .* 11 labels"),
+    ],
+)
+def test_load_mnist_rejects_bad_contents(tmp_path, make_fake_mnist, overrides, message):
+    folder = _mnist_dir(tmp_path, make_fake_mnist, **overrides)
+    with pytest.raises(DataError, match=message):
+        load_mnist(folder)

@@ -151,3 +151,55 @@ def test_registry_is_json_describable():
         for name, spec in DATASETS.items()
     }
     assert json.loads(json.dumps(table))["spirals"]["classes"]["default"] == 3
+
+
+def test_spec_options_are_parsed_and_typed():
+    bundle = load("moons:n=120,noise=0.2", seed=5, val=0.0, test=0.0)
+    expected = load("moons", seed=5, n=120, noise=0.2, val=0.0, test=0.0)
+    np.testing.assert_array_equal(bundle.train[0], expected.train[0])
+    assert load("spirals: classes = 4 ", seed=1).num_classes == 4
+    assert load("digits:flatten=false", seed=0).train[0].shape[1:] == (8, 8)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "message"),
+    [
+        ("moons:foo", {}, r"unknown option 'foo' in data spec 'moons:foo'; .*n \(int in \[2, "
+                          r"100000\], default 200\), noise \(float in \[0, 1\], default 0.1\)"),
+        ("moons:n=-1", {}, r"n must be an int in \[2, 100000\] for data set 'moons', got -1"),
+        ("moons:n=1000000", {}, r"n must be an int in \[2, 100000\].*got 1000000"),
+        ("xor:noise=5", {}, r"noise must be a float in \[0, 1\] for data set 'xor', got 5.0"),
+        ("moons:n=abc", {}, "option n='abc' of data set 'moons' must be an integer"),
+        ("moons:noise=nan", {}, "must be a finite number"),
+        ("digits:flatten=maybe", {}, "must be true or false"),
+        ("moons:colour=red", {}, r"unknown option\(s\) 'colour'.*takes the options n"),
+        ("line:n=3,n=4", {}, "given twice"),
+        ("moons:n=50", {"n": 60}, "given both in the data spec"),
+        ("moons", {"n": -1}, r"n must be an int in \[2, 100000\] for data set 'moons', got -1"),
+        ("circles", {"factor": 2.0}, r"factor must be a float in \[0.05, 0.95\]"),
+    ],
+)
+def test_bad_spec_options_name_value_and_allowed(spec, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        load(spec, **kwargs)
+
+
+def test_mnist_spec_with_directory_and_options(tmp_path, make_fake_mnist):
+    make_fake_mnist(tmp_path, n_train=40, n_test=10)
+    bundle = load(f"mnist:{tmp_path},flatten=false", val=0.0)
+    assert bundle.train[0].shape == (40, 28, 28)
+    with pytest.raises(ValueError, match="unknown option"):
+        load(f"mnist:{tmp_path},size=3")
+
+
+def test_mnist_without_directory_reads_the_cache(tmp_path, monkeypatch, make_fake_mnist):
+    monkeypatch.setenv("DESCENTLAB_DATA", str(tmp_path))
+    make_fake_mnist(tmp_path / "mnist", n_train=40, n_test=10)
+    bundle = load("mnist", val=0.0)
+    assert len(bundle.train[1]) == 40 and len(bundle.test[1]) == 10
+
+
+def test_npz_labels_bounded_through_the_registry(tmp_path):
+    np.savez(tmp_path / "huge.npz", X=np.zeros((4, 2)), y=np.array([0, 1, 2, 10**9]))
+    with pytest.raises(ValueError, match="class label 1000000000"):
+        load(str(tmp_path / "huge.npz"))
