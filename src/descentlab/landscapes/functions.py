@@ -15,14 +15,13 @@ Library of Simulation Experiments), refined by Newton's method to full precision
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from descentlab.landscapes.base import Landscape
-from descentlab.optim.registry import HyperParam
+from descentlab.spec import Entry, HyperParam, ParamType, Registry
 
 __all__ = ["REGISTRY", "LandscapeParam", "LandscapeSpec", "lookup", "names"]
 
@@ -30,25 +29,44 @@ PI = np.pi
 
 
 def LandscapeParam(
-    name: str, type: str, default: Any, low: float | None = None, high: float | None = None,
-    help: str = "",
+    name: str, type: ParamType, default: Any, low: float | None = None,
+    high: float | None = None, help: str = "",
 ) -> HyperParam:
-    """One parameter of a registered landscape: the library's one :class:`HyperParam`."""
+    """One parameter of a registered landscape: the library's one :class:`HyperParam`,
+    with ``low``/``high`` as hard limits checked when the landscape is built."""
     return HyperParam(name, type, default, low, high, False, help)
 
 
-@dataclass(frozen=True)
-class LandscapeSpec:
-    """A registry entry: how to build a landscape and how to describe it in a menu."""
+class LandscapeSpec(Entry[Landscape]):
+    """A registry entry: how to build a landscape and how to describe it in a menu.
 
-    name: str
-    factory: Callable[..., Landscape]
-    description: str
-    formula: str
-    dims: str  # "1", "2" or "n"
-    parameters: dict[str, HyperParam] = field(default_factory=dict)
+    ``parameters`` (also ``hyperparameters``) describes each keyword of the
+    factory; ``build(**kwargs)`` checks them against their hard limits.
+    """
 
-    def build(self, **kwargs: Any) -> Landscape:
+    def __init__(
+        self,
+        name: str,
+        factory: Callable[..., Landscape],
+        description: str,
+        formula: str,
+        dims: str,  # "1", "2" or "n"
+        parameters: dict[str, HyperParam] | None = None,
+    ) -> None:
+        super().__init__(
+            name, factory, (parameters or {}).values(), description, kind="landscape",
+            noun="parameter",
+        )
+        self.description = description
+        self.formula = formula
+        self.dims = dims
+
+    @property
+    def parameters(self) -> Mapping[str, HyperParam]:
+        """name -> description of the factory's keywords."""
+        return self.hyperparameters
+
+    def build(self, *args: object, **kwargs: object) -> Landscape:
         """Build the landscape, checking each keyword against ``parameters``."""
         for key, val in kwargs.items():
             if key not in self.parameters:
@@ -61,11 +79,13 @@ class LandscapeSpec:
                 raise TypeError(f"{self.name}: {key} must be an integer, got {val!r}")
             if not isinstance(val, (int, float, np.integer, np.floating)) or not np.isfinite(val):
                 raise TypeError(f"{self.name}: {key} must be a finite number, got {val!r}")
-            if (p.low is not None and val < p.low) or (p.high is not None and val > p.high):
+            try:
+                p.check(val)
+            except ValueError:
                 raise ValueError(
                     f"{self.name}: {key}={val!r} is outside its range [{p.low}, {p.high}]"
-                )
-        return self.factory(**kwargs)
+                ) from None
+        return self.factory(*args, **kwargs)
 
 
 def _dim_param(default: int, low: int = 1) -> LandscapeParam:
@@ -454,59 +474,57 @@ def _spec(name: str, factory: Callable[..., Landscape], dims: str,
                          {p.name: p for p in params})
 
 
-REGISTRY: dict[str, LandscapeSpec] = {
-    spec.name: spec
-    for spec in (
-        _spec("parabola", parabola, "1"),
-        _spec("double_well", double_well, "1"),
-        _spec("cubic", cubic, "1"),
-        _spec("xcos", xcos, "1"),
-        _spec("quadratic", quadratic, "n", (_dim_param(2),)),
-        _spec("ill_conditioned", ill_conditioned, "2"),
-        _spec("rosenbrock", rosenbrock, "n", (
-            _dim_param(2, 2),
-            LandscapeParam("a", "float", 1.0, -10, 10, "position of the valley's minimum"),
-            LandscapeParam("b", "float", 100.0, 0, 1e4, "steepness of the valley walls"))),
-        _spec("beale", beale, "2"),
-        _spec("himmelblau", himmelblau, "2"),
-        _spec("booth", booth, "2"),
-        _spec("goldstein_price", goldstein_price, "2"),
-        _spec("six_hump_camel", six_hump_camel, "2"),
-        _spec("rastrigin", rastrigin, "n", (
-            _dim_param(2), LandscapeParam("A", "float", 10.0, 0, 100, "amplitude of the ripples"))),
-        _spec("ackley", ackley, "n", (
-            _dim_param(2),
-            LandscapeParam("a", "float", 20.0, 0, 100, "depth of the cone"),
-            LandscapeParam("b", "float", 0.2, 0, 10, "width of the cone"),
-            LandscapeParam("c", "float", 2 * PI, 0, 100, "frequency of the ripples"))),
-        _spec("styblinski_tang", styblinski_tang, "n", (_dim_param(2),)),
-        _spec("saddle", saddle, "2"),
-        _spec("monkey_saddle", monkey_saddle, "2"),
-    )
+#: Every built-in landscape, in menu order (the finite sums are added by the package).
+REGISTRY: Registry[LandscapeSpec] = Registry(
+    "landscape", normalize=lambda name: name.strip().lower().replace("-", "").replace("_", "")
+    .replace(" ", "")
+)
+
+_ALIASES = {
+    "parabola": ("x2", "square"),
+    "quadratic": ("sphere", "bowl"),
+    "ill_conditioned": ("ravine",),
+    "rosenbrock": ("banana",),
+    "six_hump_camel": ("camel",),
+    "monkey_saddle": ("monkey",),
+    "xcos": ("xcospix",),
 }
 
-ALIASES = {
-    "x2": "parabola", "square": "parabola",
-    "sphere": "quadratic", "bowl": "quadratic",
-    "ravine": "ill_conditioned", "illconditioned": "ill_conditioned",
-    "banana": "rosenbrock", "camel": "six_hump_camel", "sixhumpcamel": "six_hump_camel",
-    "goldsteinprice": "goldstein_price", "styblinskitang": "styblinski_tang",
-    "doublewell": "double_well", "monkey": "monkey_saddle", "monkeysaddle": "monkey_saddle",
-    "xcospix": "xcos", "x_cos": "xcos",
-}
+for _entry in (
+    _spec("parabola", parabola, "1"),
+    _spec("double_well", double_well, "1"),
+    _spec("cubic", cubic, "1"),
+    _spec("xcos", xcos, "1"),
+    _spec("quadratic", quadratic, "n", (_dim_param(2),)),
+    _spec("ill_conditioned", ill_conditioned, "2"),
+    _spec("rosenbrock", rosenbrock, "n", (
+        _dim_param(2, 2),
+        LandscapeParam("a", "float", 1.0, -10, 10, "position of the valley's minimum"),
+        LandscapeParam("b", "float", 100.0, 0, 1e4, "steepness of the valley walls"))),
+    _spec("beale", beale, "2"),
+    _spec("himmelblau", himmelblau, "2"),
+    _spec("booth", booth, "2"),
+    _spec("goldstein_price", goldstein_price, "2"),
+    _spec("six_hump_camel", six_hump_camel, "2"),
+    _spec("rastrigin", rastrigin, "n", (
+        _dim_param(2), LandscapeParam("A", "float", 10.0, 0, 100, "amplitude of the ripples"))),
+    _spec("ackley", ackley, "n", (
+        _dim_param(2),
+        LandscapeParam("a", "float", 20.0, 0, 100, "depth of the cone"),
+        LandscapeParam("b", "float", 0.2, 0, 10, "width of the cone"),
+        LandscapeParam("c", "float", 2 * PI, 0, 100, "frequency of the ripples"))),
+    _spec("styblinski_tang", styblinski_tang, "n", (_dim_param(2),)),
+    _spec("saddle", saddle, "2"),
+    _spec("monkey_saddle", monkey_saddle, "2"),
+):
+    REGISTRY.register(_entry, aliases=_ALIASES.get(_entry.name, ()))
 
-
-def _normalize(name: str) -> str:
-    return name.strip().lower().replace("-", "_").replace(" ", "_")
+ALIASES: Mapping[str, str] = REGISTRY.aliases
 
 
 def lookup(name: str) -> LandscapeSpec | None:
     """The registry entry for ``name`` (case, '-', '_' and aliases tolerated), or None."""
-    key = _normalize(name)
-    if key in REGISTRY:
-        return REGISTRY[key]
-    key = ALIASES.get(key.replace("_", ""), ALIASES.get(key, key))
-    return REGISTRY.get(key)
+    return REGISTRY.get(name) if REGISTRY.knows(name) else None
 
 
 def names() -> list[str]:
