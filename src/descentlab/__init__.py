@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from descentlab.autograd import Parameter, Tensor, grad, no_grad, tensor, value_and_grad
     from descentlab.autograd.gradcheck import gradcheck
-    from descentlab.landscapes import minimize, race
+    from descentlab.landscapes.minimize import minimize, race
     from descentlab.nn import manual_seed
     from descentlab.train import History, evaluate, fit
 

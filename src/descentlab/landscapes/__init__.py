@@ -75,7 +75,7 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
-def get(name: str, **kwargs: Any) -> Landscape:
+def get(name: str | Landscape, **kwargs: Any) -> Landscape:
     """Build the registered landscape ``name`` (e.g. ``get("rosenbrock", dim=10)``).
 
     Names are case-insensitive and ``-``/``_``/space tolerant, with a few aliases

@@ -88,7 +88,7 @@ class LandscapeSpec(Entry[Landscape]):
         return self.factory(*args, **kwargs)
 
 
-def _dim_param(default: int, low: int = 1) -> LandscapeParam:
+def _dim_param(default: int, low: int = 1) -> HyperParam:
     return LandscapeParam("dim", "int", default, low, 1000, "number of variables D")
 
 
@@ -242,7 +242,7 @@ def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
     if dim == 2:
         minimum = [[a, a * a]]
     elif a == 1.0:
-        minimum = [np.ones(dim)]
+        minimum = [[1.0] * dim]
     else:  # (a, a^2, a^4, ...) only when each step is consistent, which needs a in {0, 1}
         minimum = None
     bounds = [[-2.0, 2.0], [-1.0, 3.0]] if dim == 2 else [[-2.0, 2.0]] * dim
@@ -468,7 +468,7 @@ def styblinski_tang(dim: int = 2) -> Landscape:
 # registry
 # --------------------------------------------------------------------------------------
 def _spec(name: str, factory: Callable[..., Landscape], dims: str,
-          params: tuple[LandscapeParam, ...] = ()) -> LandscapeSpec:
+          params: tuple[HyperParam, ...] = ()) -> LandscapeSpec:
     proto = factory()
     return LandscapeSpec(name, factory, proto.description, proto.formula, dims,
                          {p.name: p for p in params})

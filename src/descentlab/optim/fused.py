@@ -70,7 +70,8 @@ def usable(theta: np.ndarray, g: np.ndarray, lr: Any) -> bool:
     return _load() is not False
 
 
-def sgd_momentum(theta: np.ndarray, g: np.ndarray, b: np.ndarray, *, lr: float, momentum: float,
+def sgd_momentum(theta: np.ndarray, g: np.ndarray, b: np.ndarray, *, lr: float | np.ndarray,
+                 momentum: float,
                  dampening: float, weight_decay: float, nesterov: bool, maximize: bool) -> None:
     """One SGD step with an existing momentum buffer ``b`` (PyTorch's rule), fused."""
     kernel = _kernel("sgd_momentum", theta.size)
@@ -78,7 +79,8 @@ def sgd_momentum(theta: np.ndarray, g: np.ndarray, b: np.ndarray, *, lr: float, 
            float(dampening), float(weight_decay), bool(nesterov), bool(maximize))
 
 
-def adam(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int, lr: float,
+def adam(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int,
+         lr: float | np.ndarray,
          beta1: float, beta2: float, eps: float, weight_decay: float, maximize: bool,
          decoupled: bool) -> None:
     """One Adam/AdamW step (no AMSGrad) at step count ``step``, fused."""
