@@ -309,3 +309,25 @@ def test_many_runs_in_blocks_equal_one_big_run(monkeypatch):
 def test_run_of_a_batched_result_with_one_learning_rate():
     res = minimize("parabola", np.ones((1, 1)), lr=np.array([0.5]), steps=5)
     assert res.run(0).lr == 0.5 and res.run(0).nit == res.nit[0]
+
+
+@pytest.mark.parametrize(
+    "x0,lr,name",
+    [
+        (np.array([1.0 + 2.0j]), 0.1, "x0"),
+        ([[1.0 + 0j], [2.0]], 0.1, "x0"),
+        ([1.0], 0.1 + 0j, "lr"),
+        (np.array([[1.0], [2.0]]), np.array([0.1, 0.2j]), "lr"),
+    ],
+)
+def test_complex_inputs_are_refused_not_truncated(x0, lr, name):
+    with pytest.raises(TypeError, match=rf"{name} must be real numbers, got an array of dtype "
+                                        r"complex128"):
+        minimize("parabola", x0, lr=lr, steps=3)
+    with pytest.raises(TypeError, match=f"{name} must be real"):
+        minimize(lambda x: (x**2).sum(axis=-1), x0, lr=lr, steps=3)
+
+
+def test_non_numeric_x0_is_refused_with_its_dtype():
+    with pytest.raises(TypeError, match="x0 must be an array of numbers, got an array of dtype <U"):
+        minimize("parabola", ["a"], lr=0.1, steps=3)

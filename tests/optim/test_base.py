@@ -334,3 +334,57 @@ def test_large_arrays_use_reused_work_buffers_correctly(name: str, opts: dict) -
     else:
         assert np.array_equal(big.data, together)
     assert not np.array_equal(big.data, x0)
+
+
+def _shared_memory_cases() -> list[tuple[str, list]]:
+    from descentlab.autograd import Parameter
+
+    a = np.zeros(4)
+    w = Parameter(np.zeros((2, 3)))
+    return [
+        ("the same array twice", [ArrayParam(a), ArrayParam(a)]),
+        ("an array and a view of it", [ArrayParam(a), ArrayParam(a[1:3])]),
+        ("a Parameter and a row of it", [w, ArrayParam(w.data[0])]),
+        ("overlapping views", [ArrayParam(a[:3]), ArrayParam(a[2:])]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_parameters_sharing_memory_are_refused(case: int) -> None:
+    label, params = _shared_memory_cases()[case]
+    with pytest.raises(ValueError, match="share memory"):
+        SGD(params, lr=0.1)
+    with pytest.raises(ValueError, match="parameters 0 and 1 share memory"):
+        SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.1)
+
+
+def test_disjoint_views_of_one_buffer_are_fine_and_stepped_once() -> None:
+    buf = np.ones(4)
+    left, right = ArrayParam(buf[:2]), ArrayParam(buf[2:])
+    opt = SGD([left, right], lr=0.5)
+    left.grad, right.grad = np.ones(2), np.full(2, 2.0)
+    opt.step()
+    np.testing.assert_array_equal(buf, [0.5, 0.5, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("data", [np.array([1 + 2j, 3.0]), np.array(["a", "b"])])
+def test_array_param_refuses_complex_and_non_numeric_data(data: np.ndarray) -> None:
+    with pytest.raises(TypeError, match=f"dtype {data.dtype}"):
+        ArrayParam(data)
+
+
+def test_array_param_keeps_floats_in_place_and_converts_integers() -> None:
+    a = np.zeros(3, dtype=np.float32)
+    assert ArrayParam(a).data is a
+    converted = ArrayParam(np.arange(3)).data
+    assert converted.dtype == np.float64 and converted.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_parameter_with_integer_or_complex_data_is_refused() -> None:
+    class Holder:
+        def __init__(self, data: np.ndarray) -> None:
+            self.data, self.grad = data, None
+
+    for data in (np.arange(3), np.zeros(3, dtype=complex)):
+        with pytest.raises(TypeError, match=f"dtype {data.dtype}"):
+            SGD([Holder(data)], lr=0.1)

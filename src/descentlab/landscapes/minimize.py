@@ -263,6 +263,21 @@ class _Recorder:
         return self._cache[1]
 
 
+def _check_real(value: Any, name: str) -> None:
+    """Raise TypeError for complex or non-numeric input, which float64 would truncate or reject."""
+    if value is None or isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return
+    try:
+        dtype = np.asarray(value).dtype
+    except (TypeError, ValueError):
+        return  # ragged input: the shape check says what is wrong
+    if dtype.kind == "c":
+        raise TypeError(f"{name} must be real numbers, got an array of dtype {dtype} (the "
+                        "imaginary parts would be dropped)")
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of numbers, got an array of dtype {dtype}")
+
+
 def _resolve_landscape(f: Any, x0: Any) -> Landscape:
     from descentlab import landscapes
 
@@ -273,6 +288,7 @@ def _resolve_landscape(f: Any, x0: Any) -> Landscape:
     if callable(f):
         dim = None
         if x0 is not None:
+            _check_real(x0, "x0")
             arr = np.asarray(x0, dtype=np.float64)
             dim = 1 if arr.ndim == 0 else arr.shape[-1]
         return landscapes.from_function(f, dim=dim)
@@ -284,6 +300,7 @@ def _resolve_landscape(f: Any, x0: Any) -> Landscape:
 def _as_starts(f: Landscape, x0: Any) -> tuple[np.ndarray, bool]:
     if x0 is None:
         return f.start[None, :].copy(), True
+    _check_real(x0, "x0")
     try:
         arr = np.array(x0, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -460,6 +477,7 @@ class Runner:
 
     @staticmethod
     def _check_lr(lr: Any, n: int) -> Any:
+        _check_real(lr, "lr")
         arr = np.asarray(lr, dtype=np.float64)
         if arr.ndim == 0:
             if not np.isfinite(arr) or arr < 0:
@@ -757,6 +775,7 @@ def minimize(
     options = dict(steps=steps, tol=tol, batch_size=batch_size, grad_noise=grad_noise,
                    seed=seed, record=record, perturb=perturb, **hyperparameters)
     deterministic = batch_size is None and not grad_noise and perturb is None
+    _check_real(x0, "x0")
     if not record and deterministic and np.ndim(x0) == 2 and len(x0) > CHUNK_ROWS:
         return _minimize_in_chunks(f, np.asarray(x0, dtype=np.float64), optimizer, lr, options)
     return Runner(f, x0, optimizer, lr, **options).run().result()

@@ -66,14 +66,23 @@ class ArrayParam:
 
     >>> p = ArrayParam(np.array([1.0, -2.0]))
     >>> p.grad = 2 * p.data          # gradient of ||x||^2
+
+    A floating array is kept as it is (updates happen in place, in the caller's
+    array); integers and booleans become a float64 copy. Complex or non-numeric
+    data raise TypeError: the update rules are for real numbers, and a cast would
+    silently drop the imaginary parts.
     """
 
     __slots__ = ("data", "grad")
 
     def __init__(self, data: Any) -> None:
-        self.data: np.ndarray = np.asarray(data)
-        if not np.issubdtype(self.data.dtype, np.floating):
-            self.data = self.data.astype(np.float64)
+        array = np.asarray(data)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"ArrayParam needs an array of real numbers, got dtype {array.dtype}"
+                + (" (the imaginary parts would be dropped)" if array.dtype.kind == "c" else "")
+            )
+        self.data: np.ndarray = array if array.dtype.kind == "f" else array.astype(np.float64)
         self.grad: np.ndarray | None = None
 
     def __repr__(self) -> str:
@@ -118,6 +127,34 @@ def _check_param(param: Any) -> None:
             f"(e.g. descentlab.Parameter or descentlab.optim.ArrayParam), got "
             f"{type(param).__name__}; wrap a plain array as ArrayParam(array)"
         )
+    if param.data.dtype.kind != "f":
+        raise TypeError(
+            f"optimizer params must hold floating-point arrays (updated in place), got a "
+            f"{type(param).__name__} of dtype {param.data.dtype}"
+        )
+
+
+def _memory_owner(a: np.ndarray) -> int:
+    """Identity of the buffer under ``a`` (views of one array share it)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return id(a.base if a.base is not None else a)
+
+
+def _check_no_shared_memory(params: list[Any]) -> None:
+    """Two parameters over the same memory would each be stepped: a doubled step, silently."""
+    by_owner: dict[int, list[tuple[int, Any]]] = {}
+    for i, p in enumerate(params):
+        by_owner.setdefault(_memory_owner(p.data), []).append((i, p))
+    for group in by_owner.values():
+        for k, (i, p) in enumerate(group):
+            for j, q in group[:k]:
+                if p is q or np.shares_memory(p.data, q.data):
+                    raise ValueError(
+                        f"optimizer parameters {j} and {i} share memory (the same array, or "
+                        f"views of one array, e.g. a Parameter and a slice of it): each would "
+                        f"be updated, doubling the step; pass every array once"
+                    )
 
 
 def _nonnegative(value: Any) -> bool:
@@ -247,6 +284,7 @@ class Optimizer:
             raise ValueError("a parameter appears twice in one parameter group")
         if seen.intersection(ids):
             raise ValueError("some parameters appear in more than one parameter group")
+        _check_no_shared_memory([p for g in self.param_groups for p in g["params"]] + params)
         group["params"] = params
         self.param_groups.append(group)
 
