@@ -115,7 +115,7 @@ def test_empty_split_is_refused(tmp_path):
 
 def _npy(shape: str, payload: bytes) -> bytes:
     """An .npy member with a hand-written header (any shape it likes) and payload."""
-    text = ("{'descr': '<f8', 'fortran_order': False, 'shape': %s, }" % shape).encode()
+    text = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}".encode()
     text = text + b" " * (63 - (10 + len(text)) % 64) + b"\n"
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + payload
 

@@ -164,8 +164,8 @@ def test_spec_options_are_parsed_and_typed():
 @pytest.mark.parametrize(
     ("spec", "kwargs", "message"),
     [
-        ("moons:foo", {}, r"unknown option 'foo' in data spec 'moons:foo'; .*n \(int in \[2, "
-                          r"100000\], default 200\), noise \(float in \[0, 1\], default 0.1\)"),
+        ("moons:foo", {}, (r"unknown option 'foo' in data spec 'moons:foo'; .*n \(int in \[2, "
+                           r"100000\], default 200\), noise \(float in \[0, 1\], default 0.1\)")),
         ("moons:n=-1", {}, r"n must be an int in \[2, 100000\] for data set 'moons', got -1"),
         ("moons:n=1000000", {}, r"n must be an int in \[2, 100000\].*got 1000000"),
         ("xor:noise=5", {}, r"noise must be a float in \[0, 1\] for data set 'xor', got 5.0"),

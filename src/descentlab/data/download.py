@@ -303,7 +303,8 @@ def download_dataset(
         if _find(folder, stem) is not None:
             continue
         file_name = f"{stem}.gz"
-        size, sha256 = FILES[key][file_name]
+        size: int | None = FILES[key][file_name][0]
+        sha256 = FILES[key][file_name][1]
         if checksums is not None and file_name in checksums:
             size, sha256 = None, checksums[file_name]
         try:

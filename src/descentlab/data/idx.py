@@ -178,7 +178,9 @@ def read_idx(
             size_on_disk = os.fstat(handle.fileno()).st_size
         except OSError as exc:
             raise DataError(f"cannot read IDX file {name}: {exc}") from exc
-        stream: IO[bytes] = _gzip.GzipFile(fileobj=handle, mode="rb") if gz else handle
+        stream: IO[bytes] = (
+            _gzip.GzipFile(fileobj=handle, mode="rb") if gz else handle  # type: ignore[assignment]
+        )
         with stream:
             dtype, shape, header = _header(stream, name, gz)
             expected = math.prod(shape) * dtype.itemsize
@@ -320,7 +322,7 @@ def load_mnist(
     if kind_key not in ("mnist", "fashion-mnist"):
         raise ValueError(f"kind must be 'mnist' or 'fashion-mnist', got {kind!r}")
     if directory is None:
-        from descentlab.data.download import download_dataset, dataset_dir
+        from descentlab.data.download import dataset_dir, download_dataset
 
         name = kind_key.replace("-", "_")
         directory = download_dataset(name) if download else dataset_dir(name)

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from descentlab.data._checks import MAX_FILE_BYTES, check_class_labels, max_classes as _max_classes
+from descentlab.data._checks import MAX_FILE_BYTES, check_class_labels
+from descentlab.data._checks import max_classes as _max_classes
 from descentlab.data.idx import DataError
 
 __all__ = ["load_npz"]
@@ -105,9 +106,9 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
     with archive.open(info) as fp:
         version = npy_format.read_magic(fp)
         if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(fp)
+            shape, _, dtype = npy_format.read_array_header_1_0(fp)
         elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = npy_format.read_array_header_2_0(fp)
+            shape, _, dtype = npy_format.read_array_header_2_0(fp)
         else:
             raise DataError(f"{where} has .npy format version {version}; expected 1.0, 2.0 or 3.0")
         if dtype.hasobject:
