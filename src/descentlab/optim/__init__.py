@@ -34,6 +34,7 @@ from descentlab.optim.adagrad import Adagrad, AdagradNorm, adagrad, adagrad_norm
 from descentlab.optim.adadelta import Adadelta, adadelta  # isort: skip
 from descentlab.optim.rmsprop import RMSprop, rmsprop  # isort: skip
 from descentlab.optim.adam import Adam, AdamW, NAdam, adam, adamw, nadam  # isort: skip
+from descentlab.optim.lion import Lion, lion  # isort: skip
 from descentlab.optim import lr_scheduler
 from descentlab.optim.base import ArrayParam, Optimizer
 from descentlab.optim.clip import clip_grad_norm_, clip_grad_value_
@@ -66,6 +67,8 @@ __all__ = [
     "get",
     "register",
     "lr_scheduler",
+    "Lion",
+    "lion",
     "nadam",
     "rmsprop",
     "sgd",
