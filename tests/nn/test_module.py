@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import itertools
+import os
+
 import numpy as np
 import pytest
 
@@ -94,57 +97,46 @@ def test_save_writes_exactly_the_given_path_and_returns_it(tmp_path):
     np.testing.assert_array_equal(nn.load(written)[0].weight.data, model[0].weight.data)
 
 
-KILL_SAVER = """
-import sys
-from descentlab import nn
-
-nn.manual_seed(0)
-model = nn.MLP([64, 256, 256, 10])
-k = 0
-while True:
-    for p in model.parameters():
-        p.data[...] = k  # every weight of save number k equals k: a torn file would mix
-    model.save(sys.argv[1])
-    if k == 0:
-        print("ready", flush=True)
-    k += 1
-"""
-
-
-def kill_during_saves(script: str, path, check, rounds: int = 20, seed: int = 0) -> int:
-    """Start ``script`` saving to ``path`` in a loop, SIGKILL it at a random moment,
-    and ``check(path)`` the file left behind; return how many rounds saw a later save."""
+def kill_during_saves(save_loop, path, check, rounds: int = 30, seed: int = 0) -> None:
+    """Fork a child running ``save_loop(path, ready)`` (saving to ``path`` again and again),
+    SIGKILL it at a random moment after its first save, and ``check(path)`` the file left
+    behind; ``rounds`` times."""
+    import multiprocessing
     import random
     import signal
-    import subprocess
-    import sys
     import time
 
+    ctx = multiprocessing.get_context("fork")
     rng = random.Random(seed)
-    advanced = 0
     for _ in range(rounds):
-        before = path.stat().st_mtime_ns if path.exists() else None
-        child = subprocess.Popen([sys.executable, "-c", script, str(path)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        ready = ctx.Event()
+        child = ctx.Process(target=save_loop, args=(str(path), ready), daemon=True)
+        child.start()
         try:
-            assert child.stdout.readline() == b"ready\n", child.stderr.read()
-            time.sleep(rng.uniform(0, 0.05))
+            assert ready.wait(timeout=60), "the saving child never finished a first save"
+            time.sleep(rng.uniform(0, 0.03))
         finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=30)
-            child.stdout.close()
-            child.stderr.close()
+            child.kill()
+            child.join(timeout=30)
+        assert child.exitcode == -signal.SIGKILL  # killed while saving, not ended by an error
         check(path)
-        advanced += path.stat().st_mtime_ns != before
-    return advanced
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked child with SIGKILL")
 def test_kill_during_save_always_leaves_a_whole_model(tmp_path):
-    path = tmp_path / "model.npz"
+    nn.manual_seed(0)
+    model = nn.MLP([64, 256, 256, 10])
 
-    def check(p):
-        model = nn.load(p)
-        values = np.unique(np.concatenate([q.data.ravel() for q in model.parameters()]))
+    def save_loop(path, ready):
+        for k in itertools.count():
+            for p in model.parameters():
+                p.data[...] = k  # every weight of save k equals k: a torn file would mix
+            model.save(path)
+            ready.set()
+
+    def check(path):
+        loaded = nn.load(path)  # never empty, truncated or torn
+        values = np.unique(np.concatenate([q.data.ravel() for q in loaded.parameters()]))
         assert len(values) == 1, f"a torn file mixes saves {values[:5]}"
 
-    assert kill_during_saves(KILL_SAVER, path, check, rounds=20) == 20
+    kill_during_saves(save_loop, tmp_path / "model.npz", check)

@@ -185,17 +185,16 @@ def load_checkpoint(trainer: Trainer, path: str | os.PathLike[str], *,
     check_weights(trainer.model, model_state, path, _WHAT)
     for pid, values in meta["optim_scalars"].items():
         optim_state.setdefault(int(pid), {}).update(values)
-    _check_optimizer(trainer, meta["param_groups"], optim_state, fail)
     _check_callbacks(trainer, meta, fail)
+    _check_optimizer(trainer, meta["param_groups"], optim_state, fail)
 
     backup = _snapshot(trainer)
+    stage: list[str] = ["the checkpoint"]
     try:
-        _apply(trainer, meta, model_state, optim_state)
+        _apply(trainer, meta, model_state, optim_state, stage)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         _restore(trainer, backup)
-        if isinstance(exc, ModelFileError):
-            raise
-        fail(f"{type(exc).__name__}: {exc}")
+        fail(f"cannot restore {stage[-1]} ({type(exc).__name__}: {exc})")
 
 
 # ------------------------------------------------------------------ checks
@@ -275,6 +274,8 @@ def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
             if key == "params":
                 continue
             if key not in g:
+                if _is_real(value) and not isinstance(value, np.ndarray):
+                    continue  # a plain number such as a scheduler's "initial_lr" is harmless
                 fail(f"optimizer parameter group {i} has an unknown setting {key!r:.40}")
             if not _fits(value, g[key]):
                 fail(f"optimizer setting {key!r} of group {i} is {value!r:.60}, which does not "
@@ -382,18 +383,26 @@ def _restore(trainer: Trainer, backup: Mapping[str, Any]) -> None:
 
 
 def _apply(trainer: Trainer, meta: Mapping[str, Any], model_state: Mapping[str, np.ndarray],
-           optim_state: dict[int, dict[str, Any]]) -> None:
+           optim_state: dict[int, dict[str, Any]], stage: list[str]) -> None:
+    """Load everything into ``trainer``; ``stage`` names the part being loaded."""
+    stage.append("the model's weights")
     trainer.model.load_state_dict(model_state)
+    stage.append("the optimizer state")
     trainer.optimizer.load_state_dict({"state": optim_state,
                                        "param_groups": meta["param_groups"]})
+    stage.append("the scheduler state")
     if meta["scheduler"] is not None:
         trainer.scheduler.load_state_dict(meta["scheduler"])
+    stage.append("the early-stopping state")
     if meta["early_stopping"] is not None and trainer.early_stopping is not None:
         trainer.early_stopping.load_state_dict(meta["early_stopping"])
+    stage.append("the data loader state ('loader')")
     trainer.loader.set_state(meta["loader"])
+    stage.append("the dropout generators ('dropout_rngs')")
     dropouts = [m for m in trainer.model.modules() if isinstance(m, Dropout)]
     for m, rng_state in zip(dropouts, meta["dropout_rngs"]):
         m.rng.bit_generator.state = rng_state
+    stage.append("the history")
     trainer.history = History.from_dict(meta["history"])
     trainer.epoch = meta["epoch"]
     trainer.global_step = meta["global_step"]
