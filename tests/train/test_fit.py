@@ -195,3 +195,103 @@ def test_progress_bar_shows_epoch_loss_and_speed_on_a_terminal():
     quiet = io.StringIO()  # not a terminal: nothing is written
     dl.fit(make_model(), (X, y), epochs=1, callbacks=[ProgressBar(quiet)], progress=False)
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("which", ["training", "validation"])
+def test_an_empty_data_set_is_refused_by_name(which):
+    X, y = blobs(n=30)
+    empty = (X[:0], y[:0])
+    train, val = (empty, (X, y)) if which == "training" else ((X, y), empty)
+    with pytest.raises(ValueError, match=f"the {which} set is empty"):
+        dl.fit(make_model(), train, val=val, epochs=2, progress=False)
+
+
+def _trainer(**overrides):
+    X, y = blobs(n=90)
+    kwargs = dict(optimizer="adam", lr=0.01, epochs=4, batch_size=16, seed=3, progress=False,
+                  early_stopping=2, lr_scheduler="step")
+    kwargs.update(overrides)
+    return Trainer(make_model(dropout=0.3), (X, y), (X[:30], y[:30]), **kwargs)
+
+
+@pytest.mark.parametrize("steps_into_epoch", [0, 3])
+def test_rewind_mid_epoch_then_checkpoint_resumes_exactly(tmp_path, steps_into_epoch):
+    straight = _trainer()
+    h1 = straight.run()
+
+    interrupted = _trainer()
+    interrupted.run_epoch()
+    interrupted.advance(steps_into_epoch)  # an interrupt lands somewhere in epoch 2
+    interrupted.rewind()
+    assert interrupted.epoch == 1 and len(interrupted.history) == 1
+    path = tmp_path / "ck.npz"
+    interrupted.save_checkpoint(path)
+
+    resumed = _trainer()
+    resumed.load_checkpoint(path)
+    h2 = resumed.run()
+    assert h2.step_loss == h1.step_loss
+    assert h2["val_loss"] == h1["val_loss"]
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_resume_refuses_another_optimizer_or_architecture(tmp_path):
+    X, y = blobs(n=60)
+    path = tmp_path / "ck.npz"
+    dl.fit(make_model(), (X, y), optimizer="adam", epochs=1, checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match="made with optimizer adam, this run uses sgd"):
+        dl.fit(make_model(), (X, y), optimizer="sgd", epochs=2, resume=path, progress=False)
+    with pytest.raises(ValueError, match=r"made with the model MLP\(sizes=\[2, 16, 3\].*this run "
+                                         r"builds MLP\(sizes=\[2, 8, 3\]"):
+        dl.fit(make_model(sizes=(2, 8, 3)), (X, y), optimizer="adam", epochs=2, resume=path,
+               progress=False)
+
+
+def test_a_diverged_run_says_so_and_its_json_is_strict():
+    import json
+
+    X, y = blobs(n=60)
+    history = dl.fit(make_model(), (X, y), optimizer="sgd", lr=1e9, epochs=3, progress=False)
+    assert history.status.startswith("diverged at epoch ") and ": loss is " in history.status
+    history.epochs.append({"epoch": 9, "train_loss": float("nan"), "lr": float("inf")})
+
+    def refuse(constant):
+        raise AssertionError(f"not JSON: {constant}")
+
+    data = json.loads(history.to_json(), parse_constant=refuse)
+    assert data["status"] == history.status
+    assert data["epochs"][-1]["train_loss"] is None and data["epochs"][-1]["lr"] is None
+
+
+def test_evaluate_an_overflowing_model_reports_inf_without_warnings():
+    X, y = blobs(n=30)
+    model = make_model()
+    for p in model.parameters():
+        p.data[...] = 1e30
+    result = evaluate(model, (X, y))  # RuntimeWarnings are errors in this test suite
+    assert not np.isfinite(result["loss"])
+
+
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        (np.array([0, 1, 1, 200]), "largest label 200 would make 201 classes, but only 3"),
+        (np.array([0, 1, 20000] * 20000), "20001 classes, more than 10000"),
+        (np.array([0, -1, 1]), "negative label -1"),
+        (np.array([0.0, 1.5]), "1.5"),
+        (np.array(["a", "b"]), "dtype <U1"),
+    ],
+)
+def test_check_labels_refuses_labels_that_are_not_0_to_c_minus_1(labels, message):
+    from descentlab.train.metrics import check_labels
+
+    with pytest.raises(ValueError, match=message):
+        check_labels(labels)
+
+
+def test_check_labels_counts_classes():
+    from descentlab.train.metrics import check_labels
+
+    assert check_labels(np.array([2, 0, 1, 2])) == 3
+    assert check_labels(np.array([0.0, 1.0, 3.0])) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,16 @@ class EarlyStopping(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+
+
+class Checkpoint(Callback):
+    """Write a resumable checkpoint (:meth:`Trainer.save_checkpoint`) after every epoch."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = path
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        trainer.save_checkpoint(self.path)
 
 
 class ProgressBar(Callback):

@@ -14,8 +14,11 @@ mini-batch (plus the penalty's gradient) and lets the optimizer update theta.
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -31,7 +34,7 @@ from descentlab.nn.regularizers import sum_terms
 from descentlab.optim import Optimizer, clip_grad_norm_
 from descentlab.optim import get as get_optimizer
 from descentlab.optim.lr_scheduler import ReduceLROnPlateau, get_schedule
-from descentlab.train.callbacks import Callback, EarlyStopping, ProgressBar
+from descentlab.train.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from descentlab.train.history import History, finite_or_none
 from descentlab.train.metrics import confusion_matrix
 
@@ -50,15 +53,39 @@ def _resolve_loss(loss: str | LossFn) -> tuple[LossFn, bool]:
     return F.LOSSES[loss], loss in _CLASSIFICATION_LOSSES
 
 
-def _as_arrays(data: Any, what: str) -> Arrays:
+def _as_arrays(data: Any, what: str, *, allow_empty: bool = True) -> Arrays:
     if isinstance(data, DataLoader):
-        return data.X, data.y
-    if isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = data.X, data.y
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
         X, y = np.asarray(data[0]), np.asarray(data[1])
+        if X.ndim == 0 or y.ndim == 0:
+            raise ValueError(f"{what}: X and y must be arrays with one row per sample")
         if len(X) != len(y):
             raise ValueError(f"{what}: {len(X)} inputs but {len(y)} targets")
-        return X, y
-    raise TypeError(f"{what} must be an (X, y) pair or a DataLoader, got {type(data).__name__}")
+    else:
+        raise TypeError(
+            f"{what} must be an (X, y) pair or a DataLoader, got {type(data).__name__}"
+        )
+    if not allow_empty and len(y) == 0:
+        raise ValueError(f"the {what} set is empty (0 samples); there is nothing to train on")
+    return X, y
+
+
+def _optimizer_name(optimizer: Any) -> str:
+    if isinstance(optimizer, Mapping):
+        optimizer = optimizer.get("name")
+    if isinstance(optimizer, str):
+        try:
+            return get_optimizer(optimizer).name
+        except ValueError:
+            return optimizer
+    return type(optimizer).__name__.lower()
+
+
+def _describe_model(model: Module) -> str:
+    """The architecture in one line, e.g. ``MLP(sizes=[2, 16, 2], activation='relu', ...)``."""
+    first = repr(model).splitlines()[0]
+    return first if first.endswith(")") else first + ")"
 
 
 def _build_optimizer(optimizer: Any, params: list[Any], lr: float | None) -> Optimizer:
@@ -151,12 +178,12 @@ class Trainer:
         if not self.params:
             raise ValueError("the model has no parameters to train")
         self.loss_fn, self.classification = _resolve_loss(loss)
+        X, y = _as_arrays(train, "training", allow_empty=False)
         if isinstance(train, DataLoader):
             self.loader = train
         else:
-            X, y = _as_arrays(train, "train")
             self.loader = DataLoader(X, y, batch_size=batch_size, shuffle=True, seed=seed)
-        self.val = _as_arrays(val, "val") if val is not None else None
+        self.val = _as_arrays(val, "validation", allow_empty=False) if val is not None else None
         # An optimizer built here steps one flat buffer holding every parameter.
         self.flat: FlatParameters | None = None
         if not isinstance(optimizer, Optimizer) and len({p.dtype for p in self.params}) == 1:
@@ -185,7 +212,10 @@ class Trainer:
                 m.rng = np.random.default_rng([seed, i])
         self.total_epochs = epochs
         self.steps_per_epoch = len(self.loader)
-        self.history = History()
+        self.history = History(params={
+            "optimizer": _optimizer_name(optimizer),
+            "model": _describe_model(model),
+        })
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.done = epochs == 0
@@ -193,6 +223,8 @@ class Trainer:
         self._batches: Iterator[Arrays] | None = None
         self._epoch_stats: dict[str, float] = {}
         self._epoch_start_state: dict[str, np.ndarray] | None = None
+        self._snapshot: dict[str, Any] | None = None
+        self._unsettled = False  # true while an epoch is being opened or closed
         self._stop_reason: str | None = None
 
     # ----------------------------------------------------------------- control
@@ -267,6 +299,9 @@ class Trainer:
 
     # ------------------------------------------------------------------- epoch
     def _start_epoch(self) -> None:
+        self._unsettled = True
+        self._snapshot = self._take_snapshot()
+        self._epoch_start_state = self._snapshot["model"]
         self.model.new_epoch()
         for cb in self.callbacks:
             cb.on_epoch_begin(self)
@@ -274,8 +309,8 @@ class Trainer:
             ("samples", "loss_sum", "grad_norm_sum", "steps", "correct"), 0.0
         )
         self._epoch_stats["t0"] = time.perf_counter()
-        self._epoch_start_state = self.model.state_dict()
         self._batches = iter(self.loader)
+        self._unsettled = False
 
     def advance(self, steps: int = 1, *, stop_at_epoch_end: bool = False) -> list[float]:
         """Take up to ``steps`` mini-batch steps, closing epochs as they end.
@@ -315,10 +350,70 @@ class Trainer:
             self.run_epoch()
         return self.history
 
+    # ------------------------------------------------------------ interruption
+    def _take_snapshot(self) -> dict[str, Any]:
+        """Everything a checkpoint holds, as it is now (taken when an epoch begins)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "early_stopping": (
+                (self.early_stopping.state_dict(), self.early_stopping.best_state)
+                if self.early_stopping is not None else None
+            ),
+            "loader": self.loader.get_state(),
+            "dropout_rngs": [copy.deepcopy(m.rng.bit_generator.state) for m in self._dropouts()],
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "history": (len(self.history.epochs), len(self.history.step_loss),
+                        len(self.history.step_lr)),
+            "stop_reason": self._stop_reason,
+        }
+
+    def _dropouts(self) -> list[Dropout]:
+        return [m for m in self.model.modules() if isinstance(m, Dropout)]
+
+    def rewind(self) -> None:
+        """Undo the epoch in progress, so that the run can be checkpointed and resumed exactly.
+
+        A KeyboardInterrupt can land anywhere, even between two lines of an update
+        rule, so the state it leaves is not trusted: the model, optimizer, schedule,
+        early stopping, shuffling and dropout generators, step counter and History
+        go back to what they were when the interrupted epoch began. A checkpoint
+        written afterwards resumes with that epoch and gives the numbers of a run
+        that was never interrupted. Between epochs (or before the first) there is
+        nothing to undo and nothing changes.
+        """
+        snap = self._snapshot
+        if (self._batches is None and not self._unsettled) or snap is None:
+            return
+        self._batches = None
+        self._unsettled = False
+        self.model.load_state_dict(snap["model"])
+        self.optimizer.load_state_dict(snap["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(snap["scheduler"])
+        if self.early_stopping is not None:
+            counters, best_state = snap["early_stopping"]
+            self.early_stopping.load_state_dict(counters)
+            self.early_stopping.best_state = best_state
+        self.loader.set_state(snap["loader"])
+        for m, state in zip(self._dropouts(), snap["dropout_rngs"]):
+            m.rng.bit_generator.state = copy.deepcopy(state)
+        self.epoch, self.global_step = snap["epoch"], snap["global_step"]
+        n_epochs, n_steps, n_lrs = snap["history"]
+        del self.history.epochs[n_epochs:]
+        del self.history.step_loss[n_steps:]
+        del self.history.step_lr[n_lrs:]
+        self._stop_reason = snap["stop_reason"]
+        self.done = False
+        self.history.stop_reason = ""
+
     def _on_non_finite(self, value: float) -> None:
         if self._epoch_start_state is not None:
             self.model.load_state_dict(self._epoch_start_state)
         self._batches = None
+        self.history.diverged = f"diverged at epoch {self.epoch + 1}: loss is {value}"
         self._finish(
             f"the loss became {value} at epoch {self.epoch + 1}, step "
             f"{int(self._epoch_stats['steps']) + 1} (learning rate too large?); the weights "
@@ -326,6 +421,7 @@ class Trainer:
         )
 
     def _end_epoch(self) -> None:
+        self._unsettled = True
         stats = self._epoch_stats
         seconds = time.perf_counter() - stats["t0"]
         samples = stats["samples"]
@@ -344,7 +440,7 @@ class Trainer:
         if self.val is not None:
             result = evaluate(self.model, self.val, self.loss_fn, confusion=False)
             logs["val_loss"] = finite_or_none(result["loss"])
-            logs["val_accuracy"] = result.get("accuracy")
+            logs["val_accuracy"] = result.get("accuracy") if self.classification else None
         if self.tol is not None:
             logs["full_grad_norm"] = self.full_gradient_norm()
         self.history.epochs.append(logs)
@@ -367,6 +463,7 @@ class Trainer:
             self._finish(self._stop_reason)
         elif self.epoch >= self.total_epochs:
             self._finish(f"completed {self.total_epochs} epochs")
+        self._unsettled = False
 
     def full_gradient_norm(self) -> float:
         """|grad| of the whole objective over the full training set (the lecture's
@@ -376,13 +473,14 @@ class Trainer:
         self.model.eval()
         for p in self.params:
             p.grad = None
-        for start in range(0, n, _EVAL_BATCH):
-            xb, yb = X[start : start + _EVAL_BATCH], y[start : start + _EVAL_BATCH]
-            loss = self.loss_fn(self.model(xb), yb) * (len(yb) / n)
-            loss.backward()
-        if self.regularizer is not None:
-            self.regularizer(self.model).backward()
-        norm = _grad_norm(self.params)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for start in range(0, n, _EVAL_BATCH):
+                xb, yb = X[start : start + _EVAL_BATCH], y[start : start + _EVAL_BATCH]
+                loss = self.loss_fn(self.model(xb), yb) * (len(yb) / n)
+                loss.backward()
+            if self.regularizer is not None:
+                self.regularizer(self.model).backward()
+            norm = _grad_norm(self.params)
         for p in self.params:
             p.grad = None
         self.model.train()
@@ -396,10 +494,47 @@ class Trainer:
         save_checkpoint(self, path)
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Continue a run saved by :meth:`save_checkpoint` (at an epoch boundary)."""
+        """Continue a run saved by :meth:`save_checkpoint` (at an epoch boundary).
+
+        Refuses (ValueError naming both) a checkpoint made with another optimizer or
+        another model architecture than this Trainer's.
+        """
         from descentlab.train.checkpoint import load_checkpoint
 
+        self._check_checkpoint_matches(path)
+        params = dict(self.history.params)
         load_checkpoint(self, path)
+        self.history.params = {**self.history.params, **params}
+
+    def _check_checkpoint_matches(self, path: str | os.PathLike[str]) -> None:
+        from descentlab.nn.module import read_npz
+
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no checkpoint at {path!r}")
+        arrays = read_npz(path, "descentlab checkpoint")
+        try:
+            made_with = json.loads(str(arrays["meta"]))["history"].get("params") or {}
+        except (KeyError, TypeError, AttributeError, ValueError):
+            return  # not ours to judge: load_checkpoint says what is wrong with the file
+        ours = self.history.params
+        if made_with.get("optimizer") not in (None, ours["optimizer"]):
+            raise ValueError(
+                f"checkpoint {path} was made with optimizer {made_with['optimizer']}, "
+                f"this run uses {ours['optimizer']}"
+            )
+        saved = {k.removeprefix("model/"): v.shape for k, v in arrays.items()
+                 if k.startswith("model/")}
+        mine = {k: v.shape for k, v in self.model.state_dict().items()}
+        same_model = made_with.get("model") in (None, ours["model"]) or (
+            _without_dropout(made_with["model"]) == _without_dropout(ours["model"]))
+        if saved != mine or not same_model:
+            theirs = made_with.get("model") or ", ".join(
+                f"{k} {'x'.join(map(str, v))}" for k, v in saved.items())
+            raise ValueError(
+                f"checkpoint {path} was made with the model {theirs}, this run builds "
+                f"{ours['model']}"
+            )
 
 
 def fit(
@@ -466,16 +601,13 @@ def fit(
     if resume is not None:
         trainer.load_checkpoint(resume)
     if checkpoint is not None:
-        trainer.callbacks.append(_CheckpointEveryEpoch(checkpoint))
+        trainer.callbacks.append(Checkpoint(checkpoint))
     return trainer.run()
 
 
-class _CheckpointEveryEpoch(Callback):
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = path
-
-    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
-        trainer.save_checkpoint(self.path)
+def _without_dropout(description: str) -> str:
+    """The architecture without the dropout rate (which does not change the weights)."""
+    return re.sub(r",? ?dropout=[0-9.e-]+", "", description)
 
 
 def predict(model: Module, X: np.ndarray, batch_size: int = _EVAL_BATCH) -> np.ndarray:
@@ -483,7 +615,8 @@ def predict(model: Module, X: np.ndarray, batch_size: int = _EVAL_BATCH) -> np.n
     was_training = model.training
     model.eval()
     try:
-        with no_grad():
+        # Huge weights overflow to inf: the loss says so (and --json's status), once.
+        with no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             outs = [model(X[i : i + batch_size]).data for i in range(0, len(X), batch_size)]
     finally:
         model.train(was_training)
@@ -505,7 +638,7 @@ def evaluate(
     loss_fn, classification = _resolve_loss(loss)
     X, y = _as_arrays(data, "data")
     out = predict(model, X, batch_size)
-    with no_grad():
+    with no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         value = float(loss_fn(Tensor(out), y).data) if len(y) else float("nan")
     result: dict[str, Any] = {"loss": value, "n": len(y)}
     if classification and out.ndim == 2:

@@ -38,6 +38,12 @@ class History:
     step_lr: list[float] = field(default_factory=list)
     stop_reason: str = ""
     best_epoch: int | None = None
+    #: why the run ended early with a non-finite loss, e.g. "diverged at epoch 3: loss is nan".
+    diverged: str = ""
+    #: what the run was made with (as Keras's ``History.params``): ``"optimizer"`` (its
+    #: registry name) and ``"model"`` (the architecture); checkpoints carry it along so a
+    #: resumed run can be checked against them.
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.epochs)
@@ -51,6 +57,11 @@ class History:
     def last(self) -> dict[str, Any]:
         return self.epochs[-1] if self.epochs else {}
 
+    @property
+    def status(self) -> str:
+        """``"ok"``, or why the numbers cannot be trusted (``"diverged at epoch 3: loss is nan"``)."""
+        return self.diverged or "ok"
+
     def to_dict(self, timings: bool = True) -> dict[str, Any]:
         """A JSON-able dict; ``timings=False`` drops the machine-dependent columns."""
         rows = [
@@ -63,10 +74,13 @@ class History:
             "step_lr": list(self.step_lr),
             "stop_reason": self.stop_reason,
             "best_epoch": self.best_epoch,
+            "diverged": self.diverged,
+            "params": dict(self.params),
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=True)
+        """Strict JSON: a non-finite number becomes ``null`` (``status`` says why)."""
+        return json.dumps(json_safe({**self.to_dict(), "status": self.status}), allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
@@ -76,6 +90,8 @@ class History:
             step_lr=list(data.get("step_lr", [])),
             stop_reason=data.get("stop_reason", ""),
             best_epoch=data.get("best_epoch"),
+            diverged=data.get("diverged", ""),
+            params=dict(data.get("params") or {}),
         )
 
     def table(self) -> str:
@@ -103,7 +119,29 @@ class History:
 
 
 def finite_or_none(value: Any) -> float | None:
+    """``float(value)``, or ``None`` when it is None, NaN or infinite."""
     if value is None:
         return None
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity (also inside lists, dicts and arrays) as ``None``.
+
+    ``json.dumps`` writes NaN as the bare word ``NaN``, which is not JSON; what a
+    strict reader gets instead is ``null``, and the caller says why in a status field.
+    """
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
