@@ -35,6 +35,12 @@ from descentlab.optim.adadelta import Adadelta, adadelta  # isort: skip
 from descentlab.optim.rmsprop import RMSprop, rmsprop  # isort: skip
 from descentlab.optim.adam import Adam, AdamW, NAdam, adam, adamw, nadam  # isort: skip
 from descentlab.optim.lion import Lion, lion  # isort: skip
+from descentlab.optim.schedulefree import (  # isort: skip
+    ScheduleFreeAdamW,
+    ScheduleFreeSGD,
+    schedulefree_adamw,
+    schedulefree_sgd,
+)
 from descentlab.optim import lr_scheduler
 from descentlab.optim.base import ArrayParam, Optimizer
 from descentlab.optim.clip import clip_grad_norm_, clip_grad_value_
@@ -67,6 +73,10 @@ __all__ = [
     "get",
     "register",
     "lr_scheduler",
+    "ScheduleFreeSGD",
+    "ScheduleFreeAdamW",
+    "schedulefree_sgd",
+    "schedulefree_adamw",
     "Lion",
     "lion",
     "nadam",
