@@ -292,19 +292,19 @@ class Entry(Generic[T_co]):
         params: Iterable[HyperParam],
         summary: str = "",
         presets: Mapping[str, object] | None = None,
-        kind: str = "entry",
+        label: str = "entry",
         noun: str = "setting",
     ) -> None:
         self.name = name
         self.noun = noun
         self.factory = factory
         self.summary = summary
-        self.kind = kind
+        self.label = label
         self.presets: Mapping[str, object] = MappingProxyType(dict(presets or {}))
         described = {p.name: p for p in params}
         unknown = set(self.presets) - set(described)
         if unknown:
-            raise ValueError(f"{kind} {name!r}: presets {sorted(unknown)} are not described")
+            raise ValueError(f"{label} {name!r}: presets {sorted(unknown)} are not described")
         self.hyperparameters: Mapping[str, HyperParam] = MappingProxyType(
             {
                 n: (p.with_default(self.presets[n]) if n in self.presets else p)
@@ -337,7 +337,7 @@ class Entry(Generic[T_co]):
         unknown = [k for k in given if k not in self.hyperparameters]
         if unknown:
             raise ValueError(
-                f"unknown {self.noun}(s) {', '.join(map(repr, unknown))} for {self.kind} "
+                f"unknown {self.noun}(s) {', '.join(map(repr, unknown))} for {self.label} "
                 f"{self.name!r}; expected some of {', '.join(self.public_names())}"
             )
         values = {n: p.default for n, p in self.hyperparameters.items()}

@@ -18,8 +18,8 @@ import inspect
 import math
 import numbers
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,33 +31,46 @@ from descentlab.data.npz import load_npz
 from descentlab.data.preprocess import train_val_test_split
 from descentlab.data.regression import make_line, make_polynomial
 from descentlab.data.toy2d import make_blobs, make_circles, make_moons, make_spirals, make_xor
-from descentlab.optim.registry import HyperParam
+from descentlab.spec import Entry, HyperParam, Registry
 
 __all__ = ["ALIASES", "DATASETS", "DataBundle", "DatasetSpec", "HyperParam", "get", "load"]
 
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(Entry[Any]):
     """A registered data set.
 
     ``loader`` is the public function that makes or reads it. It returns ``(X, y)``
     for a single pool of samples, or ``((X_train, y_train), (X_test, y_test) | None)``
-    for data that come with an official split. ``needs_path`` marks sets that are
-    read from a file or directory (the part after ``name:`` in a spec string);
-    ``path_optional`` marks those that have a default place (MNIST's data cache).
+    for data that come with an official split. ``kind`` is ``"classification"`` or
+    ``"regression"``. ``needs_path`` marks sets that are read from a file or
+    directory (the part after ``name:`` in a spec string); ``path_optional`` marks
+    those that have a default place (MNIST's data cache).
     """
 
-    name: str
-    kind: str
-    summary: str
-    loader: Callable[..., Any]
-    hyperparameters: dict[str, HyperParam] = field(default_factory=dict)
-    aliases: tuple[str, ...] = ()
-    needs_path: str | None = None
-    class_names: tuple[str, ...] | None = None
-    path_optional: bool = False
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        summary: str,
+        loader: Callable[..., Any],
+        hyperparameters: dict[str, HyperParam] | None = None,
+        aliases: tuple[str, ...] = (),
+        needs_path: str | None = None,
+        class_names: tuple[str, ...] | None = None,
+        path_optional: bool = False,
+    ) -> None:
+        super().__init__(
+            name, loader, (hyperparameters or {}).values(), summary, label="data set",
+            noun="option",
+        )
+        self.kind = kind
+        self.loader = loader
+        self.aliases = aliases
+        self.needs_path = needs_path
+        self.class_names = class_names
+        self.path_optional = path_optional
 
 
 @dataclass
@@ -180,10 +193,12 @@ _SPECS = [
     ),
 ]
 
-#: name -> DatasetSpec, in menu order.
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
+#: name -> DatasetSpec, in menu order (names compared case-insensitively).
+DATASETS: Registry[DatasetSpec] = Registry("data set", normalize=lambda name: name.strip().lower())
+for _spec in _SPECS:
+    DATASETS.register(_spec, aliases=_spec.aliases)
 #: alternative name -> registered name.
-ALIASES: dict[str, str] = {alias: spec.name for spec in _SPECS for alias in spec.aliases}
+ALIASES: Mapping[str, str] = DATASETS.aliases
 
 
 def _valid_names() -> str:
@@ -198,11 +213,9 @@ def get(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` registered under ``name`` or one of its aliases."""
     if not isinstance(name, str):
         raise TypeError(f"data set name must be a string, got {name!r}")
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in DATASETS:
+    if not DATASETS.knows(name):
         raise ValueError(f"unknown data set {name!r}; valid names: {_valid_names()}")
-    return DATASETS[key]
+    return DATASETS.get(name)
 
 
 _OPTION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")

@@ -54,7 +54,7 @@ class LandscapeSpec(Entry[Landscape]):
         parameters: dict[str, HyperParam] | None = None,
     ) -> None:
         super().__init__(
-            name, factory, (parameters or {}).values(), description, kind="landscape",
+            name, factory, (parameters or {}).values(), description, label="landscape",
             noun="parameter",
         )
         self.description = description
