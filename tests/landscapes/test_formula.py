@@ -161,8 +161,8 @@ def test_long_messages_show_a_shortened_formula():
 
 
 # ---------------------------------------------------------------------- fuzz
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 _TOKENS = ["x", "y", "z", "x1", "x2", "x99", "x100", "x101", "x0", "pi", "e", "1", "2.5",
            "1e308", "1e309", "0", "-", "+", "*", "/", "**", "^", "(", ")", ",", " ", "sin",
@@ -205,7 +205,7 @@ _BINOP = st.sampled_from(["+", "-", "*", "/", "**", "^"])
 def _tree(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
         st.tuples(_UNARY, children).map(
-            lambda t: f"{t[0]}({t[1]})" if t[0] not in "+-" else f"{t[0]}({t[1]})"),
+            lambda t: f"{t[0]}({t[1]})"),
         st.tuples(children, _BINOP, children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(st.sampled_from(["max", "min"]), children, children).map(
             lambda t: f"{t[0]}({t[1]}, {t[2]})"),

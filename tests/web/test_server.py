@@ -577,9 +577,9 @@ def test_two_sessions_do_not_share_runs(client: TestClient) -> None:
 
 
 # ------------------------------------------------------------------------------ same origin
-from starlette.websockets import WebSocketDisconnect  # noqa: E402
+from starlette.websockets import WebSocketDisconnect
 
-from descentlab.web.server import CLOSE_POLICY_VIOLATION, allowed_hosts_for  # noqa: E402
+from descentlab.web.server import CLOSE_POLICY_VIOLATION, allowed_hosts_for
 
 
 def test_allowed_hosts_follow_the_bound_address() -> None:
@@ -617,9 +617,9 @@ def test_other_origins_and_hosts_are_refused(headers: dict[str, str]) -> None:
     for path in ("/api/health", "/api/registry", "/"):
         answer = client.get(path, headers=headers)
         assert answer.status_code == 403 and "forbidden" in answer.text
-    with pytest.raises(WebSocketDisconnect) as info:
-        with client.websocket_connect("ws://127.0.0.1:8000/ws", headers=headers) as sock:
-            sock.receive_text()
+    with (pytest.raises(WebSocketDisconnect) as info,
+          client.websocket_connect("ws://127.0.0.1:8000/ws", headers=headers) as sock):
+        sock.receive_text()
     assert info.value.code == CLOSE_POLICY_VIOLATION
 
 

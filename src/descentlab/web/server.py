@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -56,6 +60,9 @@ The API is up: <a href="/api/health">/api/health</a>, WebSocket at <code>/ws</co
 CLOSE_TRY_AGAIN = 1013
 #: WebSocket close code for a refused origin or host.
 CLOSE_POLICY_VIOLATION = 1008
+#: Worker threads for heavy work, shared by all tabs: more than the cores only adds
+#: memory (a stack and an allocator arena per thread), not speed.
+WORKER_THREADS = max(4, 2 * (os.cpu_count() or 2))
 #: The names of the loopback address, as they appear in a Host header.
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _WILDCARDS = ("", "0.0.0.0", "::", "[::]")
@@ -124,6 +131,17 @@ class SameOriginMiddleware:
         await WebSocketClose(CLOSE_POLICY_VIOLATION, reason[:120])(scope, receive, send)
 
 
+def _release_memory() -> None:
+    """Give the memory of closed tabs back to the system: collect cycles, then ask glibc's
+    allocator to return its free pages (worker threads leave them in per-thread arenas)."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)
+
+
 def _dumps(msg: dict[str, Any]) -> str:
     return json.dumps(msg, allow_nan=False, separators=(",", ":"))
 
@@ -132,9 +150,11 @@ class _Connection:
     """One WebSocket: its session, its queue of pending requests, a worker that answers
     them in order and a ticker that streams the playing runs."""
 
-    def __init__(self, ws: WebSocket, limits: Limits) -> None:
+    def __init__(self, ws: WebSocket, limits: Limits,
+                 threads: anyio.CapacityLimiter | None = None) -> None:
         self.ws = ws
         self.limits = limits
+        self.threads = threads
         self.session = Session(limits)
         self.lock = asyncio.Lock()  # one request or frame at a time per session
         self.send_lock = asyncio.Lock()
@@ -189,7 +209,8 @@ class _Connection:
             raw = await self.pending.get()
             try:
                 async with self.lock:
-                    out = await anyio.to_thread.run_sync(self._answer, raw)
+                    out = await anyio.to_thread.run_sync(self._answer, raw,
+                                                         limiter=self.threads)
                     await self.send_all(out)
             except Exception as err:  # a bug must not end the tab or the server
                 log.exception("error while handling a playground message")
@@ -210,7 +231,8 @@ class _Connection:
                     if self.session.light_tick:  # a few race steps: cheaper than a thread hop
                         frames = self.session.tick()
                     else:
-                        frames = await anyio.to_thread.run_sync(self.session.tick)
+                        frames = await anyio.to_thread.run_sync(self.session.tick,
+                                                                limiter=self.threads)
                 except Exception as err:  # stop the runs, keep the tab
                     log.exception("error while advancing a playground run")
                     self.session.pause()
@@ -233,6 +255,7 @@ def create_app(limits: Limits | None = None, *,
     app = FastAPI(title="descentlab playground", version="1")
     app.state.limits = limits
     app.state.connections = set()
+    app.state.threads = None
     app.add_middleware(SameOriginMiddleware, allowed_hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
@@ -261,7 +284,9 @@ def create_app(limits: Limits | None = None, *,
                     f"the server is full ({limits.max_sessions} sessions); try again later")))
                 await ws.close(code=CLOSE_TRY_AGAIN)
             return
-        conn = _Connection(ws, limits)
+        if app.state.threads is None:  # created in the server's event loop
+            app.state.threads = anyio.CapacityLimiter(WORKER_THREADS)
+        conn = _Connection(ws, limits, app.state.threads)
         connections.add(conn)
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -286,6 +311,8 @@ def create_app(limits: Limits | None = None, *,
                     await task
             connections.discard(conn)
             conn.session.close()
+            if not connections:  # the last tab went: the server is idle again
+                await anyio.to_thread.run_sync(_release_memory)
 
     return app
 
@@ -326,6 +353,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level,
         ws_max_size=max(1 << 20, 16 * limits.max_message_bytes), ws_ping_interval=20.0,
+        # no per-message deflate: on the loopback it buys nothing and costs each tab a
+        # zlib state (~300 kB) and CPU on every frame
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     if open_browser:
