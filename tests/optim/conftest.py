@@ -29,6 +29,13 @@ VARIANT_VALUES = {
     "decoupled_weight_decay": True,
     "momentum_decay": 0.02,
     "batched": None,  # exercised by the batched tests
+    "warmup_steps": 10,
+    "r": 1.0,
+    "weight_lr_power": 1.0,
+    "foreach": None,  # accepted for compatibility, ignored
+    "beta3": 0.95,
+    "growth_rate": 1.02,
+    "fsdp_in_use": None,  # accepted for compatibility, ignored
 }
 
 # Combinations that interact (the single-option variants come from the registry).
@@ -43,6 +50,13 @@ COMBOS = {
     "adamw": [{"amsgrad": True, "weight_decay": 0.1}],
     "adagrad": [{"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.02}],
     "nadam": [{"momentum_decay": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}],
+    "lion": [{"weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}],
+    "schedulefree_sgd": [{"warmup_steps": 20, "r": 0.5, "weight_decay": 0.01, "maximize": True}],
+    "schedulefree_adamw": [{"warmup_steps": 20, "r": 0.5, "weight_decay": 0.01, "beta1": 0.5}],
+    "prodigy": [
+        {"beta1": 0.0, "weight_decay": 0.05, "decouple": False, "maximize": True},
+        {"use_bias_correction": True, "safeguard_warmup": True, "growth_rate": 1.1, "slice_p": 3},
+    ],
 }
 
 

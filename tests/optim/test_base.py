@@ -283,6 +283,16 @@ INVALID = [
     (NAdam, {"betas": (1.2, 0.999)}, "beta1"),
     (NAdam, {"eps": -1.0}, "eps"),
     (NAdam, {"lr": -2e-3}, "lr"),
+    (REGISTRY["lion"].cls, {"lr": -1e-4}, "lr"),
+    (REGISTRY["lion"].cls, {"betas": (1.5, 0.99)}, "beta1"),
+    (REGISTRY["lion"].cls, {"weight_decay": -0.1}, "weight_decay"),
+    (REGISTRY["schedulefree_sgd"].cls, {"momentum": 0.0}, "momentum"),
+    (REGISTRY["schedulefree_sgd"].cls, {"warmup_steps": -1}, "warmup_steps"),
+    (REGISTRY["schedulefree_adamw"].cls, {"betas": (0.0, 0.999)}, "beta1"),
+    (REGISTRY["schedulefree_adamw"].cls, {"weight_lr_power": -1.0}, "weight_lr_power"),
+    (REGISTRY["prodigy"].cls, {"lr": 0.0}, "lr"),
+    (REGISTRY["prodigy"].cls, {"d0": 0.0}, "d0"),
+    (REGISTRY["prodigy"].cls, {"beta3": 1.5}, "beta3"),
 ]
 
 

@@ -41,6 +41,7 @@ from descentlab.optim.schedulefree import (  # isort: skip
     schedulefree_adamw,
     schedulefree_sgd,
 )
+from descentlab.optim.prodigy import Prodigy  # isort: skip
 from descentlab.optim import lr_scheduler
 from descentlab.optim.base import ArrayParam, Optimizer
 from descentlab.optim.clip import clip_grad_norm_, clip_grad_value_
@@ -73,6 +74,7 @@ __all__ = [
     "get",
     "register",
     "lr_scheduler",
+    "Prodigy",
     "ScheduleFreeSGD",
     "ScheduleFreeAdamW",
     "schedulefree_sgd",
