@@ -215,3 +215,81 @@ def test_importing_descentlab_does_not_load_the_web_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---------------------------------------------------------------------- fuzz
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+_FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+#: Small limits, so that a valid random message is cheap to answer.
+_SMALL = Limits(max_steps=30, max_points=40, max_resolution=12, max_layers=1, max_neurons=4,
+                max_lrs=3, max_optimizers=2)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+    | st.sampled_from(["beale", "x**2 + y", "x + z", "sgd", "adam", "play", "step", "race",
+                       "python", "spirals", "x10000000", "abc"]),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(
+        ["config", "landscape", "params", "optimizers", "name", "hyper", "lr", "start",
+         "bounds", "action", "steps", "what", "format", "resolution", "lrs", "max_steps",
+         "hidden", "points", "epochs_per_frame", "id", "l1", "l2", "dataset", "autoplay",
+         "log_scale", "steps_per_frame", "x"]), inner, max_size=4),
+    max_leaves=12)
+
+
+def _answer(raw: str) -> list[dict[str, Any]]:
+    """What the server does with one raw message: validate, then let a Session answer."""
+    try:
+        msg = parse_client_message(raw, _SMALL)
+    except ProtocolError as err:
+        return [err.as_message()]
+    try:
+        out = Session(_SMALL).handle(msg)
+    except ProtocolError as err:
+        return [err.as_message()]
+    for frame in out:
+        json.dumps(frame, allow_nan=False)
+    return out
+
+
+@_FUZZ
+@given(st.one_of(
+    _JSON.map(json.dumps),
+    st.tuples(st.sampled_from([*protocol.CLIENT_MESSAGES, "nope"]),
+              st.dictionaries(st.sampled_from(["config", "landscape", "params", "action",
+                                               "what", "resolution", "steps", "lr"]),
+                              _JSON, max_size=3))
+    .map(lambda t: json.dumps({**t[1], "type": t[0]})),
+    st.text(max_size=60),
+))
+def test_fuzz_random_json_is_a_message_or_an_error_frame(raw: str) -> None:
+    out = _answer(raw)
+    assert isinstance(out, list)
+    for frame in out:
+        if frame["type"] == "error":
+            protocol.ErrorMessage.model_validate(frame)
+            assert frame["message"] and not frame["message"].startswith("internal error")
+
+
+@_FUZZ
+@given(st.sampled_from(["race.start", "lr.start", "surface.request"]),
+       st.sampled_from(["landscape", "params", "start", "lrs", "optimizers", "l1"]), _JSON)
+def test_fuzz_one_bad_field_in_a_valid_message(kind: str, key: str, value: Any) -> None:
+    msg: dict[str, Any] = {"type": kind}
+    body = {"landscape": "x**2 + y", key: value, **({"autoplay": False}
+                                                    if kind == "race.start" else {})}
+    if kind == "surface.request":
+        body.pop("autoplay", None)
+        body.pop("lrs", None), body.pop("optimizers", None), body.pop("start", None)
+        msg.update(body, resolution=10)
+    else:
+        if kind == "lr.start":
+            body.pop("optimizers", None), body.pop("l1", None)
+        else:
+            body.pop("lrs", None)
+        msg["config"] = body
+    out = _answer(json.dumps(msg))
+    assert out and all(isinstance(frame, dict) and "type" in frame for frame in out)
