@@ -29,6 +29,12 @@ VARIANT_VALUES = {
     "decoupled_weight_decay": True,
     "momentum_decay": 0.02,
     "batched": None,  # exercised by the batched tests
+    "etaminus": 0.3,
+    "etaplus": 1.5,
+    "step_size_min": 1e-3,
+    "step_size_max": 0.05,  # low enough that the upper clip is reached
+    "lambd": 0.05,
+    "t0": 100.0,  # averaging starts within the run
     "warmup_steps": 10,
     "r": 1.0,
     "weight_lr_power": 1.0,
@@ -50,6 +56,16 @@ COMBOS = {
     "adamw": [{"amsgrad": True, "weight_decay": 0.1}],
     "adagrad": [{"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.02}],
     "nadam": [{"momentum_decay": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}],
+    "adamax": [{"weight_decay": 0.05, "maximize": True, "beta2": 0.9}],
+    "radam": [
+        {"weight_decay": 0.05, "decoupled_weight_decay": True, "maximize": True},
+        {"beta2": 0.5, "eps": 1e-3},  # rho_t never exceeds 5: momentum steps only
+    ],
+    "rprop": [{"etaminus": 0.3, "etaplus": 1.5, "step_size_min": 1e-3, "step_size_max": 0.05}],
+    "asgd": [
+        {"t0": 50.0, "lambd": 0.05, "alpha": 0.5, "weight_decay": 0.05},
+        {"t0": 0.0, "maximize": True},
+    ],
     "lion": [{"weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}],
     "schedulefree_sgd": [{"warmup_steps": 20, "r": 0.5, "weight_decay": 0.01, "maximize": True}],
     "schedulefree_adamw": [{"warmup_steps": 20, "r": 0.5, "weight_decay": 0.01, "beta1": 0.5}],

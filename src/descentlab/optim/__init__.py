@@ -34,6 +34,10 @@ from descentlab.optim.adagrad import Adagrad, AdagradNorm, adagrad, adagrad_norm
 from descentlab.optim.adadelta import Adadelta, adadelta  # isort: skip
 from descentlab.optim.rmsprop import RMSprop, rmsprop  # isort: skip
 from descentlab.optim.adam import Adam, AdamW, NAdam, adam, adamw, nadam  # isort: skip
+from descentlab.optim.adamax import Adamax, adamax  # isort: skip
+from descentlab.optim.radam import RAdam, radam  # isort: skip
+from descentlab.optim.rprop import Rprop, rprop  # isort: skip
+from descentlab.optim.asgd import ASGD, asgd  # isort: skip
 from descentlab.optim.lion import Lion, lion  # isort: skip
 from descentlab.optim.schedulefree import (  # isort: skip
     ScheduleFreeAdamW,
@@ -49,6 +53,7 @@ from descentlab.optim.lr_scheduler import SCHEDULES
 from descentlab.optim.registry import REGISTRY, HyperParam, OptimizerSpec, get, register
 
 __all__ = [
+    "ASGD",
     "GD",
     "REGISTRY",
     "SCHEDULES",
@@ -58,17 +63,22 @@ __all__ = [
     "AdagradNorm",
     "Adam",
     "AdamW",
+    "Adamax",
     "ArrayParam",
     "HyperParam",
     "NAdam",
     "Optimizer",
     "OptimizerSpec",
+    "RAdam",
     "RMSprop",
+    "Rprop",
     "adadelta",
     "adagrad",
     "adagrad_norm",
     "adam",
+    "adamax",
     "adamw",
+    "asgd",
     "clip_grad_norm_",
     "clip_grad_value_",
     "get",
@@ -82,6 +92,8 @@ __all__ = [
     "Lion",
     "lion",
     "nadam",
+    "radam",
     "rmsprop",
+    "rprop",
     "sgd",
 ]
