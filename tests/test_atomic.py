@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from descentlab._atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from descentlab._atomic import atomic_path, atomic_write, atomic_write_bytes, atomic_write_text
 
 
 def test_writes_bytes_and_text(tmp_path):
@@ -41,3 +41,18 @@ def test_rejects_unknown_mode(tmp_path):
     with pytest.raises(ValueError, match="'a'"):
         with atomic_write(tmp_path / "x", "a"):
             pass
+
+
+def test_atomic_path_replaces_on_success_and_cleans_up_on_failure(tmp_path):
+    target = tmp_path / "movie.mp4"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".mp4" and tmp != target
+        tmp.write_bytes(b"half")
+        raise RuntimeError("the writer failed")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["movie.mp4"]
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["movie.mp4"]

@@ -22,3 +22,4 @@ def test_demo_quick_writes_report(tmp_path):
         assert (out / name).stat().st_size > 1000
         assert name in html
     assert "Report with" in proc.stdout
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporaries

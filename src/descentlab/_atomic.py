@@ -4,7 +4,9 @@ Every file descentlab writes (models, checkpoints, figures, GIFs, reports, JSON)
 goes through :func:`atomic_write`: the bytes go to a temporary file in the same
 folder, are flushed and fsynced, and the temporary file then replaces the target
 with ``os.replace`` (atomic on POSIX and Windows). A crash or ``kill -9`` at any
-moment leaves the previous file intact. Standard library only.
+moment leaves the previous file intact (and, at worst, a stray hidden
+``.name.*.tmp`` beside it). Files written by another program, such as ffmpeg,
+go through :func:`atomic_path` instead. Standard library only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write", "atomic_write_bytes", "atomic_write_text"]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -61,12 +63,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
             yield f
             f.flush()
             os.fsync(f.fileno())
-        try:  # mkstemp makes 0600 files; give the file the permissions a plain open would
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        except OSError:
-            pass
+        _match_umask(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -85,3 +82,49 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_write(path, "w") as f:
         f.write(text)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file name beside ``path`` (same suffix) for a program that writes by
+    name; when the body succeeds the file is fsynced and replaces ``path``.
+
+    If the body raises, the temporary file is removed and ``path`` is untouched.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "movie.mp4"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_bytes(b"frames")
+    >>> target.read_bytes()
+    b'frames'
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}",
+                                    dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _match_umask(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(folder)
+
+
+def _match_umask(tmp: Path) -> None:
+    """mkstemp makes 0600 files; give the file the permissions a plain open would."""
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+    except OSError:
+        pass

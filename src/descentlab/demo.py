@@ -6,6 +6,9 @@
 3. An MLP learns scikit-learn's handwritten digits with plain SGD, with Adam,
    and with Adam plus L2 and dropout.
 4. A report (summary.json, figures, index.html) in the output folder.
+
+Every file is written atomically (a temporary file beside it, fsync, ``os.replace``),
+so an interrupted demo leaves each earlier report file whole.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from descentlab._atomic import atomic_write_text
 
 LEARNING_RATES = (0.01, 0.1, 1.0, 100.0, 1000.0)
 
@@ -131,7 +136,7 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
               f"(train {run['train_accuracy']:.4f}) in {run['seconds']:.1f} s")
 
     summary = {"race": race_rows, "learning_rates": lr_rows, "training": train_rows}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     if importlib.util.find_spec("matplotlib") is not None:
         from descentlab import viz
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,12 +27,14 @@ import numpy as np
 
 from descentlab._atomic import atomic_write
 from descentlab.nn.layers import Dropout
-from descentlab.nn.module import check_weights
 from descentlab.nn.modelfile import ModelFileError, parse_json_member, read_npz
+from descentlab.nn.module import check_weights
 from descentlab.train.history import History
 
 if TYPE_CHECKING:
     from descentlab.train.fit import Trainer
+
+Fail = Callable[[str], NoReturn]
 
 _FORMAT = "descentlab-checkpoint-1"
 _WHAT = "descentlab checkpoint"
@@ -212,7 +214,7 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _read_meta(arrays: Mapping[str, np.ndarray], path: str, fail: Any) -> dict[str, Any]:
+def _read_meta(arrays: Mapping[str, np.ndarray], path: str, fail: Fail) -> dict[str, Any]:
     raw = parse_json_member(arrays, "meta", path, _WHAT)
     if not isinstance(raw, dict):
         fail(f"the metadata is {type(raw).__name__}, not an object")
@@ -261,7 +263,7 @@ def _is_real(v: Any) -> bool:
 
 
 def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
-                     state: Mapping[int, Mapping[str, Any]], fail: Any) -> None:
+                     state: Mapping[int, Mapping[str, Any]], fail: Fail) -> None:
     groups = trainer.optimizer.param_groups
     if len(saved_groups) != len(groups):
         fail(f"it has {len(saved_groups)} optimizer parameter groups, this run {len(groups)}")
@@ -301,7 +303,7 @@ def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
                      f"{p.data.shape}")
 
 
-def _check_callbacks(trainer: Trainer, meta: Mapping[str, Any], fail: Any) -> None:
+def _check_callbacks(trainer: Trainer, meta: Mapping[str, Any], fail: Fail) -> None:
     if meta["scheduler"] is not None:
         if trainer.scheduler is None:
             fail("it has a learning-rate schedule but this run has none")

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._atomic import atomic_write
+
 #: One colour per optimizer registry name (colour-blind-friendly, Okabe-Ito / Tableau).
 PALETTE: dict[str, str] = {
     "sgd": "#d62728",
@@ -26,6 +28,17 @@ PALETTE: dict[str, str] = {
     "adam": "#e377c2",
     "adamw": "#7f7f7f",
     "nadam": "#bcbd22",
+    # newer update rules: the darker and lighter shades of the same Tableau set
+    "adamax": "#aa4499",
+    "radam": "#f7b6d2",
+    "rprop": "#98df8a",
+    "asgd": "#ff9896",
+    "lion": "#393b79",
+    "schedulefree_sgd": "#ad494a",
+    "schedulefree_adamw": "#5254a3",
+    "prodigy": "#e6550d",
+    "adafactor": "#637939",
+    "muon": "#843c39",
 }
 #: Colours for runs that are not told apart by optimizer (learning rates, batch sizes...).
 CYCLE: tuple[str, ...] = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
@@ -88,14 +101,19 @@ def new_figure(width: float, height: float, dpi: int = DPI) -> Any:
 
 
 def save(fig: Any, out: str | os.PathLike[str] | None) -> Any:
-    """Save ``fig`` to ``out`` (PNG, SVG or PDF by suffix) if given; return the figure."""
+    """Save ``fig`` to ``out`` (PNG, SVG or PDF by suffix) if given; return the figure.
+
+    The file is written atomically (temporary file beside it, fsync, ``os.replace``).
+    """
     import matplotlib
 
     path = check_out(out)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with matplotlib.rc_context({"svg.hashsalt": "descentlab"}):  # reproducible SVG ids
-            fig.savefig(path, dpi=fig.dpi, metadata=_metadata(path))
+        with matplotlib.rc_context({"svg.hashsalt": "descentlab"}), \
+                atomic_write(path, "wb") as f:  # reproducible SVG ids; never a torn file
+            fig.savefig(f, format=path.suffix.lower()[1:], dpi=fig.dpi,
+                        metadata=_metadata(path))
     return fig
 
 

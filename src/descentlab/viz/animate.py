@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._atomic import atomic_path, atomic_write
 from descentlab.landscapes.classic import CLASSIC_RACES
 from descentlab.viz._common import (
     ANIMATION_SUFFIXES,
@@ -279,25 +280,32 @@ class RaceAnimation:
                         for im in frames]
         durations = [round(1000.0 / self.fps)] * len(frames)
         durations[-1] = max(durations[-1], 1500)  # pause on the final state
-        first.save(path, save_all=True, append_images=rest, duration=durations, loop=0,
-                   optimize=False, disposal=1)
+        with atomic_write(path, "wb") as f:
+            first.save(f, format="GIF", save_all=True, append_images=rest,
+                       duration=durations, loop=0, optimize=False, disposal=1)
 
     def _save_mp4(self, path: Any) -> None:
         import subprocess
 
         w, h = self.figure.canvas.get_width_height()
-        cmd = [ffmpeg_executable() or "ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo",
-               "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "-",
-               "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p",
-               "-vcodec", "libx264", str(path)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdin is not None
-        for im in self.frames():
-            proc.stdin.write(im.tobytes())
-        proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
-            raise RuntimeError(f"ffmpeg failed to write {str(path)!r}: {err.strip()}")
+        with atomic_path(path) as tmp:  # ffmpeg writes a temporary file beside path
+            cmd = [ffmpeg_executable() or "ffmpeg", "-y", "-loglevel", "error", "-f",
+                   "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}",
+                   "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p",
+                   "-vcodec", "libx264", "-f", "mp4", str(tmp)]
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert proc.stdin is not None
+            try:
+                for im in self.frames():
+                    proc.stdin.write(im.tobytes())
+                proc.stdin.close()
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            if proc.wait() != 0:
+                raise RuntimeError(f"ffmpeg failed to write {str(path)!r}: {err.strip()}")
 
     def _repr_html_(self) -> str:
         import base64

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._atomic import atomic_write, atomic_write_text
 from descentlab.viz._common import fmt
 
 __all__ = ["GALLERY_ITEMS", "demo_report", "gallery"]
@@ -213,7 +214,7 @@ def gallery(directory: PathLike, *, quick: bool = False, markdown: PathLike | No
             f"`descentlab.viz.gallery(...)` in {mode}. Regenerate with\n\n"
             "```bash\ndescentlab gallery docs/gallery --markdown docs/gallery.md\n```\n")
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(head + "\n" + "\n".join(sections), encoding="utf-8")
+    atomic_write_text(md_path, head + "\n" + "\n".join(sections))
     written.append(md_path)
     return written
 
@@ -224,7 +225,8 @@ def _compact_png(path: Path) -> None:
 
     with Image.open(path) as im:
         q = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
-    q.save(path, optimize=True)
+    with atomic_write(path, "wb") as f:
+        q.save(f, format="PNG", optimize=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -305,7 +307,7 @@ def demo_report(directory: PathLike, figures: Mapping[str, PathLike],
         f"<h1>{html.escape(title)}</h1>\n<h2>Summary</h2>\n{_table(summary)}\n"
         f"<h2>Figures</h2>\n" + "\n".join(parts) + "\n</body></html>\n")
     out = root / "index.html"
-    out.write_text(page, encoding="utf-8")
+    atomic_write_text(out, page)
     return out
 
 
