@@ -325,3 +325,24 @@ def test_fuzzed_checkpoints_load_or_raise_model_file_error(tmp_path, target, mut
         load_checkpoint(trainer, path)
     except ModelFileError as exc:
         assert str(path) in str(exc)
+
+
+def _registered_runs() -> list[tuple[str, str]]:
+    from descentlab import optim
+    from descentlab.optim.lr_scheduler import SCHEDULES
+
+    return ([(name, "adam") for name in SCHEDULES]
+            + [("step", name) for name in optim.REGISTRY if name != "adam"])
+
+
+@pytest.mark.parametrize(("schedule", "optimizer"), _registered_runs())
+def test_every_registered_schedule_and_optimizer_passes_the_checks(tmp_path, schedule,
+                                                                   optimizer):
+    trainer = make_trainer(lr_scheduler=schedule, optimizer=optimizer)
+    trainer.run_epoch()
+    trainer.run_epoch()
+    path = save_checkpoint(trainer, tmp_path / "ck.npz")
+    again = make_trainer(seed=9, lr_scheduler=schedule, optimizer=optimizer)
+    load_checkpoint(again, path)
+    assert_same_state(state_of(again), state_of(trainer))
+    assert again.scheduler.state_dict().keys() == trainer.scheduler.state_dict().keys()
