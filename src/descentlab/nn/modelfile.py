@@ -25,6 +25,7 @@ with the environment variable ``DESCENTLAB_MAX_FILE_BYTES`` (a number of bytes).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -261,7 +262,7 @@ def _linear_bytes(c: Mapping[str, Any]) -> int:
 def _mlp_bytes(c: Mapping[str, Any]) -> int:
     sizes = c["sizes"]
     bias = c.get("bias", True)
-    n = sum(a * b + (b if bias else 0) for a, b in zip(sizes, sizes[1:]))
+    n = sum(a * b + (b if bias else 0) for a, b in itertools.pairwise(sizes))
     return n * np.dtype(c.get("dtype", "float32")).itemsize
 
 
