@@ -173,3 +173,232 @@ def test_playground_on_a_busy_port_is_a_one_line_error():
     expected = (f"descentlab: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
                 "choose another --port")
     assert proc.stderr.strip().splitlines() == [expected]
+
+
+# ------------------------------------------------------------------ trust
+def _strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["train", "--hidden", "64,,32"], "'64,,32'"),
+        (["minimize", "parabola", "--lr", ","], "','"),
+        (["minimize", "parabola", "--lr", "-0.5"], "-0.5"),
+        (["minimize", "parabola", "--optimizer", "sgd,,adam"], "'sgd,,adam'"),
+        (["train", "--patience", "-1"], "'-1'"),
+        (["train", "--lr", "-0.1"], "'-0.1'"),
+        (["train", "--lr", "abc"], "'abc'"),
+        (["train", "--lr", "nan"], "'nan'"),
+        (["train", "--epochs", "0"], "'0'"),
+        (["train", "--batch-size", "0"], "'0'"),
+        (["train", "--dropout", "1.5"], "'1.5'"),
+        (["train", "--optimizer", "adamm"], "'adamm'"),
+        (["minimize", "parabola", "--optimizer", "adamm"], "'adamm'"),
+        (["minimize", "nosuchfunction"], "'nosuchfunction'"),
+        (["race", "nosuchfunction", "--out", "r.gif"], "'nosuchfunction'"),
+        (["race", "beale", "--lr-dec", "0.1", "--out", "r.gif"], "--lr-dec"),
+        (["race", "beale", "--optimizers", "sgd,adam", "--lr", "0.1,0.2,0.3", "--out", "r.gif"],
+         "'0.1,0.2,0.3'"),
+        (["race", "beale", "--set", "adam.nosuch=1", "--out", "r.gif"], "'nosuch'"),
+        (["train", "--save", "a_file.npz/sub/m.npz"], "a_file.npz"),
+        (["plot", "lr-sweep", "--out", "/proc/x.png"], "/proc"),
+        (["plot", "lr-sweep", "--out", "a_file.npz/x.png"], "a_file.npz"),
+        (["train", "--checkpoint", "ck.ckpt"], "'ck.ckpt'"),
+        (["train", "--resume", "no_such_checkpoint.npz"], "no_such_checkpoint.npz"),
+        (["train", "--data", "labels.npz", "--epochs", "1"], "200"),
+    ],
+)
+def test_bad_command_lines_get_one_line_naming_the_value(tmp_path, args, named):
+    import numpy as np
+
+    (tmp_path / "a_file.npz").write_bytes(b"")
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    np.savez(tmp_path / "labels.npz", X=X, y=np.array([0, 1] * 19 + [1, 200]))
+    proc = subprocess.run([sys.executable, "-m", "descentlab.cli", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False)
+    line = _one_line_error(proc)
+    assert named in line
+
+
+def test_an_output_path_is_checked_before_training(tmp_path):
+    (tmp_path / "a_file.npz").write_bytes(b"")
+    bad = tmp_path / "a_file.npz" / "sub" / "m.npz"
+    # 100000 epochs would take minutes: the error must come before any of them
+    proc = run("train", "--data", "moons", "--epochs", "100000", "--save", str(bad))
+    line = _one_line_error(proc)
+    assert line == (f"descentlab: error: cannot write {bad}: {tmp_path / 'a_file.npz'} is a "
+                    "file, not a folder")
+
+
+def test_no_folder_is_created_at_the_root():
+    import os
+
+    name = "descentlab_test_no_such_folder_92731"
+    assert not os.path.exists("/" + name)
+    proc = run("plot", "lr-sweep", "--out", f"/{name}/x.png")
+    line = _one_line_error(proc)
+    assert line == (f"descentlab: error: cannot write /{name}/x.png: folder /{name} does not "
+                    "exist and will not be created at the root; create it first")
+    assert not os.path.exists("/" + name)
+
+
+def test_an_existing_folder_is_not_a_file_name(tmp_path):
+    line = _one_line_error(run("race", "beale", "--out", str(tmp_path)))
+    assert "is a folder" in line and str(tmp_path) in line
+
+
+def test_save_creates_missing_folders_and_prints_the_path_written(tmp_path):
+    target = tmp_path / "new" / "dir" / "model"
+    out = run("train", "--data", "moons", "--hidden", "4", "--epochs", "1", "--save", str(target),
+              check_exit=0).stdout
+    written = [line.removeprefix("model saved to ") for line in out.splitlines()
+               if line.startswith("model saved to ")]
+    assert len(written) == 1
+    from pathlib import Path
+
+    assert Path(written[0]).is_file()
+    assert (tmp_path / "new" / "dir" / "model.ckpt.npz").is_file()
+
+
+def test_json_of_a_diverged_run_is_strict_with_a_status():
+    proc = run("train", "--data", "line", "--hidden", "8", "--epochs", "4", "--lr", "100000",
+               "--optimizer", "sgd", "--json", check_exit=0)
+    result = _strict_json(proc.stdout)
+    assert result["status"].startswith("diverged at epoch ")
+    assert ": loss is " in result["status"]
+    assert "RuntimeWarning" not in proc.stderr
+
+
+def test_json_turns_an_overflowing_loss_into_null_and_says_why():
+    result = _strict_json(run("train", "--data", "line", "--hidden", "8", "--epochs", "4", "--lr",
+                              "10000", "--optimizer", "sgd", "--json", check_exit=0).stdout)
+    assert result["test_loss"] is None and result["status"] == "test_loss is inf"
+
+
+def test_minimize_json_is_strict_and_numeric():
+    rows = _strict_json(run("minimize", "parabola", "--optimizer", "gd", "--lr", "0.1,100",
+                            "--steps", "200", "--json", check_exit=0).stdout)
+    assert [r["status"] for r in rows] == ["converged", "diverged"]
+    assert rows[0]["lr"] == 0.1 and isinstance(rows[0]["fun"], float)
+
+
+def test_race_lr_is_a_real_option_not_lr_decay(tmp_path):
+    from descentlab import landscapes
+
+    out = run("race", "beale", "--optimizers", "adam,rmsprop", "--lr", "0.05,0.01", "--steps",
+              "40", "--out", str(tmp_path / "r.gif"), check_exit=0).stdout
+    f = landscapes.get("beale")
+    expected = landscapes.race(f, landscapes.CLASSIC_RACES["beale"]["x0"],
+                               {"adam": {"lr": 0.05}, "rmsprop": {"lr": 0.01}}, steps=40)
+    for name, res in expected.items():
+        assert f"{name:>12}: {res.status:<9} after {res.nit:>5} steps, f = {float(res.fun):.6g}" in out
+
+
+def test_main_lets_a_bug_surface_as_a_traceback(monkeypatch):
+    from descentlab import cli
+
+    def broken(args):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_functions", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        cli.main(["functions"])
+
+
+_INTERRUPT_MID_EPOCH = """
+import importlib, os, signal, sys
+from descentlab import cli
+fit = importlib.import_module("descentlab.train.fit")
+original = fit.Trainer.train_step
+
+def train_step(self, xb, yb):
+    loss = original(self, xb, yb)
+    if self.global_step == self.steps_per_epoch + 3:  # three steps into the second epoch
+        os.kill(os.getpid(), signal.SIGINT)
+    return loss
+
+fit.Trainer.train_step = train_step
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def _resume_line(stderr):
+    lines = [line for line in stderr.splitlines() if line.startswith("resume with: descentlab ")]
+    assert len(lines) == 1, stderr
+    return lines[0].removeprefix("resume with: descentlab ")
+
+
+def test_ctrl_c_mid_epoch_writes_a_checkpoint_that_resumes_exactly(tmp_path):
+    import shlex
+
+    args = ["train", "--data", "moons", "--hidden", "8", "--epochs", "4", "--batch-size", "8",
+            "--patience", "3", "--json"]
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_MID_EPOCH, *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    resume = shlex.split(_resume_line(proc.stderr))
+    checkpoint = resume[resume.index("--resume") + 1]
+    assert checkpoint.startswith("descentlab-runs/") and (tmp_path / checkpoint).is_file()
+    assert resume[: len(args)] == args
+
+    resumed = subprocess.run([sys.executable, "-m", "descentlab.cli", *resume], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = run(*args, check_exit=0)
+    a, b = _strict_json(resumed.stdout), _strict_json(straight.stdout)
+    for key in ("epochs", "train_loss", "val_loss", "test_loss", "test_accuracy", "stop_reason"):
+        assert a[key] == b[key], key
+
+
+def test_sigint_from_outside_checkpoints_beside_the_checkpoint_option(tmp_path):
+    import signal
+    import time
+
+    import numpy as np
+
+    ckpt = tmp_path / "run" / "ck.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "descentlab.cli", "train", "--data", "moons",
+                             "--hidden", "8", "--epochs", "100000", "--batch-size", "4",
+                             "--checkpoint", str(ckpt), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ckpt.exists():  # the first epoch has ended: training is under way
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no checkpoint after the first epoch"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert _resume_line(stderr).endswith(f"--resume {ckpt}")
+    with np.load(ckpt, allow_pickle=False) as archive:
+        meta = json.loads(str(archive["meta"]))
+    assert meta["epoch"] >= 1 and len(meta["history"]["epochs"]) == meta["epoch"]
+
+
+def test_resume_with_another_optimizer_or_hidden_size_is_refused(tmp_path):
+    ckpt = tmp_path / "ck.npz"
+    base = ["train", "--data", "moons", "--epochs", "2", "--quiet"]
+    run(*base, "--hidden", "8", "--checkpoint", str(ckpt), check_exit=0)
+    line = _one_line_error(run(*base, "--hidden", "8", "--optimizer", "sgd", "--resume", str(ckpt)))
+    assert "made with optimizer adam, this run uses sgd" in line
+    line = _one_line_error(run(*base, "--hidden", "16", "--resume", str(ckpt)))
+    assert "sizes=[2, 8, 2]" in line and "sizes=[2, 16, 2]" in line

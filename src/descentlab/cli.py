@@ -3,25 +3,38 @@
 Subcommands: ``train``, ``evaluate``, ``minimize``, ``race``, ``plot``,
 ``functions``, ``optimizers``, ``datasets``, ``gallery``, ``demo`` and
 ``playground``. Options for optimizer hyperparameters are generated from
-``optim.REGISTRY``. Every user error prints one line on stderr and exits
-with status 2; heavy modules load only when a command needs them, so
+``optim.REGISTRY``. Heavy modules load only when a command needs them, so
 ``descentlab --help`` answers at once.
+
+Every user error (a ``ValueError`` such as ``DataError``, an ``OSError``, a
+:class:`UsageError`) prints one line on stderr and exits with status 2; any
+other exception is a bug and surfaces as one, with its traceback. Output paths
+are checked before any work starts. Ctrl-C exits with status 130; during
+``train`` it first writes a checkpoint and prints the command that resumes it.
+Options are never abbreviated (``--lr`` is not ``--lr-decay``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from descentlab.optim.registry import REGISTRY as OPTIMIZERS
 from descentlab.optim.registry import HyperParam
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+#: where ``train`` leaves a checkpoint on Ctrl-C when neither --save nor --checkpoint is given.
+RUNS_FOLDER = "descentlab-runs"
 
 
 class UsageError(Exception):
@@ -29,6 +42,11 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Prefix matching would read "--lr" as "--lr-decay" where only the latter exists.
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -77,16 +95,29 @@ def _options_for(optimizer: str, given: dict[str, Any], strict: bool) -> dict[st
     return mine
 
 
-def _floats(text: str, what: str) -> list[float]:
+def _items(text: str, what: str, kind: str) -> list[str]:
+    items = [v.strip() for v in text.split(",")]
+    if not text.strip() or any(not v for v in items):
+        raise UsageError(f"{what} must be comma-separated {kind} with none left empty, "
+                         f"got {text!r}")
+    return items
+
+
+def _floats(text: str, what: str, *, positive: bool = False) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in _items(text, what, "numbers")]
     except ValueError:
         raise UsageError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    for v in values:
+        if not math.isfinite(v) or (positive and v <= 0):
+            raise UsageError(f"{what} must be {'positive ' if positive else ''}finite numbers, "
+                             f"got {v:g} in {text!r}")
+    return values
 
 
 def _ints(text: str, what: str) -> list[int]:
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in _items(text, what, "integers")]
     except ValueError:
         raise UsageError(f"{what} must be comma-separated integers, got {text!r}") from None
     if any(v <= 0 for v in values):
@@ -94,27 +125,130 @@ def _ints(text: str, what: str) -> list[int]:
     return values
 
 
+def _names(text: str, what: str) -> list[str]:
+    return _items(text, what, "names")
+
+
+def _number(kind: type, text: str, expected: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
 def _positive(kind: type) -> Any:
+    expected = f"a positive {kind.__name__}"
+
     def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        value = _number(kind, text, expected)
         if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse
 
 
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+def _nonnegative(kind: type) -> Any:
+    expected = "an integer >= 0" if kind is int else "a number >= 0"
+
+    def parse(text: str) -> Any:
+        value = _number(kind, text, expected)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_nonnegative_float = _nonnegative(float)
+
+
+def _probability(text: str) -> float:
+    value = _number(float, text, "a probability in [0, 1)")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}")
     return value
+
+
+# ------------------------------------------------------------------ output paths
+#: folders the operating system fills itself; a file written there is never what was meant.
+_SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+
+
+def check_output(text: str | os.PathLike[str], option: str, *, folder: bool = False) -> Path:
+    """Check, before any work starts, that ``text`` can be written; return it as a Path.
+
+    Refused with a one-line :class:`UsageError`: an empty name, a path under
+    /proc, /sys or /dev, an existing folder where a file is wanted (or a file where
+    a folder is), a path below a *file*, and a file or folder that is not
+    writable. Missing parent folders are fine (they are made when writing) only
+    when the nearest existing folder is writable and is not the file-system root:
+    a typo such as ``/nonexistent/x.png`` must not create folders at the root.
+    """
+    name = os.fspath(text)
+    if not name.strip():
+        raise UsageError(f"{option} needs a {'folder' if folder else 'file'} name, got {name!r}")
+    path = Path(name).expanduser()
+    absolute = Path(os.path.abspath(path))
+    cannot = f"cannot write {name}"
+    try:
+        real = Path(os.path.realpath(absolute))
+        for system in map(Path, _SYSTEM_FOLDERS):
+            if real == system or system in real.parents:
+                raise UsageError(f"{cannot}: {system} is a system folder, not a place for "
+                                 f"files; choose another {option}")
+        if absolute.exists():
+            if folder and not absolute.is_dir():
+                raise UsageError(f"{cannot}: it is a file, not a folder; choose another {option}")
+            if not folder and absolute.is_dir():
+                raise UsageError(f"{cannot}: it is a folder; give {option} a file name, e.g. "
+                                 f"{os.path.join(name, 'out' + (path.suffix or '.npz'))}")
+            if not os.access(absolute, os.W_OK):
+                raise UsageError(f"{cannot}: permission denied")
+        parent = absolute if folder else absolute.parent
+        nearest = parent
+        while not nearest.exists() and nearest != nearest.parent:
+            nearest = nearest.parent
+        if not nearest.is_dir():
+            raise UsageError(f"{cannot}: {nearest} is a file, not a folder")
+        if not os.access(nearest, os.W_OK | os.X_OK):
+            raise UsageError(f"{cannot}: folder {nearest} is not writable")
+        if nearest != parent and nearest == nearest.parent:
+            missing = nearest / parent.relative_to(nearest).parts[0]
+            raise UsageError(f"{cannot}: folder {missing} does not exist and will not be "
+                             "created at the root; create it first")
+    except OSError as exc:  # a name too long, a loop of symbolic links, ...
+        raise UsageError(f"{cannot}: {exc.strerror or exc}") from None
+    return path
+
+
+def _check_picture(text: str, option: str, animation: bool = False, still: bool = True) -> Path:
+    from descentlab.viz._common import ANIMATION_SUFFIXES, STATIC_SUFFIXES, check_out
+
+    kinds = (STATIC_SUFFIXES if still else ()) + (ANIMATION_SUFFIXES if animation else ())
+    path = check_output(text, option)
+    check_out(text, kinds)
+    return path
+
+
+def _distinct(paths: dict[str, Path | None]) -> None:
+    seen: dict[str, str] = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageError(f"{option} and {seen[key]} would both write {path}; give each its "
+                             "own file")
+        seen[key] = option
+
+
+def _make_parent(path: Path) -> None:
+    """Make the missing folders that :func:`check_output` allowed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _print_table(rows: list[list[str]], header: list[str]) -> None:
@@ -126,11 +260,19 @@ def _print_table(rows: list[list[str]], header: list[str]) -> None:
 
 
 # ------------------------------------------------------------------ train
-def _build_model(args: argparse.Namespace, bundle: Any) -> Any:
+def _build_model(args: argparse.Namespace, bundle: Any, hidden: list[int]) -> Any:
     from descentlab import nn
+    from descentlab.train.metrics import check_labels
 
-    hidden = _ints(args.hidden, "--hidden") if args.hidden else []
-    outputs = bundle.num_classes if bundle.kind == "classification" else bundle.train[1].shape[1]
+    if bundle.kind == "classification":
+        labels = [pair[1] for pair in (bundle.train, bundle.val, bundle.test) if pair is not None]
+        import numpy as np
+
+        check_labels(np.concatenate([np.ravel(y) for y in labels]),
+                     f"the labels of data set {bundle.name!r}")
+        outputs = bundle.num_classes
+    else:
+        outputs = bundle.train[1].shape[1]
     return nn.MLP([bundle.num_features, *hidden, outputs], activation=args.activation,
                   dropout=args.dropout)
 
@@ -147,14 +289,110 @@ def _regularizer(args: argparse.Namespace) -> Any:
     return None
 
 
+def _beside(path: Path, suffix: str) -> Path:
+    stem = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
+    return path.with_name(stem + suffix)
+
+
+def _train_outputs(args: argparse.Namespace) -> dict[str, Path | None]:
+    """Every file ``train`` may write, checked before the data set is even loaded."""
+    if args.checkpoint and not args.checkpoint.endswith(".npz"):
+        raise UsageError(f"--checkpoint must name an .npz file, got {args.checkpoint!r}")
+    save = check_output(args.save, "--save") if args.save else None
+    checkpoint = check_output(args.checkpoint, "--checkpoint") if args.checkpoint else None
+    beside_save = None
+    if save is not None and checkpoint is None:
+        beside_save = check_output(_beside(save, ".ckpt.npz"), "--save")
+    outputs = {
+        "--save": save,
+        "--checkpoint": checkpoint,
+        "the checkpoint beside --save": beside_save,
+        "--plot": _check_picture(args.plot, "--plot") if args.plot else None,
+    }
+    _distinct(outputs)
+    if args.resume and not os.path.isfile(args.resume):
+        raise UsageError(f"--resume: no checkpoint file at {args.resume}")
+    return outputs
+
+
+def _resume_command(argv: Sequence[str], checkpoint: Path) -> str:
+    """``argv`` with ``--resume CHECKPOINT`` in place of any earlier --resume."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            skip = True
+        elif not arg.startswith("--resume="):
+            kept.append(arg)
+    return "descentlab " + shlex.join([*kept, "--resume", str(checkpoint)])
+
+
+def _default_checkpoint() -> Path:
+    folder = Path(RUNS_FOLDER) / time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = folder.with_name(f"{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    return folder / "checkpoint.npz"
+
+
+def _on_interrupt(trainer: Any, args: argparse.Namespace, target: Path | None) -> int:
+    """Ctrl-C during training: checkpoint the start of the interrupted epoch, say how to resume."""
+    from descentlab.train.callbacks import ProgressBar
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the write short
+    for cb in trainer.callbacks:
+        if isinstance(cb, ProgressBar):
+            cb.on_train_end(trainer)
+    trainer.rewind()
+    path = target if target is not None else _default_checkpoint()
+    try:
+        check_output(path, "the checkpoint")
+        _make_parent(path)
+        trainer.save_checkpoint(path)
+    except (UsageError, OSError, ValueError) as exc:
+        print(f"descentlab: interrupted; no checkpoint written: {_one_line(exc)}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"descentlab: interrupted in epoch {trainer.epoch + 1}; checkpoint of the run as that "
+          f"epoch began ({trainer.epoch} epochs done) written to {path}", file=sys.stderr)
+    print(f"resume with: {_resume_command(args.argv, path)}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _status(summary: dict[str, Any], status: str) -> str:
+    """``status``, or else which number of ``summary`` is not finite."""
+    if status != "ok":
+        return status
+    for key, value in summary.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{key} is {value}"
+    return "ok"
+
+
+def _print_json(value: Any, status: str) -> None:
+    """One strict JSON object: non-finite numbers become null and ``status`` says why."""
+    from descentlab.train.history import json_safe
+
+    if isinstance(value, dict):
+        value = {**value, "status": status}
+    print(json.dumps(json_safe(value), allow_nan=False))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    outputs = _train_outputs(args)
+    hidden = _ints(args.hidden, "--hidden") if args.hidden else []
+
     from descentlab import data, nn
     from descentlab.train import Trainer, evaluate
+    from descentlab.train.callbacks import Checkpoint
 
     nn.manual_seed(args.seed)
     bundle = data.load(args.data, seed=args.seed)
     loss = "cross_entropy" if bundle.kind == "classification" else "mse"
-    model = _build_model(args, bundle)
+    model = _build_model(args, bundle, hidden)
     options = _options_for(args.optimizer, _given_hyperparameters(args), strict=True)
     if args.lr is not None:
         options["lr"] = args.lr
@@ -170,13 +408,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if args.resume:
         trainer.load_checkpoint(args.resume)
+    save, checkpoint = outputs["--save"], outputs["--checkpoint"]
+    final_checkpoint = checkpoint or outputs["the checkpoint beside --save"]
+    if checkpoint is not None:
+        _make_parent(checkpoint)
+        trainer.callbacks.append(Checkpoint(checkpoint))
+    interrupt_target = final_checkpoint or (Path(args.resume) if args.resume else None)
     started = time.perf_counter()
-    history = trainer.run()
+    try:
+        history = trainer.run()
+    except KeyboardInterrupt:
+        return _on_interrupt(trainer, args, interrupt_target)
     seconds = time.perf_counter() - started
     test = evaluate(model, bundle.test, loss=loss) if bundle.test is not None else {}
-    if args.save:
-        model.save(args.save)
-        trainer.save_checkpoint(args.save.removesuffix(".npz") + ".ckpt.npz")
+    written = None
+    if save is not None:
+        _make_parent(save)
+        written = model.save(save) or (save if save.suffix == ".npz"
+                                       else save.with_name(save.name + ".npz"))
+    if final_checkpoint is not None and checkpoint is None:
+        _make_parent(final_checkpoint)
+        trainer.save_checkpoint(final_checkpoint)
     if args.plot:
         from descentlab import viz
 
@@ -195,8 +447,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seconds": seconds,
         "stop_reason": history.stop_reason,
     }
+    if written is not None:
+        summary["model"] = str(written)
+    if final_checkpoint is not None:
+        summary["checkpoint"] = str(final_checkpoint)
     if args.json:
-        print(json.dumps(summary))
+        _print_json(summary, _status(summary, history.status))
     elif not args.quiet:
         print(history.table())
         print(f"stopped: {history.stop_reason}")
@@ -205,8 +461,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             extra = f", test accuracy {acc:.4f}" if acc is not None else ""
             print(f"test loss {test['loss']:.4f}{extra} ({len(bundle.test[1])} samples); "
                   f"{seconds:.2f} s")
-        if args.save:
-            print(f"model saved to {args.save}")
+        if written is not None:
+            print(f"model saved to {written}")
+        if final_checkpoint is not None:
+            print(f"checkpoint saved to {final_checkpoint}")
     return 0
 
 
@@ -222,8 +480,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"data set {bundle.name!r} has no {args.split} split")
     result = evaluate(model, split, loss=loss)
     if args.json:
-        out = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in result.items()}
-        print(json.dumps(out))
+        _print_json(result, _status(result, "ok"))
         return 0
     print(f"{args.split}: loss {result['loss']:.4f}", end="")
     if "accuracy" in result:
@@ -259,15 +516,17 @@ def cmd_minimize(args: argparse.Namespace) -> int:
 
     from descentlab import landscapes
 
+    plot = _check_picture(args.plot, "--plot") if args.plot else None
+    names = _names(args.optimizer, "--optimizer")
+    lrs: list[float | None] = list(_floats(args.lr, "--lr", positive=True)) if args.lr else [None]
     f = _landscape(args.function, args.dim)
     x0 = _start(f, args.start)
-    names = [n for n in args.optimizer.split(",") if n]
-    lrs = _floats(args.lr, "--lr") if args.lr else [None]
     given = _given_hyperparameters(args)
     for key in given:
         if not any(key in _options_for(n, {key: 0}, strict=False) for n in names):
             raise UsageError(f"none of the optimizers {names} has a hyperparameter {key!r}")
     rows, results = [], {}
+    records: list[dict[str, Any]] = []
     for name in names:
         options = _options_for(name, given, strict=False)
         for lr in lrs:
@@ -287,23 +546,36 @@ def cmd_minimize(args: argparse.Namespace) -> int:
                 res.status, str(res.nit), f"{float(res.fun):.6g}", f"{float(res.grad_norm):.3g}",
                 "(" + ", ".join(f"{v:.4g}" for v in x) + ")", res.message,
             ])
+            records.append({
+                "optimizer": name, "lr": lr_used if isinstance(lr_used, float) else None,
+                "status": res.status, "steps": int(res.nit), "fun": float(res.fun),
+                "grad_norm": float(res.grad_norm), "x": x.tolist(), "message": res.message,
+            })
     if args.json:
-        print(json.dumps([dict(zip(
-            ["optimizer", "lr", "status", "steps", "fun", "grad_norm", "x", "message"], r))
-            for r in rows]))
+        from descentlab.train.history import json_safe
+
+        print(json.dumps(json_safe(records), allow_nan=False))
     else:
         print(f"{f.name}: {getattr(f, 'description', '')}")
         _print_table(rows, ["optimizer", "lr", "status", "steps", "f(x)", "|grad|", "x",
                             "message"])
-    if args.plot:
+    if plot is not None:
         from descentlab import viz
 
-        viz.plot_landscape(f, results, out=args.plot)
+        viz.plot_landscape(f, results, out=plot)
     return 0
 
 
 def cmd_race(args: argparse.Namespace) -> int:
+    out = _check_picture(args.out, "--out", animation=True, still=False)
+    names = _names(args.optimizers, "--optimizers")
+    lrs = _floats(args.lr, "--lr", positive=True) if args.lr else []
+    if len(lrs) not in (0, 1, len(names)):
+        raise UsageError(f"--lr takes one learning rate for all optimizers or one per optimizer "
+                         f"({len(names)}: {', '.join(names)}), got {len(lrs)}: {args.lr!r}")
+
     from descentlab import landscapes, viz
+    from descentlab.optim import get as get_optimizer
 
     f = _landscape(args.function, None)
     # On the classic surfaces the classic race's start and learning rates are the defaults.
@@ -311,20 +583,26 @@ def cmd_race(args: argparse.Namespace) -> int:
     x0 = _start(f, args.start) if args.start or not classic else classic["x0"]
     given = _given_hyperparameters(args)
     configs: dict[str, dict[str, Any]] = {}
-    for name in [n for n in args.optimizers.split(",") if n]:
+    for i, name in enumerate(names):
         configs[name] = {**classic.get("optimizers", {}).get(name, {}),
                          **_options_for(name, given, strict=False)}
+        if lrs:
+            configs[name]["lr"] = lrs[i if len(lrs) > 1 else 0]
     for setting in args.set or []:
         key, _, value = setting.partition("=")
         opt, _, hp = key.partition(".")
         if opt not in configs or not hp or not value:
             raise UsageError(f"--set takes OPTIMIZER.NAME=VALUE for a raced optimizer, got {setting!r}")
+        known = get_optimizer(opt).hyperparameters
+        if hp not in known:
+            raise UsageError(f"--set {setting}: optimizer {opt!r} has no hyperparameter {hp!r}; "
+                             f"its hyperparameters: {', '.join(known)}")
         configs[opt][hp] = _parse_value(value)
     results = landscapes.race(f, x0, configs, steps=args.steps, tol=args.tol, seed=args.seed)
-    viz.race_animation(f, results, fps=args.fps, out=args.out, bounds=classic.get("bounds"))
+    viz.race_animation(f, results, fps=args.fps, out=out, bounds=classic.get("bounds"))
     for name, res in results.items():
         print(f"{name:>12}: {res.status:<9} after {res.nit:>5} steps, f = {float(res.fun):.6g}")
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 
@@ -343,12 +621,13 @@ def _parse_value(text: str) -> Any:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    _check_picture(args.out, "--out")
     from descentlab import viz
 
     if args.kind == "lr-sweep":
         kwargs: dict[str, Any] = {}
         if args.lrs:
-            kwargs["lrs"] = _floats(args.lrs, "--lrs")
+            kwargs["lrs"] = _floats(args.lrs, "--lrs", positive=True)
         if args.steps:
             kwargs["steps"] = args.steps
         viz.plot_lr_sweep(args.function or "parabola", out=args.out, **kwargs)
@@ -363,7 +642,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         results = None
         if args.optimizers:
             x0 = _start(f, args.start)
-            configs = {n: {} for n in args.optimizers.split(",") if n}
+            configs: dict[str, dict[str, Any]] = {
+                n: {} for n in _names(args.optimizers, "--optimizers")}
             results = landscapes.race(f, x0, configs, steps=args.steps or 500)
         viz.plot_landscape(f, results, out=args.out)
     print(f"wrote {args.out}")
@@ -371,6 +651,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
+    check_output(args.directory, "DIRECTORY", folder=True)
+    if args.markdown:
+        check_output(args.markdown, "--markdown")
     from descentlab import viz
 
     paths = viz.gallery(args.directory, quick=args.quick, markdown=args.markdown)
@@ -389,11 +672,22 @@ def cmd_functions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bounds(hp: Any) -> str:
+    """`` in [0, 1)``-style text for a hyperparameter's hard bounds (either may be open or absent)."""
+    low, high = getattr(hp, "low", None), getattr(hp, "high", None)
+    if low is None and high is None:
+        return ""
+    left = "(" if getattr(hp, "low_open", False) or low is None else "["
+    right = ")" if getattr(hp, "high_open", False) or high is None else "]"
+    return (f" in {left}{'-inf' if low is None else f'{low:g}'}, "
+            f"{'inf' if high is None else f'{high:g}'}{right}")
+
+
 def cmd_optimizers(args: argparse.Namespace) -> int:
     for spec in OPTIMIZERS.values():
         print(f"{spec.name}: {spec.summary}")
         for hp in spec.hyperparameters.values():
-            rng = "" if hp.low is None else f" in [{hp.low:g}, {hp.high:g}]"
+            rng = _bounds(hp)
             print(f"    --{hp.name.replace('_', '-'):<26} {hp.type:<6} default {hp.default!r}{rng}"
                   f"  {hp.help}")
     return 0
@@ -412,6 +706,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    check_output(args.out, "--out", folder=True)
     from descentlab.demo import run_demo
 
     run_demo(args.out, quick=args.quick)
@@ -453,18 +748,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive(int), default=40)
     p.add_argument("--l1", type=_nonnegative_float, default=0.0, help="L1 penalty lambda")
     p.add_argument("--l2", type=_nonnegative_float, default=0.0, help="L2 penalty lambda")
-    p.add_argument("--dropout", type=_nonnegative_float, default=0.2,
+    p.add_argument("--dropout", type=_probability, default=0.2,
                    help="dropout probability after each hidden layer (default: 0.2)")
     p.add_argument("--schedule", default=None,
                    help="learning-rate schedule: step | exponential | cosine | linear | "
                         "inverse_time | plateau")
     p.add_argument("--grad-clip", type=_positive(float), default=None)
-    p.add_argument("--patience", type=int, default=None, help="early stopping patience")
+    p.add_argument("--patience", type=_nonnegative(int), default=None,
+                   help="early stopping: stop after this many epochs without improvement")
     p.add_argument("--tol", type=_positive(float), default=None,
                    help="stop when the full gradient norm is below this")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save", default=None, help="write the model to this .npz")
-    p.add_argument("--resume", default=None, help="continue from a checkpoint .npz")
+    p.add_argument("--save", default=None,
+                   help="write the model to this .npz (and a checkpoint beside it, "
+                        "NAME.ckpt.npz, unless --checkpoint is given)")
+    p.add_argument("--checkpoint", default=None,
+                   help="write a resumable checkpoint .npz here after every epoch")
+    p.add_argument("--resume", default=None,
+                   help="continue from a checkpoint .npz (same options as the run that made it)."
+                        " Ctrl-C writes one (beside --save/--checkpoint, else in "
+                        f"./{RUNS_FOLDER}/TIME/) and prints the command that resumes")
     p.add_argument("--plot", default=None, help="write training curves (PNG/SVG)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true")
@@ -498,6 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("race", help="animate optimizers racing on a surface")
     p.add_argument("function", nargs="?", default="beale")
     p.add_argument("--optimizers", default="sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam")
+    p.add_argument("--lr", default=None,
+                   help="learning rate for every optimizer, or one per optimizer, "
+                        "comma-separated (default: the classic race's per-optimizer rates)")
     p.add_argument("--start", default=None)
     p.add_argument("--steps", type=_positive(int), default=300)
     p.add_argument("--tol", type=_positive(float), default=1e-6)
@@ -548,24 +854,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+        message = f"{target}: {exc.strerror}"
+    elif isinstance(exc, ImportError) and exc.name:
+        message = f"this needs the package {exc.name}, which is not installed: {exc}"
+    else:
+        message = str(exc)
+    return " ".join(message.split()) or type(exc).__name__
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Mistakes a user can make; anything else (TypeError, KeyError, ...) is a bug."""
+    if isinstance(exc, ImportError):  # an optional dependency, not one of ours
+        return bool(exc.name) and not exc.name.startswith("descentlab")
+    return isinstance(exc, (UsageError, ValueError, OSError))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``descentlab`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    args.argv = argv
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("descentlab: interrupted", file=sys.stderr)
-        return 130
-    except (UsageError, ValueError, TypeError, KeyError, OSError, ImportError) as exc:
-        if os.environ.get("DESCENTLAB_DEBUG"):
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (``descentlab optimizers | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # killed by SIGPIPE, as a shell reports it
+    except Exception as exc:
+        if not _is_user_error(exc) or os.environ.get("DESCENTLAB_DEBUG"):
             raise
-        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        message = " ".join(message.split()) or type(exc).__name__
-        print(f"descentlab: error: {message}", file=sys.stderr)
+        print(f"descentlab: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 
