@@ -402,3 +402,30 @@ def test_resume_with_another_optimizer_or_hidden_size_is_refused(tmp_path):
     assert "made with optimizer adam, this run uses sgd" in line
     line = _one_line_error(run(*base, "--hidden", "16", "--resume", str(ckpt)))
     assert "sizes=[2, 8, 2]" in line and "sizes=[2, 16, 2]" in line
+
+
+def test_check_output_allows_new_folders_only_below_a_writable_folder(tmp_path):
+    from descentlab.cli import UsageError, check_output
+
+    assert check_output(str(tmp_path / "a" / "b" / "x.png"), "--out") == tmp_path / "a" / "b" / "x.png"
+    assert not (tmp_path / "a").exists()  # made only when the file is written
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UsageError, match="it is a file, not a folder"):
+        check_output(str(tmp_path / "f"), "DIRECTORY", folder=True)
+    with pytest.raises(UsageError, match="needs a file name"):
+        check_output("", "--out")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root may write anywhere")
+def test_check_output_refuses_a_folder_that_is_not_writable(tmp_path):
+    from descentlab.cli import UsageError, check_output
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(UsageError, match=f"folder {locked} is not writable"):
+            check_output(str(locked / "sub" / "x.png"), "--out")
+    finally:
+        locked.chmod(0o700)

@@ -290,8 +290,7 @@ def _regularizer(args: argparse.Namespace) -> Any:
 
 
 def _beside(path: Path, suffix: str) -> Path:
-    stem = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
-    return path.with_name(stem + suffix)
+    return path.with_name(path.name.removesuffix(".npz") + suffix)
 
 
 def _train_outputs(args: argparse.Namespace) -> dict[str, Path | None]:
@@ -459,7 +458,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if test:
             acc = test.get("accuracy")
             extra = f", test accuracy {acc:.4f}" if acc is not None else ""
-            print(f"test loss {test['loss']:.4f}{extra} ({len(bundle.test[1])} samples); "
+            print(f"test loss {test['loss']:.4f}{extra} ({test['n']} samples); "
                   f"{seconds:.2f} s")
         if written is not None:
             print(f"model saved to {written}")
@@ -868,7 +867,7 @@ def _one_line(exc: BaseException) -> str:
 def _is_user_error(exc: BaseException) -> bool:
     """Mistakes a user can make; anything else (TypeError, KeyError, ...) is a bug."""
     if isinstance(exc, ImportError):  # an optional dependency, not one of ours
-        return bool(exc.name) and not exc.name.startswith("descentlab")
+        return exc.name is not None and not exc.name.startswith("descentlab")
     return isinstance(exc, (UsageError, ValueError, OSError))
 
 

@@ -208,8 +208,8 @@ def test_an_empty_data_set_is_refused_by_name(which):
 
 def _trainer(**overrides):
     X, y = blobs(n=90)
-    kwargs = dict(optimizer="adam", lr=0.01, epochs=4, batch_size=16, seed=3, progress=False,
-                  early_stopping=2, lr_scheduler="step")
+    kwargs = {"optimizer": "adam", "lr": 0.01, "epochs": 4, "batch_size": 16, "seed": 3,
+              "progress": False, "early_stopping": 2, "lr_scheduler": "step"}
     kwargs.update(overrides)
     return Trainer(make_model(dropout=0.3), (X, y), (X[:30], y[:30]), **kwargs)
 

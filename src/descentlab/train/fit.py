@@ -55,7 +55,7 @@ def _resolve_loss(loss: str | LossFn) -> tuple[LossFn, bool]:
 
 def _as_arrays(data: Any, what: str, *, allow_empty: bool = True) -> Arrays:
     if isinstance(data, DataLoader):
-        X, y = data.X, data.y
+        X, y = np.asarray(data.X), np.asarray(data.y)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         X, y = np.asarray(data[0]), np.asarray(data[1])
         if X.ndim == 0 or y.ndim == 0:
@@ -201,7 +201,10 @@ class Trainer:
             early_stopping = EarlyStopping(
                 patience=early_stopping, monitor="val_loss" if self.val else "train_loss"
             )
-        self.early_stopping = early_stopping
+        if isinstance(early_stopping, bool):
+            raise TypeError("early_stopping must be an EarlyStopping, a patience (int) or None, "
+                            f"got {early_stopping!r}")
+        self.early_stopping: EarlyStopping | None = early_stopping
         if early_stopping is not None:
             self.callbacks.append(early_stopping)
         if progress:
