@@ -75,8 +75,9 @@ class ASGD(Optimizer):
     ========  ==================  =======
 
     The iterate theta_t follows SGD with a step eta_t decaying like t^-alpha and
-    a built-in shrinkage by lambd * eta_t; the average ``ax`` equals theta_t until
-    step t0 + 1 and from then on is the running mean of the iterates after t0.
+    a built-in shrinkage by lambd * eta_t. The average ``ax`` equals theta_t up to
+    step t0 + 2; after that (for an integer t0) ax_t is the mean of theta_{t0+2},
+    ..., theta_t.
     The average is only kept in the state (``optimizer.state[p]["ax"]``): the
     parameters themselves are the raw iterates, as in PyTorch; copy ``ax`` into
     them to evaluate the averaged model. With the default t0 = 1e6 no averaging
@@ -85,7 +86,7 @@ class ASGD(Optimizer):
     approximation by averaging", SIAM J. Control Optim. 30(4), 1992; L. Bottou,
     "Stochastic gradient descent tricks", 2012 (the eta_t schedule).
 
-    Example, f(x) = x^2 / 2, averaging from step 100::
+    Example, f(x) = x^2 / 2, averaging from step 102::
 
         >>> p = ArrayParam(np.array([1.0]))
         >>> opt = ASGD([p], lr=0.1, t0=100)
