@@ -124,7 +124,8 @@ def test_registry_is_generated_from_the_library(client: TestClient) -> None:
         assert list(hps) == list(spec.hyperparameters)
         for hp_name, hp in spec.hyperparameters.items():
             assert hps[hp_name]["type"] == hp.type
-            assert hps[hp_name]["default"] == hp.default
+            finite = not isinstance(hp.default, float) or np.isfinite(hp.default)
+            assert hps[hp_name]["default"] == (hp.default if finite else None)  # JSON: no inf
             assert set(hps[hp_name]) == {"name", "type", "default", "low", "high", "log_scale",
                                          "help", "choices"}
     assert [x["name"] for x in reg["landscapes"]] == list(landscapes.REGISTRY)
@@ -646,6 +647,12 @@ def test_allowed_hosts_are_configurable() -> None:
      "config.params.bounds", "bounds must be 2 pair(s) [low, high] with low < high"),
     ({"type": "race.start", "config": {"landscape": "x + z"}}, "config.landscape",
      "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y"),
+    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
+                                                        "hyper": {"lr": [1, 2]}}]}},
+     "config.optimizers[0].hyper.lr", "learning rate must be a number, true or false, or text"),
+    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
+                                                        "hyper": {"lr": None}}]}},
+     "config.optimizers[0].hyper.lr", "learning rate must be set, got null"),
     ({"type": "lr.start", "config": {"lrs": [0.1, "abc"]}}, "config.lrs[1]",
      "learning rates must be a number, got 'abc'"),
     ({"type": "surface.request", "landscape": "x10000000"}, "landscape", "at most 100 variables"),

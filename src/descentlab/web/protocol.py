@@ -153,7 +153,7 @@ def _finite(v: float, name: str) -> float:
     return v
 
 
-HyperValue = bool | int | float | str
+HyperValue = bool | int | float | str | None  # None: a nullable setting left unset
 
 
 def check_hyperparameters(spec_hps: dict[str, Any], hyper: dict[str, Any], owner: str,
@@ -172,7 +172,10 @@ def check_hyperparameters(spec_hps: dict[str, Any], hyper: dict[str, Any], owner
             raise FieldError("set the learning rates with 'lrs', not hyper.lr", key)
         hp = spec_hps[key]
         what = _WORDS.get(key, key)
-        if hp.type == "bool":
+        if val is None:
+            if not getattr(hp, "nullable", False):
+                raise FieldError(f"{what} must be set, got null", key)
+        elif hp.type == "bool":
             if not isinstance(val, bool):
                 raise FieldError(f"{what} must be true or false, got {_shown(val)}", key)
         elif hp.type == "int":
@@ -800,8 +803,13 @@ _TYPE_WORDS = {
 }
 
 
+_UNION_MEMBERS = ("bool", "int", "float", "str", "none")
+
+
 def _words(loc: tuple[Any, ...]) -> str:
     names = [part for part in loc if isinstance(part, str)]
+    while len(names) > 1 and names[-1] in _UNION_MEMBERS:  # pydantic's union branch
+        names.pop()
     if not names:
         return "value"
     name = names[-1]
@@ -842,6 +850,9 @@ def error_from_validation(err: ValidationError, request: str) -> ProtocolError:
     """The first problem of a pydantic error as a ProtocolError naming field and value."""
     first = err.errors(include_url=False)[0]
     loc = tuple(first.get("loc", ()))
+    union = False
+    while len(loc) > 1 and loc[-1] in _UNION_MEMBERS:  # none of bool | int | float | str
+        loc, union = loc[:-1], True
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, FieldError):
         loc = (*loc, cause.subfield)
@@ -850,6 +861,9 @@ def error_from_validation(err: ValidationError, request: str) -> ProtocolError:
         text = f"{_words(loc)} is required ({field})"
     elif first.get("type") == "extra_forbidden":
         text = f"unknown field {field!r}"
+    elif union:
+        text = (f"{_words(loc)} must be a number, true or false, or text, got "
+                f"{_shown(first.get('input'))}")
     else:
         text = _plain(first)
     return ProtocolError(text, field or None, request)
