@@ -17,7 +17,16 @@ from descentlab.nn.layers import (
     Softmax,
     Tanh,
 )
-from descentlab.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from descentlab.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from descentlab.nn.module import FlatParameters, Module, load
 from descentlab.nn.regularizers import L1, L2, ElasticNet, Regularizer
 
@@ -26,13 +35,16 @@ __all__ = [
     "L1",
     "L2",
     "MLP",
+    "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "Dropout",
     "ElasticNet",
     "FlatParameters",
     "Flatten",
+    "HuberLoss",
     "Identity",
+    "L1Loss",
     "LeakyReLU",
     "Linear",
     "MSELoss",
@@ -43,6 +55,7 @@ __all__ = [
     "Regularizer",
     "Sequential",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Tanh",
     "functional",
