@@ -5,28 +5,49 @@ A primitive computes its output with NumPy and returns, through
 dL/d(input) for each input (the chain rule, one link at a time). Binary
 primitives ``unbroadcast`` their gradients back to each input's shape.
 
+The backward formulas are NumPy code. Normally ``g`` is an array and so is
+everything they touch. Under ``create_graph`` (second derivatives) ``g`` is a
+Tensor: ``_value(t, g)`` then hands the formula the input Tensor instead of
+its array, and the same NumPy calls dispatch to differentiable Tensor ops, so
+the backward pass is itself recorded.
+
 Primitives (hand-written backward): add, mul, neg, pow, exp, log, abs, sin,
-cos, tanh, sigmoid, relu, maximum, matmul, sum, mean, max, reshape,
-transpose, getitem, concatenate, stack, where, and two fused ops,
-``softmax_cross_entropy`` (for numerical stability and speed) and ``linear``
-(x W^T + b, for speed); each is tested against its composed twin. Everything else (sub, div, sqrt, minimum,
-softmax, log_softmax, logsumexp, ...) is composed from them.
+cos, tanh, sigmoid, relu, maximum, where, clip, matmul, sum, mean, max, norm,
+reshape, transpose, broadcast_to, getitem, concatenate, stack, and two fused
+ops, ``softmax_cross_entropy`` (for numerical stability and speed) and
+``linear`` (x W^T + b, for speed); each is tested against its composed twin.
+Everything else (sub, div, sqrt, minimum, min, softmax, log_softmax,
+logsumexp, ...) is composed from them.
+
+Edge cases follow PyTorch's conventions (checked against torch in the tests):
+d(x**0)/dx = 0 everywhere; d(a**x)/dx = 0 at a = 0, x >= 0 and is NaN for
+a < 0; ``relu`` and ``maximum`` route the gradient with ``where`` (so an
+infinite upstream gradient gives 0, not NaN, to the inactive side); ties share
+the gradient evenly.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from descentlab.autograd.tensor import Tensor, lift, make_result
+from descentlab.autograd.tensor import (
+    Axis,
+    Grad,
+    Index,
+    Tensor,
+    TensorLike,
+    lift,
+    make_result,
+)
 
-Axis = int | tuple[int, ...] | None
+Pair = tuple["Grad | None", "Grad | None"]
 
 
-def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def unbroadcast(g: Grad, shape: tuple[int, ...]) -> Grad:
     """Sum ``g`` over the axes NumPy broadcast, so it has ``shape`` again."""
     if g.shape == shape:
         return g
@@ -39,134 +60,199 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.reshape(shape)
 
 
-def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+def _value(t: Tensor, g: Grad) -> Grad:
+    """``t`` as a backward formula should see it: its array, or under create_graph
+    (``g`` a Tensor) the Tensor itself, so that the formula is differentiable too."""
+    return t if isinstance(g, Tensor) else t.data
+
+
+def _pair(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
     if isinstance(a, Tensor):
         return a, lift(b, a)
-    b = lift(b)
-    return lift(a, b), b
+    tb = lift(b)
+    return lift(a, tb), tb
+
+
+def normalize_axes(axis: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    """Axes as non-negative ints (``-1`` is the last); out of range or repeated raise."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
+            raise TypeError(f"an axis must be an integer, got {ax!r}")
+        if not -ndim <= ax < ndim:
+            raise ValueError(f"axis {ax} is out of bounds for a tensor of dimension {ndim}")
+        out.append(int(ax) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {tuple(axes)}")
+    return tuple(out)
+
+
+def _axis_arg(axis: Axis, ndim: int) -> tuple[int, ...] | None:
+    return None if axis is None else normalize_axes(axis, ndim)
 
 
 # --------------------------------------------------------------- elementwise
-def add(a: Any, b: Any) -> Tensor:
+def add(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b)
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def backward(g: Grad) -> Pair:
         return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
 
     return make_result(a.data + b.data, (a, b), backward)
 
 
-def mul(a: Any, b: Any) -> Tensor:
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b)
 
-    def backward(g: np.ndarray) -> tuple[Any, Any]:
-        ga = unbroadcast(g * b.data, a.shape) if a.requires_grad else None
-        gb = unbroadcast(g * a.data, b.shape) if b.requires_grad else None
+    def backward(g: Grad) -> Pair:
+        ga = unbroadcast(g * _value(b, g), a.shape) if a.requires_grad else None
+        gb = unbroadcast(g * _value(a, g), b.shape) if b.requires_grad else None
         return ga, gb
 
     return make_result(a.data * b.data, (a, b), backward)
 
 
-def neg(a: Any) -> Tensor:
+def neg(a: TensorLike) -> Tensor:
     a = lift(a)
     return make_result(-a.data, (a,), lambda g: (-g,))
 
 
-def pow(a: Any, b: Any) -> Tensor:
-    """a ** b; b a number (power rule) or a tensor (also d/db = a^b log a)."""
+def pow(a: TensorLike, b: TensorLike) -> Tensor:
+    """a ** b; d/da = b a^(b-1) (0 where b = 0), d/db = a^b log a (0 where a = 0, b >= 0).
+
+    As in PyTorch: d(x**0)/dx is 0 even at x = 0; for a < 0, d/db is NaN (log of a
+    negative number) and so is d/da for a non-integer b; at a = 0, b < 0, d/db = -inf.
+    """
     a, b = _pair(a, b)
     out = a.data**b.data
 
-    def backward(g: np.ndarray) -> tuple[Any, Any]:
+    def backward(g: Grad) -> Pair:
         ga = gb = None
-        if a.requires_grad:
-            ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
-        if b.requires_grad:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = np.where(a.data > 0, np.log(np.where(a.data > 0, a.data, 1)), 0)
-            gb = unbroadcast(g * out * log_a, b.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if a.requires_grad:
+                bv = _value(b, g)
+                slope = g * bv * _value(a, g) ** (bv - 1)
+                ga = unbroadcast(np.where(b.data == 0, 0, slope), a.shape)
+            if b.requires_grad:
+                power = pow(a, b) if isinstance(g, Tensor) else out
+                slope = g * power * log(a) if isinstance(g, Tensor) else g * out * np.log(a.data)
+                gb = unbroadcast(np.where((a.data == 0) & (b.data >= 0), 0, slope), b.shape)
         return ga, gb
 
     return make_result(out, (a, b), backward)
 
 
-def exp(a: Any) -> Tensor:
+def exp(a: TensorLike) -> Tensor:
     a = lift(a)
     out = np.exp(a.data)
-    return make_result(out, (a,), lambda g: (g * out,))
+    return make_result(out, (a,), lambda g: (g * (exp(a) if isinstance(g, Tensor) else out),))
 
 
-def log(a: Any) -> Tensor:
+def log(a: TensorLike) -> Tensor:
     a = lift(a)
-    return make_result(np.log(a.data), (a,), lambda g: (g / a.data,))
+    return make_result(np.log(a.data), (a,), lambda g: (g / _value(a, g),))
 
 
-def abs(a: Any) -> Tensor:
-    """|a|; the gradient at 0 is 0 (the subgradient PyTorch uses)."""
+def abs(a: TensorLike) -> Tensor:
+    """|a|; the gradient is g sign(a): 0 at a = 0, and NaN there if g is infinite (as torch)."""
     a = lift(a)
     return make_result(np.abs(a.data), (a,), lambda g: (g * np.sign(a.data),))
 
 
-def sin(a: Any) -> Tensor:
+def sin(a: TensorLike) -> Tensor:
     a = lift(a)
-    return make_result(np.sin(a.data), (a,), lambda g: (g * np.cos(a.data),))
+    return make_result(np.sin(a.data), (a,), lambda g: (g * np.cos(_value(a, g)),))
 
 
-def cos(a: Any) -> Tensor:
+def cos(a: TensorLike) -> Tensor:
     a = lift(a)
-    return make_result(np.cos(a.data), (a,), lambda g: (-g * np.sin(a.data),))
+    return make_result(np.cos(a.data), (a,), lambda g: (-(g * np.sin(_value(a, g))),))
 
 
-def tanh(a: Any) -> Tensor:
+def tanh(a: TensorLike) -> Tensor:
     a = lift(a)
     out = np.tanh(a.data)
-    return make_result(out, (a,), lambda g: (g * (1 - out * out),))
+
+    def backward(g: Grad) -> tuple[Grad]:
+        t = tanh(a) if isinstance(g, Tensor) else out
+        return (g * (1 - t * t),)
+
+    return make_result(out, (a,), backward)
 
 
-def sigmoid(a: Any) -> Tensor:
+def sigmoid(a: TensorLike) -> Tensor:
     """1 / (1 + e^-a), computed without overflow for large |a|."""
     a = lift(a)
     e = np.exp(-np.abs(a.data))
     out = np.where(a.data >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
-    return make_result(out, (a,), lambda g: (g * out * (1 - out),))
+
+    def backward(g: Grad) -> tuple[Grad]:
+        s = sigmoid(a) if isinstance(g, Tensor) else out
+        return (g * (1 - s) * s,)
+
+    return make_result(out, (a,), backward)
 
 
-def relu(a: Any) -> Tensor:
-    """max(a, 0); the gradient at 0 is 0, as in PyTorch."""
+def relu(a: TensorLike) -> Tensor:
+    """max(a, 0); the gradient passes where the output is not <= 0 (NaN passes), as in torch."""
     a = lift(a)
-    positive = a.data > 0
-    return make_result(np.maximum(a.data, 0), (a,), lambda g: (g * positive,))
+    out = np.maximum(a.data, 0)
+    blocked = out <= 0
+    return make_result(out, (a,), lambda g: (np.where(blocked, 0, g),))
 
 
-def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise max; at ties each input gets half the gradient (as PyTorch)."""
+def maximum(a: TensorLike, b: TensorLike) -> Tensor:
+    """Elementwise max, with PyTorch's gradient.
+
+    Each input gets g where it is strictly larger, g/2 at ties, 0 where it is
+    smaller; a NaN operand compares neither way, so both inputs get g.
+    """
     a, b = _pair(a, b)
-    a_wins = (a.data > b.data).astype(a.dtype)
-    a_wins += 0.5 * (a.data == b.data)
+    tie, a_less, a_more = a.data == b.data, a.data < b.data, a.data > b.data
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return unbroadcast(g * a_wins, a.shape), unbroadcast(g * (1 - a_wins), b.shape)
+    def backward(g: Grad) -> Pair:
+        share = np.where(tie, g * 0.5, g)
+        ga = unbroadcast(np.where(a_less, 0, share), a.shape) if a.requires_grad else None
+        gb = unbroadcast(np.where(a_more, 0, share), b.shape) if b.requires_grad else None
+        return ga, gb
 
     return make_result(np.maximum(a.data, b.data), (a, b), backward)
 
 
-def where(condition: Any, a: Any, b: Any) -> Tensor:
+def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     """Pick a where ``condition`` holds, else b; the gradient follows the pick."""
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, bool)
     a, b = _pair(a, b)
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        zero = np.zeros((), g.dtype)
+    def backward(g: Grad) -> Pair:
         return (
-            unbroadcast(np.where(cond, g, zero), a.shape),
-            unbroadcast(np.where(cond, zero, g), b.shape),
+            unbroadcast(np.where(cond, g, 0), a.shape),
+            unbroadcast(np.where(cond, 0, g), b.shape),
         )
 
     return make_result(np.where(cond, a.data, b.data), (a, b), backward)
 
 
+def clip(a: TensorLike, low: npt.ArrayLike | None, high: npt.ArrayLike | None) -> Tensor:
+    """``np.clip(a, low, high)`` with constant bounds; the gradient passes where
+    low <= a <= high (bounds included, NaN blocked), as ``torch.clamp``."""
+    a = lift(a)
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        raise TypeError("clip bounds must be numbers or arrays, not Tensors")
+    if low is None and high is None:
+        raise ValueError("clip needs at least one of the bounds low and high")
+    inside = np.ones(a.shape, bool)
+    if low is not None:
+        inside = inside & (a.data >= low)
+    if high is not None:
+        inside = inside & (a.data <= high)
+    out = np.clip(a.data, low, high).astype(a.dtype, copy=False)
+    return make_result(out, (a,), lambda g: (unbroadcast(np.where(inside, g, 0), a.shape),))
+
+
 # ------------------------------------------------------------ linear algebra
-def matmul(a: Any, b: Any) -> Tensor:
+def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     """a @ b, with NumPy's rules for 1-D operands and batch dimensions."""
     a, b = _pair(a, b)
     if a.ndim == 0 or b.ndim == 0:
@@ -178,9 +264,10 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"(inner dimensions {k_a} and {k_b} differ)"
         )
 
-    def backward(g: np.ndarray) -> tuple[Any, Any]:
-        a2 = a.data[None, :] if a.ndim == 1 else a.data
-        b2 = b.data[:, None] if b.ndim == 1 else b.data
+    def backward(g: Grad) -> Pair:
+        av, bv = _value(a, g), _value(b, g)
+        a2 = av[None, :] if a.ndim == 1 else av
+        b2 = bv[:, None] if b.ndim == 1 else bv
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
         g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         ga = gb = None
@@ -193,7 +280,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     return make_result(a.data @ b.data, (a, b), backward)
 
 
-def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b in one node: the fast path of ``nn.Linear``.
 
     Its twin composed of primitives is ``x @ weight.T + bias``; the tests check
@@ -210,10 +297,12 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None:
         out += bias.data
 
-    def backward(g: np.ndarray) -> tuple[Any, ...]:
+    def backward(g: Grad) -> tuple[Grad | None, ...]:
         g2 = g.reshape(-1, g.shape[-1])
-        gx = g @ weight.data if x.requires_grad else None
-        gw = g2.T @ x.data.reshape(-1, x.shape[-1]) if weight.requires_grad else None
+        gx = g @ _value(weight, g) if x.requires_grad else None
+        gw = None
+        if weight.requires_grad:
+            gw = g2.T @ _value(x, g).reshape(-1, x.shape[-1])
         if bias is None:
             return gx, gw
         return gx, gw, g2.sum(axis=0) if bias.requires_grad else None
@@ -223,156 +312,269 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 # ---------------------------------------------------------------- reductions
-def _expand(g: np.ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> np.ndarray:
+def _expand(g: Grad, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool) -> Grad:
     """Undo a reduction's loss of axes so ``g`` broadcasts against ``shape``."""
-    if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
+    if axes is not None and not keepdims:
+        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
     return np.broadcast_to(g, shape)
 
 
-def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+def sum(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = lift(a)
+    axes = _axis_arg(axis, a.ndim)
     return make_result(
-        np.sum(a.data, axis=axis, keepdims=keepdims),
+        np.sum(a.data, axis=axes, keepdims=keepdims),
         (a,),
-        lambda g: (_expand(g, a.shape, axis, keepdims),),
+        lambda g: (_expand(g, a.shape, axes, keepdims),),
     )
 
 
-def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+def mean(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = lift(a)
-    out = np.mean(a.data, axis=axis, keepdims=keepdims)
+    axes = _axis_arg(axis, a.ndim)
+    out = np.mean(a.data, axis=axes, keepdims=keepdims)
     count = a.data.size // builtins.max(out.size, 1) if a.data.size else 1
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        return (_expand(g / np.asarray(count, g.dtype), a.shape, axis, keepdims),)
+    def backward(g: Grad) -> tuple[Grad]:
+        return (_expand(g / np.asarray(count, a.dtype), a.shape, axes, keepdims),)
 
-    return make_result(out, (a,), backward)
+    return make_result(np.asarray(out), (a,), backward)
 
 
-def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Largest entry; ties share the gradient equally (like ``torch.amax``)."""
+def max(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Largest entry, with ``torch.amax``'s gradient: ties share it evenly, and where
+    the maximum is NaN every entry of that slice gets NaN. (``torch.max(x)`` without
+    a dim sends it to the NaN entries instead; ``torch.max(x, dim)`` to one index.)"""
     a = lift(a)
-    out = np.max(a.data, axis=axis, keepdims=keepdims)
+    axes = _axis_arg(axis, a.ndim)
+    out = np.max(a.data, axis=axes, keepdims=keepdims)
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        peak = _expand(out, a.shape, axis, keepdims)
-        hits = (a.data == peak).astype(g.dtype)
-        hits /= np.sum(hits, axis=axis, keepdims=True)
-        return (hits * _expand(g, a.shape, axis, keepdims),)
+    def backward(g: Grad) -> tuple[Grad]:
+        hits = (a.data == _expand(out, a.shape, axes, keepdims)).astype(a.dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hits /= np.sum(hits, axis=axes, keepdims=True)
+        return (hits * _expand(g, a.shape, axes, keepdims),)
 
-    return make_result(out, (a,), backward)
+    return make_result(np.asarray(out), (a,), backward)
+
+
+def norm(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Euclidean (Frobenius) norm sqrt(sum a^2) over ``axis``; its gradient a g / norm
+    is 0 where the norm is 0 (as ``torch.linalg.vector_norm``)."""
+    a = lift(a)
+    axes = _axis_arg(axis, a.ndim)
+    out = np.sqrt(np.sum(a.data * a.data, axis=axes, keepdims=keepdims))
+
+    def backward(g: Grad) -> tuple[Grad]:
+        n = norm(a, axis, keepdims) if isinstance(g, Tensor) else out
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(out == 0, 0, g / n)
+        return (_value(a, g) * _expand(ratio, a.shape, axes, keepdims),)
+
+    return make_result(np.asarray(out), (a,), backward)
 
 
 # ---------------------------------------------------------------- reshaping
-def reshape(a: Any, shape: tuple[int, ...]) -> Tensor:
+def reshape(a: TensorLike, shape: int | Sequence[int]) -> Tensor:
     a = lift(a)
     try:
         out = a.data.reshape(shape)
     except ValueError:
-        raise ValueError(f"cannot reshape a tensor of shape {a.shape} into {tuple(shape)}") from None
+        raise ValueError(f"cannot reshape a tensor of shape {a.shape} into {shape}") from None
     return make_result(out, (a,), lambda g: (g.reshape(a.shape),))
 
 
-def transpose(a: Any, axes: Sequence[int] | None = None) -> Tensor:
+def transpose(a: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes (reverse them when ``axes`` is None); negative axes count from the end."""
     a = lift(a)
-    inverse = None if axes is None else tuple(np.argsort(axes))
-    return make_result(
-        np.transpose(a.data, axes), (a,), lambda g: (np.transpose(g, inverse),)
-    )
+    if axes is None:
+        perm = tuple(reversed(range(a.ndim)))
+    else:
+        perm = normalize_axes(axes, a.ndim)
+        if len(perm) != a.ndim:
+            raise ValueError(f"axes {tuple(axes)} do not match a tensor of shape {a.shape}")
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    return make_result(np.transpose(a.data, perm), (a,), lambda g: (np.transpose(g, inverse),))
 
 
-def _is_basic_index(index: Any) -> bool:
+def broadcast_to(a: TensorLike, shape: Sequence[int]) -> Tensor:
+    """``np.broadcast_to``: repeat along new or length-1 axes; the gradient sums them back."""
+    a = lift(a)
+    out = np.broadcast_to(a.data, tuple(shape))
+    return make_result(out, (a,), lambda g: (unbroadcast(g, a.shape),))
+
+
+def expand_dims(a: TensorLike, axis: int | Sequence[int]) -> Tensor:
+    a = lift(a)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return reshape(a, np.expand_dims(a.data, axes).shape)
+
+
+def squeeze(a: TensorLike, axis: Axis = None) -> Tensor:
+    a = lift(a)
+    return reshape(a, np.squeeze(a.data, _axis_arg(axis, a.ndim)).shape)
+
+
+def swapaxes(a: TensorLike, axis1: int, axis2: int) -> Tensor:
+    a = lift(a)
+    perm = list(range(a.ndim))
+    i, j = normalize_axes((axis1,), a.ndim)[0], normalize_axes((axis2,), a.ndim)[0]
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, perm)
+
+
+def moveaxis(
+    a: TensorLike, source: int | Sequence[int], destination: int | Sequence[int]
+) -> Tensor:
+    a = lift(a)
+    src, dst = normalize_axes(source, a.ndim), normalize_axes(destination, a.ndim)
+    if len(src) != len(dst):
+        raise ValueError("moveaxis needs as many destination axes as source axes")
+    rest = [i for i in range(a.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        rest.insert(d, s)
+    return transpose(a, rest)
+
+
+def _is_basic_index(index: Index) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts
-    )
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
 
 
-def getitem(a: Any, index: Any) -> Tensor:
-    """a[index] for slices, integers and integer arrays (repeats accumulate)."""
+def _scatter(g: Grad, index: Index, shape: tuple[int, ...], basic: bool) -> Grad:
+    """The adjoint of ``a[index]``: g placed into zeros of ``shape``, repeats summed."""
+
+    def place(h: np.ndarray) -> np.ndarray:
+        full = np.zeros(shape, dtype=h.dtype)
+        if basic:
+            full[index] = h  # type: ignore[index]
+        else:
+            np.add.at(full, index, h)  # type: ignore[arg-type]
+        return full
+
+    if isinstance(g, Tensor):  # create_graph: a node whose own backward is the indexing
+        return make_result(place(g.data), (g,), lambda h: (getitem(h, index),))
+    return place(g)
+
+
+def getitem(a: TensorLike, index: Index) -> Tensor:
+    """a[index] for slices, integers, None, ... and integer or boolean arrays
+    (repeated indices accumulate their gradients)."""
     a = lift(a)
     if isinstance(index, Tensor):
         index = index.data
-    if isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, list):
+        index = np.asarray(index)
+    elif isinstance(index, tuple):
+        index = tuple(
+            i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i
+            for i in index
+        )
     basic = _is_basic_index(index)
-
-    def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        full = np.zeros(a.shape, dtype=g.dtype)
-        if basic:
-            full[index] = g
-        else:
-            np.add.at(full, index, g)
-        return (full,)
-
-    return make_result(a.data[index], (a,), backward)
+    return make_result(
+        a.data[index],  # type: ignore[index]
+        (a,),
+        lambda g: (_scatter(g, index, a.shape, basic),),
+    )
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def _slab(axis: int, part: int | slice) -> tuple[slice | int, ...]:
+    return (slice(None),) * axis + (part,)
+
+
+def concatenate(tensors: Sequence[TensorLike], axis: int | None = 0) -> Tensor:
+    """Join along an existing axis (``axis=None`` joins the flattened tensors)."""
     parts = [lift(t) for t in tensors]
-    sizes = np.cumsum([p.shape[axis] for p in parts])[:-1]
+    if not parts:
+        raise ValueError("need at least one tensor to concatenate")
+    if axis is None:
+        parts = [reshape(p, (-1,)) for p in parts]
+        axis = 0
+    if builtins.min(p.ndim for p in parts) == 0:
+        raise ValueError("zero-dimensional tensors cannot be concatenated")
+    ax = normalize_axes(axis, parts[0].ndim)[0]
+    ends = np.cumsum([p.shape[ax] for p in parts])
+    starts = ends - [p.shape[ax] for p in parts]
+    out = np.concatenate([p.data for p in parts], axis=ax)
 
-    def backward(g: np.ndarray) -> list[np.ndarray]:
-        return np.split(g, sizes, axis=axis)
+    def backward(g: Grad) -> list[Grad]:
+        return [g[_slab(ax, slice(int(s), int(e)))] for s, e in zip(starts, ends)]
 
-    return make_result(np.concatenate([p.data for p in parts], axis=axis), tuple(parts), backward)
+    return make_result(out, tuple(parts), backward)
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def stack(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
+    """Join along a new axis (negative counts from the end of the result)."""
     parts = [lift(t) for t in tensors]
+    if not parts:
+        raise ValueError("need at least one tensor to stack")
+    out = np.stack([p.data for p in parts], axis=axis)
+    ax = normalize_axes(axis, out.ndim)[0]
 
-    def backward(g: np.ndarray) -> list[np.ndarray]:
-        return [np.take(g, i, axis=axis) for i in range(len(parts))]
+    def backward(g: Grad) -> list[Grad]:
+        return [g[_slab(ax, i)] for i in range(len(parts))]
 
-    return make_result(np.stack([p.data for p in parts], axis=axis), tuple(parts), backward)
+    return make_result(out, tuple(parts), backward)
 
 
 # ------------------------------------------------------------------ composed
-def sub(a: Any, b: Any) -> Tensor:
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b)
     return add(a, neg(b))
 
 
-def div(a: Any, b: Any) -> Tensor:
+def div(a: TensorLike, b: TensorLike) -> Tensor:
     a, b = _pair(a, b)
     return mul(a, pow(b, -1))
 
 
-def sqrt(a: Any) -> Tensor:
+def sqrt(a: TensorLike) -> Tensor:
+    """a ** 0.5; the gradient at 0 is inf (as torch.sqrt)."""
     return pow(lift(a), 0.5)
 
 
-def minimum(a: Any, b: Any) -> Tensor:
+def square(a: TensorLike) -> Tensor:
+    return pow(lift(a), 2)
+
+
+def minimum(a: TensorLike, b: TensorLike) -> Tensor:
+    """Elementwise min; the gradient mirrors :func:`maximum`'s (as torch.minimum)."""
     return neg(maximum(neg(a), neg(b)))
 
 
-def min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+def min(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Smallest entry; the gradient mirrors :func:`max`'s (``torch.amin``)."""
     return neg(max(neg(a), axis, keepdims))
 
 
-def logsumexp(a: Any, axis: int = -1, keepdims: bool = False) -> Tensor:
-    """log sum exp(a), shifted by the max so that large entries do not overflow."""
+def logsumexp(a: TensorLike, axis: Axis = -1, keepdims: bool = False) -> Tensor:
+    """log sum exp(a), shifted by the (finite) max so that large entries do not overflow."""
     a = lift(a)
-    shift = Tensor(np.max(a.data, axis=axis, keepdims=True))
-    out = log(sum(exp(a - shift), axis=axis, keepdims=True)) + shift
-    return out if keepdims else reshape(out, np.squeeze(out.data, axis=axis).shape)
+    axes = _axis_arg(axis, a.ndim)
+    peak = np.max(a.data, axis=axes, keepdims=True)
+    shift = Tensor(np.where(np.isfinite(peak), peak, 0).astype(a.dtype, copy=False))
+    with np.errstate(divide="ignore"):
+        out = log(sum(exp(a - shift), axis=axes, keepdims=True)) + shift
+    return out if keepdims else reshape(out, np.squeeze(out.data, axis=axes).shape)
 
 
-def log_softmax(a: Any, axis: int = -1) -> Tensor:
+def log_softmax(a: TensorLike, axis: int = -1) -> Tensor:
     """log softmax(a) = a - logsumexp(a)."""
     a = lift(a)
     return a - logsumexp(a, axis=axis, keepdims=True)
 
 
-def softmax(a: Any, axis: int = -1) -> Tensor:
+def softmax(a: TensorLike, axis: int = -1) -> Tensor:
     """softmax(a)_i = exp(a_i) / sum_j exp(a_j), computed stably."""
     return exp(log_softmax(a, axis))
 
 
 # -------------------------------------------------------------- the fused op
 def softmax_cross_entropy(
-    logits: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0
+    logits: TensorLike,
+    target: TensorLike,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """Mean cross-entropy of softmax(logits) against class labels, in one node.
 
@@ -429,19 +631,75 @@ def softmax_cross_entropy(
     else:
         out = losses
 
-    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+    def per_row(g: Grad) -> Grad:
+        if reduction == "mean":
+            return g / n
+        return g if reduction == "sum" else g[:, None]
+
+    def backward(g: Grad) -> tuple[Grad]:
+        if isinstance(g, Tensor):  # create_graph: the same formula from differentiable ops
+            onehot = probs_target
+            if onehot is None:
+                onehot = np.zeros(logits.shape, logits.dtype)
+                onehot[np.arange(n), target] = 1
+            p = softmax(logits, axis=1)
+            return ((p * onehot.sum(axis=1, keepdims=True) - onehot) * per_row(g),)
         grad = exp_shifted / sum_exp
         if probs_target is None:
             grad[np.arange(n), target] -= 1
         else:
             grad *= probs_target.sum(axis=1, keepdims=True)
             grad -= probs_target
-        if reduction == "mean":
-            grad *= g / n
-        elif reduction == "sum":
-            grad *= g
-        else:
-            grad *= g[:, None]
+        grad *= per_row(g)
         return (grad,)
 
     return make_result(np.asarray(out, dtype=z.dtype), (logits,), backward)
+
+
+#: every op by name, for the NumPy dispatch tables and the tests
+OPS: dict[str, Callable[..., Tensor]] = {
+    f.__name__: f
+    for f in (
+        add,
+        sub,
+        mul,
+        div,
+        neg,
+        pow,
+        exp,
+        log,
+        abs,
+        sin,
+        cos,
+        tanh,
+        sigmoid,
+        relu,
+        maximum,
+        minimum,
+        where,
+        clip,
+        matmul,
+        linear,
+        sum,
+        mean,
+        max,
+        min,
+        norm,
+        reshape,
+        transpose,
+        broadcast_to,
+        expand_dims,
+        squeeze,
+        swapaxes,
+        moveaxis,
+        getitem,
+        concatenate,
+        stack,
+        sqrt,
+        square,
+        logsumexp,
+        log_softmax,
+        softmax,
+        softmax_cross_entropy,
+    )
+}

@@ -11,6 +11,14 @@ recursion limit) and applies the chain rule
 
 accumulating with ``+=`` into the ``.grad`` of every leaf that requires grad.
 As in PyTorch, ``.grad`` accumulates across calls until it is zeroed.
+
+Second derivatives: :func:`backprop` with ``create_graph=True`` runs the same
+closures on Tensors instead of arrays, so the gradient it returns is itself a
+differentiable Tensor (``hvp`` and ``hessian`` in ``transforms.py`` use it).
+
+NumPy's own functions work on Tensors (``np.sin(x)``, ``np.sum(x, axis=0)``,
+``x @ A``) through NumPy's dispatch protocols; the rules are in
+``numpy_api.py``.
 """
 
 from __future__ import annotations
@@ -18,11 +26,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from types import EllipsisType
 
 import numpy as np
+import numpy.typing as npt
 
-Backward = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
+Axis = int | tuple[int, ...] | None
 
 _state = threading.local()
 
@@ -65,17 +74,19 @@ class Tensor:
     ``data`` is the NumPy array; ``grad`` is ``None`` until ``backward()`` fills
     it with an array of the same shape and dtype. Both may be read and
     assigned. Operators ``+ - * / ** @``, unary minus, indexing and the
-    methods below follow NumPy's broadcasting rules.
+    methods below follow NumPy's broadcasting rules, and so do NumPy's own
+    functions applied to a Tensor (``np.exp(t)``, ``np.sum(t, axis=0)``): they
+    return Tensors; one without a gradient rule raises ``TypeError``.
     """
 
     __slots__ = ("__weakref__", "_backward", "_parents", "data", "grad", "name", "requires_grad")
-    __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
+    __array_priority__ = 1000  # ``ndarray + Tensor`` is a Tensor (also via __array_ufunc__)
 
     def __init__(
         self,
-        data: Any,
+        data: TensorLike,
         requires_grad: bool = False,
-        dtype: Any = None,
+        dtype: npt.DTypeLike | None = None,
         *,
         _parents: tuple[Tensor, ...] = (),
         _backward: Backward | None = None,
@@ -128,13 +139,19 @@ class Tensor:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()
+        return self.data.item()  # type: ignore[no-any-return]
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
         return self.data
 
-    def tolist(self) -> Any:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(t)``: the values, without the graph (like ``t.detach().numpy()``)."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def tolist(self) -> object:
         return self.data.tolist()
 
     def __float__(self) -> float:
@@ -148,60 +165,44 @@ class Tensor:
         self.grad = None
 
     # comparisons give plain boolean arrays: they have no gradient
-    def __lt__(self, other: Any) -> np.ndarray:
+    def __lt__(self, other: TensorLike) -> np.ndarray:
         return self.data < _raw(other)
 
-    def __le__(self, other: Any) -> np.ndarray:
+    def __le__(self, other: TensorLike) -> np.ndarray:
         return self.data <= _raw(other)
 
-    def __gt__(self, other: Any) -> np.ndarray:
+    def __gt__(self, other: TensorLike) -> np.ndarray:
         return self.data > _raw(other)
 
-    def __ge__(self, other: Any) -> np.ndarray:
+    def __ge__(self, other: TensorLike) -> np.ndarray:
         return self.data >= _raw(other)
 
     __hash__ = object.__hash__
 
+    # ------------------------------------------------------------ NumPy protocols
+    def __array_ufunc__(
+        self, ufunc: np.ufunc, method: str, *inputs: object, **kwargs: object
+    ) -> object:
+        return numpy_api.apply_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(
+        self,
+        func: Callable[..., object],
+        types: tuple[type, ...],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> object:
+        return numpy_api.apply_function(func, types, args, kwargs)
+
     # ---------------------------------------------------------------- backward
-    def backward(self, gradient: Any = None) -> None:
+    def backward(self, gradient: TensorLike | None = None) -> None:
         """Backpropagate from this tensor to every leaf that requires grad.
 
         A scalar tensor uses dL/dL = 1; a non-scalar one needs ``gradient``,
         the vector v of a vector-Jacobian product v^T J, with this tensor's
         shape.
         """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "backward() called on a tensor that does not require grad "
-                "(no input had requires_grad=True, or it was made under no_grad())"
-            )
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() of a non-scalar tensor of shape {self.shape} needs an "
-                    "explicit gradient of that shape, e.g. t.backward(np.ones(t.shape))"
-                )
-            seed = np.ones_like(self.data)
-        else:
-            seed = np.asarray(_raw(gradient), dtype=self.dtype)
-            if seed.shape != self.shape:
-                raise ValueError(
-                    f"gradient of shape {seed.shape} does not match the tensor's shape "
-                    f"{self.shape}"
-                )
-        grads: dict[int, np.ndarray] = {id(self): seed}
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._backward is None:
-                node._accumulate(g)
-                continue
-            for parent, pg in zip(node._parents, node._backward(g)):
-                if pg is None or not parent.requires_grad:
-                    continue
-                key = id(parent)
-                grads[key] = grads[key] + pg if key in grads else pg
+        _backpropagate(self, _seed(self, gradient), None)
 
     def _accumulate(self, g: np.ndarray) -> None:
         if self.grad is None:
@@ -210,62 +211,62 @@ class Tensor:
             self.grad += g
 
     # ---------------------------------------------------------------- operators
-    def __add__(self, other: Any) -> Tensor:
+    def __add__(self, other: TensorLike) -> Tensor:
         return ops.add(self, other)
 
-    def __radd__(self, other: Any) -> Tensor:
+    def __radd__(self, other: TensorLike) -> Tensor:
         return ops.add(other, self)
 
-    def __sub__(self, other: Any) -> Tensor:
+    def __sub__(self, other: TensorLike) -> Tensor:
         return ops.sub(self, other)
 
-    def __rsub__(self, other: Any) -> Tensor:
+    def __rsub__(self, other: TensorLike) -> Tensor:
         return ops.sub(other, self)
 
-    def __mul__(self, other: Any) -> Tensor:
+    def __mul__(self, other: TensorLike) -> Tensor:
         return ops.mul(self, other)
 
-    def __rmul__(self, other: Any) -> Tensor:
+    def __rmul__(self, other: TensorLike) -> Tensor:
         return ops.mul(other, self)
 
-    def __truediv__(self, other: Any) -> Tensor:
+    def __truediv__(self, other: TensorLike) -> Tensor:
         return ops.div(self, other)
 
-    def __rtruediv__(self, other: Any) -> Tensor:
+    def __rtruediv__(self, other: TensorLike) -> Tensor:
         return ops.div(other, self)
 
-    def __pow__(self, other: Any) -> Tensor:
+    def __pow__(self, other: TensorLike) -> Tensor:
         return ops.pow(self, other)
 
-    def __rpow__(self, other: Any) -> Tensor:
+    def __rpow__(self, other: TensorLike) -> Tensor:
         return ops.pow(other, self)
 
-    def __matmul__(self, other: Any) -> Tensor:
+    def __matmul__(self, other: TensorLike) -> Tensor:
         return ops.matmul(self, other)
 
-    def __rmatmul__(self, other: Any) -> Tensor:
+    def __rmatmul__(self, other: TensorLike) -> Tensor:
         return ops.matmul(other, self)
 
     def __neg__(self) -> Tensor:
         return ops.neg(self)
 
-    def __getitem__(self, index: Any) -> Tensor:
+    def __getitem__(self, index: Index) -> Tensor:
         return ops.getitem(self, index)
 
     def __iter__(self) -> Iterator[Tensor]:
         return (self[i] for i in range(len(self)))
 
     # ------------------------------------------------------------------ methods
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.sum(self, axis, keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.mean(self, axis, keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.max(self, axis, keepdims)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.min(self, axis, keepdims)
 
     def exp(self) -> Tensor:
@@ -295,15 +296,11 @@ class Tensor:
     def relu(self) -> Tensor:
         return ops.relu(self)
 
-    def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return ops.reshape(self, shape)
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        return ops.reshape(self, _shape_args(shape))
 
-    def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return ops.transpose(self, axes or None)
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        return ops.transpose(self, _shape_args(axes) or None)
 
     @property
     def T(self) -> Tensor:
@@ -324,14 +321,28 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data: Any, dtype: Any = None, name: str | None = None) -> None:
+    def __init__(
+        self, data: TensorLike, dtype: npt.DTypeLike | None = None, name: str | None = None
+    ) -> None:
         super().__init__(data, requires_grad=True, dtype=dtype, name=name)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+#: What a backward closure receives and returns: arrays, or Tensors under create_graph.
+Grad = Tensor | np.ndarray
+Backward = Callable[[Grad], Sequence[Grad | None]]
+#: Anything an operation accepts as an operand: a Tensor, an array, a number.
+TensorLike = Tensor | npt.ArrayLike
+#: An index for ``tensor[index]``: integers, slices, None, ..., integer or boolean arrays.
+IndexPart = int | np.integer | slice | None | EllipsisType | np.ndarray | Sequence[int] | Tensor
+Index = IndexPart | tuple[IndexPart, ...]
+
+
+def tensor(
+    data: TensorLike, requires_grad: bool = False, dtype: npt.DTypeLike | None = None
+) -> Tensor:
     """Make a Tensor from array-like ``data``.
 
     ``dtype=None`` keeps the dtype NumPy would choose (``np.asarray``): a
@@ -340,10 +351,18 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def _raw(x: Any) -> Any:
+def _raw(x: TensorLike) -> npt.ArrayLike:
     return x.data if isinstance(x, Tensor) else x
 
 
+def _shape_args(args: tuple[int | Sequence[int], ...]) -> tuple[int, ...]:
+    """``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` alike."""
+    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+        return tuple(int(n) for n in args[0])
+    return tuple(int(n) for n in args)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ the engine
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Nodes that require grad, each after all of its parents (iterative DFS)."""
     order: list[Tensor] = []
@@ -364,16 +383,98 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def make_result(
-    data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward
-) -> Tensor:
+def _seed(root: Tensor, gradient: TensorLike | None) -> np.ndarray:
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() called on a tensor that does not require grad "
+            "(no input had requires_grad=True, or it was made under no_grad())"
+        )
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() of a non-scalar tensor of shape {root.shape} needs an "
+                "explicit gradient of that shape, e.g. t.backward(np.ones(t.shape))"
+            )
+        return np.ones_like(root.data)
+    seed = np.asarray(_raw(gradient), dtype=root.dtype)
+    if seed.shape != root.shape:
+        raise ValueError(
+            f"gradient of shape {seed.shape} does not match the tensor's shape {root.shape}"
+        )
+    return seed
+
+
+def _backpropagate(root: Tensor, seed: Grad, wanted: set[int] | None) -> dict[int, Grad]:
+    """The chain rule from ``root`` back to the leaves, one node at a time.
+
+    ``wanted=None`` accumulates into the ``.grad`` of every leaf (``backward``);
+    otherwise the total gradient of each wanted tensor (by id) is returned and
+    no ``.grad`` changes.
+    """
+    grads: dict[int, Grad] = {id(root): seed}
+    found: dict[int, Grad] = {}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if wanted is not None and id(node) in wanted:
+            found[id(node)] = g
+        if node._backward is None:
+            if wanted is None:
+                node._accumulate(g)  # type: ignore[arg-type]  # arrays outside create_graph
+            continue
+        for parent, pg in zip(node._parents, node._backward(g)):
+            if pg is None or not parent.requires_grad:
+                continue
+            key = id(parent)
+            grads[key] = grads[key] + pg if key in grads else pg
+    return found
+
+
+def backprop(
+    output: Tensor,
+    inputs: Sequence[Tensor],
+    cotangent: TensorLike | None = None,
+    *,
+    create_graph: bool = False,
+) -> list[Grad]:
+    """The gradients of ``output`` with respect to ``inputs`` (like ``torch.autograd.grad``).
+
+    Returns v^T d(output)/d(input) for each input, with v = ``cotangent`` (1 for a
+    scalar output); an input that ``output`` does not depend on gets zeros. No
+    ``.grad`` is touched. With ``create_graph=True`` every primitive's backward
+    runs on Tensors, so the gradients are Tensors that can be differentiated
+    again (Hessian-vector products); otherwise they are arrays.
+    """
+    if not output.requires_grad:
+        zeros = [np.zeros_like(x.data) for x in inputs]
+        return [Tensor(z) for z in zeros] if create_graph else list(zeros)
+    seed: Grad = _seed(output, cotangent)
+    wanted = {id(x) for x in inputs}
+    if create_graph:
+        with enable_grad():
+            found = _backpropagate(output, Tensor(seed), wanted)
+    else:
+        found = _backpropagate(output, seed, wanted)
+    result: list[Grad] = []
+    for x in inputs:
+        g = found.get(id(x))
+        if g is None:
+            g = Tensor(np.zeros_like(x.data)) if create_graph else np.zeros_like(x.data)
+        elif create_graph and not isinstance(g, Tensor):
+            g = Tensor(g)
+        result.append(g)
+    return result
+
+
+def make_result(data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:
     """Wrap an op's output, recording the graph only when a parent needs it."""
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         return Tensor(data, requires_grad=True, _parents=parents, _backward=backward)
     return Tensor(data)
 
 
-def lift(x: Any, like: Tensor | None = None) -> Tensor:
+def lift(x: TensorLike, like: Tensor | None = None) -> Tensor:
     """Turn a number or array into a constant Tensor.
 
     A Python scalar takes the dtype of ``like`` (so ``float32_tensor * 2`` stays
@@ -391,4 +492,4 @@ def lift(x: Any, like: Tensor | None = None) -> Tensor:
     return Tensor(np.asarray(x))
 
 
-from descentlab.autograd import ops
+from descentlab.autograd import numpy_api, ops  # last: both use Tensor
