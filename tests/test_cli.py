@@ -66,7 +66,7 @@ def test_listings(name):
 @pytest.mark.parametrize(
     "args,expected",
     [
-        (["train", "--optimizer", "adamm"], "invalid choice: 'adamm'"),
+        (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm'"),
         (["train", "--lr", "-0.1"], "expected a positive float, got '-0.1'"),
         (["train", "--data", "nosuchset"], "nosuchset"),
         (["train", "--data", "mnist:/no/such/dir", "--epochs", "1"], "/no/such/dir"),

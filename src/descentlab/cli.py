@@ -53,28 +53,54 @@ class _Parser(argparse.ArgumentParser):
 
 # ------------------------------------------------------------------ helpers
 def _hyperparameters() -> dict[str, HyperParam]:
-    """Every hyperparameter of every registered optimizer except ``lr``, once."""
+    """Every hyperparameter a command-line flag can set, of every registered optimizer, once.
+
+    ``lr`` has its own option; settings no text can express (callables) and
+    ``batched`` (an API detail of AdagradNorm) have none.
+    """
     seen: dict[str, HyperParam] = {}
     for spec in OPTIMIZERS.values():
         for name, hp in spec.hyperparameters.items():
-            if name not in ("lr", "batched"):
+            if name not in ("lr", "batched") and hp.in_ui:
                 seen.setdefault(name, hp)
     return seen
 
 
+def _optimizer_list() -> str:
+    return ", ".join(OPTIMIZERS)
+
+
+def _optimizer_name(text: str) -> str:
+    """argparse type: an optimizer name or alias -> its registry name."""
+    try:
+        return OPTIMIZERS.resolve(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _owners(name: str) -> str:
+    owners = [s.name for s in OPTIMIZERS.values() if name in s.hyperparameters]
+    return ", ".join(owners[:6]) + (", ..." if len(owners) > 6 else "")
+
+
 def _add_optimizer_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per described hyperparameter; each optimizer checks its own values."""
     group = parser.add_argument_group(
-        "optimizer hyperparameters (each applies to the optimizers that have it)"
+        "optimizer hyperparameters (each applies to the optimizers that have it; "
+        "see 'descentlab optimizers')"
     )
     for name, hp in _hyperparameters().items():
         flag = "--" + name.replace("_", "-")
+        help = f"{hp.help} [{_owners(name)}]"
         if hp.type == "bool":
-            group.add_argument(flag, dest=f"hp_{name}", action="store_true", default=None,
-                               help=hp.help)
+            group.add_argument(flag, dest=f"hp_{name}", action=argparse.BooleanOptionalAction,
+                               default=None, help=help)
         else:
-            kind = int if hp.type == "int" else float
-            group.add_argument(flag, dest=f"hp_{name}", type=kind, default=None, metavar="X",
-                               help=hp.help)
+            metavar = "{" + ",".join(map(str, hp.choices)) + "}" if hp.choices else (
+                "N" if hp.type == "int" else "X")
+            # Kept as text: the chosen optimizer's own description converts and checks it.
+            group.add_argument(flag, dest=f"hp_{name}", default=None, metavar=metavar,
+                               help=help)
 
 
 def _given_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -82,7 +108,9 @@ def _given_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _options_for(optimizer: str, given: dict[str, Any], strict: bool) -> dict[str, Any]:
+    """The ``given`` settings that ``optimizer`` has, converted and checked by its description."""
     from descentlab.optim import get
+    from descentlab.spec import parse_value
 
     spec = get(optimizer)
     mine = {k: v for k, v in given.items() if k in spec.hyperparameters}
@@ -92,7 +120,10 @@ def _options_for(optimizer: str, given: dict[str, Any], strict: bool) -> dict[st
             f"optimizer {spec.name!r} has no hyperparameter {', '.join(extra)}; "
             f"its hyperparameters: {', '.join(spec.hyperparameters)}"
         )
-    return mine
+    return {
+        k: parse_value(spec.hyperparameters[k], v) if isinstance(v, str) else v
+        for k, v in mine.items()
+    }
 
 
 def _items(text: str, what: str, kind: str) -> list[str]:
@@ -596,27 +627,15 @@ def cmd_race(args: argparse.Namespace) -> int:
         if hp not in known:
             raise UsageError(f"--set {setting}: optimizer {opt!r} has no hyperparameter {hp!r}; "
                              f"its hyperparameters: {', '.join(known)}")
-        configs[opt][hp] = _parse_value(value)
+        from descentlab.spec import parse_value
+
+        configs[opt][hp] = parse_value(known[hp], value)
     results = landscapes.race(f, x0, configs, steps=args.steps, tol=args.tol, seed=args.seed)
     viz.race_animation(f, results, fps=args.fps, out=out, bounds=classic.get("bounds"))
     for name, res in results.items():
         print(f"{name:>12}: {res.status:<9} after {res.nit:>5} steps, f = {float(res.fun):.6g}")
     print(f"wrote {out}")
     return 0
-
-
-def _parse_value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise UsageError(f"expected a number or true/false, got {text!r}") from None
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -739,8 +758,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", default="256,128", help="hidden layer sizes (default: 256,128)")
     p.add_argument("--activation", default="relu",
                    choices=["relu", "tanh", "sigmoid", "leaky_relu", "identity"])
-    p.add_argument("--optimizer", default="adam", choices=list(OPTIMIZERS),
-                   help="optimizer (default: adam)")
+    p.add_argument("--optimizer", default="adam", type=_optimizer_name, choices=list(OPTIMIZERS),
+                   metavar="NAME", help=f"optimizer, one of: {_optimizer_list()} (default: adam)")
     p.add_argument("--lr", type=_positive(float), default=None,
                    help="learning rate eta (default: the optimizer's)")
     p.add_argument("--batch-size", type=_positive(int), default=32)
@@ -783,7 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("minimize", help="run optimizers on a test function or formula")
     p.add_argument("function", help="a name from `descentlab functions` or a formula in x, y")
-    p.add_argument("--optimizer", default="sgd", help="one or more, comma-separated")
+    p.add_argument("--optimizer", "--optimizers", dest="optimizer", default="sgd", metavar="NAMES",
+                   help=f"one or more, comma-separated, of: {_optimizer_list()} (default: sgd)")
     p.add_argument("--lr", default=None, help="one or more learning rates, comma-separated")
     p.add_argument("--start", default=None, help="start point, e.g. 1.5,1.5")
     p.add_argument("--dim", type=_positive(int), default=None, help="dimension (n-D functions)")
@@ -799,7 +819,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("race", help="animate optimizers racing on a surface")
     p.add_argument("function", nargs="?", default="beale")
-    p.add_argument("--optimizers", default="sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam")
+    p.add_argument("--optimizers", "--optimizer", dest="optimizers",
+                   default="sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam", metavar="NAMES",
+                   help=f"comma-separated, of: {_optimizer_list()} "
+                        "(default: sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam)")
     p.add_argument("--lr", default=None,
                    help="learning rate for every optimizer, or one per optimizer, "
                         "comma-separated (default: the classic race's per-optimizer rates)")
@@ -818,7 +841,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["lr-sweep", "basins", "gd-vs-sgd", "landscape"])
     p.add_argument("function", nargs="?", default=None)
     p.add_argument("--lrs", default=None, help="learning rates for lr-sweep")
-    p.add_argument("--optimizers", default=None, help="paths to draw on a landscape")
+    p.add_argument("--optimizers", "--optimizer", dest="optimizers", default=None,
+                   metavar="NAMES",
+                   help=f"paths to draw on a landscape, comma-separated, of: {_optimizer_list()}")
     p.add_argument("--start", default=None)
     p.add_argument("--steps", type=_positive(int), default=None)
     p.add_argument("--out", required=True, help="PNG, SVG, GIF or MP4 file")
