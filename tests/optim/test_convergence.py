@@ -19,6 +19,10 @@ ROSENBROCK = {
     "adam": ({"lr": 0.02}, 10_000),
     "adamw": ({"lr": 0.02, "weight_decay": 0.0}, 10_000),
     "nadam": ({"lr": 0.01}, 20_000),
+    "adamax": ({"lr": 0.02}, 10_000),
+    "radam": ({"lr": 2e-3}, 20_000),  # its first steps are plain momentum: lr 0.02 diverges
+    "rprop": ({"lr": 0.01}, 5_000),
+    "asgd": ({"lr": 1.5e-3}, 20_000),
 }
 ROSENBROCK_TOL = {"adadelta": 0.05}  # Adadelta creeps along the valley; others get closer
 
@@ -33,6 +37,10 @@ QUADRATIC = {
     "adam": {"lr": 0.01},
     "adamw": {"lr": 0.01, "weight_decay": 0.0},
     "nadam": {"lr": 0.01},
+    "adamax": {"lr": 0.01},
+    "radam": {"lr": 0.01},
+    "rprop": {"lr": 0.01},
+    "asgd": {"lr": 0.15},
 }
 
 H = np.diag([1.0, 10.0])  # f(x) = x^T H x / 2, L = 10
