@@ -56,7 +56,7 @@ def test_matches_reference(opts: dict, float64_torch: None) -> None:
     assert err < 1e-12
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)  # reproducible examples
 @given(
     lr=st.floats(1e-4, 0.1),
     beta1=st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 1.0])),

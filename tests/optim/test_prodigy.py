@@ -128,7 +128,7 @@ def test_frozen_group_matches_reference(float64_torch: None) -> None:
     assert run_parity({"weight_decay": 0.0}, frozen=True) < 1e-12
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)  # reproducible examples
 @given(
     lr=st.floats(0.3, 2.0),
     beta1=st.sampled_from([0.0, 0.5, 0.9]),
@@ -139,9 +139,9 @@ def test_frozen_group_matches_reference(float64_torch: None) -> None:
     decouple=st.booleans(),
     use_bias_correction=st.booleans(),
     safeguard_warmup=st.booleans(),
-    d0=st.floats(1e-7, 1e-3),
+    d0=st.floats(1e-6, 1e-3),
     d_coef=st.floats(0.5, 2.0),
-    growth_rate=st.sampled_from([math.inf, 1.02, 1.5]),
+    growth_rate=st.sampled_from([math.inf, 1.1, 1.5]),  # d grows enough to move in 150 steps
     slice_p=st.integers(1, 3),
     maximize=st.booleans(),
     seed=st.integers(0, 2**16),

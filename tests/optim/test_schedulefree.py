@@ -77,7 +77,7 @@ def test_matches_reference(name: str, opts: dict, float64_torch: None) -> None:
     assert err < 1e-12
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)  # reproducible examples
 @given(
     adam=st.booleans(),
     lr=st.floats(1e-3, 0.1),
