@@ -147,8 +147,9 @@ def _prob_rows(q: np.ndarray) -> np.ndarray:
 
 
 def _labels(target: np.ndarray, shape: tuple[int, ...], label_shape: tuple[int, ...],
-            ignore_index: int) -> np.ndarray:
-    """Integer labels, checked against the scores' shape and class count, as one row."""
+            ignore_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer labels, checked against the scores' shape and class count, as one row,
+    and where they equal ``ignore_index`` (None if nowhere)."""
     classes = shape[0] if len(shape) == 1 else shape[1]
     if target.shape != label_shape:
         if len(shape) == 2 and target.ndim == 1:
@@ -157,17 +158,22 @@ def _labels(target: np.ndarray, shape: tuple[int, ...], label_shape: tuple[int, 
             f"target of shape {target.shape} does not fit input of shape {shape}: expected "
             f"class labels of shape {label_shape} or class probabilities of shape {shape}"
         )
-    if not np.issubdtype(target.dtype, np.integer):
+    if target.dtype.kind not in "iu":
         raise TypeError(f"class labels must be integers, got dtype {target.dtype}")
     labels = target.reshape(-1)
-    bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
+    if labels.size == 0 or (
+        0 <= labels.min() and labels.max() < classes and not 0 <= ignore_index < classes
+    ):
+        return labels, None  # the common case, checked in two passes
+    ignored = labels == ignore_index
+    bad = ~ignored & ((labels < 0) | (labels >= classes))
     if bad.any():
         also = f" or ignore_index={ignore_index}" if ignore_index != -100 else ""
         raise ValueError(
             f"label {labels[bad][0]} is out of range for {classes} classes "
             f"(expected labels in [0, {classes - 1}]{also})"
         )
-    return labels
+    return labels, (ignored if ignored.any() else None)
 
 
 def _class_weight(weight: TensorLike | None, classes: int, dtype: np.dtype) -> np.ndarray | None:
@@ -252,7 +258,7 @@ def cross_entropy(
     classes = rows.shape[1]
     w = _class_weight(weight, classes, x.dtype)
     t = _array(target)
-    if np.issubdtype(t.dtype, np.floating) and t.shape == x.shape:
+    if t.dtype.kind == "f" and t.shape == x.shape:
         if ignore_index != -100:
             raise ValueError("ignore_index needs class labels, not class probabilities")
         q = _prob_rows(t).astype(x.dtype, copy=False)
@@ -265,8 +271,8 @@ def cross_entropy(
         if reduction == "mean":
             return _mean_by(losses.sum(), float(len(q)))
         return _shaped(losses.sum() if reduction == "sum" else losses, reduction, label_shape)
-    labels = _labels(t, x.shape, label_shape, ignore_index)
-    if w is None and not np.any(labels == ignore_index):
+    labels, ignored = _labels(t, x.shape, label_shape, ignore_index)
+    if w is None and ignored is None:
         return _shaped(ops.softmax_cross_entropy(rows, labels, reduction, label_smoothing),
                        reduction, label_shape)
     losses = _weighted_nll(log_softmax(rows, axis=1), labels, w, ignore_index, reduction,
@@ -290,7 +296,7 @@ def nll_loss(
     x = lift(input)
     _check_reduction(reduction)
     rows, label_shape = _class_rows(x)
-    labels = _labels(_array(target), x.shape, label_shape, ignore_index)
+    labels, _ = _labels(_array(target), x.shape, label_shape, ignore_index)
     w = _class_weight(weight, rows.shape[1], x.dtype)
     return _shaped(_weighted_nll(rows, labels, w, ignore_index, reduction), reduction,
                    label_shape)
