@@ -121,13 +121,16 @@ def test_registry_is_generated_from_the_library(client: TestClient) -> None:
     assert list(by_name) == list(optim.REGISTRY)
     for name, spec in optim.REGISTRY.items():
         hps = {h["name"]: h for h in by_name[name]["hyperparameters"]}
-        assert list(hps) == list(spec.hyperparameters)
+        assert list(hps) == [n for n, hp in spec.hyperparameters.items() if hp.in_ui]
         for hp_name, hp in spec.hyperparameters.items():
+            if not hp.in_ui:
+                continue
+            assert hps[hp_name] == hp.to_dict()
             assert hps[hp_name]["type"] == hp.type
             finite = not isinstance(hp.default, float) or np.isfinite(hp.default)
             assert hps[hp_name]["default"] == (hp.default if finite else None)  # JSON: no inf
             assert set(hps[hp_name]) == {"name", "type", "default", "low", "high", "log_scale",
-                                         "help", "choices"}
+                                         "help", "choices", "min", "max", "nullable"}
     assert [x["name"] for x in reg["landscapes"]] == list(landscapes.REGISTRY)
     beale = next(x for x in reg["landscapes"] if x["name"] == "beale")
     assert beale["dims"] == "2" and beale["formula"] and beale["description"]

@@ -50,6 +50,19 @@ class OptimizerSpec(Entry[Optimizer]):
         """The preset overrides of the class's defaults."""
         return self.presets
 
+    def validate(self, **overrides: object) -> None:
+        """Raise ValueError if ``overrides`` are not valid settings of this optimizer.
+
+        Each value is checked against its description and the class's cross-setting
+        checks run too (the optimizer is built on a small matrix, which every
+        optimizer accepts).
+        """
+        import numpy as np
+
+        from descentlab.optim.base import ArrayParam
+
+        self.build([ArrayParam(np.zeros((2, 2)))], **overrides)
+
 
 #: Every optimizer choice, in the order menus list them.
 REGISTRY: Registry[OptimizerSpec] = Registry("optimizer")

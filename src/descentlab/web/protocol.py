@@ -216,7 +216,6 @@ class OptimizerChoice(_Model):
     @field_validator("hyper")
     @classmethod
     def _hyper(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        import numpy as np
 
         from descentlab import optim
 
@@ -226,7 +225,7 @@ class OptimizerChoice(_Model):
         spec = optim.get(name)
         check_hyperparameters(dict(spec.hyperparameters), v, f"optimizer {name!r}")
         try:  # the optimizer's own checks (lr >= 0, 0 <= beta < 1, ...)
-            spec.build([optim.ArrayParam(np.zeros(1))], **v)
+            spec.validate(**v)
         except (ValueError, TypeError) as err:
             raise ValueError(f"optimizer {name!r}: {err}") from None
         return v
@@ -593,13 +592,11 @@ class LrConfig(_FromStart):
 
     @model_validator(mode="after")
     def _optimizer_checks(self) -> LrConfig:
-        import numpy as np
 
         from descentlab import optim
 
         try:
-            optim.get(self.optimizer).build([optim.ArrayParam(np.zeros(1))],
-                                            **{**self.hyper, "lr": 0.1})
+            optim.get(self.optimizer).validate(**{**self.hyper, "lr": 0.1})
         except (ValueError, TypeError) as err:
             raise ValueError(f"optimizer {self.optimizer!r}: {err}") from None
         return self

@@ -95,13 +95,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _hyper_list(hps: Any) -> list[dict[str, Any]]:
-    return [
-        {"name": hp.name, "type": hp.type, "default": _jsonable(hp.default),
-         "low": _jsonable(hp.low), "high": _jsonable(hp.high),
-         "log_scale": bool(getattr(hp, "log_scale", False)), "help": hp.help,
-         "choices": _jsonable(list(getattr(hp, "choices", ()) or ()))}
-        for hp in hps.values()
-    ]
+    """Each setting's own description (``low``/``high``: the slider; ``min``/``max``: the
+    hard bounds), as the library's spec writes it; settings no control can set are left out."""
+    return [hp.to_dict() for hp in hps.values() if hp.in_ui]
 
 
 @lru_cache(maxsize=1)
@@ -117,9 +113,7 @@ def _registry_json() -> str:
         lands.append({
             "name": name, "description": spec.description, "formula": spec.formula,
             "dims": spec.dims,
-            "parameters": [{"name": p.name, "type": p.type, "default": _jsonable(p.default),
-                            "low": _jsonable(p.low), "high": _jsonable(p.high), "help": p.help}
-                           for p in spec.parameters.values()],
+            "parameters": _hyper_list(spec.parameters),
             "dim": f.dim, "bounds": clean(f.bounds) if f.bounds is not None else None,
             "start": clean(f.start), "lr": f.lr, "log_scale": f.log_scale,
             "finite_sum": hasattr(f, "n_samples"),
