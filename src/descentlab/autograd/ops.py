@@ -194,12 +194,23 @@ def sigmoid(a: TensorLike) -> Tensor:
     return make_result(out, (a,), backward)
 
 
+def _route(g: Grad, weight: np.ndarray) -> Grad:
+    """g * weight, except that a zero weight gives exactly 0 even where g is inf or NaN
+    (PyTorch masks with ``where``; a bare product would make inf * 0 = NaN)."""
+    if isinstance(g, Tensor):
+        return np.where(weight == 0, 0, g * weight)
+    out = g * weight
+    if np.isfinite(out).all():  # the common case: one multiplication, no branching
+        return out
+    return np.where(weight == 0, 0, out)
+
+
 def relu(a: TensorLike) -> Tensor:
     """max(a, 0); the gradient passes where the output is not <= 0 (NaN passes), as in torch."""
     a = lift(a)
     out = np.maximum(a.data, 0)
-    blocked = out <= 0
-    return make_result(out, (a,), lambda g: (np.where(blocked, 0, g),))
+    passes = ~(out <= 0)
+    return make_result(out, (a,), lambda g: (_route(g, passes),))
 
 
 def maximum(a: TensorLike, b: TensorLike) -> Tensor:
@@ -209,15 +220,18 @@ def maximum(a: TensorLike, b: TensorLike) -> Tensor:
     smaller; a NaN operand compares neither way, so both inputs get g.
     """
     a, b = _pair(a, b)
-    tie, a_less, a_more = a.data == b.data, a.data < b.data, a.data > b.data
+    out = np.maximum(a.data, b.data)
 
     def backward(g: Grad) -> Pair:
-        share = np.where(tie, g * 0.5, g)
-        ga = unbroadcast(np.where(a_less, 0, share), a.shape) if a.requires_grad else None
-        gb = unbroadcast(np.where(a_more, 0, share), b.shape) if b.requires_grad else None
+        share = np.where(a.data == b.data, 0.5, 1.0).astype(out.dtype, copy=False)
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast(_route(g, np.where(a.data < b.data, 0, share)), a.shape)
+        if b.requires_grad:
+            gb = unbroadcast(_route(g, np.where(a.data > b.data, 0, share)), b.shape)
         return ga, gb
 
-    return make_result(np.maximum(a.data, b.data), (a, b), backward)
+    return make_result(out, (a, b), backward)
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
