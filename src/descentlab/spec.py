@@ -397,6 +397,8 @@ class Registry(Mapping[str, E]):
         self._entries: dict[str, E] = {}
         self._aliases: dict[str, str] = {}
         self._keys: dict[str, str] = {}
+        #: incremented by every change, so caches of derived views know when to refresh
+        self.version = 0
 
     def register(self, entry: E, *, aliases: Iterable[str] = (), replace: bool = False) -> E:
         """Add ``entry`` under ``entry.name`` and ``aliases``; return it."""
@@ -411,6 +413,7 @@ class Registry(Mapping[str, E]):
             self._keys[self._normalize(key)] = entry.name
         for alias in aliases:
             self._aliases[alias] = entry.name
+        self.version += 1
         return entry
 
     def unregister(self, name: str) -> None:
@@ -419,6 +422,7 @@ class Registry(Mapping[str, E]):
         del self._entries[canonical]
         self._keys = {k: v for k, v in self._keys.items() if v != canonical}
         self._aliases = {k: v for k, v in self._aliases.items() if v != canonical}
+        self.version += 1
 
     @property
     def aliases(self) -> Mapping[str, str]:

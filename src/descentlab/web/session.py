@@ -101,7 +101,8 @@ def _hyper_list(hps: Any) -> list[dict[str, Any]]:
 
 
 @lru_cache(maxsize=1)
-def _registry_json() -> str:
+def _registry_json(versions: tuple[int, ...]) -> str:
+    """The registry message as JSON; ``versions`` (of the library's registries) keys the cache."""
     from descentlab import data, landscapes, nn, optim
 
     optimizers = [{"name": name, "summary": spec.summary,
@@ -134,7 +135,10 @@ def _registry_json() -> str:
 def registry() -> dict[str, Any]:
     """The ``registry`` object of the ``hello`` message, generated from the library's
     registries (optimizers, landscapes, 2-D data sets, schedules, activations)."""
-    return json.loads(_registry_json())
+    from descentlab import data, landscapes, optim
+
+    versions = (optim.REGISTRY.version, landscapes.REGISTRY.version, data.DATASETS.version)
+    return json.loads(_registry_json(versions))
 
 
 def hello(limits: Limits) -> dict[str, Any]:
