@@ -9,6 +9,8 @@ harness against torch.optim, without touching any other file.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -214,8 +216,11 @@ def test_an_optimizer_registered_here_appears_everywhere(
         "lr", "momentum"]
     assert described["heavy_ball_test"]["hyperparameters"][1]["high"] == 0.99
     with pytest.raises(protocol.ProtocolError, match="momentum"):
-        protocol.parse({"type": "race.start", "config": {"optimizers": [
-            {"id": "a", "name": "heavy_ball_test", "hyper": {"momentum": 1.2}}]}})
+        protocol.parse_client_message(json.dumps({"type": "race.start", "config": {
+            "optimizers": [{"id": "a", "name": "heavy_ball_test", "hyper": {"momentum": 1.2}}]}}))
+    accepted = protocol.parse_client_message(json.dumps({"type": "race.start", "config": {
+        "optimizers": [{"id": "a", "name": "hb_test", "hyper": {"momentum": 0.2}}]}}))
+    assert accepted.config.optimizers[0].hyper == {"momentum": 0.2}
     # the parity harness: identical to torch.optim.SGD with momentum, dampening 0
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
