@@ -23,6 +23,10 @@ ROSENBROCK = {
     "radam": ({"lr": 2e-3}, 20_000),  # its first steps are plain momentum: lr 0.02 diverges
     "rprop": ({"lr": 0.01}, 5_000),
     "asgd": ({"lr": 1.5e-3}, 20_000),
+    "lion": ({"lr": 1e-3}, 10_000),
+    "schedulefree_sgd": ({"lr": 1.8e-3}, 20_000),
+    "schedulefree_adamw": ({"lr": 0.01}, 20_000),
+    "prodigy": ({}, 20_000),
 }
 ROSENBROCK_TOL = {"adadelta": 0.05}  # Adadelta creeps along the valley; others get closer
 
@@ -41,6 +45,10 @@ QUADRATIC = {
     "radam": {"lr": 0.01},
     "rprop": {"lr": 0.01},
     "asgd": {"lr": 0.15},
+    "lion": {"lr": 1e-3},
+    "schedulefree_sgd": {"lr": 0.1},
+    "schedulefree_adamw": {"lr": 0.05},
+    "prodigy": {"lr": 0.5},
 }
 
 H = np.diag([1.0, 10.0])  # f(x) = x^T H x / 2, L = 10
@@ -56,6 +64,8 @@ def _run(opt, p, grad, steps):
     for _ in range(steps):
         p.grad = grad(p.data)
         opt.step()
+    if hasattr(opt, "eval"):  # Schedule-Free: the point to evaluate is x, not y
+        opt.eval()
     return p.data
 
 
