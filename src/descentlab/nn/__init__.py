@@ -27,7 +27,7 @@ from descentlab.nn.losses import (
     NLLLoss,
     SmoothL1Loss,
 )
-from descentlab.nn.module import FlatParameters, Module, load
+from descentlab.nn.module import FlatParameters, ModelFileError, Module, load
 from descentlab.nn.regularizers import L1, L2, ElasticNet, Regularizer
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "MSELoss",
+    "ModelFileError",
     "Module",
     "NLLLoss",
     "Parameter",

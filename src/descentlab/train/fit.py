@@ -21,6 +21,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -490,11 +491,14 @@ class Trainer:
         return norm
 
     # -------------------------------------------------------------- checkpoints
-    def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Model, optimizer state, epoch, random states and history in one ``.npz``."""
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
+        """Model, optimizer state, epoch, random states and history in one ``.npz``.
+
+        Written atomically to exactly ``path``, which is returned.
+        """
         from descentlab.train.checkpoint import save_checkpoint
 
-        save_checkpoint(self, path)
+        return save_checkpoint(self, path)
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Continue a run saved by :meth:`save_checkpoint` (at an epoch boundary).
