@@ -42,6 +42,21 @@ VARIANT_VALUES = {
     "beta3": 0.95,
     "growth_rate": 1.02,
     "fsdp_in_use": None,  # accepted for compatibility, ignored
+    "beta2_decay": -0.5,
+    "eps1": 1e-3,  # large enough to be the floor of the variance estimate at times
+    "eps2": 0.5,  # the floor of RMS(theta) in Adafactor's relative step
+    "d": 1.5,
+    "ns_a": 3.0,
+    "ns_b": -5.0,
+    "ns_c": 1.2,
+    "ns_steps": 3,
+    "adjust_lr_fn": "match_rms_adamw",
+    "max_iter": None,  # LBFGS: closure-driven, tested in test_lbfgs.py
+    "max_eval": None,
+    "tolerance_grad": None,
+    "tolerance_change": None,
+    "history_size": None,
+    "line_search_fn": None,
 }
 
 # Combinations that interact (the single-option variants come from the registry).
@@ -72,6 +87,14 @@ COMBOS = {
     "prodigy": [
         {"beta1": 0.0, "weight_decay": 0.05, "decouple": False, "maximize": True},
         {"use_bias_correction": True, "safeguard_warmup": True, "growth_rate": 1.1, "slice_p": 3},
+    ],
+    "adafactor": [
+        {"eps1": 1e-3, "weight_decay": 0.05, "maximize": True},
+        {"d": 1.0, "eps2": 1e-2, "beta2_decay": -1.0},
+    ],
+    "muon": [
+        {"nesterov": False, "adjust_lr_fn": "original"},
+        {"ns_a": 1.5, "ns_b": -0.5, "ns_c": 0.0, "ns_steps": 10},  # the classic cubic iteration
     ],
 }
 

@@ -27,7 +27,11 @@ STEPS = 300
 RTOL = 1e-12
 
 #: Parameter shapes for optimizers that need others than SHAPES (e.g. matrices only).
-SHAPES_FOR: dict[str, tuple[tuple[int, ...], ...]] = {}
+SHAPES_FOR: dict[str, tuple[tuple[int, ...], ...]] = {
+    # Muon takes matrices only; wide, square and tall (transposed in Newton-Schulz), small
+    # enough that its bfloat16 products round exactly as PyTorch's
+    "muon": ((3, 5), (4, 4), (5, 2)),
+}
 
 #: reference(groups, **torch_kwargs) -> a torch optimizer
 Reference = Callable[..., Any]

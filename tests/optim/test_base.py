@@ -319,6 +319,22 @@ INVALID = [
     (REGISTRY["prodigy"].cls, {"lr": 0.0}, "lr"),
     (REGISTRY["prodigy"].cls, {"d0": 0.0}, "d0"),
     (REGISTRY["prodigy"].cls, {"beta3": 1.5}, "beta3"),
+    (REGISTRY["adafactor"].cls, {"lr": -1.0}, "lr"),
+    (REGISTRY["adafactor"].cls, {"beta2_decay": 0.1}, "beta2_decay"),
+    (REGISTRY["adafactor"].cls, {"eps": (-1.0, 1e-3)}, "eps1"),
+    (REGISTRY["adafactor"].cls, {"eps": (None, -1.0)}, "eps2"),
+    (REGISTRY["adafactor"].cls, {"d": 0.5}, "d"),
+    (REGISTRY["adafactor"].cls, {"weight_decay": -1.0}, "weight_decay"),
+    (REGISTRY["muon"].cls, {"lr": -1.0}, "lr"),
+    (REGISTRY["muon"].cls, {"weight_decay": -1.0}, "weight_decay"),
+    (REGISTRY["muon"].cls, {"momentum": -1.0}, "momentum"),
+    (REGISTRY["muon"].cls, {"ns_steps": 100}, "ns_steps"),
+    (REGISTRY["muon"].cls, {"ns_coefficients": (1.0, 2.0)}, "ns_coefficients"),
+    (REGISTRY["muon"].cls, {"adjust_lr_fn": "foo"}, "adjust_lr_fn"),
+    (REGISTRY["lbfgs"].cls, {"lr": -1.0}, "lr"),
+    (REGISTRY["lbfgs"].cls, {"max_iter": 0}, "max_iter"),
+    (REGISTRY["lbfgs"].cls, {"history_size": 0}, "history_size"),
+    (REGISTRY["lbfgs"].cls, {"line_search_fn": "backtracking"}, "line_search_fn"),
 ]
 
 

@@ -51,6 +51,9 @@ from descentlab.optim.base import ArrayParam, Optimizer
 from descentlab.optim.clip import clip_grad_norm_, clip_grad_value_
 from descentlab.optim.lr_scheduler import SCHEDULES
 from descentlab.optim.registry import REGISTRY, HyperParam, OptimizerSpec, get, register
+from descentlab.optim.adafactor import Adafactor, adafactor  # isort: skip
+from descentlab.optim.muon import Muon, muon  # isort: skip
+from descentlab.optim.lbfgs import LBFGS  # isort: skip
 
 __all__ = [
     "ASGD",
@@ -96,4 +99,9 @@ __all__ = [
     "rmsprop",
     "rprop",
     "sgd",
+    "Adafactor",
+    "adafactor",
+    "Muon",
+    "muon",
+    "LBFGS",
 ]
