@@ -377,7 +377,10 @@ class LBFGS(Optimizer):
                     self._set(x_init)
                     return value, grad
 
-                loss, flat_grad, t, evals = strong_wolfe(along, t, d, loss, flat_grad, gtd)
+                # the line search may use what is left of this step's evaluations
+                loss, flat_grad, t, evals = strong_wolfe(
+                    along, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals
+                )
                 self._add(t, d)
             else:
                 self._add(t, d)
