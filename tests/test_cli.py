@@ -429,3 +429,21 @@ def test_check_output_refuses_a_folder_that_is_not_writable(tmp_path):
             check_output(str(locked / "sub" / "x.png"), "--out")
     finally:
         locked.chmod(0o700)
+
+
+def test_train_schedule_fills_its_length_from_epochs_and_names_the_choices():
+    from descentlab.optim.lr_scheduler import SCHEDULES
+
+    out = run("train", "--data", "moons", "--hidden", "8", "--epochs", "3",
+              "--schedule", "warmup_cosine:warmup=1", "--json", check_exit=0).stdout
+    assert _strict_json(out)["epochs"] == 3  # T_max = 3 > warmup; the default T_max is 100
+    line = _one_line_error(run("train", "--data", "moons", "--epochs", "3",
+                               "--schedule", "triangle", "--json"))
+    assert f"unknown schedule 'triangle'; expected one of {', '.join(SCHEDULES)}" in line
+    line = _one_line_error(run("train", "--data", "moons", "--epochs", "3",
+                               "--schedule", "cosine:T_max=x"))
+    assert "T_max" in line and "'x'" in line
+    helptext = " ".join(run("train", "--help", check_exit=0).stdout.split())
+    assert f"one of {', '.join(SCHEDULES)};" in helptext
+    assert "NAME:KEY=VALUE" in helptext and "warmup_cosine:warmup=5" in helptext
+    assert "default: none" in helptext

@@ -426,9 +426,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = _options_for(args.optimizer, _given_hyperparameters(args), strict=True)
     if args.lr is not None:
         options["lr"] = args.lr
-    schedule = None
-    if args.schedule:
-        schedule = (args.schedule, {"T_max": args.epochs}) if args.schedule == "cosine" else args.schedule
+    from descentlab.optim.lr_scheduler import schedule_for_epochs
+
+    schedule = schedule_for_epochs(args.schedule, args.epochs) if args.schedule else None
     trainer = Trainer(
         model, bundle.train, bundle.val, loss=loss,
         optimizer={"name": args.optimizer, **options}, epochs=args.epochs,
@@ -768,9 +768,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l2", type=_nonnegative_float, default=0.0, help="L2 penalty lambda")
     p.add_argument("--dropout", type=_probability, default=0.2,
                    help="dropout probability after each hidden layer (default: 0.2)")
-    p.add_argument("--schedule", default=None,
-                   help="learning-rate schedule: step | exponential | cosine | linear | "
-                        "inverse_time | plateau")
+    from descentlab.optim.lr_scheduler import schedule_help  # loaded with optim.registry
+
+    p.add_argument("--schedule", default=None, metavar="NAME[:KEY=VALUE,...]",
+                   help=schedule_help(default=None))
     p.add_argument("--grad-clip", type=_positive(float), default=None)
     p.add_argument("--patience", type=_nonnegative(int), default=None,
                    help="early stopping: stop after this many epochs without improvement")
