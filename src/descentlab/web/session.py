@@ -137,7 +137,8 @@ def registry() -> dict[str, Any]:
     registries (optimizers, landscapes, 2-D data sets, schedules, activations)."""
     from descentlab import data, landscapes, optim
 
-    versions = (optim.REGISTRY.version, landscapes.REGISTRY.version, data.DATASETS.version)
+    versions = (optim.REGISTRY.version, landscapes.REGISTRY.version, data.DATASETS.version,
+                optim.lr_scheduler.SCHEDULES.version)
     return json.loads(_registry_json(versions))
 
 
