@@ -6,6 +6,7 @@ import {
   defaultState, normalizeState, readHash, writeHash, stateUrl, TABS,
 } from './state.js';
 import { el } from './controls.js';
+import { createFieldErrors } from './fields.js';
 import { createRace } from './race.js';
 import { createTrain } from './train.js';
 import { createLr } from './lr.js';
@@ -34,11 +35,15 @@ const app = {
   send: (msg) => conn.send(msg),
   changed: () => scheduleHash(),
   showError,
+  fieldError,
+  fieldErrors: null,
   isVisible: (tab) => app.state.tab === tab,
   requestSurface,
   expectSurface,
 };
 
+const fieldErrors = createFieldErrors((tab) => $(`panel-${tab}`));
+app.fieldErrors = fieldErrors;
 const race = createRace(app);
 const train = createTrain(app);
 const lr = createLr(app);
@@ -65,13 +70,32 @@ function loadHashState() {
 
 // ---- errors -----------------------------------------------------------------------------------
 
+/** The banner at the top: errors that belong to no control (bad JSON, lost link, ...). */
 function showError(message, field = null, request = null) {
   const banner = $('error-banner');
-  const where = [field ? `field ${field}` : null, request ? `in ${request}` : null].filter(Boolean).join(', ');
-  $('error-text').textContent = where ? `${message} (${where})` : message;
+  $('error-text').textContent = message;
+  banner.dataset.field = field || '';
   banner.hidden = false;
-  debug.errors.push({ message, field, request });
+  debug.errors.push({ message, field, request, shown: 'banner' });
 }
+
+/**
+ * An error about one value of a tab: shown next to its control (fields.js), or in the
+ * banner when `field` names no control of the tab.
+ */
+function fieldError(tab, field, message, request = null) {
+  if (tab && field && fieldErrors.show(tab, field, message)) {
+    debug.errors.push({ message, field, request, shown: 'field', tab });
+    return true;
+  }
+  showError(message, field, request);
+  return false;
+}
+
+const REQUEST_TAB = {
+  'race.start': 'race', 'race.control': 'race', 'train.start': 'train', 'train.control': 'train',
+  'lr.start': 'lr', 'surface.request': 'lr',
+};
 
 function hideError() {
   $('error-banner').hidden = true;
@@ -128,7 +152,10 @@ function dropExpected(request) {
 function onServerError(msg) {
   const request = msg.request ?? null;
   dropExpected(request);
-  showError(msg.message || 'error', msg.field ?? null, request);
+  const tab = REQUEST_TAB[request] || null;
+  // the tab names the control by the config it sent (an optimizer's index may have moved)
+  const field = tab && msg.field && tabs[tab].localField ? tabs[tab].localField(msg.field, request) : msg.field;
+  fieldError(tab, field ?? null, msg.message || 'error', request);
   if (request === 'race.start' || request === 'race.control') race.onError(msg);
   else if (request === 'train.start' || request === 'train.control') train.onError(msg);
   else if (request === 'lr.start') lr.onError(msg);
@@ -186,6 +213,7 @@ function activate(tab, { force = false } = {}) {
 
 function applyState(state) {
   app.state = state;
+  for (const t of TABS) fieldErrors.clear(t);
   writeHash(app.state);
   startedTabs.clear();
   if (app.registry) {
@@ -321,6 +349,26 @@ function attach() {
     $(`tab-${next}`).focus();
   });
   $('error-dismiss').addEventListener('click', hideError);
+  for (const t of TABS) {
+    const panel = $(`panel-${t}`);
+    // editing a control clears its error (capture: before the control's own handler runs)
+    const edited = (ev) => fieldErrors.edited(t, ev.target);
+    panel.addEventListener('input', edited, true);
+    panel.addEventListener('change', edited, true);
+    panel.addEventListener('click', (ev) => {
+      const button = ev.target.closest && ev.target.closest('button');
+      if (button) fieldErrors.edited(t, button);
+    }, true);
+    // a value the page refused itself (text in a number box, ...)
+    panel.addEventListener('fielderror', (ev) => {
+      const host = ev.target.closest('[data-field]');
+      const message = ev.detail?.message || 'invalid value';
+      if (host) {
+        fieldErrors.showLocal(t, host, message);
+        debug.errors.push({ message, field: host.dataset.field, request: null, shown: 'field', tab: t });
+      } else showError(message);
+    });
+  }
   $('btn-copy-link').addEventListener('click', copyLink);
   $('btn-export-python').addEventListener('click', exportPython);
   $('btn-export-json').addEventListener('click', exportJson);

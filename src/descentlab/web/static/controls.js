@@ -48,10 +48,38 @@ function clamp(v, lo, hi) {
   return Math.min(hi, Math.max(lo, v));
 }
 
+// Setting names in plain words (as the server says them), for the page's own messages.
+const WORDS = {
+  lr: 'learning rate', lrs: 'learning rates', l1: 'L1 strength', l2: 'L2 strength',
+  tol: 'tolerance', eps: 'epsilon', weight_decay: 'weight decay',
+};
+
+export function plainName(label) {
+  const text = String(label ?? '').trim();
+  return WORDS[text] || text.replace(/_/g, ' ');
+}
+
+/**
+ * Report a value the page refused (e.g. text in a number box) at the control `node`: a
+ * bubbling `fielderror` event that the page shows next to the control (see fields.js).
+ */
+export function refuse(node, message) {
+  node.dispatchEvent(new CustomEvent('fielderror', { bubbles: true, detail: { message } }));
+}
+
+/** The data-field attribute of a control: the path of its value in the tab's config. */
+function fieldAttr(field) {
+  if (!field) return null;
+  return Array.isArray(field) ? field.join(' ') : field;
+}
+
 /**
  * A labelled slider with an editable number box.
  * opts: {label, value, low, high, log, int, zero (log slider whose first notch is 0), step,
- *        help, testid, onChange(value)}
+ *        help, testid, field (data-field: the value's path in the tab's config), clamp
+ *        (keep typed values within [low, high]; off by default: the slider's range is only a
+ *        suggestion, the server judges the value and says what is wrong next to the box),
+ *        onChange(value)}
  */
 export function numberControl(opts) {
   const id = nextId('num');
@@ -81,8 +109,11 @@ export function numberControl(opts) {
     const v = lo + (p / N) * (hi - lo);
     return opts.int ? Math.round(v) : Number(v.toPrecision(3));
   };
+  // a text box (inputmode brings the numeric keyboard): what was typed stays visible, and
+  // text that is not a number is refused with a message instead of silently emptied
   const number = el('input', {
-    type: 'number', id, class: 'num', step: opts.step ?? (opts.int ? 1 : 'any'),
+    type: 'text', inputmode: opts.int ? 'numeric' : 'decimal', id, class: 'num',
+    spellcheck: 'false', autocomplete: 'off',
     'data-testid': opts.testid, 'aria-describedby': opts.help ? `${id}-help` : null,
   });
   const slider = hasRange ? el('input', {
@@ -107,16 +138,21 @@ export function numberControl(opts) {
     slider.addEventListener('input', () => commit(fromSlider(Number(slider.value))));
   }
   number.addEventListener('change', () => {
-    let v = Number(number.value);
-    if (number.value.trim() === '' || !Number.isFinite(v)) {
+    const text = number.value.trim();
+    if (text === '') {
       show(current);
       return;
     }
+    let v = Number(text);
+    if (!Number.isFinite(v)) {
+      refuse(number, `${plainName(opts.label)} must be a number, got '${text.slice(0, 40)}'`);
+      return;
+    }
     if (opts.int) v = Math.round(v);
-    if (opts.clampInput !== false && hasRange) v = clamp(v, opts.zero ? 0 : low, high);
+    if (opts.clamp && hasRange) v = clamp(v, opts.zero ? 0 : low, high);
     commit(v);
   });
-  const root = el('div', { class: 'control number-control' },
+  const root = el('div', { class: 'control number-control', 'data-field': fieldAttr(opts.field) },
     el('label', { for: id, title: opts.help || '' }, opts.label),
     el('div', { class: 'number-row' }, slider, number));
   if (opts.help) root.append(el('div', { class: 'help', id: `${id}-help` }, opts.help));
@@ -124,7 +160,7 @@ export function numberControl(opts) {
   return root;
 }
 
-export function selectControl({ label, options, value, onChange, testid, help }) {
+export function selectControl({ label, options, value, onChange, testid, help, field }) {
   const id = nextId('sel');
   const select = el('select', { id, 'data-testid': testid });
   for (const opt of options) {
@@ -138,61 +174,65 @@ export function selectControl({ label, options, value, onChange, testid, help })
   }
   select.value = value;
   select.addEventListener('change', () => onChange(select.value));
-  const root = el('div', { class: 'control select-control' },
+  const root = el('div', { class: 'control select-control', 'data-field': fieldAttr(field) },
     el('label', { for: id, title: help || '' }, label), select);
   root.select = select;
   return root;
 }
 
-export function checkboxControl({ label, value, onChange, testid, help }) {
+export function checkboxControl({ label, value, onChange, testid, help, field }) {
   const id = nextId('chk');
   const box = el('input', { type: 'checkbox', id, 'data-testid': testid });
   box.checked = Boolean(value);
   box.addEventListener('change', () => onChange(box.checked));
-  return el('div', { class: 'control checkbox-control', title: help || '' },
+  return el('div', { class: 'control checkbox-control', title: help || '', 'data-field': fieldAttr(field) },
     box, el('label', { for: id }, label));
 }
 
-/** One control for one hyperparameter spec. */
-export function hyperControl(spec, value, onChange, testid) {
+/** One control for one hyperparameter spec; `field` is its path in the config. */
+export function hyperControl(spec, value, onChange, testid, field) {
   const v = value ?? spec.default;
   const label = spec.name;
   if (spec.type === 'bool') {
-    return checkboxControl({ label, value: v, onChange, testid, help: spec.help });
+    return checkboxControl({ label, value: v, onChange, testid, help: spec.help, field });
   }
   if (spec.type === 'choice' || (spec.choices && spec.choices.length)) {
     return selectControl({
-      label, value: v, onChange, testid, help: spec.help,
+      label, value: v, onChange, testid, help: spec.help, field,
       options: spec.choices.map((c) => ({ value: c, label: String(c) })),
     });
   }
   const isInt = spec.type === 'int';
   return numberControl({
     label, value: v, low: spec.low, high: spec.high, log: spec.log_scale, int: isInt,
-    zero: spec.log_scale && spec.low === 0, help: spec.help, testid,
+    zero: spec.log_scale && spec.low === 0, help: spec.help, testid, field,
     onChange: (x) => onChange(isInt ? Math.round(x) : x),
   });
 }
 
 /**
  * Controls for a list of specs; the first `primary` names are shown, the rest sit in a
- * <details> "more". values: {name: value}; onChange(name, value).
+ * <details> "more". values: {name: value}; onChange(name, value). `field`: the path of the
+ * {name: value} object in the config (e.g. "optimizers[0].hyper"); each control is
+ * `${field}.${name}`, and an error about the whole object is shown under the primary ones.
  */
-export function hyperControls(specs, values, onChange, testidPrefix, { primary = ['lr'], skip = [] } = {}) {
+export function hyperControls(specs, values, onChange, testidPrefix,
+  { primary = ['lr'], skip = [], field = null } = {}) {
   const main = el('div', { class: 'hyper-main' });
   const more = el('div', { class: 'hyper-more' });
   let nMore = 0;
   for (const spec of specs) {
     if (skip.includes(spec.name)) continue;
     const c = hyperControl(spec, values[spec.name], (v) => onChange(spec.name, v),
-      `${testidPrefix}-${spec.name}`);
+      `${testidPrefix}-${spec.name}`, field ? `${field}.${spec.name}` : null);
     if (primary.includes(spec.name)) main.append(c);
     else {
       more.append(c);
       nMore += 1;
     }
   }
-  const root = el('div', { class: 'hyper' }, main);
+  const root = el('div', { class: 'hyper', 'data-field': field, 'data-testid': `${testidPrefix}-hyper` },
+    main, el('div', { class: 'field-error-slot' }));
   if (nMore) {
     root.append(el('details', { class: 'more' },
       el('summary', {}, `more hyperparameters (${nMore})`), more));

@@ -1,6 +1,8 @@
 // Learning-rate tab: the lecture's experiment, one panel per learning rate (lr.result).
 
-import { el, fmt, selectControl, numberControl, hyperControls, specDefaults, badge } from './controls.js';
+import {
+  el, fmt, selectControl, numberControl, hyperControls, specDefaults, badge, refuse,
+} from './controls.js';
 import { fitCanvas, drawSurface, drawPath, drawMarkers, cross, lineChart } from './draw.js';
 import { PALETTE } from './state.js';
 
@@ -41,6 +43,7 @@ export function createLr(app) {
   let drawPending = false;
   let sent = null;
   let lastGood = null;
+  let fallback = false; // the last lr.start re-sent lastGood after a refusal
 
   const st = () => app.state.lr;
 
@@ -53,16 +56,17 @@ export function createLr(app) {
     return (app.registry?.landscapes || []).find((l) => l.name === name) || null;
   }
 
-  function requestSurface() {
-    const s = st();
+  function requestSurface(s = st()) {
     app.requestSurface('lr', { landscape: s.landscape, params: { ...s.params }, l1: 0, l2: 0, resolution: 90 });
   }
 
-  function run() {
+  /** Run the experiment with the controls, or with `previous` the last accepted one. */
+  function run({ previous = false } = {}) {
     clearTimeout(timer);
     timer = null;
     if (!app.registry) return;
-    const s = st();
+    const s = previous === true && lastGood ? lastGood : st();
+    fallback = s !== st();
     const cfg = {
       landscape: s.landscape,
       params: { ...s.params },
@@ -76,7 +80,7 @@ export function createLr(app) {
     result = null;
     app.debug.lr = null;
     renderPanels();
-    if (!surface || surface.landscape !== s.landscape) requestSurface();
+    if (!surface || surface.landscape !== s.landscape) requestSurface(s);
     sent = JSON.parse(JSON.stringify(s));
     started = app.send({ type: 'lr.start', config: cfg });
     app.changed();
@@ -100,13 +104,14 @@ export function createLr(app) {
     }
     const sec = el('section', { class: 'group' }, el('h3', {}, 'Problem'));
     sec.append(selectControl({
-      label: 'landscape', value: s.landscape, testid: 'lr-landscape',
+      label: 'landscape', value: s.landscape, testid: 'lr-landscape', field: 'landscape params',
       options: [{ group: '1-D', options: groups[1] }, { group: '2-D', options: groups[2] }],
       onChange: (v) => {
         s.landscape = v;
         s.params = {};
         s.start = null;
         surface = null;
+        app.fieldErrors.clear('lr');
         build();
         rerun();
       },
@@ -119,19 +124,26 @@ export function createLr(app) {
     const startRow = el('div', { class: 'start-row' });
     names.forEach((nm, k) => {
       const input = el('input', {
-        type: 'number', step: 'any', 'aria-label': `start ${nm}`, 'data-testid': `lr-start-${nm}`,
+        type: 'text', inputmode: 'decimal', spellcheck: 'false', autocomplete: 'off',
+        'aria-label': `start ${nm}`, 'data-testid': `lr-start-${nm}`,
         placeholder: 'default', value: s.start ? s.start[k] : null,
       });
       input.addEventListener('change', () => {
         const vals = [...startRow.querySelectorAll('input')].map((i) => i.value.trim());
+        const bad = vals.findIndex((v) => v !== '' && !Number.isFinite(Number(v)));
+        if (bad >= 0) {
+          refuse(input, `start ${names[bad]} must be a number, got '${vals[bad].slice(0, 40)}'`);
+          return;
+        }
         if (vals.every((v) => v === '')) s.start = null;
-        else if (vals.every((v) => v !== '' && Number.isFinite(Number(v)))) s.start = vals.map(Number);
-        else return;
+        else if (vals.every((v) => v !== '')) s.start = vals.map(Number);
+        else return; // the other coordinate is still empty
         rerun();
       });
       startRow.append(el('label', {}, `${nm}₀`, input));
     });
-    sec.append(el('div', { class: 'control' }, el('span', { class: 'label' }, 'start'), startRow));
+    sec.append(el('div', { class: 'control', 'data-field': 'start params.start', 'data-testid': 'lr-start' },
+      el('span', { class: 'label' }, 'start'), startRow));
     root.append(sec);
 
     const opt = el('section', { class: 'group' }, el('h3', {}, 'Optimizer'));
@@ -139,13 +151,13 @@ export function createLr(app) {
     const optOptions = [{ value: 'gd', label: 'gd (full-batch SGD)' },
       ...names2.filter((n) => n !== 'gd').map((n) => ({ value: n, label: n }))];
     opt.append(selectControl({
-      label: 'optimizer', value: s.optimizer, testid: 'lr-optimizer', options: optOptions,
-      onChange: (v) => { s.optimizer = v; s.hyper = {}; build(); rerun(); },
+      label: 'optimizer', value: s.optimizer, testid: 'lr-optimizer', options: optOptions, field: 'optimizer',
+      onChange: (v) => { s.optimizer = v; s.hyper = {}; app.fieldErrors.clear('lr'); build(); rerun(); },
     }));
     const ospec = optimizerSpec(s.optimizer);
     if (ospec) {
       opt.append(hyperControls(ospec.hyperparameters, { ...specDefaults(ospec.hyperparameters), ...s.hyper },
-        (k, v) => { s.hyper[k] = v; rerun(); }, 'lr-hp', { primary: [], skip: ['lr'] }));
+        (k, v) => { s.hyper[k] = v; rerun(); }, 'lr-hp', { primary: [], skip: ['lr'], field: 'hyper' }));
     }
     root.append(opt);
 
@@ -159,25 +171,27 @@ export function createLr(app) {
       const vals = parts.map(Number);
       const bad = parts.find((p, i) => !(Number.isFinite(vals[i]) && vals[i] > 0));
       if (bad !== undefined || !vals.length) {
-        app.showError(`learning rates must be positive numbers separated by commas, got "${bad ?? ''}"`, 'lrs');
+        refuse(lrsInput, `learning rates must be positive numbers separated by commas, got '${bad ?? ''}'`);
         return;
       }
       const max = app.limits?.max_lrs ?? 12;
       if (vals.length > max) {
-        app.showError(`at most ${max} learning rates, got ${vals.length}`, 'lrs');
+        refuse(lrsInput, `at most ${max} learning rates, got ${vals.length}`);
         return;
       }
       s.lrs = vals;
       rerun();
     };
     lrsInput.addEventListener('change', applyLrs);
-    exp.append(el('div', { class: 'control' }, el('label', { for: 'lr-lrs' }, 'η values'), lrsInput,
+    exp.append(el('div', { class: 'control', 'data-field': 'lrs', 'data-testid': 'lr-lrs-control' },
+      el('label', { for: 'lr-lrs' }, 'η values'), lrsInput,
       el('div', { class: 'help', id: 'lr-lrs-help' }, 'comma-separated, e.g. 0.01, 0.1, 1, 100, 1000')));
     exp.append(numberControl({
       label: 'steps', value: s.steps, low: 1, high: app.limits?.max_steps ?? 20000, int: true, log: true,
-      testid: 'lr-steps', onChange: (v) => { s.steps = v; rerun(); },
+      testid: 'lr-steps', field: 'steps', onChange: (v) => { s.steps = v; rerun(); },
     }));
     root.append(exp);
+    app.fieldErrors.rebuilt('lr');
   }
 
   function onSurface(msg) {
@@ -185,14 +199,14 @@ export function createLr(app) {
     scheduleDraw();
   }
 
-  /** The server refused the experiment: go back to the last accepted configuration. */
+  /**
+   * The server refused the experiment: the error is shown next to its control (app.js), the
+   * controls keep what the user typed, and the last accepted experiment is shown again.
+   */
   function onError() {
-    const refused = sent;
     started = false;
-    if (lastGood && JSON.stringify(lastGood) !== JSON.stringify(refused)) {
-      app.state.lr = JSON.parse(JSON.stringify(lastGood));
-      build();
-      run();
+    if (lastGood && !fallback && JSON.stringify(lastGood) !== JSON.stringify(sent)) {
+      run({ previous: true });
     } else {
       renderPanels();
     }
@@ -200,6 +214,7 @@ export function createLr(app) {
 
   function onResult(msg) {
     if (sent) lastGood = sent;
+    if (!fallback) app.fieldErrors.succeeded('lr');
     result = msg;
     app.debug.lr = (msg.runs || []).map((r) => ({ lr: r.lr, status: r.status, nit: r.nit, outcome: lrOutcome(r).kind }));
     renderPanels();

@@ -25,6 +25,8 @@ export function createRace(app) {
   let awaiting = false; // frames of the previous race are ignored until the new one's surface
   let sent = null; // the config of the last race.start
   let lastGood = null; // the last config the server accepted
+  let fallback = false; // the last race.start re-sent lastGood after a refusal
+  let refused = false; // the server refused the controls and there was nothing to go back to
 
   const st = () => app.state.race;
   const registry = () => app.registry;
@@ -39,8 +41,8 @@ export function createRace(app) {
     return (registry()?.landscapes || []).find((l) => l.name === name) || null;
   }
 
-  function isFiniteSum() {
-    const spec = landscapeSpec(st().landscape);
+  function isFiniteSum(s = st()) {
+    const spec = landscapeSpec(s.landscape);
     if (!spec) return false;
     if (typeof spec.finite_sum === 'boolean') return spec.finite_sum;
     return FINITE_SUM_HINT.test(spec.formula || '');
@@ -48,8 +50,7 @@ export function createRace(app) {
 
   // ---- configuration sent to the server ---------------------------------------------------
 
-  function config(autoplay) {
-    const s = st();
+  function config(autoplay, s = st()) {
     const cfg = {
       landscape: s.landscape,
       params: { ...s.params },
@@ -57,7 +58,7 @@ export function createRace(app) {
       max_steps: s.max_steps,
       tol: s.tol,
       grad_noise: s.grad_noise,
-      batch_size: isFiniteSum() ? s.batch_size : null,
+      batch_size: isFiniteSum(s) ? s.batch_size : null,
       l1: s.l1,
       l2: s.l2,
       seed: s.seed,
@@ -83,8 +84,11 @@ export function createRace(app) {
     scheduleDraw();
   }
 
-  /** (Re)create the race on the server with the current controls. */
-  function start(autoplay = st().autoplay) {
+  /**
+   * (Re)create the race on the server with the current controls, or, with `previous`, with
+   * the last configuration the server accepted (the controls keep what the user typed).
+   */
+  function start(autoplay = st().autoplay, { previous = false } = {}) {
     clearTimeout(timer);
     timer = null;
     if (!app.registry) return;
@@ -92,8 +96,12 @@ export function createRace(app) {
     playing = Boolean(autoplay);
     st().autoplay = playing;
     app.changed();
-    sent = JSON.parse(JSON.stringify(st()));
-    started = app.send({ type: 'race.start', config: config(playing) });
+    const base = previous && lastGood ? lastGood : st();
+    fallback = base !== st();
+    refused = false;
+    sent = JSON.parse(JSON.stringify(base));
+    sent.autoplay = playing;
+    started = app.send({ type: 'race.start', config: config(playing, base) });
     if (started) {
       awaiting = true;
       app.expectSurface('race');
@@ -101,23 +109,37 @@ export function createRace(app) {
     updateButtons();
   }
 
-  /** The server refused a race message: go back to the last accepted configuration. */
+  /**
+   * The server refused a race.start. The error is shown next to the control that caused
+   * it (app.js), the controls keep what the user typed so that it can be corrected, and the
+   * race goes on with the last configuration the server accepted.
+   */
   function onError(msg) {
     if (msg.request !== 'race.start') return;
-    const refused = sent;
-    if (lastGood && JSON.stringify(lastGood) !== JSON.stringify(refused)) {
-      app.state.race = JSON.parse(JSON.stringify(lastGood));
-      app.state.race.autoplay = refused ? refused.autoplay : playing;
-      build();
-      // keep the refused text in the box so that it can be corrected
-      if (refused && !landscapeSpec(refused.landscape)) $('race-formula').value = refused.landscape;
-      start(app.state.race.autoplay);
+    const wasFallback = fallback;
+    const same = (a, b) => JSON.stringify({ ...a, autoplay: null }) === JSON.stringify({ ...b, autoplay: null });
+    if (lastGood && !wasFallback && !same(lastGood, sent)) {
+      start(sent ? sent.autoplay : playing, { previous: true });
     } else {
       awaiting = false;
       started = false;
       playing = false;
+      refused = true;
       updateButtons();
+      scheduleDraw();
     }
+  }
+
+  /**
+   * The path of a refused value in terms of the controls: `config.optimizers[i]...` of the
+   * refused config names the optimizer by its index then; the controls may have moved since.
+   */
+  function localField(field) {
+    const m = /^(?:config\.)?optimizers\[(\d+)\](.*)$/.exec(field);
+    if (!m || !sent) return field;
+    const id = sent.optimizers?.[Number(m[1])]?.id;
+    const now = st().optimizers.findIndex((o) => o.id === id);
+    return now >= 0 ? `config.optimizers[${now}]${m[2]}` : 'config.optimizers';
   }
 
   /** Speed changed: the running race goes on at the new pace (no restart). */
@@ -226,6 +248,7 @@ export function createRace(app) {
         s.start = null;
         s.batch_size = null;
         suggestLr();
+        app.fieldErrors.clear('race'); // a new landscape: its errors are the next answer's
         build();
         restart();
       },
@@ -252,7 +275,7 @@ export function createRace(app) {
     const lsSection = el('section', { class: 'group' },
       el('h3', {}, 'Landscape'),
       picker,
-      el('div', { class: 'control' },
+      el('div', { class: 'control', 'data-field': 'landscape params', 'data-testid': 'race-formula-control' },
         el('label', { for: 'race-formula' }, 'f(x, y) ='),
         el('div', { class: 'formula-row' }, formulaInput,
           el('button', { class: 'btn small', 'data-testid': 'race-formula-apply', onclick: applyFormula }, 'Use'))),
@@ -261,17 +284,20 @@ export function createRace(app) {
       if (p.name === 'dim') continue;
       lsSection.append(numberControl({
         label: p.name, value: s.params[p.name] ?? p.default, low: p.low, high: p.high,
-        int: p.type === 'int', help: p.help, testid: `race-param-${p.name}`,
+        int: p.type === 'int', help: p.help, testid: `race-param-${p.name}`, field: `params.${p.name}`,
         onChange: (v) => { s.params[p.name] = v; restart(); },
       }));
     }
-    lsSection.append(el('p', { class: 'help hint' }, 'Click the map to set the start point.'));
+    lsSection.append(el('div', { class: 'control start-control', 'data-field': 'start params.start', 'data-testid': 'race-start' },
+      el('p', { class: 'help hint' }, 'Click the map to set the start point.')));
     root.append(lsSection);
 
     // optimizers
-    const optSection = el('section', { class: 'group' }, el('h3', {}, 'Optimizers'));
+    const optSection = el('section', {
+      class: 'group', 'data-field': 'optimizers', 'data-field-mark': 'group', 'data-testid': 'race-optimizers',
+    }, el('h3', {}, 'Optimizers'));
     const list = el('div', { class: 'opt-list', id: 'race-opt-list' });
-    s.optimizers.forEach((o) => list.append(optimizerCard(o)));
+    s.optimizers.forEach((o, i) => list.append(optimizerCard(o, i)));
     optSection.append(list);
     const addSel = el('select', { 'data-testid': 'race-add-name', 'aria-label': 'optimizer to add' },
       ...reg.optimizers.map((o) => el('option', { value: o.name, title: o.summary }, o.name)));
@@ -281,9 +307,10 @@ export function createRace(app) {
       class: 'btn', 'data-testid': 'race-add',
       onclick: () => {
         if (s.optimizers.length >= maxOpt) {
-          app.showError(`at most ${maxOpt} optimizers can race at once`);
+          app.fieldError('race', 'optimizers', `at most ${maxOpt} optimizers can race at once`);
           return;
         }
+        app.fieldErrors.clear('race'); // the optimizers move: their errors are the next answer's
         const ids = s.optimizers.map((o) => Number(/\d+$/.exec(o.id)?.[0] || 0));
         const id = `o${Math.max(0, ...ids) + 1}`;
         s.optimizers.push({ id, name: addSel.value, hyper: defaultHyper(addSel.value) });
@@ -291,14 +318,14 @@ export function createRace(app) {
         restart();
       },
     }, '+ Add');
-    optSection.append(el('div', { class: 'add-row' }, addSel, addBtn));
+    optSection.append(el('div', { class: 'add-row' }, addSel, addBtn), el('div', { class: 'field-error-slot' }));
     root.append(optSection);
 
     // noise and regularization
     const reg2 = el('section', { class: 'group' }, el('h3', {}, 'Noise & regularization'));
     reg2.append(numberControl({
       label: 'gradient noise σ', value: s.grad_noise, low: 0, high: 10, log: true, zero: true,
-      help: 'g_t + N(0, σ²): a stochastic gradient', testid: 'race-noise',
+      help: 'g_t + N(0, σ²): a stochastic gradient', testid: 'race-noise', field: 'grad_noise',
       onChange: (v) => { s.grad_noise = v; restart(); },
     }));
     const fs = isFiniteSum();
@@ -306,7 +333,7 @@ export function createRace(app) {
     const bs = numberControl({
       label: 'mini-batch size', value: s.batch_size ?? nPoints, low: 1, high: Math.max(2, nPoints), int: true,
       help: fs ? 'samples per step (full batch = GD)' : 'only for finite-sum landscapes (data fits)',
-      testid: 'race-batch',
+      testid: 'race-batch', field: 'batch_size',
       onChange: (v) => { s.batch_size = v >= nPoints ? null : v; restart(); },
     });
     if (!fs) {
@@ -316,12 +343,12 @@ export function createRace(app) {
     reg2.append(bs);
     reg2.append(numberControl({
       label: 'L1 λ₁', value: s.l1, low: 1e-4, high: 10, log: true, zero: true,
-      help: '+ λ₁ ‖x‖₁ reshapes the surface', testid: 'race-l1',
+      help: '+ λ₁ ‖x‖₁ reshapes the surface', testid: 'race-l1', field: 'l1',
       onChange: (v) => { s.l1 = v; restart(); },
     }));
     reg2.append(numberControl({
       label: 'L2 λ₂', value: s.l2, low: 1e-4, high: 10, log: true, zero: true,
-      help: '+ λ₂ ‖x‖² pulls the minimum to 0', testid: 'race-l2',
+      help: '+ λ₂ ‖x‖² pulls the minimum to 0', testid: 'race-l2', field: 'l2',
       onChange: (v) => { s.l2 = v; restart(); },
     }));
     root.append(reg2);
@@ -330,21 +357,22 @@ export function createRace(app) {
     const runSec = el('section', { class: 'group' }, el('h3', {}, 'Run'));
     runSec.append(numberControl({
       label: 'speed (steps per frame)', value: s.steps_per_frame, low: 1, high: 200, log: true, int: true,
-      testid: 'race-speed', onChange: (v) => { s.steps_per_frame = Math.max(1, Math.round(v)); setSpeed(); },
+      testid: 'race-speed', field: 'steps_per_frame', onChange: (v) => { s.steps_per_frame = Math.round(v); setSpeed(); },
     }));
     runSec.append(numberControl({
       label: 'max steps', value: s.max_steps, low: 10, high: app.limits?.max_steps ?? 20000, log: true, int: true,
-      testid: 'race-max-steps', onChange: (v) => { s.max_steps = Math.round(v); restart(); },
+      testid: 'race-max-steps', field: 'max_steps', onChange: (v) => { s.max_steps = Math.round(v); restart(); },
     }));
     runSec.append(numberControl({
       label: 'tolerance ‖∇f‖ <', value: s.tol, low: 1e-12, high: 1, log: true,
-      testid: 'race-tol', onChange: (v) => { s.tol = v > 0 ? v : 1e-6; restart(); },
+      testid: 'race-tol', field: 'tol', onChange: (v) => { s.tol = v; restart(); },
     }));
     runSec.append(numberControl({
-      label: 'seed', value: s.seed, int: true, testid: 'race-seed',
-      onChange: (v) => { s.seed = Math.max(0, Math.round(v)); restart(); },
+      label: 'seed', value: s.seed, int: true, testid: 'race-seed', field: 'seed',
+      onChange: (v) => { s.seed = Math.round(v); restart(); },
     }));
     root.append(runSec);
+    app.fieldErrors.rebuilt('race');
   }
 
   /**
@@ -369,7 +397,7 @@ export function createRace(app) {
     return h;
   }
 
-  function optimizerCard(o) {
+  function optimizerCard(o, index) {
     const s = st();
     const spec = optimizerSpec(o.name);
     const color = colorForId(o.id);
@@ -381,6 +409,7 @@ export function createRace(app) {
       o.name = nameSel.value;
       o.hyper = defaultHyper(o.name);
       if (lr !== undefined) o.hyper.lr = lr;
+      app.fieldErrors.clear('race');
       build();
       restart();
     });
@@ -389,9 +418,10 @@ export function createRace(app) {
       'data-testid': `race-remove-${o.id}`,
       onclick: () => {
         if (s.optimizers.length <= 1) {
-          app.showError('a race needs at least one optimizer');
+          app.fieldError('race', 'optimizers', 'a race needs at least one optimizer');
           return;
         }
+        app.fieldErrors.clear('race');
         s.optimizers = s.optimizers.filter((x) => x !== o);
         build();
         restart();
@@ -401,13 +431,19 @@ export function createRace(app) {
     const controls = spec ? hyperControls(spec.hyperparameters, values, (k, v) => {
       o.hyper[k] = v;
       restart();
-    }, `race-opt-${o.id}`) : el('p', { class: 'help' }, `unknown optimizer ${o.name}`);
-    return el('div', { class: 'opt-card', style: `--c: ${color}`, 'data-testid': `race-opt-${o.id}` },
+    }, `race-opt-${o.id}`, { field: `optimizers[${index}].hyper` })
+      : el('p', { class: 'help' }, `unknown optimizer ${o.name}`);
+    const path = `optimizers[${index}]`;
+    return el('div', {
+      class: 'opt-card', style: `--c: ${color}`, 'data-testid': `race-opt-${o.id}`,
+      'data-field': `${path} ${path}.name ${path}.id`,
+    },
       el('div', { class: 'opt-head' },
         el('span', { class: 'swatch', style: `background: ${color}` }),
         nameSel,
         el('span', { class: 'opt-id' }, o.id),
         remove),
+      el('div', { class: 'field-error-slot' }),
       el('p', { class: 'help summary' }, spec?.summary || ''),
       controls);
   }
@@ -417,6 +453,7 @@ export function createRace(app) {
   function onSurface(msg) {
     awaiting = false;
     if (sent) lastGood = sent;
+    if (!fallback) app.fieldErrors.succeeded('race');
     surface = msg;
     background = null;
     app.debug.surface = { landscape: msg.landscape, dim: msg.dim };
@@ -502,7 +539,9 @@ export function createRace(app) {
       ctx.font = '14px system-ui, sans-serif';
       ctx.fillStyle = '#868e96';
       ctx.textAlign = 'center';
-      ctx.fillText(app.connected ? 'loading the landscape…' : 'connecting to the server…', w / 2, h / 2);
+      let words = app.connected ? 'loading the landscape…' : 'connecting to the server…';
+      if (refused && app.connected) words = 'the server refused these settings: see the message beside the control';
+      ctx.fillText(words, w / 2, h / 2);
       return;
     }
     let anyPoints = false;
@@ -624,6 +663,8 @@ export function createRace(app) {
       if (!p) return;
       const r3 = (v) => Number(v.toPrecision(4));
       st().start = view.dim === 1 ? [r3(p.x)] : [r3(p.x), r3(p.y)];
+      const startHost = $('race-controls').querySelector('[data-testid="race-start"]');
+      if (startHost) app.fieldErrors.edited('race', startHost);
       app.changed();
       start(true);
     });
@@ -655,6 +696,7 @@ export function createRace(app) {
     onSurface,
     onFrame,
     onError,
+    localField,
     draw: () => { background = null; scheduleDraw(); },
     get playing() { return playing; },
     onDisconnect() { started = false; awaiting = false; },

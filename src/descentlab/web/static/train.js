@@ -28,6 +28,7 @@ export function createTrain(app) {
   let awaiting = false; // frames of the previous run are ignored until the new train.data
   let sent = null;
   let lastGood = null;
+  let fallback = false; // the last train.start re-sent lastGood after a refusal
 
   const st = () => app.state.train;
 
@@ -39,8 +40,7 @@ export function createTrain(app) {
     return (app.registry?.schedules || []).find((s) => s.name === name) || null;
   }
 
-  function config(autoplay) {
-    const s = st();
+  function config(autoplay, s = st()) {
     return {
       dataset: s.dataset,
       classes: s.classes,
@@ -75,7 +75,8 @@ export function createTrain(app) {
     scheduleDraw();
   }
 
-  function start(autoplay = st().autoplay) {
+  /** Start training with the controls, or with `previous` the last accepted configuration. */
+  function start(autoplay = st().autoplay, { previous = false } = {}) {
     clearTimeout(timer);
     timer = null;
     if (!app.registry) return;
@@ -83,21 +84,24 @@ export function createTrain(app) {
     playing = Boolean(autoplay);
     st().autoplay = playing;
     app.changed();
-    sent = JSON.parse(JSON.stringify(st()));
-    started = app.send({ type: 'train.start', config: config(playing) });
+    const base = previous && lastGood ? lastGood : st();
+    fallback = base !== st();
+    sent = JSON.parse(JSON.stringify(base));
+    sent.autoplay = playing;
+    started = app.send({ type: 'train.start', config: config(playing, base) });
     awaiting = started;
     updateButtons();
   }
 
-  /** The server refused a training message: go back to the last accepted configuration. */
+  /**
+   * The server refused a train.start: the error is shown next to its control (app.js), the
+   * controls keep what the user typed, and the last accepted configuration trains again.
+   */
   function onError(msg) {
     if (msg.request !== 'train.start') return;
-    const refused = sent;
-    if (lastGood && JSON.stringify(lastGood) !== JSON.stringify(refused)) {
-      app.state.train = JSON.parse(JSON.stringify(lastGood));
-      app.state.train.autoplay = refused ? refused.autoplay : playing;
-      build();
-      start(app.state.train.autoplay);
+    const same = (a, b) => JSON.stringify({ ...a, autoplay: null }) === JSON.stringify({ ...b, autoplay: null });
+    if (lastGood && !fallback && !same(lastGood, sent)) {
+      start(sent ? sent.autoplay : playing, { previous: true });
     } else {
       awaiting = false;
       started = false;
@@ -194,11 +198,11 @@ export function createTrain(app) {
       return { value, label: value, title: d.summary };
     });
     dataSec.append(selectControl({
-      label: 'data set', value: s.dataset, options: dsOptions, testid: 'train-dataset',
+      label: 'data set', value: s.dataset, options: dsOptions, testid: 'train-dataset', field: 'dataset',
       onChange: (v) => { s.dataset = v; build(); restart(); },
     }));
     const classes = numberControl({
-      label: 'classes', value: s.classes, low: 2, high: 5, int: true, testid: 'train-classes',
+      label: 'classes', value: s.classes, low: 2, high: 5, int: true, testid: 'train-classes', field: 'classes',
       help: 'arms of the spiral / Gaussian clusters',
       onChange: (v) => { s.classes = v; restart(); },
     });
@@ -208,15 +212,17 @@ export function createTrain(app) {
     }
     dataSec.append(classes);
     dataSec.append(numberControl({
-      label: 'noise', value: s.noise, low: 0, high: 1, testid: 'train-noise',
+      label: 'noise', value: s.noise, low: 0, high: 1, testid: 'train-noise', field: 'noise',
       onChange: (v) => { s.noise = v; restart(); },
     }));
     dataSec.append(numberControl({
       label: 'points', value: s.points, low: 20, high: maxPoints, int: true, log: true, testid: 'train-points',
+      field: 'points',
       onChange: (v) => { s.points = v; restart(); },
     }));
     dataSec.append(numberControl({
       label: 'train : test ratio', value: s.train_ratio, low: 0.1, high: 0.9, testid: 'train-ratio',
+      field: 'train_ratio',
       onChange: (v) => { s.train_ratio = v; restart(); },
     }));
     dataSec.append(el('button', {
@@ -229,7 +235,7 @@ export function createTrain(app) {
     const netSec = el('section', { class: 'group' }, el('h3', {}, 'Network'));
     netSec.append(layerEditor());
     netSec.append(selectControl({
-      label: 'activation', value: s.activation, testid: 'train-activation',
+      label: 'activation', value: s.activation, testid: 'train-activation', field: 'activation',
       options: (reg.activations || ['relu', 'tanh', 'sigmoid']).map((a) => ({ value: a, label: a })),
       onChange: (v) => { s.activation = v; renderNetwork(); restart(); },
     }));
@@ -238,12 +244,13 @@ export function createTrain(app) {
     // optimizer
     const optSec = el('section', { class: 'group' }, el('h3', {}, 'Optimizer'));
     optSec.append(selectControl({
-      label: 'optimizer', value: s.optimizer.name, testid: 'train-optimizer',
+      label: 'optimizer', value: s.optimizer.name, testid: 'train-optimizer', field: 'optimizer optimizer.name',
       options: reg.optimizers.map((o) => ({ value: o.name, label: o.name, title: o.summary })),
       onChange: (v) => {
         const lr = s.optimizer.hyper.lr;
         s.optimizer = { name: v, hyper: specDefaults(optimizerSpec(v)?.hyperparameters) };
         if (lr !== undefined) s.optimizer.hyper.lr = lr;
+        app.fieldErrors.clear('train'); // other settings: their errors are the next answer's
         build();
         restart();
       },
@@ -253,19 +260,21 @@ export function createTrain(app) {
       optSec.append(el('p', { class: 'help summary' }, spec.summary));
       optSec.append(hyperControls(spec.hyperparameters,
         { ...specDefaults(spec.hyperparameters), ...s.optimizer.hyper },
-        (k, v) => { s.optimizer.hyper[k] = v; restart(); }, 'train-hp'));
+        (k, v) => { s.optimizer.hyper[k] = v; restart(); }, 'train-hp', { field: 'optimizer.hyper' }));
     }
     optSec.append(numberControl({
       label: 'batch size', value: s.batch_size, low: 1, high: Math.max(2, Math.min(maxPoints, s.points)),
-      int: true, log: true, testid: 'train-batch',
+      int: true, log: true, testid: 'train-batch', field: 'batch_size',
       onChange: (v) => { s.batch_size = v; restart(); },
     }));
     const schedNames = (reg.schedules || []).map((x) => x.name);
     optSec.append(selectControl({
       label: 'learning-rate schedule', value: s.schedule ? s.schedule.name : '', testid: 'train-schedule',
+      field: 'schedule schedule.name',
       options: [{ value: '', label: 'constant' }, ...schedNames.map((n) => ({ value: n, label: n }))],
       onChange: (v) => {
         s.schedule = v ? { name: v, params: specDefaults(scheduleSpec(v)?.hyperparameters) } : null;
+        app.fieldErrors.clear('train');
         build();
         restart();
       },
@@ -276,7 +285,7 @@ export function createTrain(app) {
         optSec.append(hyperControls(ss.hyperparameters,
           { ...specDefaults(ss.hyperparameters), ...s.schedule.params },
           (k, v) => { s.schedule.params[k] = v; restart(); }, 'train-sched',
-          { primary: ss.hyperparameters.map((h) => h.name) }));
+          { primary: ss.hyperparameters.map((h) => h.name), field: 'schedule.params' }));
       }
     }
     root.append(optSec);
@@ -284,15 +293,15 @@ export function createTrain(app) {
     // regularization
     const regSec = el('section', { class: 'group' }, el('h3', {}, 'Regularization'));
     regSec.append(numberControl({
-      label: 'L1 λ₁', value: s.l1, low: 1e-5, high: 1, log: true, zero: true, testid: 'train-l1',
+      label: 'L1 λ₁', value: s.l1, low: 1e-5, high: 1, log: true, zero: true, testid: 'train-l1', field: 'l1',
       help: 'loss + λ₁ Σ|w|', onChange: (v) => { s.l1 = v; restart(); },
     }));
     regSec.append(numberControl({
-      label: 'L2 λ₂', value: s.l2, low: 1e-5, high: 1, log: true, zero: true, testid: 'train-l2',
+      label: 'L2 λ₂', value: s.l2, low: 1e-5, high: 1, log: true, zero: true, testid: 'train-l2', field: 'l2',
       help: 'loss + λ₂ Σw² (weights, not biases)', onChange: (v) => { s.l2 = v; restart(); },
     }));
     regSec.append(numberControl({
-      label: 'dropout p', value: s.dropout, low: 0, high: 0.9, testid: 'train-dropout',
+      label: 'dropout p', value: s.dropout, low: 0, high: 0.9, testid: 'train-dropout', field: 'dropout',
       help: 'drop each hidden unit with probability p while training',
       onChange: (v) => { s.dropout = v; restart(); },
     }));
@@ -301,18 +310,19 @@ export function createTrain(app) {
     const runSec = el('section', { class: 'group' }, el('h3', {}, 'Run'));
     runSec.append(numberControl({
       label: 'speed (epochs per frame)', value: s.epochs_per_frame, low: 1, high: 50, int: true,
-      testid: 'train-speed', onChange: (v) => { s.epochs_per_frame = v; setSpeed(); },
+      testid: 'train-speed', field: 'epochs_per_frame', onChange: (v) => { s.epochs_per_frame = v; setSpeed(); },
     }));
     runSec.append(numberControl({
       label: 'max epochs', value: s.max_epochs, low: 1, high: 10000, int: true, log: true,
-      testid: 'train-max-epochs', onChange: (v) => { s.max_epochs = v; restart(); },
+      testid: 'train-max-epochs', field: 'max_epochs', onChange: (v) => { s.max_epochs = v; restart(); },
     }));
     runSec.append(numberControl({
-      label: 'seed', value: s.seed, int: true, testid: 'train-seed',
-      onChange: (v) => { s.seed = Math.max(0, Math.round(v)); restart(); },
+      label: 'seed', value: s.seed, int: true, testid: 'train-seed', field: 'seed',
+      onChange: (v) => { s.seed = Math.round(v); restart(); },
     }));
     root.append(runSec);
     renderNetwork();
+    app.fieldErrors.rebuilt('train');
   }
 
   function layerEditor() {
@@ -344,7 +354,8 @@ export function createTrain(app) {
           onclick: () => { if (s.hidden[i] > 1) { s.hidden[i] -= 1; build(); restart(); } },
         }, '−')));
     });
-    return el('div', { class: 'layer-editor' }, head, cols, el('div', { id: 'train-network', class: 'network' }));
+    return el('div', { class: 'layer-editor', 'data-field': 'hidden', 'data-testid': 'train-hidden' },
+      head, cols, el('div', { id: 'train-network', class: 'network' }));
   }
 
   /** A schematic of the MLP: columns of units, input (2) -> hidden -> output (k). */
@@ -406,6 +417,7 @@ export function createTrain(app) {
   function onData(msg) {
     awaiting = false;
     if (sent) lastGood = sent;
+    if (!fallback) app.fieldErrors.succeeded('train');
     data = msg;
     boundaryImage = null;
     scheduleDraw();
