@@ -156,7 +156,7 @@ def test_registry_is_generated_from_the_library(client: TestClient) -> None:
      "config.optimizers[0].name", "unknown optimizer 'adamm'"),
     ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
                                                         "hyper": {"lr": -0.5}}]}},
-     "config.optimizers[0].hyper", "-0.5"),
+     "config.optimizers[0].hyper.lr", "lr must be a number >= 0.0, got -0.5"),
     ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
                                                         "hyper": {"betas": 1}}]}},
      "config.optimizers[0].hyper.betas", "no hyperparameter 'betas'"),

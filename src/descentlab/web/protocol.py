@@ -136,6 +136,23 @@ class FieldError(ValueError):
         self.subfield = subfield
 
 
+def check_each_setting(described: dict[str, Any], values: dict[str, Any]) -> None:
+    """Check every value against its own description; the first refusal names its setting.
+
+    The message is plain ("momentum must be a number in [0, 1), got 1.5") and the
+    error's field ends with the setting's name, so the page marks that very control.
+    """
+    for key, value in values.items():
+        hp = described.get(key)
+        if hp is None or not hasattr(hp, "check"):
+            continue
+        try:
+            hp.check(value)
+        except ValueError:
+            expected = hp.expectation().replace(" (or an array of them)", "")
+            raise FieldError(f"{key} must be {expected}, got {_shown(value)}", key) from None
+
+
 def _limits(info: ValidationInfo) -> Limits:
     ctx = info.context or {}
     limits = ctx.get("limits") if isinstance(ctx, dict) else None
@@ -224,7 +241,8 @@ class OptimizerChoice(_Model):
             return v
         spec = optim.get(name)
         check_hyperparameters(dict(spec.hyperparameters), v, f"optimizer {name!r}")
-        try:  # the optimizer's own checks (lr >= 0, 0 <= beta < 1, ...)
+        check_each_setting(dict(spec.hyperparameters), v)
+        try:  # the checks across settings (Nesterov needs momentum, ...)
             spec.validate(**v)
         except (ValueError, TypeError) as err:
             raise ValueError(f"optimizer {name!r}: {err}") from None
@@ -468,6 +486,7 @@ class ScheduleChoice(_Model):
             return v
         spec = get_schedule(name)
         check_hyperparameters(dict(spec.hyperparameters), v, f"schedule {name!r}")
+        check_each_setting(dict(spec.hyperparameters), v)
         try:
             spec.build(optim.SGD([optim.ArrayParam(np.zeros(1))], lr=0.1), **v)
         except (ValueError, TypeError) as err:
@@ -571,6 +590,7 @@ class LrConfig(_FromStart):
             spec = optim.get(name)
             check_hyperparameters(dict(spec.hyperparameters), v, f"optimizer {name!r}",
                                   allow_lr=False)
+            check_each_setting(dict(spec.hyperparameters), v)
         return v
 
     @field_validator("lrs")
