@@ -295,3 +295,22 @@ def test_check_labels_counts_classes():
 
     assert check_labels(np.array([2, 0, 1, 2])) == 3
     assert check_labels(np.array([0.0, 1.0, 3.0])) == 4
+
+
+@pytest.mark.parametrize("name", ["schedulefree_sgd", "schedulefree_adamw"])
+def test_schedule_free_trains_at_y_and_is_evaluated_and_kept_at_x(name):
+    X, y = blobs()
+    model = make_model()
+    trainer = Trainer(model, (X, y), val=(X, y), optimizer=name, lr=0.05, epochs=3,
+                      batch_size=16, seed=0)
+    history = trainer.run()
+    opt = trainer.optimizer
+    x_point = [p.data.copy() for p in model.parameters()]
+    # the validation numbers are those of the weights the model keeps (x)
+    assert history["val_loss"][-1] == pytest.approx(evaluate(model, (X, y))["loss"], rel=1e-6)
+    opt.train()  # y, the point the gradients were taken at, differs from x
+    y_point = [p.data.copy() for p in model.parameters()]
+    assert any(not np.allclose(a, b) for a, b in zip(x_point, y_point))
+    opt.eval()  # and back to x (float32 round-off of the interpolation aside)
+    for p, a in zip(model.parameters(), x_point):
+        np.testing.assert_allclose(p.data, a, rtol=1e-6, atol=1e-8)
