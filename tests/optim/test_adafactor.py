@@ -112,3 +112,31 @@ def test_random_configurations_match_torch(shapes, lr, beta2_decay, eps1, eps2, 
     finally:
         torch.set_default_dtype(old)
     COMPARED.append((opts, worst))
+
+
+def test_minimize_runs_every_start_alone() -> None:
+    """Adafactor couples a parameter's entries (RMS, factored moments): N starts run apart."""
+    from descentlab.landscapes import minimize
+
+    starts = np.array([[-1.5, 2.0], [0.5, 0.5], [2.0, -1.0]])
+    together = minimize("rosenbrock", starts, optimizer="adafactor", lr=[0.1, 0.05, 0.1],
+                        steps=40)
+    for i, lr in enumerate([0.1, 0.05, 0.1]):
+        alone = minimize("rosenbrock", starts[i], optimizer="adafactor", lr=lr, steps=40)
+        np.testing.assert_array_equal(together.x[i], alone.x)
+
+
+def test_fit_steps_the_model_arrays_not_one_flat_buffer() -> None:
+    from descentlab import nn
+    from descentlab.train import Trainer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 4)), rng.normal(size=(32, 2))
+    model = nn.Linear(4, 2)
+    trainer = Trainer(model, (X, y), loss="mse", optimizer="adafactor", epochs=1,
+                      batch_size=16, progress=False, seed=0)
+    trainer.run()
+    assert trainer.flat is None
+    shapes = {tuple(s[k].shape) for s in trainer.optimizer.state.values() for k in s
+              if k == "row_var"}
+    assert shapes  # the weight matrix's second moment is factored

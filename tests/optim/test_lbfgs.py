@@ -267,3 +267,81 @@ def test_invalid_settings_name_the_setting(kwargs: dict, pattern: str) -> None:
 def test_registered_as_a_closure_optimizer() -> None:
     spec = REGISTRY["lbfgs"]
     assert spec.cls is LBFGS and LBFGS.needs_closure and not LBFGS.elementwise
+
+
+# -- in minimize, race and fit ------------------------------------------------------------
+def test_minimize_rosenbrock_converges() -> None:
+    from descentlab.landscapes import minimize
+
+    res = minimize("rosenbrock", [-1.5, 2], optimizer="lbfgs", steps=50)
+    assert res.status == "converged", res.message
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-6)
+    assert res.trajectory.steps == res.nit <= 10  # one step(closure) per step: <= 20 iterations
+
+
+def test_minimize_runs_every_start_alone() -> None:
+    """L-BFGS couples a parameter's entries: N starts run as N separate problems."""
+    from descentlab.landscapes import minimize
+
+    starts = np.array([[-1.5, 2.0], [0.5, 0.5], [2.0, -1.0]])
+    lrs = [1.0, 0.5, 1.0]
+    opts = {"optimizer": "lbfgs", "steps": 30, "max_iter": 2, "line_search_fn": "strong_wolfe",
+            "max_eval": 10}
+    together = minimize("rosenbrock", starts, lr=lrs, **opts)
+    for i, (x0, lr) in enumerate(zip(starts, lrs)):
+        alone = minimize("rosenbrock", x0, lr=lr, **opts)
+        np.testing.assert_array_equal(together.x[i], alone.x)
+        assert together.nit[i] == alone.nit
+        np.testing.assert_array_equal(together.run(i).trajectory.positions,
+                                      alone.trajectory.positions)
+    assert np.all(together.lr == lrs)
+
+
+def test_minimize_keeps_explicit_tolerances() -> None:
+    """The runner turns L-BFGS's own early exits off by default; given ones are used."""
+    from descentlab.landscapes import Runner
+
+    runner = Runner("rosenbrock", [-1.5, 2.0], "lbfgs", steps=5)
+    group = runner.optimizer.optimizers[0].param_groups[0]
+    assert group["tolerance_grad"] == 0.0 and group["tolerance_change"] == 0.0
+    runner = Runner("rosenbrock", [-1.5, 2.0], "lbfgs", steps=5, tolerance_change=1e-3)
+    assert runner.optimizer.optimizers[0].param_groups[0]["tolerance_change"] == 1e-3
+
+
+def test_race_with_adam_and_cli_race(tmp_path) -> None:
+    from descentlab.cli import main
+    from descentlab.landscapes import race
+
+    results = race("rosenbrock", [-1.5, 2.0], {"adam": {"lr": 0.05}, "lbfgs": {}}, steps=60)
+    assert results["lbfgs"].status == "converged"
+    assert results["adam"].nit == 60
+    out = tmp_path / "race.gif"
+    assert main(["race", "rosenbrock", "--optimizers", "adam,lbfgs", "--steps", "20",
+                 "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+
+
+def test_fit_steps_with_a_closure_that_recomputes_the_batch_loss() -> None:
+    from descentlab import nn
+    from descentlab.train import Trainer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 3))
+    y = X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3
+    trainer = Trainer(nn.Linear(3, 1), (X, y), loss="mse",
+                      optimizer={"name": "lbfgs", "line_search_fn": "strong_wolfe"},
+                      epochs=3, batch_size=48, progress=False, seed=0)
+    calls = []
+    objective = trainer.objective
+
+    def counting(xb: np.ndarray, yb: np.ndarray):
+        calls.append(len(yb))
+        return objective(xb, yb)
+
+    trainer.objective = counting  # type: ignore[method-assign]
+    history = trainer.run()
+    assert isinstance(trainer.optimizer, LBFGS)
+    assert len(calls) > 3  # the closure re-evaluated the batch loss
+    assert trainer.optimizer.state[trainer.optimizer.param_groups[0]["params"][0]][
+        "func_evals"] == len(calls)
+    assert history["train_loss"][-1] < 1e-9

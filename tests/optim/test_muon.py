@@ -119,3 +119,29 @@ def test_random_configurations_match_torch(shapes, lr, weight_decay, momentum, n
     finally:
         torch.set_default_dtype(old)
     COMPARED.append((opts, worst))
+
+
+def test_minimize_orthogonalizes_each_run_on_its_own() -> None:
+    """Each start is a 1 x D matrix of its own: its update is its normalized direction."""
+    from descentlab.landscapes import minimize
+
+    starts = np.array([[-1.5, 2.0], [0.5, 0.5]])
+    together = minimize("rosenbrock", starts, optimizer="muon", lr=0.01, steps=30)
+    for i in range(2):
+        alone = minimize("rosenbrock", starts[i], optimizer="muon", lr=0.01, steps=30)
+        np.testing.assert_array_equal(together.x[i], alone.x)
+    first = minimize("rosenbrock", starts[1], optimizer="muon", lr=0.01, steps=1,
+                     weight_decay=0.0)
+    step = first.trajectory.positions[1] - starts[1]
+    # the quintic maps the one singular value into about [0.7, 1.2]: |step| ~ eta, any |grad|
+    assert 0.006 < np.linalg.norm(step) < 0.012
+
+
+def test_fit_names_the_shape_muon_refuses() -> None:
+    from descentlab import nn
+    from descentlab.train import Trainer
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"2-D parameters.*shape \(2,\)"):
+        Trainer(nn.Linear(4, 2), (rng.normal(size=(8, 4)), rng.normal(size=(8, 2))),
+                loss="mse", optimizer="muon", progress=False)

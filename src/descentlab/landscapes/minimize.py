@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from descentlab.landscapes.base import Landscape
+
+if TYPE_CHECKING:
+    from descentlab.optim import Optimizer
 
 __all__ = ["Result", "Runner", "Trajectory", "minimize", "race"]
 
@@ -349,6 +352,56 @@ def _parse_perturb(perturb: Any, tol: float) -> dict[str, float] | None:
     return opts
 
 
+class _PerRun:
+    """One optimizer per run, for optimizers whose update couples a parameter's entries.
+
+    Adafactor factors its second moment, Muon orthogonalizes the update matrix and L-BFGS
+    treats all entries as one vector: on the (N, D) positions the N runs would interact.
+    Each run gets a (1, D) view of its row, its own optimizer and its own learning rate,
+    so it evolves exactly as it would alone. A closure-driven optimizer (L-BFGS) takes one
+    ``step(closure)`` per step of the runner, i.e. up to its ``max_iter`` iterations.
+    """
+
+    def __init__(self, spec: Any, X: np.ndarray, kwargs: dict[str, Any]) -> None:
+        from descentlab import optim
+
+        lr = kwargs.get("lr")
+        self.params = [optim.ArrayParam(X[i:i + 1]) for i in range(len(X))]
+        self.optimizers = []
+        for i, p in enumerate(self.params):
+            own = dict(kwargs)
+            if lr is not None and np.ndim(lr):
+                own["lr"] = float(np.ravel(lr)[i])
+            self.optimizers.append(spec.build([p], **own))
+        self.param_groups = [{"lr": lr if lr is not None
+                              else self.optimizers[0].param_groups[0]["lr"]}]
+        self.state: dict[Any, dict] = {}
+        self.needs_closure = bool(getattr(spec.cls, "needs_closure", False))
+        self._grad = np.zeros_like(X)
+        self._active = np.ones(len(X), dtype=bool)
+        self._evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
+
+    def prepare(self, G: np.ndarray, active: np.ndarray,
+                evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> None:
+        """The next step's gradients, the runs to step, and (x -> f, grad) for closures."""
+        self._grad, self._active, self._evaluate = G, active, evaluate
+
+    def step(self, closure: None = None) -> None:
+        """Step every active run: with its row of the gradients, or with a closure."""
+        evaluate, G = self._evaluate, self._grad
+        for i in np.flatnonzero(self._active):
+            p, opt = self.params[i], self.optimizers[i]
+            if self.needs_closure and evaluate is not None:
+                def run_closure(p: Any = p, evaluate: Callable[..., Any] = evaluate) -> float:
+                    value, p.grad = evaluate(p.data)
+                    return float(value)
+
+                opt.step(run_closure)
+            else:
+                p.grad = G[i:i + 1]
+                opt.step()
+
+
 class Runner:
     r"""N optimizer runs on one landscape, advanced together step by step.
 
@@ -427,8 +480,19 @@ class Runner:
             kwargs["lr"] = self._check_lr(lr, N)
         if "batched" in self.spec.hyperparameters:
             kwargs.setdefault("batched", True)
+        if getattr(self.spec.cls, "needs_closure", False):
+            # the runner's tol and steps decide when a run is done; L-BFGS's own early exits
+            # would otherwise freeze a run near f ~ tolerance_change, short of |grad f| < tol
+            for name in ("tolerance_grad", "tolerance_change"):
+                if name in self.spec.hyperparameters:
+                    kwargs.setdefault(name, 0.0)
         self.param = optim.ArrayParam(X)
-        self.optimizer = self.spec.build([self.param], **kwargs)
+        self._rows: _PerRun | None = None
+        self.optimizer: Optimizer | _PerRun
+        if getattr(self.spec.cls, "elementwise", True):
+            self.optimizer = self.spec.build([self.param], **kwargs)
+        else:
+            self._rows = self.optimizer = _PerRun(self.spec, X, kwargs)
         self.lr = self.optimizer.param_groups[0]["lr"]
 
         scale = np.maximum(np.abs(X).max(axis=1), 1.0)
@@ -505,6 +569,17 @@ class Runner:
             gnorm = _row_norm(g)
         return f, g, gnorm
 
+    def _closure_value(self, x: np.ndarray, idx: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """f and the (noisy, mini-batch) gradient at one run's position x of shape (1, D)."""
+        if idx is None:
+            f, g = self.landscape.value_and_grad(x)
+        else:
+            f, g = self.landscape.value_and_grad(x, idx)  # type: ignore[call-arg]
+        g = np.asarray(g, dtype=np.float64).reshape(x.shape)
+        if self.grad_noise > 0:
+            g = g + self.grad_noise * self.rng.standard_normal(g.shape)
+        return float(np.asarray(f, dtype=np.float64).reshape(-1)[0]), g
+
     def _next_batch(self) -> np.ndarray:
         if not self._batches:
             n, b = self.landscape.n_samples, self.batch_size
@@ -540,6 +615,7 @@ class Runner:
         self._all_active = bool(active.all())
         if self.perturb is not None:
             self._maybe_kick(X, active)
+        idx = None
         if self.batch_size is not None:
             idx = self._next_batch()
             with np.errstate(all="ignore"):
@@ -553,6 +629,8 @@ class Runner:
         np.copyto(self._prev, X)
         self.param.grad = G
         with np.errstate(all="ignore"):
+            if self._rows is not None:
+                self._rows.prepare(G, active, lambda x: self._closure_value(x, idx))
             self.optimizer.step()
         if not self._all_active:
             np.copyto(X, self._frozen, where=~active[:, None])

@@ -370,11 +370,12 @@ class LBFGS(Optimizer):
             if line_search_fn is not None:
                 x_init = [p.data.copy() for p in self._params()]
 
-                def along(step: float, direction: np.ndarray) -> tuple[float, np.ndarray]:
+                def along(step: float, direction: np.ndarray,
+                          start: list[np.ndarray] = x_init) -> tuple[float, np.ndarray]:
                     self._add(step, direction)
                     value = self._evaluate(closure)
                     grad = self._flat_grad()
-                    self._set(x_init)
+                    self._set(start)
                     return value, grad
 
                 # the line search may use what is left of this step's evaluations

@@ -26,8 +26,10 @@ def _bfloat16(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, as PyTorch
         f = np.asarray(x, dtype=np.float32)
     bits = f.view(np.uint32).astype(np.uint64)
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    out = bits.astype(np.uint32).view(np.float32)
+    rounded = (bits + np.uint64(0x7FFF) + ((bits >> np.uint64(16)) & np.uint64(1))) & np.uint64(
+        0xFFFF0000
+    )
+    out = rounded.astype(np.uint32).view(np.float32)
     return np.where(np.isfinite(f), out, f)
 
 

@@ -107,6 +107,16 @@ def _build_optimizer(optimizer: Any, params: list[Any], lr: float | None) -> Opt
     return get_optimizer(optimizer).build(params, **options)
 
 
+def _elementwise(optimizer: Any) -> bool:
+    """Whether the named optimizer updates every entry on its own, so that stepping one flat
+    buffer equals stepping the model's arrays (not so for Adafactor, Muon, L-BFGS)."""
+    name = optimizer.get("name") if isinstance(optimizer, Mapping) else optimizer
+    try:
+        return bool(getattr(get_optimizer(name).cls, "elementwise", True))
+    except (TypeError, ValueError):
+        return True  # _build_optimizer reports the bad name
+
+
 def _build_scheduler(schedule: Any, optimizer: Optimizer) -> Any:
     if schedule is None:
         return None
@@ -187,7 +197,8 @@ class Trainer:
         self.val = _as_arrays(val, "validation", allow_empty=False) if val is not None else None
         # An optimizer built here steps one flat buffer holding every parameter.
         self.flat: FlatParameters | None = None
-        if not isinstance(optimizer, Optimizer) and len({p.dtype for p in self.params}) == 1:
+        if (not isinstance(optimizer, Optimizer) and len({p.dtype for p in self.params}) == 1
+                and _elementwise(optimizer)):
             self.flat = FlatParameters(self.params)
         self.optimizer = _build_optimizer(optimizer, [self.flat] if self.flat else self.params, lr)
         self.scheduler = _build_scheduler(lr_scheduler, self.optimizer)
@@ -281,7 +292,10 @@ class Trainer:
                 norm = float(clip_grad_norm_(stepped, self.grad_clip))
             else:
                 norm = _grad_norm(stepped)
-            self.optimizer.step()
+            if getattr(self.optimizer, "needs_closure", False):
+                self.optimizer.step(self._closure(xb, yb, stepped, total))
+            else:
+                self.optimizer.step()
         n = len(yb)
         stats = self._epoch_stats
         stats["samples"] += n
@@ -296,6 +310,30 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_step_end(self, value)
         return value
+
+    def _closure(self, xb: np.ndarray, yb: np.ndarray, stepped: list[Any],
+                 first: Tensor) -> Callable[[], Tensor]:
+        """For an optimizer that re-evaluates the loss (L-BFGS): zero the gradients, recompute
+        the batch objective and backpropagate. The first call returns the evaluation that
+        train_step has just made (its gradients are in place)."""
+        pending = [first]
+
+        def closure() -> Tensor:
+            if pending:
+                return pending.pop()
+            if self.flat is not None:
+                self.flat.zero_grad()
+            else:
+                self.optimizer.zero_grad()
+            total, _, _ = self.objective(xb, yb)
+            total.backward()
+            if self.flat is not None:
+                self.flat.sync()
+            if self.grad_clip is not None:
+                clip_grad_norm_(stepped, self.grad_clip)
+            return total
+
+        return closure
 
     def _lr(self) -> float:
         lr = self.optimizer.param_groups[0]["lr"]
