@@ -76,7 +76,10 @@ def test_from_function_with_array_or_separate_arguments():
     assert g3.grad(2.0) == pytest.approx(12.0) and g3.value([1.0, 2.0]).tolist() == [1.0, 8.0]
     with pytest.raises(ValueError, match="dim is needed"):
         from_function(lambda X: X.sum())
+    # one value for the whole batch: read as scipy's f(x) of one point, point by point
+    np.testing.assert_array_equal(from_function(lambda X: X.sum(), dim=2).grad(np.ones((3, 2))),
+                                  np.ones((3, 2)))
     with pytest.raises(ValueError, match="f must return a Tensor of shape"):
-        from_function(lambda X: X.sum(), dim=2).grad(np.ones((3, 2)))
+        from_function(lambda X: X * 2.0, dim=2).grad(np.ones((3, 2)))
     with pytest.raises(TypeError, match="function of arrays"):
         from_function(3, dim=1)

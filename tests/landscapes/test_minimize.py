@@ -331,3 +331,104 @@ def test_complex_inputs_are_refused_not_truncated(x0, lr, name):
 def test_non_numeric_x0_is_refused_with_its_dtype():
     with pytest.raises(TypeError, match="x0 must be an array of numbers, got an array of dtype <U"):
         minimize("parabola", ["a"], lr=0.1, steps=3)
+
+
+# --------------------------------------------------------------------------------------
+# scipy-style functions: f(x) of one point of shape (D,) returning a scalar, and jac=
+# --------------------------------------------------------------------------------------
+STARTS = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5], [-2.0, 0.1]])
+
+
+def _same_runs(a, b):
+    for key in ("x", "fun", "jac", "grad_norm", "nit", "status", "success"):
+        assert np.array_equal(np.asarray(a[key]), np.asarray(b[key])), key
+    assert np.array_equal(a.trajectory.positions, b.trajectory.positions)
+
+
+def test_scipy_style_function_of_one_point_minimizes():
+    res = minimize(lambda x: (x**2).sum(), [1.0], lr=0.1)  # used to fail: "shape ()"
+    assert res.success and res.status == "converged" and abs(float(res.x[0])) < 1e-6
+    assert res.x.shape == (1,) and res.jac.shape == (1,) and isinstance(res.fun, float)
+
+
+def test_scipy_style_and_vectorized_forms_give_the_same_runs():
+    # x[0] is the first coordinate in scipy's convention; on a batch it would be the first
+    # point, so the convention must be detected, not guessed from the output's shape alone
+    scipy_style = minimize(lambda x: x[0] ** 2 + 10 * x[1] ** 2, STARTS, lr=0.04, steps=300)
+    vectorized = minimize(lambda X: X[..., 0] ** 2 + 10 * X[..., 1] ** 2, STARTS, lr=0.04,
+                          steps=300)
+    _same_runs(scipy_style, vectorized)
+    assert scipy_style.success.all()
+    one = minimize(lambda x: x[0] ** 2 + 10 * x[1] ** 2, STARTS[1], lr=0.04, steps=300)
+    assert np.array_equal(one.x, scipy_style.x[1]) and one.nit == scipy_style.nit[1]
+
+
+def test_scipy_style_function_written_with_numpy_is_differentiated():
+    f = lambda x: np.sum(np.sin(x) ** 2) + 0.1 * np.dot(x, x)  # noqa: E731
+    res = minimize(f, STARTS, lr=0.1, steps=500)
+    assert res.success.all()
+    np.testing.assert_allclose(res.jac, 2 * np.sin(res.x) * np.cos(res.x) + 0.2 * res.x,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("style", ["scipy", "vectorized"])
+def test_jac_gives_the_gradient_of_a_plain_numpy_function(style):
+    calls = []
+    if style == "scipy":
+        def f(x):
+            calls.append(type(x))
+            return float(x[0] ** 2 + 10 * x[1] ** 2)
+
+        def df(x):
+            return np.array([2 * x[0], 20 * x[1]])
+    else:
+        def f(X):
+            calls.append(type(X))
+            return X[..., 0] ** 2 + 10 * X[..., 1] ** 2
+
+        def df(X):
+            return np.stack([2 * X[..., 0], 20 * X[..., 1]], axis=-1)
+
+    res = minimize(f, STARTS, lr=0.04, steps=300, jac=df)
+    auto = minimize(lambda x: x[0] ** 2 + 10 * x[1] ** 2, STARTS, lr=0.04, steps=300)
+    _same_runs(res, auto)
+    assert set(calls) == {np.ndarray}  # plain NumPy arrays in, never Tensors
+
+
+def test_jac_true_means_f_returns_value_and_gradient():
+    def f(x):
+        return float(x @ x), 2 * x
+
+    res = minimize(f, STARTS, lr=0.1, jac=True)
+    auto = minimize(lambda x: (x * x).sum(), STARTS, lr=0.1)
+    _same_runs(res, auto)
+    vectorized = minimize(lambda X: ((X * X).sum(-1), 2 * X), STARTS, lr=0.1, jac=True)
+    _same_runs(vectorized, auto)
+
+
+def test_result_keeps_scipys_field_names_and_documents_the_differences():
+    res = minimize(lambda x: (x**2).sum(), [1.0, -1.0], lr=0.1)
+    for name in ("x", "fun", "jac", "nit", "status", "success", "message"):
+        assert name in res and getattr(res, name) is res[name]
+    assert isinstance(res.status, str) and isinstance(res.success, bool)
+    assert "status`` is a word" in Result.__doc__
+
+
+def test_scipy_style_errors_are_clear():
+    with pytest.raises(ValueError, match=r"a scalar for one point of shape \(D,\)"):
+        minimize(lambda x: x * 2.0, STARTS, steps=3)
+    with pytest.raises(ValueError, match="must return a scalar for a point"):
+        minimize(lambda x: x * 2.0, STARTS, steps=3, jac=lambda x: 2.0 * np.ones_like(x))
+    with pytest.raises(ValueError, match="jac= goes with a Python function"):
+        minimize("rosenbrock", jac=lambda x: x)
+    with pytest.raises(ValueError, match=r"gradient at a point must have shape \(2,\)"):
+        minimize(lambda x: float(x @ x), STARTS, jac=lambda x: np.ones(3), steps=3)
+
+
+def test_runner_and_race_accept_scipy_style_functions_and_jac():
+    runner = Runner(lambda x: (x**2).sum(), [[1.0], [2.0]], lr=0.1, steps=50)
+    runner.step(5)
+    assert runner.t == 5 and runner.x.shape == (2, 1)
+    results = race(lambda x: float(x @ x), [1.0, 1.0], {"sgd": {"lr": 0.1}, "adam": {"lr": 0.1}},
+                   steps=200, jac=lambda x: 2 * x)
+    assert list(results) == ["sgd", "adam"] and results["sgd"].success

@@ -367,25 +367,47 @@ def from_function(
     lr: float = 0.05,
     minima: Any = None,
     log_scale: bool = False,
+    jac: Callable[..., Any] | bool | None = None,
 ) -> Landscape:
     """Any Python function of arrays as a landscape; its gradient comes from autograd.
 
-    ``f`` takes either one array ``X`` of shape (..., D) (``f(X) -> (...)``) or D
-    separate arrays ``f(x, y, ...)``; ``dim`` defaults to the number of positional
-    arguments when there are two or more. Use the functions of
-    :mod:`descentlab.autograd` (``dl.sin``, ``dl.exp``, ...) or Tensor methods inside
-    ``f`` so that it can be differentiated. Rows are independent, so one backward pass
-    of ``f(X).sum()`` gives every point's gradient.
+    ``f`` may be written in three ways:
+
+    * vectorized: one array ``X`` of shape (..., D) in, shape (...) out (``X[..., 0]``
+      is the first coordinate of every point). One call serves all points at once:
+      the fast form when many points are evaluated together.
+    * scipy-style: one point ``x`` of shape (D,) in, a scalar out, as
+      ``scipy.optimize.minimize`` expects (``x[0]`` is the first coordinate). It is
+      evaluated point by point, a Python loop over the points, so it is slower when
+      ``minimize`` runs many starts.
+    * spread: D separate arrays ``f(x, y, ...)``; ``dim`` defaults to their number.
+
+    Which of the first two a one-argument ``f`` follows is detected once, on the
+    first points evaluated: ``f`` is called on two points at once, and it is
+    vectorized if it returns one value per point, equal to its value at each point
+    alone. ``dim`` is needed for a one-argument ``f``.
+
+    The gradient: by default autograd differentiates ``f``, which receives Tensors
+    (write it with Tensor operations, ``dl.sin`` and friends, or NumPy's functions).
+    ``jac`` gives it instead, as in scipy, for plain NumPy code with a hand-written
+    gradient: a function ``jac(x)`` of the same convention as ``f`` (shape (D,) or
+    (..., D)), or ``jac=True`` when ``f`` returns ``(value, gradient)``. With ``jac``,
+    ``f`` receives NumPy arrays.
 
     >>> import descentlab as dl
     >>> g = from_function(lambda x, y: x**2 + 3 * dl.autograd.sin(y))
     >>> g.grad([1.0, 0.0]).tolist()
     [2.0, 3.0]
+    >>> h = from_function(lambda x: x[0] ** 2 + 10 * x[1] ** 2, dim=2)  # scipy-style
+    >>> h.grad([[1.0, 1.0], [2.0, 0.0]]).tolist()
+    [[2.0, 20.0], [4.0, 0.0]]
     """
     import inspect
 
     if not callable(f):
         raise TypeError(f"f must be a function of arrays, got {type(f).__name__}")
+    if jac is not None and not isinstance(jac, bool) and not callable(jac):
+        raise TypeError(f"jac must be a function, True or None, got {type(jac).__name__}")
     n_args = None
     try:
         params = [p for p in inspect.signature(f).parameters.values()
@@ -403,10 +425,15 @@ def from_function(
         dim = n_args
     if spread and n_args != dim:
         raise ValueError(f"f takes {n_args} arguments but dim={dim}")
+    if spread and jac not in (None, False):
+        raise ValueError("jac= needs f to take one array argument (x of shape (D,) or X of "
+                         "shape (..., D)), not D separate arguments")
+    own_jac = jac not in (None, False)
+    D = int(dim)
 
     def call(X: Any) -> Any:
         if spread:
-            return f(*[X[..., i] for i in range(dim)])
+            return f(*[X[..., i] for i in range(D)])
         return f(X)
 
     def squeeze(out: Any, shape: tuple[int, ...]) -> Any:
@@ -415,15 +442,34 @@ def from_function(
             return out[..., 0]
         return out
 
-    def value(X: np.ndarray) -> np.ndarray:
+    def plain_value(X: np.ndarray) -> np.ndarray:
+        """f's value(s) at X, without recording a graph."""
         from descentlab.autograd import no_grad, tensor
 
-        with no_grad():  # Tensors in, so that NumPy and autograd operands mix safely
-            out = squeeze(call(tensor(X)), X.shape[:-1])
-        data = getattr(out, "data", out)
+        if own_jac:
+            out = call(X)
+            out = out[0] if jac is True else out
+        else:
+            with no_grad():  # Tensors in, so that NumPy and autograd operands mix safely
+                out = call(tensor(X))
+        return np.asarray(getattr(out, "data", out), dtype=np.float64)
+
+    convention: list[str] = []
+
+    def pointwise(X: np.ndarray) -> bool:
+        """Whether f is scipy-style (one point in, a scalar out); decided on the first X."""
+        if not convention:
+            convention.append("vectorized" if spread else _probe_convention(plain_value, X))
+        return convention[0] == "pointwise"
+
+    def value(X: np.ndarray) -> np.ndarray:
+        if pointwise(X):
+            pts = X.reshape(-1, D)
+            return np.array([_scalar(plain_value(p)) for p in pts]).reshape(X.shape[:-1])
+        data = squeeze(plain_value(X), X.shape[:-1])
         return np.broadcast_to(np.asarray(data, dtype=np.float64), X.shape[:-1]).copy()
 
-    def value_and_grad(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def autograd_value_and_grad(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from descentlab.autograd import Tensor, tensor
 
         t = tensor(X, requires_grad=True)
@@ -431,20 +477,76 @@ def from_function(
             out = squeeze(call(t), X.shape[:-1])
         except TypeError as err:
             raise TypeError(
-                f"f could not be differentiated ({err}); write it with descentlab.autograd "
-                "functions (dl.autograd.sin, exp, ...) instead of NumPy's") from err
+                f"f could not be differentiated ({err}); write it with Tensor operations, "
+                "descentlab.autograd functions or the NumPy functions listed above, or pass "
+                "jac= with its gradient") from err
         if not isinstance(out, Tensor) or tuple(out.shape) != X.shape[:-1]:
             raise ValueError(
                 f"f must return a Tensor of shape {X.shape[:-1]} for points of shape "
-                f"{X.shape}, got {type(out).__name__} of shape {getattr(out, 'shape', None)}")
-        out.sum().backward()
+                f"{X.shape} (a scalar for one point of shape (D,), scipy's convention), got "
+                f"{type(out).__name__} of shape {getattr(out, 'shape', None)}")
+        if out.requires_grad:
+            out.sum().backward()
         g = t.grad if t.grad is not None else np.zeros_like(X)
         return np.asarray(out.data, dtype=np.float64).copy(), np.asarray(g, dtype=np.float64)
 
+    def given_value_and_grad(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if callable(jac):
+            v, g = call(X), jac(X)
+        else:
+            v, g = call(X)
+        v = squeeze(np.asarray(v, dtype=np.float64), X.shape[:-1])
+        return v, np.asarray(g, dtype=np.float64)
+
+    one_point = given_value_and_grad if own_jac else autograd_value_and_grad
+
+    def value_and_grad(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not pointwise(X):
+            v, g = one_point(X)
+            return np.broadcast_to(v, X.shape[:-1]).copy(), g.reshape(X.shape)
+        pts = X.reshape(-1, D)
+        values = np.empty(len(pts))
+        grads = np.empty_like(pts)
+        for i, p in enumerate(pts):
+            v, g = one_point(p.copy())
+            values[i] = _scalar(v)
+            if g.size != D:
+                raise ValueError(f"the gradient at a point must have shape ({D},), got "
+                                 f"shape {g.shape}")
+            grads[i] = g.reshape(D)
+        return values.reshape(X.shape[:-1]), grads.reshape(X.shape)
+
     return Landscape(
-        name or getattr(f, "__name__", "function"), dim, value,
+        name or getattr(f, "__name__", "function"), D, value,
         lambda X: value_and_grad(X)[1], minima=minima, minima_known=minima is not None,
         bounds=bounds, start=start, lr=lr, log_scale=log_scale,
-        description="user-defined function", formula="", params={"dim": dim},
+        description="user-defined function", formula="", params={"dim": D},
         value_and_grad_fn=value_and_grad,
     )
+
+
+def _scalar(value: Any) -> float:
+    """A scipy-style f's value: one number (shape () or a single entry)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.size != 1:
+        raise ValueError(
+            f"f must return a scalar for a point of shape (D,) (scipy's convention), got an "
+            f"array of shape {arr.shape}")
+    return float(arr.reshape(()))
+
+
+def _probe_convention(value_of: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> str:
+    """'vectorized' if f maps two points at once to their two values, else 'pointwise'."""
+    first = np.asarray(X, dtype=np.float64).reshape(-1, X.shape[-1])[0]
+    probe = np.stack([first, first + 0.5 + 0.25 * np.arange(first.size)])
+    with np.errstate(all="ignore"):
+        try:
+            both = value_of(probe)
+        except Exception:  # noqa: BLE001 - a scipy-style f may fail on a batch in any way
+            both = None
+        singles = [value_of(p) for p in probe]  # a scipy-style f must work on one point
+    if both is None or both.shape not in ((2,), (2, 1)) or any(s.size != 1 for s in singles):
+        return "pointwise"
+    alone = np.array([float(s.reshape(())) for s in singles])
+    agree = np.allclose(both.reshape(2), alone, rtol=1e-9, atol=1e-12, equal_nan=True)
+    return "vectorized" if agree else "pointwise"

@@ -140,6 +140,11 @@ class Result(dict):
     ``success``, ``trajectory``, ``optimizer``, ``lr``. For N runs at once each field
     has a leading axis of length N (``status``, ``message`` become arrays of str) and
     ``run(i)`` gives the i-th run alone.
+
+    The fields scipy also has (``x, fun, jac, nit, status, success, message``) mean the
+    same, with one difference: ``status`` is a word here, where scipy's is an integer
+    code. scipy's ``nfev``/``njev``/``hess_inv`` are absent (one gradient per step);
+    ``grad_norm``, ``trajectory``, ``optimizer`` and ``lr`` are extra.
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -281,9 +286,12 @@ def _check_real(value: Any, name: str) -> None:
         raise TypeError(f"{name} must be an array of numbers, got an array of dtype {dtype}")
 
 
-def _resolve_landscape(f: Any, x0: Any) -> Landscape:
+def _resolve_landscape(f: Any, x0: Any, jac: Any = None) -> Landscape:
     from descentlab import landscapes
 
+    if jac is not None and (isinstance(f, (Landscape, str)) or not callable(f)):
+        raise ValueError("jac= goes with a Python function f; a landscape or a formula has "
+                         "its own gradient")
     if isinstance(f, Landscape):
         return f
     if isinstance(f, str):
@@ -294,7 +302,7 @@ def _resolve_landscape(f: Any, x0: Any) -> Landscape:
             _check_real(x0, "x0")
             arr = np.asarray(x0, dtype=np.float64)
             dim = 1 if arr.ndim == 0 else arr.shape[-1]
-        return landscapes.from_function(f, dim=dim)
+        return landscapes.from_function(f, dim=dim, jac=jac)
     raise TypeError(
         f"f must be a Landscape, a registry name, a formula or a function, got "
         f"{type(f).__name__}")
@@ -409,7 +417,11 @@ class Runner:
     ----------
     f : Landscape, str, or callable
         A landscape, a registry name, a formula such as ``"x**2 + 3*sin(y)"``, or a
-        Python function of arrays (differentiated by autograd).
+        Python function (differentiated by autograd unless ``jac`` is given): either
+        scipy-style, ``f(x)`` of one point x of shape (D,) returning a scalar (evaluated
+        point by point), or vectorized, ``f(X)`` of X of shape (..., D) returning shape
+        (...) (one call for all runs: faster with many starts). The convention is
+        detected once; see :func:`~descentlab.landscapes.from_function`.
     x0 : array-like of shape (D,) or (N, D), optional
         Start point(s); default ``f.start``. (N, D) runs N independent problems.
     optimizer : str
@@ -431,6 +443,9 @@ class Runner:
         Record the trajectory.
     perturb : dict, True or float, optional
         Perturbed GD: ``dict(radius=0.01, threshold=1e-3, interval=20, f_threshold=0.1 r^2)``.
+    jac : callable or True, optional
+        As in scipy: the gradient of a plain NumPy ``f``, ``jac(x)`` in ``f``'s convention,
+        or ``True`` when ``f`` returns ``(value, gradient)``. Default: autograd.
     **hyperparameters
         Passed to the optimizer (``momentum=0.9``, ``beta1=...``, ...).
     """
@@ -449,11 +464,12 @@ class Runner:
         seed: int | None = None,
         record: bool = True,
         perturb: Any = None,
+        jac: Any = None,
         **hyperparameters: Any,
     ) -> None:
         from descentlab import optim
 
-        self.landscape = _resolve_landscape(f, x0)
+        self.landscape = _resolve_landscape(f, x0, jac)
         X, self.single = _as_starts(self.landscape, x0)
         N, D = X.shape
         self.n_runs, self.dim = N, D
@@ -834,6 +850,7 @@ def minimize(
     seed: int | None = None,
     record: bool = True,
     perturb: Any = None,
+    jac: Any = None,
     **hyperparameters: Any,
 ) -> Result:
     r"""Minimize ``f`` from ``x0`` with an optimizer of :mod:`descentlab.optim`.
@@ -847,11 +864,22 @@ def minimize(
     >>> res = minimize("x**2", 1.0, lr=1.0, steps=20)
     >>> res.status, "oscillate" in res.message
     ('max_steps', True)
+
+    scipy's convention works too: ``f`` of one point of shape (D,) returning a scalar,
+    one start or many (``x0`` of shape (N, D)), with the gradient by autograd or ``jac=``:
+
+    >>> res = minimize(lambda x: (x ** 2).sum(), [1.0], lr=0.1)
+    >>> res.success, abs(float(res.x[0])) < 1e-6
+    (True, True)
+    >>> res = minimize(lambda x: float(x @ x), [[1.0, 2.0], [3.0, -1.0]], lr=0.1,
+    ...                jac=lambda x: 2 * x)
+    >>> res.status.tolist()
+    ['converged', 'converged']
     """
     if steps is None:
         raise ValueError("minimize needs a finite number of steps")
     options = dict(steps=steps, tol=tol, batch_size=batch_size, grad_noise=grad_noise,
-                   seed=seed, record=record, perturb=perturb, **hyperparameters)
+                   seed=seed, record=record, perturb=perturb, jac=jac, **hyperparameters)
     deterministic = batch_size is None and not grad_noise and perturb is None
     _check_real(x0, "x0")
     if not record and deterministic and np.ndim(x0) == 2 and len(x0) > CHUNK_ROWS:
@@ -866,7 +894,7 @@ def _minimize_in_chunks(f: Any, x0: np.ndarray, optimizer: str, lr: Any,
     Rows never interact, so running block after block gives exactly the numbers of
     one big run, while each block's arrays stay in the CPU cache for all its steps.
     """
-    landscape = _resolve_landscape(f, x0)
+    landscape = _resolve_landscape(f, x0, options.pop("jac", None))
     lrs = np.asarray(lr, dtype=np.float64) if lr is not None and np.ndim(lr) else None
     parts = []
     for start in range(0, len(x0), CHUNK_ROWS):
@@ -901,7 +929,7 @@ def race(
     if not isinstance(optimizers, Mapping) or not optimizers:
         raise ValueError(f"optimizers must be a non-empty dict label -> settings, got "
                          f"{optimizers!r}")
-    landscape = _resolve_landscape(f, x0)
+    landscape = _resolve_landscape(f, x0, common.pop("jac", None))
     out: OrderedDict[str, Result] = OrderedDict()
     for label, settings in optimizers.items():
         settings = dict(settings or {})
