@@ -117,6 +117,13 @@ def _elementwise(optimizer: Any) -> bool:
         return True  # _build_optimizer reports the bad name
 
 
+def _set_mode(optimizer: Any, *, train: bool) -> None:
+    """Switch an optimizer that has a train and an eval point (Schedule-Free) to one of them."""
+    method = getattr(optimizer, "train" if train else "eval", None)
+    if callable(method):
+        method()
+
+
 def _build_scheduler(schedule: Any, optimizer: Optimizer) -> Any:
     if schedule is None:
         return None
@@ -341,6 +348,7 @@ class Trainer:
 
     # ------------------------------------------------------------------- epoch
     def _start_epoch(self) -> None:
+        _set_mode(self.optimizer, train=True)
         self._unsettled = True
         self._snapshot = self._take_snapshot()
         self._epoch_start_state = self._snapshot["model"]
@@ -479,6 +487,8 @@ class Trainer:
             "seconds": seconds,
             "samples_per_second": samples / seconds if seconds > 0 else None,
         }
+        # Schedule-Free optimizers train at y; the point to evaluate and to keep is x.
+        _set_mode(self.optimizer, train=False)
         if self.val is not None:
             result = evaluate(self.model, self.val, self.loss_fn, confusion=False)
             logs["val_loss"] = finite_or_none(result["loss"])
