@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from descentlab.autograd import Parameter, Tensor, grad, no_grad, tensor, value_and_grad
     from descentlab.autograd.gradcheck import gradcheck
+    from descentlab.autograd.transforms import hessian, hvp
     from descentlab.landscapes.minimize import minimize, race
     from descentlab.nn import manual_seed
     from descentlab.train import History, evaluate, fit
@@ -28,6 +29,8 @@ _LAZY = {
     "no_grad": "descentlab.autograd",
     "tensor": "descentlab.autograd",
     "value_and_grad": "descentlab.autograd",
+    "hvp": "descentlab.autograd",
+    "hessian": "descentlab.autograd",
     "gradcheck": "descentlab.autograd.gradcheck",
     "minimize": "descentlab.landscapes",
     "race": "descentlab.landscapes",
@@ -63,6 +66,8 @@ __all__ = [
     "fit",
     "grad",
     "gradcheck",
+    "hessian",
+    "hvp",
     "manual_seed",
     "minimize",
     "no_grad",

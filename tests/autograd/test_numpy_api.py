@@ -187,3 +187,13 @@ def test_from_function_accepts_a_numpy_written_function():
     f = from_function(lambda X: np.sum(np.sin(X) ** 2, axis=-1), dim=2)
     X = RNG.standard_normal((5, 2))
     np.testing.assert_allclose(f.grad(X), np.sin(2 * X), rtol=1e-13)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from descentlab.autograd import transforms
+
+    for module in (numpy_api, transforms):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0 and result.attempted >= 1, module.__name__

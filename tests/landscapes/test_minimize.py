@@ -364,7 +364,7 @@ def test_scipy_style_and_vectorized_forms_give_the_same_runs():
 
 
 def test_scipy_style_function_written_with_numpy_is_differentiated():
-    f = lambda x: np.sum(np.sin(x) ** 2) + 0.1 * np.dot(x, x)  # noqa: E731
+    f = lambda x: np.sum(np.sin(x) ** 2) + 0.1 * np.dot(x, x)
     res = minimize(f, STARTS, lr=0.1, steps=500)
     assert res.success.all()
     np.testing.assert_allclose(res.jac, 2 * np.sin(res.x) * np.cos(res.x) + 0.2 * res.x,

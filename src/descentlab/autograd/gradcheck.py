@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class GradcheckResult:
         )
 
 
-def _scalar(f: Callable[[np.ndarray], Any], x: np.ndarray) -> float:
+def _scalar(f: Callable[[np.ndarray], object], x: np.ndarray) -> float:
     value = f(x)
     value = getattr(value, "data", value)
     value = np.asarray(value, dtype=np.float64)
@@ -54,9 +54,9 @@ def _scalar(f: Callable[[np.ndarray], Any], x: np.ndarray) -> float:
 
 
 def gradcheck(
-    f: Callable[[Any], Any],
-    x: Any,
-    df: Callable[[np.ndarray], Any] | None = None,
+    f: Callable[..., object],
+    x: npt.ArrayLike,
+    df: Callable[[np.ndarray], object] | None = None,
     *,
     h: float = 1e-6,
     directions: int = 8,
@@ -91,7 +91,7 @@ def gradcheck(
 
         df = grad(f)
 
-        def evaluate(point: np.ndarray) -> Any:
+        def evaluate(point: np.ndarray) -> object:
             with no_grad():
                 return f(Tensor(point))
 

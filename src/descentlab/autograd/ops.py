@@ -123,6 +123,8 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:
 
     As in PyTorch: d(x**0)/dx is 0 even at x = 0; for a < 0, d/db is NaN (log of a
     negative number) and so is d/da for a non-integer b; at a = 0, b < 0, d/db = -inf.
+    A constant exponent 0 (``x ** 0``) gives a gradient with no graph behind it, so its
+    second derivative is 0 too, as torch's ``x ** 0`` (a scalar exponent).
     """
     a, b = _pair(a, b)
     out = a.data**b.data
@@ -130,7 +132,10 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:
     def backward(g: Grad) -> Pair:
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
-            if a.requires_grad:
+            if a.requires_grad and b.ndim == 0 and not b.requires_grad and b.data == 0:
+                zeros = np.zeros(a.shape, a.dtype)  # x**0: no dependence on x at all
+                ga = Tensor(zeros) if isinstance(g, Tensor) else zeros
+            elif a.requires_grad:
                 bv = _value(b, g)
                 slope = g * bv * _value(a, g) ** (bv - 1)
                 ga = unbroadcast(np.where(b.data == 0, 0, slope), a.shape)
@@ -374,7 +379,11 @@ def max(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def norm(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Euclidean (Frobenius) norm sqrt(sum a^2) over ``axis``; its gradient a g / norm
-    is 0 where the norm is 0 (as ``torch.linalg.vector_norm``)."""
+    is 0 where the norm is 0 (as ``torch.linalg.vector_norm``).
+
+    One difference from torch: where the norm is exactly 0, the second derivative
+    (``hessian``, ``hvp``) is 0 here and NaN in torch (it is unbounded there).
+    """
     a = lift(a)
     axes = _axis_arg(axis, a.ndim)
     out = np.sqrt(np.sum(a.data * a.data, axis=axes, keepdims=keepdims))
@@ -461,7 +470,7 @@ def _scatter(g: Grad, index: Index, shape: tuple[int, ...], basic: bool) -> Grad
     def place(h: np.ndarray) -> np.ndarray:
         full = np.zeros(shape, dtype=h.dtype)
         if basic:
-            full[index] = h  # type: ignore[index]
+            full[index] = h
         else:
             np.add.at(full, index, h)  # type: ignore[arg-type]
         return full
@@ -486,7 +495,7 @@ def getitem(a: TensorLike, index: Index) -> Tensor:
         )
     basic = _is_basic_index(index)
     return make_result(
-        a.data[index],  # type: ignore[index]
+        a.data[index],
         (a,),
         lambda g: (_scatter(g, index, a.shape, basic),),
     )

@@ -139,7 +139,7 @@ class Tensor:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()  # type: ignore[no-any-return]
+        return self.data.item()
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from descentlab.autograd.tensor import Tensor, TensorLike, backprop, enable_grad
 
 #: A scalar function of one or more arrays, written with Tensor ops or NumPy functions.
-ScalarFunction = Callable[..., TensorLike]
+ScalarFunction = Callable[..., object]
 Gradient = np.ndarray | float
 
 
@@ -32,8 +32,8 @@ def _as_output(g: np.ndarray, template: TensorLike) -> Gradient:
     return float(g) if np.ndim(template) == 0 and not isinstance(template, np.ndarray) else g
 
 
-def _scalar_output(out: TensorLike, what: str) -> Tensor:
-    t = out if isinstance(out, Tensor) else Tensor(np.asarray(out))
+def _scalar_output(out: object, what: str) -> Tensor:
+    t = out if isinstance(out, Tensor) else Tensor(np.asarray(out, dtype=np.float64))
     if t.size != 1:
         raise ValueError(f"{what} needs f to return a scalar, got shape {t.shape}")
     return t
@@ -136,7 +136,7 @@ def hessian(f: ScalarFunction, x: npt.ArrayLike | Tensor) -> np.ndarray:
     >>> lam_max = float(np.linalg.eigvalsh(H).max())
     >>> 2 / lam_max
     1.0
-    >>> [dl.minimize(f, [1.0], lr=eta, steps=50).status for eta in (0.9, 1.1)]
+    >>> [dl.minimize(f, [1.0], lr=eta, steps=200).status for eta in (0.9, 1.1)]
     ['converged', 'diverged']
     """
     xt, g = _gradient_graph(f, x)
