@@ -31,7 +31,8 @@ def make_trainer(seed: int = 0, sizes=(4, 8, 3), **kwargs) -> Trainer:
     options = {"optimizer": "adam", "lr": 0.01, "epochs": 4, "batch_size": 16,
                "lr_scheduler": ("step", {"step_size": 2}), "early_stopping": 3,
                "progress": False, **kwargs}
-    return Trainer(nn.MLP(list(sizes), dropout=0.2), (X, y), (X, y), **options)
+    bias = options["optimizer"] != "muon"  # Muon takes weight matrices only, as torch's does
+    return Trainer(nn.MLP(list(sizes), dropout=0.2, bias=bias), (X, y), (X, y), **options)
 
 
 def trained_checkpoint(tmp_path, name: str = "ck.npz"):

@@ -122,6 +122,12 @@ def save_checkpoint(trainer: Trainer, path: str | os.PathLike[str]) -> Path:
         for key, value in state.items():
             if isinstance(value, np.ndarray):
                 arrays[f"optim/{pid}/{key}"] = value
+            elif isinstance(value, list) and value and all(
+                    isinstance(v, np.ndarray) for v in value):
+                # a history of arrays (L-BFGS's old_dirs): arrays key#0, key#1, ...
+                for i, v in enumerate(value):
+                    arrays[f"optim/{pid}/{key}#{i}"] = v
+                scalars.setdefault(str(pid), {})[key] = {_LIST_OF_ARRAYS: len(value)}
             else:
                 scalars.setdefault(str(pid), {})[key] = value
     dropouts = [m for m in trainer.model.modules() if isinstance(m, Dropout)]
@@ -186,7 +192,20 @@ def load_checkpoint(trainer: Trainer, path: str | os.PathLike[str], *,
             fail(f"unexpected array {key!r}")
     check_weights(trainer.model, model_state, path, _WHAT)
     for pid, values in meta["optim_scalars"].items():
-        optim_state.setdefault(int(pid), {}).update(values)
+        target = optim_state.setdefault(int(pid), {})
+        for key, value in values.items():
+            if isinstance(value, dict):  # a list of arrays stored as key#0, key#1, ...
+                parts = [target.pop(f"{key}#{i}", None) for i in range(value[_LIST_OF_ARRAYS])]
+                if any(part is None for part in parts):
+                    fail(f"optimizer state {pid}/{key} lacks some of its "
+                         f"{value[_LIST_OF_ARRAYS]} arrays")
+                target[key] = parts
+            else:
+                target[key] = value
+    for pid, values in optim_state.items():
+        stray = [k for k in values if "#" in k]
+        if stray:
+            fail(f"optimizer arrays {stray[:3]} of parameter {pid} belong to no list")
     _check_callbacks(trainer, meta, fail)
     _check_optimizer(trainer, meta["param_groups"], optim_state, fail)
 
@@ -245,11 +264,29 @@ def _read_meta(arrays: Mapping[str, np.ndarray], path: str, fail: Fail) -> dict[
         if not (pid.isdigit() and len(pid) <= 9) or not isinstance(values, dict):
             fail(f"metadata 'optim_scalars' has a bad entry {pid!r:.40}")
         for key, value in values.items():
-            if not _is_real(value):
-                fail(f"optimizer state {pid}/{key} is not a number: {value!r:.40}")
+            if not _state_value_ok(value):
+                fail(f"optimizer state {pid}/{key} is not a number, a list of numbers or None: "
+                     f"{value!r:.40}")
     if not all(isinstance(s, dict) for s in meta["dropout_rngs"]):
         fail("metadata 'dropout_rngs' must be a list of generator states")
     return meta
+
+
+_LIST_OF_ARRAYS = "__list_of_arrays__"
+_MAX_STATE_LIST = 100_000
+
+
+def _state_value_ok(value: Any) -> bool:
+    """A stored non-array optimizer state: a number, None, a bounded list of numbers, or
+    the marker of a list of arrays (L-BFGS keeps histories)."""
+    if value is None or _is_real(value):
+        return True
+    if isinstance(value, list):
+        return len(value) <= _MAX_STATE_LIST and all(v is None or _is_real(v) for v in value)
+    if isinstance(value, dict):
+        count = value.get(_LIST_OF_ARRAYS)
+        return set(value) == {_LIST_OF_ARRAYS} and _is_int(count) and 0 < count <= 10_000
+    return False
 
 
 def _is_int(v: Any) -> bool:
@@ -287,6 +324,8 @@ def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
         except (TypeError, ValueError) as exc:
             fail(f"optimizer parameter group {i}: {exc}")
         id_to_param.update(zip(s["params"], g["params"]))
+    total_size = sum(int(q.data.size) for g in trainer.optimizer.param_groups for q in g["params"])
+    elementwise = getattr(trainer.optimizer, "elementwise", True)
     for pid, values in state.items():
         p = id_to_param.get(pid)
         if p is None:
@@ -294,13 +333,19 @@ def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
         for key, value in values.items():
             if not isinstance(value, np.ndarray):
                 continue
-            try:
-                ok = np.broadcast_shapes(value.shape, p.data.shape) == p.data.shape
-            except ValueError:
-                ok = False
-            if not ok:
-                fail(f"optimizer state {pid}/{key} has shape {value.shape}, its parameter "
-                     f"{p.data.shape}")
+            if elementwise:  # state shaped like its parameter
+                try:
+                    ok = np.broadcast_shapes(value.shape, p.data.shape) == p.data.shape
+                except ValueError:
+                    ok = False
+                if not ok:
+                    fail(f"optimizer state {pid}/{key} has shape {value.shape}, its parameter "
+                         f"{p.data.shape}")
+            # Otherwise shaped as the optimizer likes (Adafactor's factored moments,
+            # Prodigy's slices, L-BFGS's flat vectors), but never more numbers than the model.
+            elif value.size > total_size:
+                fail(f"optimizer state {pid}/{key} has shape {value.shape}, more numbers than "
+                     f"the model's {total_size} parameters")
 
 
 def _check_callbacks(trainer: Trainer, meta: Mapping[str, Any], fail: Fail) -> None:

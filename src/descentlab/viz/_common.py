@@ -39,6 +39,7 @@ PALETTE: dict[str, str] = {
     "prodigy": "#e6550d",
     "adafactor": "#637939",
     "muon": "#843c39",
+    "lbfgs": "#3182bd",
 }
 #: Colours for runs that are not told apart by optimizer (learning rates, batch sizes...).
 CYCLE: tuple[str, ...] = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
