@@ -432,3 +432,23 @@ def test_runner_and_race_accept_scipy_style_functions_and_jac():
     results = race(lambda x: float(x @ x), [1.0, 1.0], {"sgd": {"lr": 0.1}, "adam": {"lr": 0.1}},
                    steps=200, jac=lambda x: 2 * x)
     assert list(results) == ["sgd", "adam"] and results["sgd"].success
+
+
+@pytest.mark.parametrize("name", ["schedulefree_sgd", "schedulefree_adamw"])
+def test_schedule_free_takes_gradients_at_y_and_reports_x(name):
+    from descentlab import landscapes, optim
+
+    f = landscapes.get("rosenbrock")
+    x0 = np.array([[-1.5, 2.0], [0.5, -0.5]])
+    res = minimize(f, x0, optimizer=name, lr=2e-3, steps=300, tol=0.0)
+    p = optim.ArrayParam(x0.copy())
+    opt = optim.get(name).build([p], lr=2e-3)
+    for _ in range(300):
+        opt.train()
+        p.grad = np.asarray(f.grad(p.data), dtype=np.float64)
+        opt.step()
+    opt.eval()
+    np.testing.assert_allclose(res.x, p.data, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res.fun, f.value(p.data), rtol=1e-12)
+    opt.train()
+    assert not np.allclose(res.x, p.data)  # y, where the gradients were taken, is elsewhere

@@ -510,6 +510,12 @@ class Runner:
         else:
             self._rows = self.optimizer = _PerRun(self.spec, X, kwargs)
         self.lr = self.optimizer.param_groups[0]["lr"]
+        # Schedule-Free optimizers take gradients at y but their answer is x: the runner
+        # keeps x in the parameter (eval mode) and switches to y only to take a gradient.
+        self._two_points = callable(getattr(self.optimizer, "train", None)) and callable(
+            getattr(self.optimizer, "eval", None))
+        if self._two_points:
+            self.optimizer.eval()  # type: ignore[union-attr]
 
         scale = np.maximum(np.abs(X).max(axis=1), 1.0)
         if self.landscape.bounds is not None:
@@ -632,10 +638,15 @@ class Runner:
         if self.perturb is not None:
             self._maybe_kick(X, active)
         idx = None
+        if self._two_points:
+            self.optimizer.train()  # type: ignore[union-attr]
         if self.batch_size is not None:
             idx = self._next_batch()
             with np.errstate(all="ignore"):
                 G = np.asarray(self.landscape.grad(X, idx), dtype=np.float64)
+        elif self._two_points:  # the gradient at y, not at the x evaluated last step
+            with np.errstate(all="ignore"):
+                G = np.asarray(self.landscape.grad(X), dtype=np.float64).reshape(X.shape)
         else:
             G = self._g  # a fresh array from _evaluate; nothing writes into it
         if self.grad_noise > 0:
@@ -648,6 +659,8 @@ class Runner:
             if self._rows is not None:
                 self._rows.prepare(G, active, lambda x: self._closure_value(x, idx))
             self.optimizer.step()
+        if self._two_points:
+            self.optimizer.eval()  # type: ignore[union-attr]
         if not self._all_active:
             np.copyto(X, self._frozen, where=~active[:, None])
         self.t += 1
