@@ -21,6 +21,7 @@ MODULES = [
     "descentlab.autograd",
     "descentlab.autograd.tensor",
     "descentlab.autograd.ops",
+    "descentlab.autograd.shapes",
     "descentlab.autograd.transforms",
     "descentlab.autograd.numpy_api",
     "descentlab.autograd.gradcheck",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from descentlab.autograd import ops
+from descentlab.autograd import ops, shapes
 from descentlab.autograd.tensor import Axis, Tensor, TensorLike, lift
 
 Rule = Callable[..., object]
@@ -187,7 +187,7 @@ def _norm(
 ) -> Tensor:
     """np.linalg.norm: vector 2-, 1-, inf-norms and the Frobenius norm."""
     t = lift(x)
-    axes = None if axis is None else ops.normalize_axes(axis, t.ndim)
+    axes = None if axis is None else shapes.normalize_axes(axis, t.ndim)
     matrix = (axes is None and t.ndim == 2) or (axes is not None and len(axes) == 2)
     vector = (axes is None and t.ndim == 1) or (axes is not None and len(axes) == 1)
     if ord is None and (axes is None or matrix or vector):

@@ -13,8 +13,8 @@ the backward pass is itself recorded.
 
 Primitives (hand-written backward): add, mul, neg, pow, exp, log, abs, sin,
 cos, tanh, sigmoid, relu, maximum, where, clip, matmul, sum, mean, max, norm,
-reshape, transpose, broadcast_to, getitem, concatenate, stack, and two fused
-ops, ``softmax_cross_entropy`` (for numerical stability and speed) and
+the reshaping and indexing ops of ``shapes.py`` (reshape, transpose,
+broadcast_to, getitem, concatenate, stack), and two fused ops, ``softmax_cross_entropy`` (for numerical stability and speed) and
 ``linear`` (x W^T + b, for speed); each is tested against its composed twin.
 Everything else (sub, div, sqrt, minimum, min, softmax, log_softmax,
 logsumexp, ...) is composed from them.
@@ -29,15 +29,28 @@ the gradient evenly.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
+from descentlab.autograd.shapes import (
+    axis_tuple,
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    getitem,
+    moveaxis,
+    reshape,
+    squeeze,
+    stack,
+    swapaxes,
+    transpose,
+    unbroadcast,
+)
 from descentlab.autograd.tensor import (
     Axis,
     Grad,
-    Index,
     Tensor,
     TensorLike,
     lift,
@@ -45,19 +58,6 @@ from descentlab.autograd.tensor import (
 )
 
 Pair = tuple["Grad | None", "Grad | None"]
-
-
-def unbroadcast(g: Grad, shape: tuple[int, ...]) -> Grad:
-    """Sum ``g`` over the axes NumPy broadcast, so it has ``shape`` again."""
-    if g.shape == shape:
-        return g
-    extra = g.ndim - len(shape)
-    if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
 
 
 def _value(t: Tensor, g: Grad) -> Grad:
@@ -71,25 +71,6 @@ def _pair(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
         return a, lift(b, a)
     tb = lift(b)
     return lift(a, tb), tb
-
-
-def normalize_axes(axis: int | Sequence[int], ndim: int) -> tuple[int, ...]:
-    """Axes as non-negative ints (``-1`` is the last); out of range or repeated raise."""
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for ax in axes:
-        if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
-            raise TypeError(f"an axis must be an integer, got {ax!r}")
-        if not -ndim <= ax < ndim:
-            raise ValueError(f"axis {ax} is out of bounds for a tensor of dimension {ndim}")
-        out.append(int(ax) % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {tuple(axes)}")
-    return tuple(out)
-
-
-def _axis_arg(axis: Axis, ndim: int) -> tuple[int, ...] | None:
-    return None if axis is None else normalize_axes(axis, ndim)
 
 
 # --------------------------------------------------------------- elementwise
@@ -340,7 +321,7 @@ def _expand(g: Grad, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepd
 
 def sum(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = lift(a)
-    axes = _axis_arg(axis, a.ndim)
+    axes = axis_tuple(axis, a.ndim)
     return make_result(
         np.sum(a.data, axis=axes, keepdims=keepdims),
         (a,),
@@ -350,7 +331,7 @@ def sum(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def mean(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     a = lift(a)
-    axes = _axis_arg(axis, a.ndim)
+    axes = axis_tuple(axis, a.ndim)
     out = np.mean(a.data, axis=axes, keepdims=keepdims)
     count = a.data.size // builtins.max(out.size, 1) if a.data.size else 1
 
@@ -365,7 +346,7 @@ def max(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     the maximum is NaN every entry of that slice gets NaN. (``torch.max(x)`` without
     a dim sends it to the NaN entries instead; ``torch.max(x, dim)`` to one index.)"""
     a = lift(a)
-    axes = _axis_arg(axis, a.ndim)
+    axes = axis_tuple(axis, a.ndim)
     out = np.max(a.data, axis=axes, keepdims=keepdims)
 
     def backward(g: Grad) -> tuple[Grad]:
@@ -385,7 +366,7 @@ def norm(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     (``hessian``, ``hvp``) is 0 here and NaN in torch (it is unbounded there).
     """
     a = lift(a)
-    axes = _axis_arg(axis, a.ndim)
+    axes = axis_tuple(axis, a.ndim)
     out = np.sqrt(np.sum(a.data * a.data, axis=axes, keepdims=keepdims))
 
     def backward(g: Grad) -> tuple[Grad]:
@@ -395,149 +376,6 @@ def norm(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return (_value(a, g) * _expand(ratio, a.shape, axes, keepdims),)
 
     return make_result(np.asarray(out), (a,), backward)
-
-
-# ---------------------------------------------------------------- reshaping
-def reshape(a: TensorLike, shape: int | Sequence[int]) -> Tensor:
-    a = lift(a)
-    try:
-        out = a.data.reshape(shape)
-    except ValueError:
-        raise ValueError(f"cannot reshape a tensor of shape {a.shape} into {shape}") from None
-    return make_result(out, (a,), lambda g: (g.reshape(a.shape),))
-
-
-def transpose(a: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
-    """Permute the axes (reverse them when ``axes`` is None); negative axes count from the end."""
-    a = lift(a)
-    if axes is None:
-        perm = tuple(reversed(range(a.ndim)))
-    else:
-        perm = normalize_axes(axes, a.ndim)
-        if len(perm) != a.ndim:
-            raise ValueError(f"axes {tuple(axes)} do not match a tensor of shape {a.shape}")
-    inverse = tuple(int(i) for i in np.argsort(perm))
-    return make_result(np.transpose(a.data, perm), (a,), lambda g: (np.transpose(g, inverse),))
-
-
-def broadcast_to(a: TensorLike, shape: Sequence[int]) -> Tensor:
-    """``np.broadcast_to``: repeat along new or length-1 axes; the gradient sums them back."""
-    a = lift(a)
-    out = np.broadcast_to(a.data, tuple(shape))
-    return make_result(out, (a,), lambda g: (unbroadcast(g, a.shape),))
-
-
-def expand_dims(a: TensorLike, axis: int | Sequence[int]) -> Tensor:
-    a = lift(a)
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return reshape(a, np.expand_dims(a.data, axes).shape)
-
-
-def squeeze(a: TensorLike, axis: Axis = None) -> Tensor:
-    a = lift(a)
-    return reshape(a, np.squeeze(a.data, _axis_arg(axis, a.ndim)).shape)
-
-
-def swapaxes(a: TensorLike, axis1: int, axis2: int) -> Tensor:
-    a = lift(a)
-    perm = list(range(a.ndim))
-    i, j = normalize_axes((axis1,), a.ndim)[0], normalize_axes((axis2,), a.ndim)[0]
-    perm[i], perm[j] = perm[j], perm[i]
-    return transpose(a, perm)
-
-
-def moveaxis(
-    a: TensorLike, source: int | Sequence[int], destination: int | Sequence[int]
-) -> Tensor:
-    a = lift(a)
-    src, dst = normalize_axes(source, a.ndim), normalize_axes(destination, a.ndim)
-    if len(src) != len(dst):
-        raise ValueError("moveaxis needs as many destination axes as source axes")
-    rest = [i for i in range(a.ndim) if i not in src]
-    for d, s in sorted(zip(dst, src)):
-        rest.insert(d, s)
-    return transpose(a, rest)
-
-
-def _is_basic_index(index: Index) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
-
-
-def _scatter(g: Grad, index: Index, shape: tuple[int, ...], basic: bool) -> Grad:
-    """The adjoint of ``a[index]``: g placed into zeros of ``shape``, repeats summed."""
-
-    def place(h: np.ndarray) -> np.ndarray:
-        full = np.zeros(shape, dtype=h.dtype)
-        if basic:
-            full[index] = h
-        else:
-            np.add.at(full, index, h)  # type: ignore[arg-type]
-        return full
-
-    if isinstance(g, Tensor):  # create_graph: a node whose own backward is the indexing
-        return make_result(place(g.data), (g,), lambda h: (getitem(h, index),))
-    return place(g)
-
-
-def getitem(a: TensorLike, index: Index) -> Tensor:
-    """a[index] for slices, integers, None, ... and integer or boolean arrays
-    (repeated indices accumulate their gradients)."""
-    a = lift(a)
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, list):
-        index = np.asarray(index)
-    elif isinstance(index, tuple):
-        index = tuple(
-            i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i
-            for i in index
-        )
-    basic = _is_basic_index(index)
-    return make_result(
-        a.data[index],
-        (a,),
-        lambda g: (_scatter(g, index, a.shape, basic),),
-    )
-
-
-def _slab(axis: int, part: int | slice) -> tuple[slice | int, ...]:
-    return (slice(None),) * axis + (part,)
-
-
-def concatenate(tensors: Sequence[TensorLike], axis: int | None = 0) -> Tensor:
-    """Join along an existing axis (``axis=None`` joins the flattened tensors)."""
-    parts = [lift(t) for t in tensors]
-    if not parts:
-        raise ValueError("need at least one tensor to concatenate")
-    if axis is None:
-        parts = [reshape(p, (-1,)) for p in parts]
-        axis = 0
-    if builtins.min(p.ndim for p in parts) == 0:
-        raise ValueError("zero-dimensional tensors cannot be concatenated")
-    ax = normalize_axes(axis, parts[0].ndim)[0]
-    ends = np.cumsum([p.shape[ax] for p in parts])
-    starts = ends - [p.shape[ax] for p in parts]
-    out = np.concatenate([p.data for p in parts], axis=ax)
-
-    def backward(g: Grad) -> list[Grad]:
-        return [g[_slab(ax, slice(int(s), int(e)))] for s, e in zip(starts, ends)]
-
-    return make_result(out, tuple(parts), backward)
-
-
-def stack(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
-    """Join along a new axis (negative counts from the end of the result)."""
-    parts = [lift(t) for t in tensors]
-    if not parts:
-        raise ValueError("need at least one tensor to stack")
-    out = np.stack([p.data for p in parts], axis=axis)
-    ax = normalize_axes(axis, out.ndim)[0]
-
-    def backward(g: Grad) -> list[Grad]:
-        return [g[_slab(ax, i)] for i in range(len(parts))]
-
-    return make_result(out, tuple(parts), backward)
 
 
 # ------------------------------------------------------------------ composed
@@ -573,7 +411,7 @@ def min(a: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def logsumexp(a: TensorLike, axis: Axis = -1, keepdims: bool = False) -> Tensor:
     """log sum exp(a), shifted by the (finite) max so that large entries do not overflow."""
     a = lift(a)
-    axes = _axis_arg(axis, a.ndim)
+    axes = axis_tuple(axis, a.ndim)
     peak = np.max(a.data, axis=axes, keepdims=True)
     shift = Tensor(np.where(np.isfinite(peak), peak, 0).astype(a.dtype, copy=False))
     with np.errstate(divide="ignore"):
