@@ -6,7 +6,7 @@ import numpy as np
 
 from descentlab.optim import settings
 from descentlab.optim.registry import register
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 
 __all__ = ["Adadelta", "adadelta"]
 
@@ -14,7 +14,7 @@ __all__ = ["Adadelta", "adadelta"]
 def adadelta(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     rho: float = 0.9,

@@ -8,7 +8,7 @@ import numpy as np
 
 from descentlab.optim import settings
 from descentlab.optim.registry import register
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Closure, Optimizer, State, scratch_like
 from descentlab.spec import HyperParam
 
 __all__ = ["Adagrad", "AdagradNorm", "adagrad", "adagrad_norm"]
@@ -17,7 +17,7 @@ __all__ = ["Adagrad", "AdagradNorm", "adagrad", "adagrad_norm"]
 def adagrad(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     lr_decay: float = 0.0,
@@ -116,7 +116,7 @@ def _row_sum_sq(g: np.ndarray, batched: bool) -> Any:
 def adagrad_norm(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    state: dict,
+    state: State,
     *,
     lr: float | np.ndarray,
     eps: float = 1e-10,
@@ -211,7 +211,7 @@ class AdagradNorm(Optimizer):
         ),
     )
 
-    def step(self, closure=None) -> Any:
+    def step(self, closure: Closure | None = None) -> object:
         """Update every parameter that has a gradient; return ``closure()`` if given."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:

@@ -6,7 +6,7 @@ import numpy as np
 
 from descentlab.optim import fused, settings
 from descentlab.optim.registry import register
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.rmsprop import lerp_
 
 __all__ = ["Adam", "AdamW", "NAdam", "adam", "adamw", "nadam"]
@@ -27,7 +27,7 @@ def _prepare(theta, g, maximize, weight_decay, lr, decoupled):
 def adam(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     beta1: float = 0.9,
@@ -82,7 +82,7 @@ def adam(
 def adamw(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     beta1: float = 0.9,
@@ -200,7 +200,7 @@ class AdamW(Optimizer):
 def nadam(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     beta1: float = 0.9,

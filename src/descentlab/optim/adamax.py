@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 
@@ -15,7 +15,7 @@ __all__ = ["Adamax", "adamax"]
 def adamax(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     beta1: float = 0.9,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
 
 __all__ = ["ASGD", "asgd"]
@@ -14,7 +14,7 @@ __all__ = ["ASGD", "asgd"]
 def asgd(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     lambd: float = 1e-4,

@@ -22,16 +22,117 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import (
+    Any,
+    ClassVar,
+    Protocol,
+    SupportsFloat,
+    SupportsIndex,
+    TypedDict,
+    cast,
+    overload,
+)
 
 import numpy as np
 
 from descentlab.spec import HyperParam
 
-__all__ = ["ArrayParam", "Optimizer", "scratch_like"]
+__all__ = [
+    "ArrayParam",
+    "Closure",
+    "HyperValue",
+    "LearningRate",
+    "Optimizer",
+    "ParamGroup",
+    "ParamLike",
+    "Params",
+    "State",
+    "StateDict",
+    "group_params",
+    "scratch_like",
+]
+
+
+class ParamLike(Protocol):
+    """What an optimizer updates: ``data`` in place, given ``grad`` (``None``: skipped)."""
+
+    data: np.ndarray
+    grad: np.ndarray | None
+
+
+#: eta: one number, or an array broadcastable against the parameter (one eta per problem)
+LearningRate = float | np.ndarray
+#: the value of one hyperparameter (``lr``, ``betas``, ``nesterov``, ...) or setting
+HyperValue = float | int | bool | str | np.ndarray | tuple[float, ...] | None
+#: a parameter group: ``"params"`` (a list of :class:`ParamLike`) and hyperparameter values
+ParamGroup = dict[str, object]
+#: what an optimizer takes: parameters, or parameter groups
+Params = Iterable[ParamLike] | Iterable[ParamGroup]
+#: re-evaluates the model (zeroing and recomputing the gradients) and returns the loss
+Closure = Callable[[], object]
+
+
+class State(TypedDict, total=False):
+    """One parameter's state, named after the mathematics; each rule fills the keys it uses.
+
+    Arrays are shaped like the parameter unless said otherwise. The one place that lists
+    every optimizer's state, so that a rule reads ``state["exp_avg"]`` as an array.
+    """
+
+    step: int  # t, the number of steps taken
+    # first and second moments (Adam family, RMSprop, Adadelta, Adamax, Lion, Prodigy)
+    exp_avg: np.ndarray  # m_t
+    exp_avg_sq: np.ndarray  # v_t
+    max_exp_avg_sq: np.ndarray  # max_t v_t (AMSGrad)
+    exp_inf: np.ndarray  # u_t (Adamax)
+    mu_product: float  # prod_i mu_i (NAdam)
+    square_avg: np.ndarray  # E[g^2] (RMSprop, Adadelta)
+    acc_delta: np.ndarray  # E[dx^2] (Adadelta)
+    grad_avg: np.ndarray  # E[g] (centered RMSprop)
+    momentum_buffer: np.ndarray  # b_t (SGD, RMSprop, Muon)
+    # Adagrad and AdaGrad-Norm
+    sum: np.ndarray  # G_t = sum of g^2
+    sum_sq_norm: float | np.ndarray  # b_t^2 = sum of ||g||^2 (one per row when batched)
+    # ASGD
+    eta: float | np.ndarray
+    mu: float
+    ax: np.ndarray  # the averaged iterate
+    # Rprop
+    prev: np.ndarray  # the previous gradient
+    step_size: np.ndarray
+    # Schedule-Free: z, the base sequence
+    z: np.ndarray
+    # Prodigy
+    s: np.ndarray
+    p0: np.ndarray  # the initial point, flattened
+    # Adafactor: factored second moments
+    row_var: np.ndarray
+    col_var: np.ndarray
+    variance: np.ndarray
+    # LBFGS (on its first parameter): direction, step, curvature pairs, counters
+    func_evals: int
+    n_iter: int
+    d: np.ndarray
+    t: float
+    old_dirs: list[np.ndarray]
+    old_stps: list[np.ndarray]
+    ro: list[float]
+    al: list[float | None]
+    H_diag: float
+    prev_flat_grad: np.ndarray
+    prev_loss: float
+
+
+class StateDict(TypedDict):
+    """What :meth:`Optimizer.state_dict` returns: parameters are numbered 0, 1, ..."""
+
+    state: dict[int, dict[str, object]]  # parameter id -> its State (copies)
+    param_groups: list[dict[str, object]]  # each group's settings; "params": the ids
+
 
 _SCRATCH_MIN_SIZE = 1 << 16  # smaller temporaries are cheap to allocate
 _SCRATCH_SLOTS = 8
@@ -75,7 +176,7 @@ class ArrayParam:
 
     __slots__ = ("data", "grad")
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: np.ndarray | float | Iterable[float]) -> None:
         array = np.asarray(data)
         if array.dtype.kind not in "biuf":
             raise TypeError(
@@ -89,49 +190,57 @@ class ArrayParam:
         return f"ArrayParam({self.data!r})"
 
 
-class _ParamState(MutableMapping):
+class _ParamState(MutableMapping[ParamLike, State]):
     """Dict keyed by parameter *identity* (parameters need not be hashable)."""
 
     def __init__(self) -> None:
-        self._items: dict[int, tuple[Any, dict]] = {}
+        self._items: dict[int, tuple[ParamLike, State]] = {}
 
-    def __getitem__(self, param: Any) -> dict:
+    def __getitem__(self, param: ParamLike) -> State:
         try:
             return self._items[id(param)][1]
         except KeyError:
             raise KeyError(param) from None
 
-    def __setitem__(self, param: Any, value: dict) -> None:
+    def __setitem__(self, param: ParamLike, value: State) -> None:
         self._items[id(param)] = (param, value)
 
-    def __delitem__(self, param: Any) -> None:
+    def __delitem__(self, param: ParamLike) -> None:
         del self._items[id(param)]
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[ParamLike]:
         return (param for param, _ in self._items.values())
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def setdefault(self, param: Any, default: dict | None = None) -> dict:  # type: ignore[override]
+    def setdefault(self, param: ParamLike, default: State | None = None) -> State:
         entry = self._items.get(id(param))
         if entry is None:
             entry = self._items[id(param)] = (param, {} if default is None else default)
         return entry[1]
 
 
-def _check_param(param: Any) -> None:
-    if isinstance(param, np.ndarray) or not isinstance(getattr(param, "data", None), np.ndarray):
+def group_params(group: ParamGroup) -> list[ParamLike]:
+    """The parameters of a group built by :meth:`Optimizer.add_param_group`."""
+    return cast("list[ParamLike]", group["params"])
+
+
+def _as_param(param: object) -> ParamLike:
+    """``param`` itself, once checked to be a parameter of floating-point data."""
+    data = getattr(param, "data", None)
+    if isinstance(param, np.ndarray) or not isinstance(data, np.ndarray):
         raise TypeError(
             "optimizer params must be objects with a .data ndarray and a .grad attribute "
             f"(e.g. descentlab.Parameter or descentlab.optim.ArrayParam), got "
             f"{type(param).__name__}; wrap a plain array as ArrayParam(array)"
         )
-    if param.data.dtype.kind != "f":
+    if data.dtype.kind != "f":
         raise TypeError(
             f"optimizer params must hold floating-point arrays (updated in place), got a "
-            f"{type(param).__name__} of dtype {param.data.dtype}"
+            f"{type(param).__name__} of dtype {data.dtype}"
         )
+    return cast(ParamLike, param)
 
 
 def _memory_owner(a: np.ndarray) -> int:
@@ -141,9 +250,9 @@ def _memory_owner(a: np.ndarray) -> int:
     return id(a.base if a.base is not None else a)
 
 
-def _check_no_shared_memory(params: list[Any]) -> None:
+def _check_no_shared_memory(params: list[ParamLike]) -> None:
     """Two parameters over the same memory would each be stepped: a doubled step, silently."""
-    by_owner: dict[int, list[tuple[int, Any]]] = {}
+    by_owner: dict[int, list[tuple[int, ParamLike]]] = {}
     for i, p in enumerate(params):
         by_owner.setdefault(_memory_owner(p.data), []).append((i, p))
     for group in by_owner.values():
@@ -157,7 +266,7 @@ def _check_no_shared_memory(params: list[Any]) -> None:
                     )
 
 
-def _nonnegative(value: Any) -> bool:
+def _nonnegative(value: object) -> bool:
     """True when every entry of ``value`` is a number >= 0 (False for NaN)."""
     try:
         return bool(np.all(np.asarray(value, dtype=float) >= 0.0))
@@ -165,22 +274,24 @@ def _nonnegative(value: Any) -> bool:
         return False
 
 
-def check_nonnegative(name: str, value: Any, *, array_ok: bool = False) -> None:
+def check_nonnegative(name: str, value: object, *, array_ok: bool = False) -> None:
     """Raise ValueError unless ``value`` is a number >= 0 (an array of them if ``array_ok``)."""
-    if not array_ok and np.ndim(value) != 0:
+    if not array_ok and np.asarray(value).ndim != 0:
         raise ValueError(f"Invalid {name} value: {value!r}; expected a number >= 0")
     if not _nonnegative(value):
         expected = "a number >= 0" + (" or an array of them" if array_ok else "")
         raise ValueError(f"Invalid {name} value: {value!r}; expected {expected}")
 
 
-def check_interval(name: str, value: Any, low: float, high: float, *, closed_high: bool) -> None:
+def check_interval(
+    name: str, value: object, low: float, high: float, *, closed_high: bool
+) -> None:
     """Raise ValueError unless low <= value <= high (or < high)."""
     bracket = "]" if closed_high else ")"
     try:
-        v = float(value)
+        v = float(value) if isinstance(value, (SupportsFloat, SupportsIndex, str)) else math.nan
     except (TypeError, ValueError):
-        v = float("nan")
+        v = math.nan
     ok = low <= v <= high if closed_high else low <= v < high
     if not ok:
         raise ValueError(
@@ -207,34 +318,65 @@ class Optimizer:
         defaults: the hyperparameters used where a group does not set its own.
     """
 
-    def __init__(self, params: Iterable[Any] | Iterable[dict], defaults: dict[str, Any]) -> None:
+    # A described subclass gets a generated constructor taking the parameters and then
+    # its hyperparameters (PyTorch's signature); the base class itself takes the
+    # parameters and a mapping of defaults. Both forms are declared, for type checkers.
+    @overload
+    def __init__(self, params: Params, defaults: Mapping[str, HyperValue]) -> None: ...
+
+    @overload
+    def __init__(self, params: Params, *args: HyperValue, **kwargs: HyperValue) -> None: ...
+
+    def __init__(
+        self,
+        params: Params,
+        defaults: Mapping[str, HyperValue] | HyperValue = None,
+        *args: HyperValue,
+        **kwargs: HyperValue,
+    ) -> None:
+        if not isinstance(defaults, Mapping) or args or kwargs:
+            raise TypeError(
+                f"{type(self).__name__} describes no hyperparameters: its constructor must "
+                "call Optimizer.__init__(self, params, defaults) with a dict of defaults"
+            )
         self._validate(defaults)
-        self.defaults = dict(defaults)
-        self.state: MutableMapping[Any, dict] = _ParamState()
+        self.defaults: dict[str, Any] = dict(defaults)  # as a group's values
+        self.state: MutableMapping[ParamLike, State] = _ParamState()
+        # A group's values have the type of their key's description (``lr`` a float or an
+        # array, ``betas`` a tuple, ...), checked by ``add_param_group``; the code that
+        # reads them relies on that check.
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, np.ndarray) or hasattr(params, "data"):
             raise TypeError(
                 "params must be an iterable of parameters or of dicts, got a single "
                 f"{type(params).__name__}; pass [param]"
             )
-        groups = list(params)
+        groups: list[ParamLike | ParamGroup] = list(params)
         if len(groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
+            if not isinstance(group, dict):
+                raise TypeError(f"param_group must be a dict, got {type(group).__name__}")
             self.add_param_group(group)
 
     hyperparameters: ClassVar[tuple[HyperParam, ...]] = ()
     rule: ClassVar[Callable[..., None] | None] = None
+    #: Whether every entry of a parameter is updated from its own gradient and state
+    #: alone, so that the rows of an (N, D) parameter are N independent problems and one
+    #: flat buffer steps like the arrays it holds (False: Adafactor, Muon, L-BFGS, Prodigy).
+    elementwise: ClassVar[bool] = True
+    #: Whether ``step`` needs a closure that re-evaluates the loss (L-BFGS).
+    needs_closure: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if "hyperparameters" in cls.__dict__ and "__init__" not in cls.__dict__:
             cls.__init__ = _described_init(cls.hyperparameters)  # type: ignore[method-assign]
 
     # -- hooks for subclasses ----------------------------------------------------------
-    def _validate(self, hp: dict[str, Any]) -> None:
+    def _validate(self, hp: Mapping[str, object]) -> None:
         described = type(self).hyperparameters
         if not described:
             check_nonnegative("learning rate (lr)", hp.get("lr", 0.0), array_ok=True)
@@ -243,7 +385,7 @@ class Optimizer:
             _DESCRIBED[type(self)][name].check(value)
         self._check(hp)
 
-    def _check(self, hp: dict[str, Any]) -> None:
+    def _check(self, hp: Mapping[str, Any]) -> None:
         """Checks that involve several settings (e.g. Nesterov needs momentum > 0)."""
 
     def _after_init(self) -> None:
@@ -251,10 +393,10 @@ class Optimizer:
 
     def _update(
         self,
-        group: dict[str, Any],
+        group: ParamGroup,
         params: list[np.ndarray],
         grads: list[np.ndarray],
-        states: list[dict],
+        states: list[State],
     ) -> None:
         rule = type(self).rule
         if rule is None:
@@ -262,36 +404,40 @@ class Optimizer:
         rule(params, grads, states, **_unpacked(type(self).hyperparameters, group))
 
     # -- public API ----------------------------------------------------------------------
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
+    def add_param_group(self, param_group: ParamGroup) -> None:
         """Add a group of parameters with its own hyperparameters (others from defaults)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
-        params = group.get("params")
-        if params is None:
+        given = group.get("params")
+        if given is None:
             raise ValueError("param_group must have a 'params' entry")
-        if isinstance(params, set):
+        if isinstance(given, set):
             raise TypeError("params must be an ordered collection (list or tuple), not a set")
-        params = [params] if hasattr(params, "data") else list(params)
-        for p in params:
-            _check_param(p)
+        if hasattr(given, "data"):
+            given = [given]
+        if not isinstance(given, Iterable):
+            raise TypeError(
+                f"a group's 'params' must be a list of parameters, got {type(given).__name__}"
+            )
+        params = [_as_param(p) for p in given]
         for name, value in self.defaults.items():
             group.setdefault(name, value)
         self._validate(group)
-        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        seen = {id(p) for g in self.param_groups for p in group_params(g)}
         ids = [id(p) for p in params]
         if len(set(ids)) != len(ids):
             raise ValueError("a parameter appears twice in one parameter group")
         if seen.intersection(ids):
             raise ValueError("some parameters appear in more than one parameter group")
-        _check_no_shared_memory([p for g in self.param_groups for p in g["params"]] + params)
+        _check_no_shared_memory([p for g in self.param_groups for p in group_params(g)] + params)
         group["params"] = params
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's gradient to None (or to zeros, in place)."""
         for group in self.param_groups:
-            for p in group["params"]:
+            for p in group_params(group):
                 if p.grad is None:
                     continue
                 if set_to_none:
@@ -299,7 +445,7 @@ class Optimizer:
                 else:
                     p.grad[...] = 0
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Closure | None = None) -> object:
         """Update every parameter that has a gradient; return ``closure()`` if given.
 
         ``closure`` re-evaluates the model (zeroing and recomputing the gradients)
@@ -308,7 +454,7 @@ class Optimizer:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             params, grads, states = [], [], []
-            for p in group["params"]:
+            for p in group_params(group):
                 if p.grad is None:
                     continue
                 params.append(p.data)
@@ -319,53 +465,58 @@ class Optimizer:
         return loss
 
     # -- persistence ---------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> StateDict:
         """Return ``{"state": {id: {...}}, "param_groups": [{..., "params": [ids]}]}``.
 
         Ids number the parameters 0, 1, ... in group order, as in PyTorch; the state
         arrays are copies.
         """
         index: dict[int, int] = {}
-        groups = []
+        groups: list[dict[str, object]] = []
         for group in self.param_groups:
-            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
-            packed["params"] = []
-            for p in group["params"]:
+            packed: dict[str, object] = {
+                k: copy.deepcopy(v) for k, v in group.items() if k != "params"
+            }
+            ids = []
+            for p in group_params(group):
                 index.setdefault(id(p), len(index))
-                packed["params"].append(index[id(p)])
+                ids.append(index[id(p)])
+            packed["params"] = ids
             groups.append(packed)
-        state = {
+        state: dict[int, dict[str, object]] = {
             index[id(p)]: {k: _copy_value(v) for k, v in s.items()}
             for p, s in self.state.items()
             if id(p) in index
         }
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
         """Load a dict made by :meth:`state_dict` (same groups and parameter shapes)."""
-        saved_groups = state_dict["param_groups"]
+        saved_groups = cast("list[dict[str, object]]", state_dict["param_groups"])
+        saved_state = cast("Mapping[int | str, Mapping[str, object]]", state_dict["state"])
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
                 f"loaded state dict has {len(saved_groups)} parameter groups, "
                 f"expected {len(self.param_groups)}"
             )
-        for i, (g, s) in enumerate(zip(self.param_groups, saved_groups)):
-            if len(g["params"]) != len(s["params"]):
+        saved_ids = [cast("list[int]", s["params"]) for s in saved_groups]
+        for i, (g, ids) in enumerate(zip(self.param_groups, saved_ids)):
+            if len(group_params(g)) != len(ids):
                 raise ValueError(
-                    f"loaded parameter group {i} has {len(s['params'])} parameters, "
-                    f"expected {len(g['params'])}"
+                    f"loaded parameter group {i} has {len(ids)} parameters, "
+                    f"expected {len(group_params(g))}"
                 )
         id_to_param = {
             pid: p
-            for g, s in zip(self.param_groups, saved_groups)
-            for pid, p in zip(s["params"], g["params"])
+            for g, ids in zip(self.param_groups, saved_ids)
+            for pid, p in zip(ids, group_params(g))
         }
         new_state = _ParamState()
-        for pid, saved in state_dict["state"].items():
-            p = id_to_param.get(int(pid))
-            if p is None:
+        for pid, saved in saved_state.items():
+            param = id_to_param.get(int(pid))
+            if param is None:
                 continue
-            new_state[p] = {k: _cast_like(v, p.data, k) for k, v in saved.items()}
+            new_state[param] = cast(State, {k: _cast_like(v, param.data, k) for k, v in saved.items()})
         for g, s in zip(self.param_groups, saved_groups):
             for k, v in s.items():
                 if k != "params":
@@ -382,21 +533,21 @@ class Optimizer:
         return "\n".join(lines)
 
 
-class _DescribedIndex(dict):
+class _DescribedIndex(dict[type[Optimizer], dict[str, HyperParam]]):
     """class -> {setting name -> HyperParam}, filled on first use."""
 
-    def __missing__(self, cls: type) -> dict[str, HyperParam]:
-        table = {hp.name: hp for hp in cls.hyperparameters}  # type: ignore[attr-defined]
+    def __missing__(self, cls: type[Optimizer]) -> dict[str, HyperParam]:
+        table = {hp.name: hp for hp in cls.hyperparameters}
         self[cls] = table
         return table
 
 
-_DESCRIBED: dict[type, dict[str, HyperParam]] = _DescribedIndex()
+_DESCRIBED: dict[type[Optimizer], dict[str, HyperParam]] = _DescribedIndex()
 
 
-def _unpacked(described: tuple[HyperParam, ...], group: dict[str, Any]) -> dict[str, Any]:
+def _unpacked(described: tuple[HyperParam, ...], group: Mapping[str, object]) -> dict[str, object]:
     """The group's value of every described setting, tuple arguments unpacked."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     position: dict[str, int] = {}
     for hp in described:
         if hp.pack is None:
@@ -443,7 +594,7 @@ def _described_init(described: tuple[HyperParam, ...]) -> Callable[..., None]:
     parameters.sort(key=lambda p: p.kind == inspect.Parameter.KEYWORD_ONLY)
     signature = inspect.Signature(parameters)
 
-    def __init__(self: Optimizer, params: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: Optimizer, params: Params, *args: HyperValue, **kwargs: HyperValue) -> None:
         bound = signature.bind(self, params, *args, **kwargs)
         bound.apply_defaults()
         defaults = dict(bound.arguments)
@@ -458,11 +609,11 @@ def _described_init(described: tuple[HyperParam, ...]) -> Callable[..., None]:
     return __init__
 
 
-def _copy_value(value: Any) -> Any:
+def _copy_value(value: object) -> object:
     return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
 
 
-def _cast_like(value: Any, data: np.ndarray, key: str) -> Any:
+def _cast_like(value: object, data: np.ndarray, key: str) -> object:
     """Copy a saved state value; floating arrays take the parameter's dtype."""
     if isinstance(value, np.ndarray):
         if key != "step" and np.issubdtype(value.dtype, np.floating):

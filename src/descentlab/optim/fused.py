@@ -59,7 +59,7 @@ def _load() -> Any:
     return _kernels
 
 
-def usable(theta: np.ndarray, g: np.ndarray, lr: Any) -> bool:
+def usable(theta: np.ndarray, g: np.ndarray, lr: float | np.ndarray) -> bool:
     """Whether the compiled loop applies to this parameter and learning rate."""
     if _mode == "never" or (_mode == "auto" and theta.size < MIN_SIZE):
         return False

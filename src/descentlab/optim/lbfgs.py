@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import Closure, Optimizer, ParamGroup, ParamLike, group_params
 from descentlab.optim.registry import register
 from descentlab.spec import HyperParam
 
@@ -248,7 +248,7 @@ class LBFGS(Optimizer):
             if hp["max_eval"] is None:
                 hp["max_eval"] = hp["max_iter"] * 5 // 4
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
+    def add_param_group(self, param_group: ParamGroup) -> None:
         """The first and only group (L-BFGS has no per-parameter options)."""
         if self.param_groups:
             raise ValueError(
@@ -258,8 +258,8 @@ class LBFGS(Optimizer):
         super().add_param_group(param_group)
 
     # -- the flat vector -------------------------------------------------------------------
-    def _params(self) -> list[Any]:
-        return list(self.param_groups[0]["params"])
+    def _params(self) -> list[ParamLike]:
+        return list(group_params(self.param_groups[0]))
 
     def _flat_grad(self) -> np.ndarray:
         return np.concatenate([
@@ -279,10 +279,10 @@ class LBFGS(Optimizer):
         for p, saved in zip(self._params(), x):
             np.copyto(p.data, saved)
 
-    def _evaluate(self, closure: Callable[[], Any]) -> float:
+    def _evaluate(self, closure: Closure) -> float:
         return _loss_value(closure())
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Closure | None = None) -> object:
         """Run up to ``max_iter`` iterations; return the closure's loss at the start.
 
         ``closure()`` must set every parameter's ``.grad`` at the current parameters and
@@ -298,7 +298,9 @@ class LBFGS(Optimizer):
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         history_size, line_search_fn = group["history_size"], group["line_search_fn"]
 
-        state = self.state.setdefault(self._params()[0], {})
+        # one memory for the whole flat vector, kept with the first parameter; its entries
+        # start as None (as torch's), so they are read here without the State key types
+        state: dict[str, Any] = cast("dict[str, Any]", self.state.setdefault(self._params()[0], {}))
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
 

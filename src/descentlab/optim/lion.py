@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
 from descentlab.spec import HyperParam
 
@@ -17,7 +17,7 @@ __all__ = ["Lion", "lion"]
 def lion(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     beta1: float = 0.9,
@@ -112,7 +112,7 @@ class Lion(Optimizer):
         group: dict[str, Any],
         params: list[np.ndarray],
         grads: list[np.ndarray],
-        states: list[dict],
+        states: list[State],
     ) -> None:
         beta1, beta2 = group["betas"]
         weight_decay = group["weight_decay"]

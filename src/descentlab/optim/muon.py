@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import Optimizer, ParamGroup
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 from descentlab.spec import HyperParam
@@ -188,11 +189,14 @@ class Muon(Optimizer):
     #: The whole matrix is orthogonalized at once (not elementwise).
     elementwise: ClassVar[bool] = False
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
+    def add_param_group(self, param_group: ParamGroup) -> None:
         """Add a group of 2-D parameters (any other shape raises ValueError naming it)."""
         given = param_group.get("params") if isinstance(param_group, dict) else None
         if given is not None and not isinstance(given, set):
-            params = [given] if hasattr(given, "data") else list(given)
+            params: list[object] = (
+                [given] if hasattr(given, "data") or not isinstance(given, Iterable)
+                else list(given)
+            )
             for p in params:
                 data = getattr(p, "data", None)
                 if isinstance(data, np.ndarray) and data.ndim != 2:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+
+from typing import ClassVar
 
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Closure, Optimizer, ParamGroup, State, scratch_like
 from descentlab.optim.registry import register
 from descentlab.spec import HyperParam
 
@@ -20,7 +20,7 @@ __all__ = ["Prodigy", "prodigy_moments", "prodigy_step"]
 def prodigy_moments(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     d: float,
     dlr: float,
@@ -62,7 +62,7 @@ def prodigy_moments(
 def prodigy_step(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     d: float,
     dlr: float,
@@ -88,7 +88,7 @@ def prodigy_step(
         theta += buf
 
 
-def _init_state(theta: np.ndarray, state: dict, beta1: float, slice_p: int) -> None:
+def _init_state(theta: np.ndarray, state: State, beta1: float, slice_p: int) -> None:
     flat = theta.reshape(-1)[::slice_p]
     state["step"] = 0
     state["s"] = np.zeros_like(flat)
@@ -162,6 +162,8 @@ class Prodigy(Optimizer):
         True
     """
 
+    elementwise: ClassVar[bool] = False  # one step size d for all parameters of all groups
+
     hyperparameters = (
         replace(settings.lr(1.0), array_ok=False, slider=(1e-3, 10.0),
                 help="eta: multiplies the estimated step size d (leave at 1)"),
@@ -192,7 +194,7 @@ class Prodigy(Optimizer):
                 "(only a parameter group may have lr 0)"
             )
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
+    def add_param_group(self, param_group: ParamGroup) -> None:
         """Add a group (with the shared d-estimate fields); its lr must match the others."""
         super().add_param_group(param_group)
         group = self.param_groups[-1]
@@ -211,7 +213,7 @@ class Prodigy(Optimizer):
             )
         return lr
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Closure | None = None) -> object:
         """Update every parameter that has a gradient; return ``closure()`` if given."""
         loss = closure() if closure is not None else None
         first = self.param_groups[0]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 
@@ -17,7 +17,7 @@ __all__ = ["RAdam", "radam"]
 def radam(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     beta1: float = 0.9,

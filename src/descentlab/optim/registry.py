@@ -14,7 +14,7 @@ controls, the sweeps and the parity tests are all generated from
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from descentlab.optim.base import Optimizer
 from descentlab.spec import Entry, HyperParam, Registry
@@ -102,7 +102,7 @@ class _Aliases(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return REGISTRY.aliases[key]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(REGISTRY.aliases)
 
     def __len__(self) -> int:

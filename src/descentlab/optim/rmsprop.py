@@ -6,7 +6,7 @@ import numpy as np
 
 from descentlab.optim import settings
 from descentlab.optim.registry import register
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 
 __all__ = ["RMSprop", "lerp_", "rmsprop"]
 
@@ -25,7 +25,7 @@ def lerp_(a: np.ndarray, b: np.ndarray, w: float, buf: np.ndarray) -> None:
 def rmsprop(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     alpha: float = 0.99,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import Optimizer, State
 from descentlab.optim.registry import register
 from descentlab.spec import HyperParam
 
@@ -17,7 +18,7 @@ __all__ = ["Rprop", "rprop"]
 def rprop(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     etaminus: float = 0.5,
@@ -139,7 +140,7 @@ class Rprop(Optimizer):
     )
     rule = staticmethod(rprop)
 
-    def _check(self, hp: dict[str, Any]) -> None:
+    def _check(self, hp: Mapping[str, Any]) -> None:
         low, high = hp["step_sizes"]
         if low > high:
             raise ValueError(

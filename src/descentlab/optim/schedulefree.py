@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Closure, Optimizer, ParamGroup, State, scratch_like
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 from descentlab.spec import HyperParam
@@ -35,7 +34,7 @@ def _lerp(a: np.ndarray, b: np.ndarray, w: Rate, buf: np.ndarray) -> None:
     np.copyto(a, np.where(np.abs(w) < 0.5, low, high))
 
 
-def _interpolate(params: list[np.ndarray], grads: list[np.ndarray], states: list[dict],
+def _interpolate(params: list[np.ndarray], grads: list[np.ndarray], states: list[State],
                  lr: Rate, c: Rate, beta: float) -> None:
     """The shared y/z move: y <- (1 - c) y + c z + eta (beta (1 - c) - 1) d;  z <- z - eta d.
 
@@ -55,7 +54,7 @@ def _interpolate(params: list[np.ndarray], grads: list[np.ndarray], states: list
 def schedulefree_sgd(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: Rate,
     c: Rate,
@@ -82,7 +81,7 @@ def schedulefree_sgd(
 def schedulefree_adamw(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: Rate,
     c: Rate,
@@ -150,10 +149,10 @@ class _ScheduleFree(Optimizer):
         raise NotImplementedError
 
     def _move(self, group: dict[str, Any], params: list[np.ndarray], grads: list[np.ndarray],
-              states: list[dict], lr: Rate, c: Rate) -> None:
+              states: list[State], lr: Rate, c: Rate) -> None:
         raise NotImplementedError
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
+    def add_param_group(self, param_group: ParamGroup) -> None:
         """Add a group; it starts in the optimizer's current mode with no averaging history."""
         mode = self.param_groups[0]["train_mode"] if self.param_groups else True
         super().add_param_group(param_group)
@@ -182,7 +181,7 @@ class _ScheduleFree(Optimizer):
                     lerp_(p.data, state["z"], w, scratch_like(p.data, 0))
             group["train_mode"] = to_train
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, closure: Closure | None = None) -> object:
         """One step from y (train mode only); return ``closure()`` if given."""
         if not self.param_groups[0]["train_mode"]:
             raise RuntimeError(
@@ -276,7 +275,7 @@ class ScheduleFreeSGD(_ScheduleFree):
         return float(group["momentum"])
 
     def _move(self, group: dict[str, Any], params: list[np.ndarray], grads: list[np.ndarray],
-              states: list[dict], lr: Rate, c: Rate) -> None:
+              states: list[State], lr: Rate, c: Rate) -> None:
         schedulefree_sgd(params, grads, states, lr=lr, c=c, momentum=group["momentum"],
                          weight_decay=group["weight_decay"], maximize=group["maximize"])
 
@@ -333,7 +332,7 @@ class ScheduleFreeAdamW(_ScheduleFree):
         return float(group["betas"][0])
 
     def _move(self, group: dict[str, Any], params: list[np.ndarray], grads: list[np.ndarray],
-              states: list[dict], lr: Rate, c: Rate) -> None:
+              states: list[State], lr: Rate, c: Rate) -> None:
         beta1, beta2 = group["betas"]
         schedulefree_adamw(params, grads, states, lr=lr, c=c, step=group["k"] + 1, beta1=beta1,
                            beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],

@@ -6,13 +6,14 @@ an alias of :class:`SGD`, not a second algorithm.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from descentlab.optim import fused, settings
 from descentlab.optim.registry import register
-from descentlab.optim.base import Optimizer, scratch_like
+from descentlab.optim.base import Optimizer, State, scratch_like
 
 __all__ = ["GD", "SGD", "sgd"]
 
@@ -20,7 +21,7 @@ __all__ = ["GD", "SGD", "sgd"]
 def sgd(
     params: list[np.ndarray],
     grads: list[np.ndarray],
-    states: list[dict],
+    states: list[State],
     *,
     lr: float | np.ndarray,
     momentum: float = 0.0,
@@ -119,7 +120,7 @@ class SGD(Optimizer):
     )
     rule = staticmethod(sgd)
 
-    def _check(self, hp: dict[str, Any]) -> None:
+    def _check(self, hp: Mapping[str, Any]) -> None:
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
             raise ValueError(
                 "Nesterov momentum requires momentum > 0 and dampening = 0, got "

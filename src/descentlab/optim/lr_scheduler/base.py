@@ -9,12 +9,12 @@ A schedule sets ``group["lr"]`` of every parameter group; at construction it rec
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import numpy as np
 
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import LearningRate, Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR"]
 
@@ -62,15 +62,15 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         """The learning rates for epoch ``last_epoch`` (called by ``step``)."""
         raise NotImplementedError
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         """eta at ``last_epoch`` from the base lrs alone; schedules without one recurse."""
         return self.get_lr()
 
-    def _current_lrs(self) -> list[Any]:
+    def _current_lrs(self) -> list[LearningRate]:
         return [_copy(g["lr"]) for g in self.optimizer.param_groups]
 
     def step(self, epoch: int | None = None) -> None:
@@ -93,15 +93,15 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = self._current_lrs()
 
-    def get_last_lr(self) -> list[Any]:
+    def get_last_lr(self) -> list[LearningRate]:
         """The learning rates most recently set, one per parameter group."""
         return self._last_lr
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         """Every attribute except the optimizer."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
         """Restore the attributes saved by :meth:`state_dict`."""
         self.__dict__.update(state_dict)
 
@@ -129,7 +129,7 @@ class _LambdaState:
 
     lr_lambdas: list[Callable[[int], float]]
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         """As the base class; plain functions are not saved (callable objects' dicts are)."""
         out = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         out["lr_lambdas"] = [
@@ -138,10 +138,10 @@ class _LambdaState:
         ]
         return out
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
         """Restore the attributes (and the callable objects' dicts) saved by ``state_dict``."""
         state_dict = dict(state_dict)
-        lambdas = state_dict.pop("lr_lambdas")
+        lambdas = cast("list[dict[str, object] | None]", state_dict.pop("lr_lambdas"))
         self.__dict__.update(state_dict)
         for fn, saved in zip(self.lr_lambdas, lambdas):
             if saved is not None:
@@ -161,7 +161,7 @@ class LambdaLR(_LambdaState, LRScheduler):
         self.lr_lambdas = _lambda_list(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
 
 
@@ -182,7 +182,7 @@ class MultiplicativeLR(_LambdaState, LRScheduler):
         self.lr_lambdas = _lambda_list(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         if self._is_initial:
             return self._current_lrs()
         return [
@@ -210,7 +210,7 @@ def _check_nonnegative_int(name: str, value: Any) -> None:
         raise ValueError(f"Invalid {name} value: {value!r}; expected an integer >= 0")
 
 
-def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
+def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[LearningRate]:
     """One value per parameter group: a list of that length, or one value repeated."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):

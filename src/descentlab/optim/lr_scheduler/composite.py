@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import LearningRate, Optimizer
 from descentlab.optim.lr_scheduler.base import (
     LRScheduler,
     _check_nonnegative_int,
@@ -59,10 +59,10 @@ def _nested_state(scheduler: Any) -> dict[str, Any]:
     return out
 
 
-def _load_nested_state(scheduler: Any, state_dict: dict[str, Any]) -> None:
-    state_dict = dict(state_dict)
-    inner = state_dict.pop("_schedulers")
-    scheduler.__dict__.update(state_dict)
+def _load_nested_state(scheduler: Any, state_dict: Mapping[str, object]) -> None:
+    rest = dict(state_dict)
+    inner = cast("list[dict[str, object]]", rest.pop("_schedulers"))
+    scheduler.__dict__.update(rest)
     for sched, saved in zip(scheduler._schedulers, inner):
         sched.load_state_dict(saved)
 
@@ -113,11 +113,11 @@ class SequentialLR(LRScheduler):
             sched.step()
         self._last_lr = sched.get_last_lr()
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         """Own attributes, and the state dict of each schedule under ``_schedulers``."""
         return _nested_state(self)
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
         """Restore own attributes and each schedule's state."""
         _load_nested_state(self, state_dict)
 
@@ -149,11 +149,11 @@ class ChainedScheduler(LRScheduler):
             sched.step()
         self._last_lr = self._current_lrs()
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         """Own attributes, and the state dict of each schedule under ``_schedulers``."""
         return _nested_state(self)
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
         """Restore own attributes and each schedule's state."""
         _load_nested_state(self, state_dict)
 
@@ -196,7 +196,7 @@ class SWALR(LRScheduler):
         """The fraction alpha of the way to ``swa_lr`` at progress u in [0, 1]."""
         return (1 - math.cos(math.pi * u)) / 2 if self.anneal_strategy == "cos" else u
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         step = self._step_count - 1
         if self.anneal_epochs == 0:
             step = max(1, step)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 import types
-from collections.abc import Callable
-from typing import Any, TypedDict
+from collections.abc import Callable, Mapping
+from typing import Any, TypedDict, cast
 
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import LearningRate, Optimizer
 from descentlab.optim.lr_scheduler.base import (
     LRScheduler,
     _check_optimizer,
@@ -87,8 +87,8 @@ class CyclicLR(_MomentumCycle):
     def __init__(
         self,
         optimizer: Optimizer,
-        base_lr: float | list[float],
-        max_lr: float | list[float],
+        base_lr: LearningRate | list[LearningRate],
+        max_lr: LearningRate | list[LearningRate],
         step_size_up: int = 2000,
         step_size_down: int | None = None,
         mode: str = "triangular",
@@ -146,7 +146,7 @@ class CyclicLR(_MomentumCycle):
             return 1 / (2.0 ** (x - 1))
         return self.gamma**x
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         t = self.last_epoch
         cycle = math.floor(1 + t / self.total_size)
         x = 1.0 + t / self.total_size - cycle
@@ -161,7 +161,7 @@ class CyclicLR(_MomentumCycle):
                 _set_momentum(group, self.use_beta1, top - (top - low) * h * s)
         return lrs
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         """As the base class; a plain ``scale_fn`` is not saved (a callable object's dict is)."""
         out = super().state_dict()
         fn = out.pop("_scale_fn_custom")
@@ -170,13 +170,13 @@ class CyclicLR(_MomentumCycle):
         )
         return out
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
         """Restore the attributes (and a callable ``scale_fn``'s dict) saved by ``state_dict``."""
         state_dict = dict(state_dict)
         saved_fn = state_dict.pop("_scale_fn_custom", None)
         self.__dict__.update(state_dict)
         if saved_fn is not None and self._scale_fn_custom is not None:
-            self._scale_fn_custom.__dict__.update(saved_fn)
+            self._scale_fn_custom.__dict__.update(cast("dict[str, object]", saved_fn))
 
 
 class _Phase(TypedDict):
@@ -211,7 +211,7 @@ class OneCycleLR(_MomentumCycle):
     def __init__(
         self,
         optimizer: Optimizer,
-        max_lr: float | list[float],
+        max_lr: LearningRate | list[LearningRate],
         total_steps: int | None = None,
         epochs: int | None = None,
         steps_per_epoch: int | None = None,
@@ -283,13 +283,13 @@ class OneCycleLR(_MomentumCycle):
             _init_momentum_cycle(self, optimizer, base_momentum, max_momentum, last_epoch == -1)
         super().__init__(optimizer, last_epoch)
 
-    def anneal(self, start: Any, end: Any, pct: float) -> Any:
+    def anneal(self, start: LearningRate, end: LearningRate, pct: float) -> LearningRate:
         """From ``start`` (pct = 0) to ``end`` (pct = 1), by a half cosine or a line."""
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         t = self.last_epoch
         if t > self.total_steps:
             raise ValueError(
@@ -314,18 +314,20 @@ class OneCycleLR(_MomentumCycle):
         return lrs
 
 
-def _group_lrs(optimizer: Optimizer) -> list[Any]:
+def _group_lrs(optimizer: Optimizer) -> list[LearningRate]:
     return [_copy(g["lr"]) for g in optimizer.param_groups]
 
 
-def one_cycle(optimizer: Optimizer, **kwargs: Any) -> OneCycleLR:
+def one_cycle(optimizer: Optimizer, **kwargs: object) -> OneCycleLR:
     """:class:`OneCycleLR` peaking at the optimizer's own lr (``max_lr`` = each group's lr)."""
-    return OneCycleLR(optimizer, max_lr=_group_lrs(optimizer), **kwargs)
+    build: Callable[..., OneCycleLR] = OneCycleLR  # the keywords are OneCycleLR's, checked there
+    return build(optimizer, max_lr=_group_lrs(optimizer), **kwargs)
 
 
-def cyclic(optimizer: Optimizer, base_factor: float = 0.1, **kwargs: Any) -> CyclicLR:
+def cyclic(optimizer: Optimizer, base_factor: float = 0.1, **kwargs: object) -> CyclicLR:
     """:class:`CyclicLR` between ``base_factor`` * lr and the optimizer's own lr."""
     if not (_is_real(base_factor) and 0 <= base_factor <= 1):
         raise ValueError(f"Invalid base_factor value: {base_factor!r}; expected a number in [0, 1]")
     tops = _group_lrs(optimizer)
-    return CyclicLR(optimizer, base_lr=[base_factor * lr for lr in tops], max_lr=tops, **kwargs)
+    build: Callable[..., CyclicLR] = CyclicLR  # the keywords are CyclicLR's, checked there
+    return build(optimizer, base_lr=[base_factor * lr for lr in tops], max_lr=tops, **kwargs)

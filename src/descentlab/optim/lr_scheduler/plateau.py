@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import LearningRate, Optimizer
 from descentlab.optim.lr_scheduler.base import _check_optimizer, _copy
 
 __all__ = ["ReduceLROnPlateau"]
@@ -130,15 +130,15 @@ class ReduceLROnPlateau:
                 if float(old) - lowered > self.eps:
                     group["lr"] = lowered
 
-    def get_last_lr(self) -> list[Any]:
+    def get_last_lr(self) -> list[LearningRate]:
         """The learning rates after the most recent ``step``."""
         return self._last_lr
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         """Every attribute except the optimizer."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
         """Restore the attributes saved by :meth:`state_dict`."""
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)

@@ -11,11 +11,10 @@ import math
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 
-from descentlab.optim.base import Optimizer
+from descentlab.optim.base import LearningRate, Optimizer
 from descentlab.optim.lr_scheduler.base import (
     LRScheduler,
     _check_gamma,
@@ -50,12 +49,12 @@ class StepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._current_lrs()
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
 
 
@@ -74,13 +73,13 @@ class MultiStepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         if self.last_epoch not in self.milestones:
             return self._current_lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
         return [g["lr"] * factor for g in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
         return [base * self.gamma**passed for base in self.base_lrs]
 
@@ -93,12 +92,12 @@ class ExponentialLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         if self._is_initial:
             return self._current_lrs()
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         return [base * self.gamma**self.last_epoch for base in self.base_lrs]
 
 
@@ -119,7 +118,7 @@ class CosineAnnealingLR(LRScheduler):
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         groups = self.optimizer.param_groups
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
@@ -142,7 +141,7 @@ class CosineAnnealingLR(LRScheduler):
             for g in groups
         ]
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         cos = math.cos(math.pi * self.last_epoch / self.T_max)
         return [self.eta_min + (base - self.eta_min) * (1 + cos) / 2 for base in self.base_lrs]
 
@@ -175,7 +174,7 @@ class LinearLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.start_factor for g in groups]
@@ -185,7 +184,7 @@ class LinearLR(LRScheduler):
         factor = 1.0 + (e - s) / (self.total_iters * s + (self.last_epoch - 1) * (e - s))
         return [g["lr"] * factor for g in groups]
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         s, e, T = self.start_factor, self.end_factor, self.total_iters
         return [base * (s + (e - s) * min(T, self.last_epoch) / T) for base in self.base_lrs]
 
@@ -199,7 +198,7 @@ class InverseTimeLR(LRScheduler):
         self.k = k
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         return [base / (1 + self.k * self.last_epoch) for base in self.base_lrs]
 
 
@@ -225,7 +224,7 @@ class ConstantLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.factor for g in groups]
@@ -235,7 +234,7 @@ class ConstantLR(LRScheduler):
             return [_copy(base) for base in self.base_lrs]
         return [g["lr"] * (1.0 / self.factor) for g in groups]
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         done = self.last_epoch >= self.total_iters
         return [base * (self.factor + done * (1 - self.factor)) for base in self.base_lrs]
 
@@ -261,14 +260,14 @@ class PolynomialLR(LRScheduler):
         self.power = power
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         t, T = self.last_epoch, self.total_iters
         if self._is_initial or t > T:
             return self._current_lrs()
         factor = ((1.0 - t / T) / (1.0 - (t - 1) / T)) ** self.power
         return [g["lr"] * factor for g in self.optimizer.param_groups]
 
-    def _closed_form_lr(self) -> list[Any]:
+    def _closed_form_lr(self) -> list[LearningRate]:
         T = self.total_iters
         return [base * (1.0 - min(T, self.last_epoch) / T) ** self.power for base in self.base_lrs]
 
@@ -303,11 +302,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur: float = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[Any]:
+    def get_lr(self) -> list[LearningRate]:
         cos = math.cos(math.pi * self.T_cur / self.T_i)
         return [self.eta_min + (base - self.eta_min) * (1 + cos) / 2 for base in self.base_lrs]
 
-    def step(self, epoch: float | None = None) -> None:  # type: ignore[override]
+    def step(self, epoch: float | None = None) -> None:
         """Advance one epoch, or go to ``epoch`` (>= 0, may be fractional)."""
         if epoch is None and self.last_epoch < 0:
             epoch = 0
