@@ -12,22 +12,27 @@ import os
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import descentlab as dl
 from descentlab import nn
 
+# the budgets of tests/autograd/conftest.py: fast (default, derandomized), slow, debug
 _CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large]
-settings.register_profile(
-    "descentlab-fast", max_examples=150, deadline=None, suppress_health_check=_CHECKS
-)
-settings.register_profile(
-    "descentlab-slow", max_examples=3000, deadline=None, suppress_health_check=_CHECKS
-)
-PROFILE = settings(
-    settings.get_profile("descentlab-" + os.environ.get("DESCENTLAB_HYPOTHESIS_PROFILE", "fast"))
-)
+_BUDGETS = {
+    "fast": settings(
+        max_examples=150, deadline=None, suppress_health_check=_CHECKS, derandomize=True
+    ),
+    "slow": settings(max_examples=3000, deadline=None, suppress_health_check=_CHECKS),
+    "debug": settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=_CHECKS,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    ),
+}
+PROFILE = _BUDGETS[os.environ.get("DESCENTLAB_HYPOTHESIS_PROFILE", "fast")]
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 FLOOR = {np.float64: 1e-7, np.float32: 1e-3}
 
