@@ -195,7 +195,7 @@ def relu(a: TensorLike) -> Tensor:
     """max(a, 0); the gradient passes where the output is not <= 0 (NaN passes), as in torch."""
     a = lift(a)
     out = np.maximum(a.data, 0)
-    passes = ~(out <= 0)
+    passes = out != 0  # torch blocks where out <= 0: out is never negative, NaN passes
     return make_result(out, (a,), lambda g: (_route(g, passes),))
 
 
@@ -486,7 +486,7 @@ def softmax_cross_entropy(
     else:
         losses = -(probs_target * log_probs).sum(axis=1)
     if reduction == "mean":
-        out = losses.mean() if n else np.asarray(np.nan, z.dtype)
+        out = losses.sum() / n if n else np.asarray(np.nan, z.dtype)  # np.mean's own sum / n
     elif reduction == "sum":
         out = losses.sum()
     else:
