@@ -52,8 +52,10 @@ def _train(quick: bool) -> dict[str, Any]:
     from descentlab.train import evaluate, fit
 
     bundle = data.load("digits", seed=0)
+    num_classes = bundle.num_classes
+    assert num_classes is not None  # digits is a classification set
     epochs = 8 if quick else 30
-    runs = {
+    runs: dict[str, dict[str, Any]] = {
         "SGD": {"optimizer": {"name": "sgd", "lr": 0.1}, "dropout": 0.0, "regularizer": None},
         "Adam": {"optimizer": {"name": "adam", "lr": 2e-3}, "dropout": 0.0, "regularizer": None},
         "Adam + L2 + dropout": {"optimizer": {"name": "adam", "lr": 2e-3}, "dropout": 0.2,
@@ -62,7 +64,7 @@ def _train(quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for label, cfg in runs.items():
         nn.manual_seed(0)
-        model = nn.MLP([bundle.num_features, 256, 128, bundle.num_classes], dropout=cfg["dropout"])
+        model = nn.MLP([bundle.num_features, 256, 128, num_classes], dropout=cfg["dropout"])
         started = time.perf_counter()
         history = fit(model, bundle.train, bundle.val, optimizer=cfg["optimizer"],
                       epochs=epochs, batch_size=32, regularizer=cfg["regularizer"], seed=0,
@@ -109,7 +111,7 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
 
     print("1. The classic race: seven optimizers on Beale's function and past the saddle x^2 - y^2")
     races = _race(quick)
-    race_rows = {}
+    race_rows: dict[str, dict[str, dict[str, object]]] = {}
     for surface, (_, results) in races.items():
         race_rows[surface] = {}
         for name, res in results.items():

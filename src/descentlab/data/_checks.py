@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Iterable
+from typing import SupportsFloat, cast
 
 import numpy as np
 
@@ -21,7 +23,7 @@ def check_noise(noise: object) -> float:
     """Return ``noise`` as a float if it is a finite number >= 0, else raise."""
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
         raise TypeError(f"noise must be a number >= 0, got {noise!r}")
-    if not np.isfinite(noise) or noise < 0:
+    if not np.isfinite(float(noise)) or noise < 0:
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     return float(noise)
 
@@ -29,7 +31,8 @@ def check_noise(noise: object) -> float:
 def check_range(name: str, value: object) -> tuple[float, float]:
     """Return a ``(low, high)`` pair of finite floats with low < high, else raise."""
     try:
-        low, high = (float(v) for v in value)  # type: ignore[union-attr]
+        # anything else raises TypeError or ValueError here, turned into the message below
+        low, high = (float(v) for v in cast("Iterable[SupportsFloat]", value))
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (low, high) of numbers, got {value!r}") from None
     if not (np.isfinite(low) and np.isfinite(high) and low < high):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,7 @@ class DataLoader:
         drop_last: bool = False,
         seed: int | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -85,7 +85,7 @@ class DataLoader:
         self._rng = np.random.default_rng(seed)
         self._X_buf: np.ndarray | None = None
         self._y_buf: np.ndarray | None = None
-        self._epoch_start_state: dict[str, Any] | None = None
+        self._epoch_start_state: Mapping[str, Any] | None = None
         self._position = 0  # batches handed out in the current epoch
         self._resume_at = 0  # batch to start from after set_state() in mid-epoch
 

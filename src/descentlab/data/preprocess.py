@@ -105,7 +105,7 @@ def normalize(X_train: np.ndarray, *others: np.ndarray) -> tuple:
 
 
 def _check_fraction(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
         raise ValueError(f"{name} must be a fraction with 0 <= {name} < 1, got {value!r}")
     return float(value)
 
@@ -145,7 +145,7 @@ def train_val_test_split(
     val: float = 0.1,
     test: float = 0.2,
     stratify: bool = True,
-    seed: int | None = None,
+    seed: int | np.random.SeedSequence | None = None,
 ) -> tuple[Pair, Pair | None, Pair | None]:
     """Split ``(X, y)`` at random into train, validation and test sets.
 

@@ -383,15 +383,16 @@ def load(
 
     split_seed = None if seed is None else np.random.SeedSequence(seed, spawn_key=(1,))
     if isinstance(out[0], np.ndarray):
-        train, val_pair, test_pair = train_val_test_split(*out, val=val, test=test, seed=split_seed)
+        X, y = out
+        train, val_pair, test_pair = train_val_test_split(X, y, val=val, test=test, seed=split_seed)
     else:
-        pool, test_pair = out
+        (X, y), test_pair = out
         if test_pair is None:
             train, val_pair, test_pair = train_val_test_split(
-                *pool, val=val, test=test, seed=split_seed
+                X, y, val=val, test=test, seed=split_seed
             )
         else:
-            train, val_pair, _ = train_val_test_split(*pool, val=val, test=0.0, seed=split_seed)
+            train, val_pair, _ = train_val_test_split(X, y, val=val, test=0.0, seed=split_seed)
 
     y_all = [pair[1] for pair in (train, val_pair, test_pair) if pair is not None]
     kind = "classification" if train[1].dtype.kind in "iu" else "regression"

@@ -188,12 +188,14 @@ class Landscape:
     def minima(self) -> np.ndarray:
         """Known minimizers, shape (k, D) (global first); empty if none or unknown."""
         self._find_minima()
+        assert self._minima is not None  # filled by _find_minima
         return self._minima
 
     @property
     def minimum_values(self) -> np.ndarray:
         """f at each listed minimizer, shape (k,)."""
         self._find_minima()
+        assert self._minimum_values is not None  # filled by _find_minima
         return self._minimum_values
 
     @property
@@ -418,7 +420,7 @@ def from_function(
         pass
     spread = n_args is not None and n_args >= 2
     if dim is None:
-        if not spread:
+        if not spread or n_args is None:  # (spread implies n_args)
             raise ValueError(
                 "dim is needed for a function of one array argument, e.g. "
                 "from_function(f, dim=2)")
@@ -517,7 +519,7 @@ def from_function(
         return values.reshape(X.shape[:-1]), grads.reshape(X.shape)
 
     return Landscape(
-        name or getattr(f, "__name__", "function"), D, value,
+        str(name or getattr(f, "__name__", "function")), D, value,
         lambda X: value_and_grad(X)[1], minima=minima, minima_known=minima is not None,
         bounds=bounds, start=start, lr=lr, log_scale=log_scale,
         description="user-defined function", formula="", params={"dim": D},

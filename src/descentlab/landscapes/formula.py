@@ -25,7 +25,7 @@ import ast
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -233,7 +233,7 @@ class Formula:
                 f"{type(node).__name__} {self._part(node)!r} is not allowed in a formula")
 
     def _order_variables(self, used: set[str], dim: int | None) -> list[str]:
-        indexed = sorted(int(_VAR_RE.match(v).group(1)) for v in used if _VAR_RE.match(v))
+        indexed = sorted(int(m.group(1)) for m in map(_VAR_RE.match, used) if m)
         plain = used & {"x", "y", "z"}
         if indexed and plain:
             raise FormulaError(
@@ -274,8 +274,8 @@ class Formula:
 
     def _eval(self, node: ast.AST, X: np.ndarray) -> tuple[Any, Any]:
         zero = np.zeros(self.dim)
-        if isinstance(node, ast.Constant):
-            return np.float64(node.value), zero
+        if isinstance(node, ast.Constant):  # a real number (checked when parsed)
+            return np.float64(cast(float, node.value)), zero
         if isinstance(node, ast.Name):
             if node.id in CONSTANTS:
                 return np.float64(CONSTANTS[node.id]), zero
@@ -301,7 +301,8 @@ class Formula:
                 return q, _scale(1.0 / b, da) - _scale(q / b, db)
             return self._pow(a, da, b, db)
         if isinstance(node, ast.Call):
-            name = _ALIASES.get(node.func.id, node.func.id)
+            func = cast(ast.Name, node.func)  # only named functions pass the parse check
+            name = _ALIASES.get(func.id, func.id)
             if name in _BINARY:
                 (a, da), (b, db) = (self._eval(arg, X) for arg in node.args)
                 pick_a = a >= b if name == "max" else a <= b

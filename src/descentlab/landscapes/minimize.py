@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -39,6 +39,15 @@ if TYPE_CHECKING:
     from descentlab.optim import Optimizer
 
 __all__ = ["Result", "Runner", "Trajectory", "minimize", "race"]
+
+
+class _Sampled(Protocol):
+    """A finite-sum landscape: f = mean of n_samples terms, gradients of a batch of them."""
+
+    n_samples: int
+
+    def grad(self, X: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray: ...
+
 
 RUNNING, CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2, 3
 _STATUS = np.array(["running", "converged", "max_steps", "diverged"])
@@ -333,8 +342,8 @@ def _as_starts(f: Landscape, x0: Any) -> tuple[np.ndarray, bool]:
 def _parse_perturb(perturb: Any, tol: float) -> dict[str, float] | None:
     if perturb is None or perturb is False:
         return None
-    defaults = {"radius": 0.01, "threshold": max(1e-3, tol), "interval": 20,
-                "f_threshold": None}
+    defaults: dict[str, Any] = {"radius": 0.01, "threshold": max(1e-3, tol), "interval": 20,
+                                "f_threshold": None}
     if perturb is True:
         opts = dict(defaults)
     elif isinstance(perturb, (int, float)) and not isinstance(perturb, bool):
@@ -604,7 +613,8 @@ class Runner:
 
     def _next_batch(self) -> np.ndarray:
         if not self._batches:
-            n, b = self.landscape.n_samples, self.batch_size
+            # batch_size is accepted only for a landscape with n_samples (_check_batch)
+            n, b = cast(_Sampled, self.landscape).n_samples, cast(int, self.batch_size)
             perm = self.rng.permutation(n)
             self._batches = [perm[i:i + b] for i in range(0, n, b)][::-1]
             if self.t > 0:
@@ -643,7 +653,7 @@ class Runner:
         if self.batch_size is not None:
             idx = self._next_batch()
             with np.errstate(all="ignore"):
-                G = np.asarray(self.landscape.grad(X, idx), dtype=np.float64)
+                G = np.asarray(cast(_Sampled, self.landscape).grad(X, idx), dtype=np.float64)
         elif self._two_points:  # the gradient at y, not at the x evaluated last step
             with np.errstate(all="ignore"):
                 G = np.asarray(self.landscape.grad(X), dtype=np.float64).reshape(X.shape)
@@ -675,6 +685,8 @@ class Runner:
 
     def _maybe_kick(self, X: np.ndarray, active: np.ndarray) -> None:
         p = self.perturb
+        if p is None:
+            return
         waited = (self.t - self._t_kick) >= p["interval"]
         failed = self._kicked & waited & (self._f > self._f_kick - p["f_threshold"])
         kick = active & waited & ~failed & (self._gnorm <= p["threshold"])
@@ -706,7 +718,7 @@ class Runner:
         if diverged.any():
             converged &= ~diverged
             for i in np.flatnonzero(diverged):
-                self._reason[i] = f"diverged at step {self.nit[i]}: {self._why(i, xmax[i])}"
+                self._reason[i] = f"diverged at step {self.nit[i]}: {self._why(int(i), xmax[i])}"
             self._status[diverged] = DIVERGED
         if converged.any():
             self._status[converged] = CONVERGED
@@ -776,7 +788,7 @@ class Runner:
         (AdaGrad's sum, RMSprop's/Adam's v, AdaGrad-Norm's b^2, else None),
         ``effective_lr`` = |delta| / |step_grad| and ``state`` (every state array).
         """
-        raw = self.optimizer.state.get(self.param, {})
+        raw: Mapping[str, Any] = self.optimizer.state.get(self.param, {})
         state = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in raw.items()}
         velocity = next((state[k] for k in ("momentum_buffer", "exp_avg") if k in state), None)
         second = next((state[k] for k in ("exp_avg_sq", "square_avg", "sum", "sum_sq_norm")

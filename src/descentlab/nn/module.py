@@ -41,6 +41,8 @@ class Module:
     """
 
     training: bool
+    _parameters: OrderedDict[str, Parameter]
+    _modules: OrderedDict[str, Module]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -198,7 +200,8 @@ class Module:
             pass
         target = Path(path)
         with atomic_write(target, "wb") as f:
-            np.savez(f, **arrays)
+            # numpy's stub lets the arrays' **kwds reach savez's allow_pickle: bool
+            np.savez(f, **arrays)  # type: ignore[arg-type]
         return target
 
     # ---------------------------------------------------------------- repr

@@ -51,7 +51,7 @@ class Regularizer:
 
     def penalised(self, params: Module | Iterable[Parameter]) -> list[Tensor]:
         items = params.parameters() if isinstance(params, Module) else params
-        chosen = []
+        chosen: list[Tensor] = []
         for p in items:
             if not isinstance(p, Tensor):
                 raise TypeError(f"regularizers take Parameters, got {type(p).__name__}")

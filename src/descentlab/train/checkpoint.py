@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeGuard
 
 import numpy as np
 
@@ -114,8 +114,8 @@ def save_checkpoint(trainer: Trainer, path: str | os.PathLike[str]) -> Path:
     if trainer._batches is not None:
         raise RuntimeError("checkpoints are written between epochs; finish the epoch first")
     arrays: dict[str, np.ndarray] = {}
-    for name, value in trainer.model.state_dict().items():
-        arrays[f"model/{name}"] = value
+    for name, weights in trainer.model.state_dict().items():
+        arrays[f"model/{name}"] = weights
     opt_state = trainer.optimizer.state_dict()
     scalars: dict[str, dict[str, Any]] = {}
     for pid, state in opt_state["state"].items():
@@ -148,7 +148,8 @@ def save_checkpoint(trainer: Trainer, path: str | os.PathLike[str]) -> Path:
     arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
     target = Path(path)
     with atomic_write(target, "wb") as f:
-        np.savez(f, **arrays)
+        # numpy's stub lets the arrays' **kwds reach savez's allow_pickle: bool
+        np.savez(f, **arrays)  # type: ignore[arg-type]
     return target
 
 
@@ -202,10 +203,10 @@ def load_checkpoint(trainer: Trainer, path: str | os.PathLike[str], *,
                 target[key] = parts
             else:
                 target[key] = value
-    for pid, values in optim_state.items():
+    for number, values in optim_state.items():
         stray = [k for k in values if "#" in k]
         if stray:
-            fail(f"optimizer arrays {stray[:3]} of parameter {pid} belong to no list")
+            fail(f"optimizer arrays {stray[:3]} of parameter {number} belong to no list")
     _check_callbacks(trainer, meta, fail)
     _check_optimizer(trainer, meta["param_groups"], optim_state, fail)
 
@@ -289,7 +290,7 @@ def _state_value_ok(value: Any) -> bool:
     return False
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -419,7 +420,7 @@ def _restore(trainer: Trainer, backup: Mapping[str, Any]) -> None:
     trainer.optimizer.load_state_dict(backup["optimizer"])
     if backup["scheduler"] is not None:
         trainer.scheduler.load_state_dict(backup["scheduler"])
-    if backup["early_stopping"] is not None:
+    if backup["early_stopping"] is not None and trainer.early_stopping is not None:
         trainer.early_stopping.load_state_dict(backup["early_stopping"])
     trainer.loader.set_state(backup["loader"])
     dropouts = [m for m in trainer.model.modules() if isinstance(m, Dropout)]

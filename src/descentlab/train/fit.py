@@ -35,6 +35,7 @@ from descentlab.nn.regularizers import sum_terms
 from descentlab.optim import Optimizer, clip_grad_norm_
 from descentlab.optim import get as get_optimizer
 from descentlab.optim.lr_scheduler import ReduceLROnPlateau, get_schedule
+from descentlab.optim.registry import OptimizerSpec
 from descentlab.train.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from descentlab.train.history import History, finite_or_none
 from descentlab.train.metrics import confusion_matrix
@@ -111,6 +112,8 @@ def _elementwise(optimizer: Any) -> bool:
     """Whether the named optimizer updates every entry on its own, so that stepping one flat
     buffer equals stepping the model's arrays (not so for Adafactor, Muon, L-BFGS)."""
     name = optimizer.get("name") if isinstance(optimizer, Mapping) else optimizer
+    if not isinstance(name, (str, OptimizerSpec)):
+        return True  # _build_optimizer reports the bad value
     try:
         return bool(getattr(get_optimizer(name).cls, "elementwise", True))
     except (TypeError, ValueError):
@@ -291,7 +294,7 @@ class Trainer:
             if not math.isfinite(value):
                 raise _NonFiniteLoss(value)
             total.backward()
-            stepped = self.params
+            stepped: list[Any] = self.params
             if self.flat is not None:
                 self.flat.sync()
                 stepped = [self.flat]

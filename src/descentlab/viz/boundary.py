@@ -263,14 +263,14 @@ def plot_overfitting(
     X_test, y_test = data.make_line(n=50, noise=0.0, seed=seed + 1)
     sizes = [1, *[int(h) for h in hidden], 1]
     runs = {
-        "no regularization": ({}, None),
-        f"L2 penalty, λ = {fmt(l2)}": ({}, nn.L2(l2)),
-        f"dropout, p = {fmt(dropout)}": ({"dropout": dropout}, None),
+        "no regularization": (0.0, None),
+        f"L2 penalty, λ = {fmt(l2)}": (0.0, nn.L2(l2)),
+        f"dropout, p = {fmt(dropout)}": (dropout, None),
     }
     models = {}
-    for label, (kw, reg) in runs.items():
+    for label, (p, reg) in runs.items():
         nn.manual_seed(seed)
-        model = nn.MLP(sizes, activation="tanh", **kw)
+        model = nn.MLP(sizes, activation="tanh", dropout=p)
         fit(model, (X, y), loss="mse", optimizer="adam", lr=lr, epochs=epochs, batch_size=len(X),
             regularizer=reg, seed=seed, progress=False)
         models[label] = model

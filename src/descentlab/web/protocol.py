@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -528,8 +529,9 @@ class TrainConfig(_Model):
     @field_validator("points", "batch_size")
     @classmethod
     def _points(cls, v: int, info: ValidationInfo) -> int:
-        low = 20 if info.field_name == "points" else 1
-        _check_range(info.field_name, v, low, _limits(info).max_points)
+        name = info.field_name or "points"  # always set for a field validator
+        low = 20 if name == "points" else 1
+        _check_range(name, v, low, _limits(info).max_points)
         return v
 
     @field_validator("hidden")
@@ -835,7 +837,7 @@ def _words(loc: tuple[Any, ...]) -> str:
     return _WORDS.get(name, name.replace("_", " "))
 
 
-def _plain(first: dict[str, Any]) -> str:
+def _plain(first: Mapping[str, Any]) -> str:
     """A pydantic error in plain words, naming the field and the value."""
     kind = str(first.get("type", ""))
     loc = tuple(first.get("loc", ()))
@@ -917,4 +919,4 @@ def parse_client_message(raw: str | bytes, limits: Limits | None = None) -> Base
     try:
         return model.model_validate(data, context={"limits": limits})
     except ValidationError as err:
-        raise error_from_validation(err, kind) from None
+        raise error_from_validation(err, str(kind)) from None

@@ -121,9 +121,9 @@ def _registry_json(versions: tuple[int, ...]) -> str:
         })
     datasets = []
     for name, reg_name in PLAYGROUND_DATASETS.items():
-        spec = data.DATASETS[reg_name]
-        datasets.append({"name": name, "registry_name": reg_name, "summary": spec.summary,
-                         "hyperparameters": _hyper_list(spec.hyperparameters)})
+        dataset = data.DATASETS[reg_name]
+        datasets.append({"name": name, "registry_name": reg_name, "summary": dataset.summary,
+                         "hyperparameters": _hyper_list(dataset.hyperparameters)})
     schedules = [{"name": name, "hyperparameters": _hyper_list(spec.hyperparameters)}
                  for name, spec in optim.lr_scheduler.SCHEDULES.items()]
     return json.dumps({
@@ -590,12 +590,13 @@ class Session:
                                **p["data_params"])
         except (ValueError, TypeError) as err:
             raise ProtocolError(str(err), "config.dataset", req) from None
+        assert bundle.num_classes is not None and bundle.test is not None  # 2-D classification
         classes = int(bundle.num_classes)
         with _MODEL_LOCK:
             nn.manual_seed(config.seed)
             model = nn.MLP([2, *config.hidden, classes], activation=config.activation,
                            dropout=config.dropout)
-        regularizer = None
+        regularizer: nn.Regularizer | None = None
         if config.l1 and config.l2:
             regularizer = nn.ElasticNet(config.l1, config.l2)
         elif config.l1:
@@ -614,7 +615,8 @@ class Session:
         pad = 0.1 * np.maximum(hi - lo, 1e-3)
         bounds = np.stack([lo - pad, hi + pad], axis=1)
         r = min(BOUNDARY_RESOLUTION, self.limits.max_resolution)
-        gx, gy = np.meshgrid(np.linspace(*bounds[0], r), np.linspace(*bounds[1], r))
+        gx, gy = np.meshgrid(np.linspace(bounds[0, 0], bounds[0, 1], r),
+                             np.linspace(bounds[1, 0], bounds[1, 1], r))
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
         return _Train(config, bundle, model, trainer, classes, bounds, grid)
 
@@ -718,9 +720,11 @@ class Session:
         lrs = np.asarray(config.lrs, dtype=np.float64)
         # One lr as a number: Result.run(0) cannot read back an lr array of size 1.
         lr_arg: Any = lrs if len(lrs) > 1 else float(lrs[0])
+        # the optimizer's settings, checked against its description by minimize
+        hyper: dict[str, Any] = dict(config.hyper)
         try:
             res = minimize(f, np.tile(start, (len(lrs), 1)), optimizer=config.optimizer,
-                           lr=lr_arg, steps=config.steps, tol=config.tol, **config.hyper)
+                           lr=lr_arg, steps=config.steps, tol=config.tol, **hyper)
         except (ValueError, TypeError) as err:
             raise ProtocolError(str(err), "config.hyper", req) from None
         runs = []
@@ -754,7 +758,7 @@ class Session:
             text = (export_train_python(config, self.train.classes, self.train.trainer.epoch)
                     if fmt == "python" else None)
         else:
-            if self.lr_config is None:
+            if self.lr_config is None or self.lr_start is None:
                 raise ProtocolError("export: no learning-rate experiment to export; run one "
                                     "first", "what", "export")
             config = self.lr_config
