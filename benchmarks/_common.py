@@ -24,8 +24,11 @@ if str(ROOT / "src") not in sys.path:
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes, one repetition: checks the script works (CI)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, one repetition: checks the script works (CI)",
+    )
     p.add_argument("--reps", type=int, default=None, help="repetitions per contender")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", default=None, help="append the results as JSON lines to this file")
@@ -68,7 +71,9 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def alternate(cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, list[float]]:
+def alternate(
+    cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1
+) -> dict[str, list[float]]:
     """Time each case ``reps`` times, interleaved (a, b, a, b, ...), after warm-up."""
     for fn in cases.values():
         for _ in range(warmup):
@@ -83,8 +88,12 @@ def alternate(cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1
 
 
 def stats(samples: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
-            "n": len(samples)}
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "n": len(samples),
+    }
 
 
 def fmt_seconds(s: float) -> str:
@@ -95,15 +104,22 @@ def fmt_seconds(s: float) -> str:
     return f"{s * 1e6:.1f} us"
 
 
-def report(title: str, times: dict[str, list[float]], pairs: list[tuple[str, str]],
-           extra: dict[str, object] | None = None, json_path: str | None = None) -> dict:
+def report(
+    title: str,
+    times: dict[str, list[float]],
+    pairs: list[tuple[str, str]],
+    extra: dict[str, object] | None = None,
+    json_path: str | None = None,
+) -> dict:
     """Print a table of medians and spreads, and the ratios ``a / b`` for each pair."""
     print(f"\n== {title}")
     rows = {name: stats(samples) for name, samples in times.items()}
     width = max(len(n) for n in rows)
     for name, s in rows.items():
-        print(f"  {name:<{width}}  median {fmt_seconds(s['median']):>10}   "
-              f"spread {fmt_seconds(s['min'])} .. {fmt_seconds(s['max'])}   (n={s['n']})")
+        print(
+            f"  {name:<{width}}  median {fmt_seconds(s['median']):>10}   "
+            f"spread {fmt_seconds(s['min'])} .. {fmt_seconds(s['max'])}   (n={s['n']})"
+        )
     ratios = {}
     for a, b in pairs:
         ratio = rows[a]["median"] / rows[b]["median"]
@@ -111,8 +127,13 @@ def report(title: str, times: dict[str, list[float]], pairs: list[tuple[str, str
         print(f"  ratio {a} / {b} = {ratio:.3f}")
     for key, value in (extra or {}).items():
         print(f"  {key}: {value}")
-    result = {"benchmark": title, "stats": rows, "ratios": ratios, "extra": extra or {},
-              "machine": machine()}
+    result = {
+        "benchmark": title,
+        "stats": rows,
+        "ratios": ratios,
+        "extra": extra or {},
+        "machine": machine(),
+    }
     if json_path:
         with open(json_path, "a") as fh:
             fh.write(json.dumps(result) + "\n")
@@ -122,8 +143,12 @@ def report(title: str, times: dict[str, list[float]], pairs: list[tuple[str, str
 def machine() -> dict[str, object]:
     import numpy
 
-    info = {"python": platform.python_version(), "numpy": numpy.__version__,
-            "cpus": os.cpu_count(), "platform": platform.platform()}
+    info = {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     try:
         import torch
 

@@ -34,10 +34,14 @@ def descentlab_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
 
     nn.manual_seed(0)
     model = nn.MLP(SIZES, dropout=0.2)
-    options = {"name": "adam", "lr": 1e-3} if optimizer == "adam" else {
-        "name": "sgd", "lr": 0.01, "momentum": 0.9}
-    trainer = Trainer(model, (X, y), optimizer=options, epochs=10**9, batch_size=BATCH,
-                      seed=0, progress=False)
+    options = (
+        {"name": "adam", "lr": 1e-3}
+        if optimizer == "adam"
+        else {"name": "sgd", "lr": 0.01, "momentum": 0.9}
+    )
+    trainer = Trainer(
+        model, (X, y), optimizer=options, epochs=10**9, batch_size=BATCH, seed=0, progress=False
+    )
     return trainer.run_epoch
 
 
@@ -65,7 +69,7 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
         Xs, ys = Xt[perm], yt[perm]
         for i in range(0, n, BATCH):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xs[i:i + BATCH]), ys[i:i + BATCH])
+            loss = loss_fn(model(Xs[i : i + BATCH]), ys[i : i + BATCH])
             loss.backward()
             opt.step()
 
@@ -85,8 +89,13 @@ def peak_memory_mb(which: str, optimizer: str, n: int, threads: int) -> float:
         "fn(); before = _common.reset_peak_rss(); fn();"
         "print(before, _common.peak_rss_mb())"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
     before, peak = map(float, out.stdout.split()[-2:])
     return peak - before
 
@@ -112,9 +121,11 @@ def main() -> None:
         if not args.quick:
             for which, name in zip(("descentlab", "torch"), names):
                 extra[f"peak memory added by an epoch, {name}"] = (
-                    f"{peak_memory_mb(which, opt, n, args.threads):.0f} MB")
-        results.append(report(f"mlp epoch, {optimizer}", times, [(names[0], names[1])], extra,
-                              args.json))
+                    f"{peak_memory_mb(which, opt, n, args.threads):.0f} MB"
+                )
+        results.append(
+            report(f"mlp epoch, {optimizer}", times, [(names[0], names[1])], extra, args.json)
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,16 @@ def descentlab_run(train, test, epochs: int, dropout: float, seed: int) -> tuple
     nn.manual_seed(seed)
     model = nn.MLP(SIZES, dropout=dropout)
     start = time.perf_counter()
-    fit(model, train, optimizer="adam", lr=1e-3, epochs=epochs, batch_size=128, seed=seed,
-        progress=False)
+    fit(
+        model,
+        train,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=epochs,
+        batch_size=128,
+        seed=seed,
+        progress=False,
+    )
     seconds = time.perf_counter() - start
     return evaluate(model, test)["accuracy"], seconds
 
@@ -65,7 +73,7 @@ def torch_run(train, test, epochs: int, dropout: float, seed: int) -> tuple[floa
         Xs, ys = X[perm], y[perm]
         for i in range(0, n, 128):
             opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(Xs[i:i + 128]), ys[i:i + 128]).backward()
+            torch.nn.functional.cross_entropy(model(Xs[i : i + 128]), ys[i : i + 128]).backward()
             opt.step()
     seconds = time.perf_counter() - start
     model.eval()
@@ -85,8 +93,9 @@ def mnist_candidates() -> list[Path]:
     if env:
         folders.append(Path(env).expanduser() / "mnist")
     folders.append(ROOT.parent / "shared" / "data" / "mnist")
-    folders.append(_platform_cache_root(sys.platform, os.environ, Path.home()) / "descentlab"
-                   / "mnist")
+    folders.append(
+        _platform_cache_root(sys.platform, os.environ, Path.home()) / "descentlab" / "mnist"
+    )
     return folders
 
 
@@ -103,8 +112,11 @@ def find_mnist() -> Path | None:
 
 def main() -> int:
     p = parser(__doc__)
-    p.add_argument("--data", default=None,
-                   help="folder with the MNIST IDX files (default: the first one found, see above)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="folder with the MNIST IDX files (default: the first one found, see above)",
+    )
     args = p.parse_args()
     import torch  # noqa: F401  (so that set_threads limits its threads too)
 
@@ -125,23 +137,43 @@ def main() -> int:
     else:
         plans = [("5 epochs", 5, 0.0, [0, 1, 2]), ("15 epochs, dropout 0.2", 15, 0.2, [0])]
     digits_args = ["--epochs", "2"] if args.quick else []
-    for seed in ([0] if args.quick else [0, 1, 2]):
+    for seed in [0] if args.quick else [0, 1, 2]:
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "descentlab.cli", "train", "--data", "digits",
-                              "--seed", str(seed), "--json", *digits_args],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "descentlab.cli",
+                "train",
+                "--data",
+                "digits",
+                "--seed",
+                str(seed),
+                "--json",
+                *digits_args,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         wall = time.perf_counter() - start
         acc = json.loads(out.stdout)["test_accuracy"]
-        print(f"descentlab train --data digits --seed {seed}: test accuracy {acc:.2%}, "
-              f"{wall:.2f} s for the whole command")
+        print(
+            f"descentlab train --data digits --seed {seed}: test accuracy {acc:.2%}, "
+            f"{wall:.2f} s for the whole command"
+        )
     if folder is None:
         looked = ", ".join(str(f) for f in mnist_candidates())
-        print(f"\nmnist: skipped (no MNIST files found in {looked}; set DESCENTLAB_DATA to a "
-              "folder holding mnist/, pass --data DIR, or run `descentlab train --data mnist` "
-              "once to download them)")
+        print(
+            f"\nmnist: skipped (no MNIST files found in {looked}; set DESCENTLAB_DATA to a "
+            "folder holding mnist/, pass --data DIR, or run `descentlab train --data mnist` "
+            "once to download them)"
+        )
         return 0
-    print(f"\nMNIST: {len(train[1])} training images, {len(test[1])} test images, "
-          f"{args.threads} threads")
+    print(
+        f"\nMNIST: {len(train[1])} training images, {len(test[1])} test images, "
+        f"{args.threads} threads"
+    )
     tiny = (train[0][:512], train[1][:512])
     descentlab_run(tiny, tiny, 1, 0.0, 0)  # warm-up: imports and JIT compilation, not timed
     torch_run(tiny, tiny, 1, 0.0, 0)
@@ -156,7 +188,8 @@ def main() -> int:
             secs = statistics.median(s for _, s in runs)
             print(f"  {name:<10}  test accuracy {accs}   training time median {secs:.2f} s")
         ratio = statistics.median(s for _, s in rows["descentlab"]) / statistics.median(
-            s for _, s in rows["torch"])
+            s for _, s in rows["torch"]
+        )
         print(f"  time ratio descentlab / torch = {ratio:.3f}")
     return 0
 

@@ -30,12 +30,18 @@ def main() -> None:
 
     results = {}
     for name, bytes_per_element, make_ours, make_torch in (
-        ("sgd_momentum", 5 * 4,
-         lambda ps: optim.SGD(ps, lr=1e-3, momentum=0.9),
-         lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, fused=True)),
-        ("adam", 7 * 4,
-         lambda ps: optim.Adam(ps, lr=1e-3),
-         lambda ps: torch.optim.Adam(ps, lr=1e-3, fused=True)),
+        (
+            "sgd_momentum",
+            5 * 4,
+            lambda ps: optim.SGD(ps, lr=1e-3, momentum=0.9),
+            lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, fused=True),
+        ),
+        (
+            "adam",
+            7 * 4,
+            lambda ps: optim.Adam(ps, lr=1e-3),
+            lambda ps: torch.optim.Adam(ps, lr=1e-3, fused=True),
+        ),
     ):
         p = optim.ArrayParam(rng.standard_normal(n).astype(np.float32))
         p.grad = rng.standard_normal(n).astype(np.float32)
@@ -43,24 +49,37 @@ def main() -> None:
         tp = torch.nn.Parameter(torch.from_numpy(p.data.copy()))
         tp.grad = torch.from_numpy(p.grad.copy())
         theirs = make_torch([tp])
-        times = alternate({
-            "a += b (bandwidth probe)": bandwidth_probe,
-            f"descentlab {name}": ours.step,
-            f"torch {name} (fused)": theirs.step,
-        }, reps, warmup=2)
+        times = alternate(
+            {
+                "a += b (bandwidth probe)": bandwidth_probe,
+                f"descentlab {name}": ours.step,
+                f"torch {name} (fused)": theirs.step,
+            },
+            reps,
+            warmup=2,
+        )
         probe = float(np.median(times["a += b (bandwidth probe)"]))
         bandwidth = 3 * 4 * n / probe
         bound = bytes_per_element * n / bandwidth
         times[f"bandwidth bound {name}"] = [bound]
-        extra = {"parameters": n, "bandwidth (a += b)": f"{bandwidth / 1e9:.1f} GB/s",
-                 "fast path": optim.fused.get_fast_path() if optim.fused.available() else
-                 "numba not installed (NumPy path)"}
+        extra = {
+            "parameters": n,
+            "bandwidth (a += b)": f"{bandwidth / 1e9:.1f} GB/s",
+            "fast path": optim.fused.get_fast_path()
+            if optim.fused.available()
+            else "numba not installed (NumPy path)",
+        }
         results[name] = report(
-            f"optimizer step, {name}, {n:,} float32 parameters", times,
-            [(f"descentlab {name}", f"bandwidth bound {name}"),
-             (f"torch {name} (fused)", f"bandwidth bound {name}"),
-             (f"descentlab {name}", f"torch {name} (fused)")],
-            extra, args.json)
+            f"optimizer step, {name}, {n:,} float32 parameters",
+            times,
+            [
+                (f"descentlab {name}", f"bandwidth bound {name}"),
+                (f"torch {name} (fused)", f"bandwidth bound {name}"),
+                (f"descentlab {name}", f"torch {name} (fused)"),
+            ],
+            extra,
+            args.json,
+        )
 
 
 if __name__ == "__main__":

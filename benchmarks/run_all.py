@@ -21,12 +21,15 @@ SCRIPTS = ["startup.py", "optimizer_step.py", "trajectories.py", "mlp.py", "mnis
 
 def main() -> int:
     p = parser(__doc__)
-    p.add_argument("--only", default=None, metavar="NAMES",
-                   help=f"comma-separated subset of {', '.join(s[:-3] for s in SCRIPTS)}")
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="NAMES",
+        help=f"comma-separated subset of {', '.join(s[:-3] for s in SCRIPTS)}",
+    )
     args = p.parse_args()
     forwarded = ["--quick"] if args.quick else []
-    for flag, value in (("--reps", args.reps), ("--threads", args.threads),
-                        ("--json", args.json)):
+    for flag, value in (("--reps", args.reps), ("--threads", args.threads), ("--json", args.json)):
         if value is not None:
             forwarded += [flag, str(value)]
     scripts = SCRIPTS
@@ -34,8 +37,10 @@ def main() -> int:
         wanted = [name.strip().removesuffix(".py") + ".py" for name in args.only.split(",")]
         unknown = [name for name in wanted if name not in SCRIPTS]
         if unknown:
-            p.error(f"--only: unknown benchmark(s) {', '.join(unknown)}; "
-                    f"expected some of {', '.join(s[:-3] for s in SCRIPTS)}")
+            p.error(
+                f"--only: unknown benchmark(s) {', '.join(unknown)}; "
+                f"expected some of {', '.join(s[:-3] for s in SCRIPTS)}"
+            )
         scripts = [s for s in SCRIPTS if s in wanted]
     started = time.perf_counter()
     for script in scripts:

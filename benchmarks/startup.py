@@ -33,9 +33,13 @@ def main() -> None:
     for name in ("import descentlab", "descentlab --help", "import torch"):
         med = sorted(times[name])[len(times[name]) // 2]
         extra[f"{name} minus bare interpreter"] = f"{med - base:.3f} s"
-    report("startup (each a fresh interpreter)", times,
-           [("import descentlab", "import torch"), ("descentlab --help", "import torch")],
-           extra, args.json)
+    report(
+        "startup (each a fresh interpreter)",
+        times,
+        [("import descentlab", "import torch"), ("descentlab --help", "import torch")],
+        extra,
+        args.json,
+    )
 
 
 if __name__ == "__main__":

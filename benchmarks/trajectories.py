@@ -34,8 +34,9 @@ def main() -> None:
     from descentlab import minimize
 
     def ours() -> np.ndarray:
-        res = minimize("rosenbrock", x0, optimizer="adam", lr=LR, steps=STEPS, tol=1e-12,
-                       record=False)
+        res = minimize(
+            "rosenbrock", x0, optimizer="adam", lr=LR, steps=STEPS, tol=1e-12, record=False
+        )
         return res.x
 
     def theirs() -> torch.Tensor:
@@ -60,9 +61,13 @@ def main() -> None:
 
     np.testing.assert_allclose(ours(), theirs().numpy(), rtol=1e-6, atol=1e-9)
     times = alternate({"descentlab minimize": ours, "torch in-place ops": theirs}, reps)
-    report(f"trajectories: {n:,} starts on Rosenbrock, {STEPS} Adam steps", times,
-           [("descentlab minimize", "torch in-place ops")], {"starts": n, "dtype": "float64"},
-           args.json)
+    report(
+        f"trajectories: {n:,} starts on Rosenbrock, {STEPS} Adam steps",
+        times,
+        [("descentlab minimize", "torch in-place ops")],
+        {"starts": n, "dtype": "float64"},
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ def main() -> None:
     print("GD on f(x) = x^2 from x0 = 1, 100 steps")
     for eta in (0.1, 0.01, 1.0, 100.0, 1000.0):
         res = minimize("parabola", 1.0, optimizer="gd", lr=eta, steps=100)
-        print(f"eta = {eta:<7g} status = {res.status:<10} steps = {res.nit:<4d} "
-              f"x = {res.x[0]: .3e}   {res.message}")
+        print(
+            f"eta = {eta:<7g} status = {res.status:<10} steps = {res.nit:<4d} "
+            f"x = {res.x[0]: .3e}   {res.message}"
+        )
 
 
 if __name__ == "__main__":

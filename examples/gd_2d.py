@@ -12,8 +12,10 @@ def main() -> None:
     print("GD on f(x, y) = x^2 + y^2 from (1, 1), 100 steps")
     for eta in (0.1, 0.01, 1.0, 100.0, 1000.0):
         res = minimize("quadratic", [1.0, 1.0], optimizer="gd", lr=eta, steps=100)
-        print(f"eta = {eta:<7g} status = {res.status:<10} steps = {res.nit:<4d} "
-              f"|x| = {np.linalg.norm(res.x):.3e}")
+        print(
+            f"eta = {eta:<7g} status = {res.status:<10} steps = {res.nit:<4d} "
+            f"|x| = {np.linalg.norm(res.x):.3e}"
+        )
     print()
     print("the ravine 0.1 x^2 + 2 y^2 from (-5, -2): the steep direction limits eta < 2/4")
     lrs = np.array([0.1, 0.4, 0.6])

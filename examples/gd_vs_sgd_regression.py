@@ -17,13 +17,16 @@ def main() -> None:
     epochs = 50
     for b in (None, 1, 4):
         steps = epochs * (1 if b is None else f.n_samples // b)
-        res = minimize(f, [0.0, 0.0], "sgd", lr=0.02 if b else 0.05, steps=steps,
-                       batch_size=b, seed=0, tol=0.0)
+        res = minimize(
+            f, [0.0, 0.0], "sgd", lr=0.02 if b else 0.05, steps=steps, batch_size=b, seed=0, tol=0.0
+        )
         per_epoch = np.bincount(res.trajectory.epochs)[1]
         name = "GD" if b is None else f"SGD b={b}"
-        print(f"{name:<9} {epochs} epochs = {res.nit} steps ({per_epoch} per epoch): "
-              f"(w, b) = {res.x.round(3).tolist()}, "
-              f"distance to solution = {np.linalg.norm(res.x - f.solution):.3f}")
+        print(
+            f"{name:<9} {epochs} epochs = {res.nit} steps ({per_epoch} per epoch): "
+            f"(w, b) = {res.x.round(3).tolist()}, "
+            f"distance to solution = {np.linalg.norm(res.x - f.solution):.3f}"
+        )
 
 
 if __name__ == "__main__":

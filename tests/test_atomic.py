@@ -20,10 +20,9 @@ def test_writes_bytes_and_text(tmp_path):
 def test_failure_leaves_previous_file_and_no_temporary(tmp_path):
     target = tmp_path / "keep.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(target, "w") as f:
-            f.write("new, half written")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_write(target, "w") as f:
+        f.write("new, half written")
+        raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
@@ -38,9 +37,8 @@ def test_permissions_follow_umask(tmp_path):
 
 
 def test_rejects_unknown_mode(tmp_path):
-    with pytest.raises(ValueError, match="'a'"):
-        with atomic_write(tmp_path / "x", "a"):
-            pass
+    with pytest.raises(ValueError, match="'a'"), atomic_write(tmp_path / "x", "a"):
+        pass
 
 
 def test_atomic_path_replaces_on_success_and_cleans_up_on_failure(tmp_path):

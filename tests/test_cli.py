@@ -10,8 +10,13 @@ import pytest
 
 
 def run(*args, check_exit=None):
-    proc = subprocess.run([sys.executable, "-m", "descentlab.cli", *args],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if check_exit is not None:
         assert proc.returncode == check_exit, proc.stderr + proc.stdout
     return proc
@@ -19,14 +24,36 @@ def run(*args, check_exit=None):
 
 def test_help_lists_every_command():
     out = run("--help", check_exit=0).stdout
-    for cmd in ("train", "evaluate", "minimize", "race", "plot", "functions", "optimizers",
-                "datasets", "gallery", "demo", "playground"):
+    for cmd in (
+        "train",
+        "evaluate",
+        "minimize",
+        "race",
+        "plot",
+        "functions",
+        "optimizers",
+        "datasets",
+        "gallery",
+        "demo",
+        "playground",
+    ):
         assert cmd in out
 
 
 def test_train_json_on_a_toy_set():
-    out = run("train", "--data", "blobs", "--hidden", "16", "--epochs", "5", "--lr", "0.02", "--json",
-              check_exit=0).stdout
+    out = run(
+        "train",
+        "--data",
+        "blobs",
+        "--hidden",
+        "16",
+        "--epochs",
+        "5",
+        "--lr",
+        "0.02",
+        "--json",
+        check_exit=0,
+    ).stdout
     result = json.loads(out)
     for key in ("test_accuracy", "test_loss", "train_loss", "epochs", "seconds"):
         assert key in result
@@ -35,23 +62,61 @@ def test_train_json_on_a_toy_set():
 
 def test_train_accepts_registry_hyperparameters_and_saves(tmp_path):
     model = tmp_path / "m.npz"
-    run("train", "--data", "moons", "--hidden", "8", "--epochs", "2", "--optimizer", "sgd",
-        "--lr", "0.1", "--momentum", "0.9", "--nesterov", "--l2", "1e-4", "--save", str(model),
-        "--quiet", check_exit=0)
+    run(
+        "train",
+        "--data",
+        "moons",
+        "--hidden",
+        "8",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--momentum",
+        "0.9",
+        "--nesterov",
+        "--l2",
+        "1e-4",
+        "--save",
+        str(model),
+        "--quiet",
+        check_exit=0,
+    )
     assert model.exists()
     out = run("evaluate", str(model), "--data", "moons", "--json", check_exit=0).stdout
     assert 0 <= json.loads(out)["accuracy"] <= 1
 
 
 def test_minimize_prints_a_table_of_each_run():
-    out = run("minimize", "parabola", "--optimizer", "gd", "--lr", "0.1,1,100", "--steps", "100",
-              check_exit=0).stdout
+    out = run(
+        "minimize",
+        "parabola",
+        "--optimizer",
+        "gd",
+        "--lr",
+        "0.1,1,100",
+        "--steps",
+        "100",
+        check_exit=0,
+    ).stdout
     assert "converged" in out and "diverged" in out and "oscillat" in out
 
 
 def test_minimize_formula_json():
-    out = run("minimize", "x**2 + (y-1)**2", "--optimizer", "adam", "--lr", "0.1",
-              "--steps", "3000", "--json", check_exit=0).stdout
+    out = run(
+        "minimize",
+        "x**2 + (y-1)**2",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.1",
+        "--steps",
+        "3000",
+        "--json",
+        check_exit=0,
+    ).stdout
     rows = json.loads(out)
     assert rows[0]["status"] == "converged"
 
@@ -95,15 +160,33 @@ def _is_png(path, min_bytes=1000):
 
 def test_race_writes_a_gif(tmp_path):
     out = tmp_path / "race.gif"
-    text = run("race", "beale", "--optimizers", "sgd,adam", "--steps", "30", "--fps", "10",
-               "--set", "adam.lr=0.05", "--out", str(out), check_exit=0).stdout
+    text = run(
+        "race",
+        "beale",
+        "--optimizers",
+        "sgd,adam",
+        "--steps",
+        "30",
+        "--fps",
+        "10",
+        "--set",
+        "adam.lr=0.05",
+        "--out",
+        str(out),
+        check_exit=0,
+    ).stdout
     assert out.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
     assert "adam" in text and "sgd" in text
 
 
-@pytest.mark.parametrize("kind,extra", [("lr-sweep", []), ("gd-vs-sgd", []),
-                                        ("landscape", ["rosenbrock", "--optimizers", "adam",
-                                                       "--steps", "50"])])
+@pytest.mark.parametrize(
+    "kind,extra",
+    [
+        ("lr-sweep", []),
+        ("gd-vs-sgd", []),
+        ("landscape", ["rosenbrock", "--optimizers", "adam", "--steps", "50"]),
+    ],
+)
 def test_plot_commands_write_pictures(tmp_path, kind, extra):
     out = tmp_path / f"{kind}.png"
     run("plot", kind, *extra, "--out", str(out), check_exit=0)
@@ -112,11 +195,33 @@ def test_plot_commands_write_pictures(tmp_path, kind, extra):
 
 def test_plot_option_of_train_and_minimize(tmp_path):
     curves, paths = tmp_path / "curves.svg", tmp_path / "paths.png"
-    run("train", "--data", "moons", "--hidden", "8", "--epochs", "3", "--quiet", "--plot",
-        str(curves), check_exit=0)
+    run(
+        "train",
+        "--data",
+        "moons",
+        "--hidden",
+        "8",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--plot",
+        str(curves),
+        check_exit=0,
+    )
     assert b"<svg" in curves.read_bytes()[:400]
-    run("minimize", "himmelblau", "--optimizer", "sgd,adam", "--lr", "0.01", "--steps", "200",
-        "--plot", str(paths), check_exit=0)
+    run(
+        "minimize",
+        "himmelblau",
+        "--optimizer",
+        "sgd,adam",
+        "--lr",
+        "0.01",
+        "--steps",
+        "200",
+        "--plot",
+        str(paths),
+        check_exit=0,
+    )
     assert _is_png(paths)
 
 
@@ -133,8 +238,11 @@ def test_playground_command_serves_the_page():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "descentlab.cli", "playground", "--no-browser",
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "descentlab.cli", "playground", "--no-browser", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -156,8 +264,17 @@ def test_playground_command_serves_the_page():
 def test_race_on_a_classic_surface_uses_the_classic_settings(tmp_path):
     from descentlab import landscapes
 
-    out = run("race", "beale", "--optimizers", "adam", "--steps", "300", "--out",
-              str(tmp_path / "r.gif"), check_exit=0).stdout
+    out = run(
+        "race",
+        "beale",
+        "--optimizers",
+        "adam",
+        "--steps",
+        "300",
+        "--out",
+        str(tmp_path / "r.gif"),
+        check_exit=0,
+    ).stdout
     classic = landscapes.classic_race("beale")["adam"]
     assert f"f = {float(classic.fun):.6g}" in out
 
@@ -170,8 +287,10 @@ def test_playground_on_a_busy_port_is_a_one_line_error():
         busy.listen()
         port = busy.getsockname()[1]
         proc = run("playground", "--no-browser", "--port", str(port), check_exit=2)
-    expected = (f"descentlab: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
-                "choose another --port")
+    expected = (
+        f"descentlab: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another --port"
+    )
     assert proc.stderr.strip().splitlines() == [expected]
 
 
@@ -210,8 +329,10 @@ def _one_line_error(proc):
         (["minimize", "nosuchfunction"], "'nosuchfunction'"),
         (["race", "nosuchfunction", "--out", "r.gif"], "'nosuchfunction'"),
         (["race", "beale", "--lr-dec", "0.1", "--out", "r.gif"], "--lr-dec"),
-        (["race", "beale", "--optimizers", "sgd,adam", "--lr", "0.1,0.2,0.3", "--out", "r.gif"],
-         "'0.1,0.2,0.3'"),
+        (
+            ["race", "beale", "--optimizers", "sgd,adam", "--lr", "0.1,0.2,0.3", "--out", "r.gif"],
+            "'0.1,0.2,0.3'",
+        ),
         (["race", "beale", "--set", "adam.nosuch=1", "--out", "r.gif"], "'nosuch'"),
         (["train", "--save", "a_file.npz/sub/m.npz"], "a_file.npz"),
         (["plot", "lr-sweep", "--out", "/proc/x.png"], "/proc"),
@@ -227,8 +348,14 @@ def test_bad_command_lines_get_one_line_naming_the_value(tmp_path, args, named):
     (tmp_path / "a_file.npz").write_bytes(b"")
     X = np.random.default_rng(0).normal(size=(40, 2))
     np.savez(tmp_path / "labels.npz", X=X, y=np.array([0, 1] * 19 + [1, 200]))
-    proc = subprocess.run([sys.executable, "-m", "descentlab.cli", *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     line = _one_line_error(proc)
     assert named in line
 
@@ -239,8 +366,9 @@ def test_an_output_path_is_checked_before_training(tmp_path):
     # 100000 epochs would take minutes: the error must come before any of them
     proc = run("train", "--data", "moons", "--epochs", "100000", "--save", str(bad))
     line = _one_line_error(proc)
-    assert line == (f"descentlab: error: cannot write {bad}: {tmp_path / 'a_file.npz'} is a "
-                    "file, not a folder")
+    assert line == (
+        f"descentlab: error: cannot write {bad}: {tmp_path / 'a_file.npz'} is a file, not a folder"
+    )
 
 
 def test_no_folder_is_created_at_the_root():
@@ -250,8 +378,10 @@ def test_no_folder_is_created_at_the_root():
     assert not os.path.exists("/" + name)
     proc = run("plot", "lr-sweep", "--out", f"/{name}/x.png")
     line = _one_line_error(proc)
-    assert line == (f"descentlab: error: cannot write /{name}/x.png: folder /{name} does not "
-                    "exist and will not be created at the root; create it first")
+    assert line == (
+        f"descentlab: error: cannot write /{name}/x.png: folder /{name} does not "
+        "exist and will not be created at the root; create it first"
+    )
     assert not os.path.exists("/" + name)
 
 
@@ -262,10 +392,23 @@ def test_an_existing_folder_is_not_a_file_name(tmp_path):
 
 def test_save_creates_missing_folders_and_prints_the_path_written(tmp_path):
     target = tmp_path / "new" / "dir" / "model"
-    out = run("train", "--data", "moons", "--hidden", "4", "--epochs", "1", "--save", str(target),
-              check_exit=0).stdout
-    written = [line.removeprefix("model saved to ") for line in out.splitlines()
-               if line.startswith("model saved to ")]
+    out = run(
+        "train",
+        "--data",
+        "moons",
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--save",
+        str(target),
+        check_exit=0,
+    ).stdout
+    written = [
+        line.removeprefix("model saved to ")
+        for line in out.splitlines()
+        if line.startswith("model saved to ")
+    ]
     assert len(written) == 1
     from pathlib import Path
 
@@ -274,8 +417,21 @@ def test_save_creates_missing_folders_and_prints_the_path_written(tmp_path):
 
 
 def test_json_of_a_diverged_run_is_strict_with_a_status():
-    proc = run("train", "--data", "line", "--hidden", "8", "--epochs", "4", "--lr", "100000",
-               "--optimizer", "sgd", "--json", check_exit=0)
+    proc = run(
+        "train",
+        "--data",
+        "line",
+        "--hidden",
+        "8",
+        "--epochs",
+        "4",
+        "--lr",
+        "100000",
+        "--optimizer",
+        "sgd",
+        "--json",
+        check_exit=0,
+    )
     result = _strict_json(proc.stdout)
     assert result["status"].startswith("diverged at epoch ")
     assert ": loss is " in result["status"]
@@ -283,14 +439,41 @@ def test_json_of_a_diverged_run_is_strict_with_a_status():
 
 
 def test_json_turns_an_overflowing_loss_into_null_and_says_why():
-    result = _strict_json(run("train", "--data", "line", "--hidden", "8", "--epochs", "4", "--lr",
-                              "10000", "--optimizer", "sgd", "--json", check_exit=0).stdout)
+    result = _strict_json(
+        run(
+            "train",
+            "--data",
+            "line",
+            "--hidden",
+            "8",
+            "--epochs",
+            "4",
+            "--lr",
+            "10000",
+            "--optimizer",
+            "sgd",
+            "--json",
+            check_exit=0,
+        ).stdout
+    )
     assert result["test_loss"] is None and result["status"] == "test_loss is inf"
 
 
 def test_minimize_json_is_strict_and_numeric():
-    rows = _strict_json(run("minimize", "parabola", "--optimizer", "gd", "--lr", "0.1,100",
-                            "--steps", "200", "--json", check_exit=0).stdout)
+    rows = _strict_json(
+        run(
+            "minimize",
+            "parabola",
+            "--optimizer",
+            "gd",
+            "--lr",
+            "0.1,100",
+            "--steps",
+            "200",
+            "--json",
+            check_exit=0,
+        ).stdout
+    )
     assert [r["status"] for r in rows] == ["converged", "diverged"]
     assert rows[0]["lr"] == 0.1 and isinstance(rows[0]["fun"], float)
 
@@ -298,13 +481,30 @@ def test_minimize_json_is_strict_and_numeric():
 def test_race_lr_is_a_real_option_not_lr_decay(tmp_path):
     from descentlab import landscapes
 
-    out = run("race", "beale", "--optimizers", "adam,rmsprop", "--lr", "0.05,0.01", "--steps",
-              "40", "--out", str(tmp_path / "r.gif"), check_exit=0).stdout
+    out = run(
+        "race",
+        "beale",
+        "--optimizers",
+        "adam,rmsprop",
+        "--lr",
+        "0.05,0.01",
+        "--steps",
+        "40",
+        "--out",
+        str(tmp_path / "r.gif"),
+        check_exit=0,
+    ).stdout
     f = landscapes.get("beale")
-    expected = landscapes.race(f, landscapes.CLASSIC_RACES["beale"]["x0"],
-                               {"adam": {"lr": 0.05}, "rmsprop": {"lr": 0.01}}, steps=40)
+    expected = landscapes.race(
+        f,
+        landscapes.CLASSIC_RACES["beale"]["x0"],
+        {"adam": {"lr": 0.05}, "rmsprop": {"lr": 0.01}},
+        steps=40,
+    )
     for name, res in expected.items():
-        assert f"{name:>12}: {res.status:<9} after {res.nit:>5} steps, f = {float(res.fun):.6g}" in out
+        assert (
+            f"{name:>12}: {res.status:<9} after {res.nit:>5} steps, f = {float(res.fun):.6g}" in out
+        )
 
 
 def test_main_lets_a_bug_surface_as_a_traceback(monkeypatch):
@@ -344,10 +544,28 @@ def _resume_line(stderr):
 def test_ctrl_c_mid_epoch_writes_a_checkpoint_that_resumes_exactly(tmp_path):
     import shlex
 
-    args = ["train", "--data", "moons", "--hidden", "8", "--epochs", "4", "--batch-size", "8",
-            "--patience", "3", "--json"]
-    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_MID_EPOCH, *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, check=False)
+    args = [
+        "train",
+        "--data",
+        "moons",
+        "--hidden",
+        "8",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "8",
+        "--patience",
+        "3",
+        "--json",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT_MID_EPOCH, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     resume = shlex.split(_resume_line(proc.stderr))
@@ -355,8 +573,14 @@ def test_ctrl_c_mid_epoch_writes_a_checkpoint_that_resumes_exactly(tmp_path):
     assert checkpoint.startswith("descentlab-runs/") and (tmp_path / checkpoint).is_file()
     assert resume[: len(args)] == args
 
-    resumed = subprocess.run([sys.executable, "-m", "descentlab.cli", *resume], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300, check=False)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "descentlab.cli", *resume],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert resumed.returncode == 0, resumed.stderr
     straight = run(*args, check_exit=0)
     a, b = _strict_json(resumed.stdout), _strict_json(straight.stdout)
@@ -371,10 +595,28 @@ def test_sigint_from_outside_checkpoints_beside_the_checkpoint_option(tmp_path):
     import numpy as np
 
     ckpt = tmp_path / "run" / "ck.npz"
-    proc = subprocess.Popen([sys.executable, "-m", "descentlab.cli", "train", "--data", "moons",
-                             "--hidden", "8", "--epochs", "100000", "--batch-size", "4",
-                             "--checkpoint", str(ckpt), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "descentlab.cli",
+            "train",
+            "--data",
+            "moons",
+            "--hidden",
+            "8",
+            "--epochs",
+            "100000",
+            "--batch-size",
+            "4",
+            "--checkpoint",
+            str(ckpt),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not ckpt.exists():  # the first epoch has ended: training is under way
@@ -407,7 +649,9 @@ def test_resume_with_another_optimizer_or_hidden_size_is_refused(tmp_path):
 def test_check_output_allows_new_folders_only_below_a_writable_folder(tmp_path):
     from descentlab.cli import UsageError, check_output
 
-    assert check_output(str(tmp_path / "a" / "b" / "x.png"), "--out") == tmp_path / "a" / "b" / "x.png"
+    assert (
+        check_output(str(tmp_path / "a" / "b" / "x.png"), "--out") == tmp_path / "a" / "b" / "x.png"
+    )
     assert not (tmp_path / "a").exists()  # made only when the file is written
     (tmp_path / "f").write_text("")
     with pytest.raises(UsageError, match="it is a file, not a folder"):
@@ -416,8 +660,10 @@ def test_check_output_allows_new_folders_only_below_a_writable_folder(tmp_path):
         check_output("", "--out")
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
-                    reason="root may write anywhere")
+@pytest.mark.skipif(
+    not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+    reason="root may write anywhere",
+)
 def test_check_output_refuses_a_folder_that_is_not_writable(tmp_path):
     from descentlab.cli import UsageError, check_output
 
@@ -434,14 +680,27 @@ def test_check_output_refuses_a_folder_that_is_not_writable(tmp_path):
 def test_train_schedule_fills_its_length_from_epochs_and_names_the_choices():
     from descentlab.optim.lr_scheduler import SCHEDULES
 
-    out = run("train", "--data", "moons", "--hidden", "8", "--epochs", "3",
-              "--schedule", "warmup_cosine:warmup=1", "--json", check_exit=0).stdout
+    out = run(
+        "train",
+        "--data",
+        "moons",
+        "--hidden",
+        "8",
+        "--epochs",
+        "3",
+        "--schedule",
+        "warmup_cosine:warmup=1",
+        "--json",
+        check_exit=0,
+    ).stdout
     assert _strict_json(out)["epochs"] == 3  # T_max = 3 > warmup; the default T_max is 100
-    line = _one_line_error(run("train", "--data", "moons", "--epochs", "3",
-                               "--schedule", "triangle", "--json"))
+    line = _one_line_error(
+        run("train", "--data", "moons", "--epochs", "3", "--schedule", "triangle", "--json")
+    )
     assert f"unknown schedule 'triangle'; expected one of {', '.join(SCHEDULES)}" in line
-    line = _one_line_error(run("train", "--data", "moons", "--epochs", "3",
-                               "--schedule", "cosine:T_max=x"))
+    line = _one_line_error(
+        run("train", "--data", "moons", "--epochs", "3", "--schedule", "cosine:T_max=x")
+    )
     assert "T_max" in line and "'x'" in line
     helptext = " ".join(run("train", "--help", check_exit=0).stdout.split())
     assert f"one of {', '.join(SCHEDULES)};" in helptext

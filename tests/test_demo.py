@@ -9,8 +9,13 @@ import sys
 
 def test_demo_quick_writes_report(tmp_path):
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "descentlab.cli", "demo", "--quick", "--out",
-                           str(out)], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab.cli", "demo", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     statuses = {row["lr"]: row["status"] for row in summary["learning_rates"]}

@@ -20,8 +20,15 @@ def test_import_descentlab_loads_only_numpy():
 
 
 def test_core_packages_import_only_numpy():
-    for pkg in ("descentlab.autograd", "descentlab.optim", "descentlab.nn", "descentlab.data",
-                "descentlab.landscapes", "descentlab.train", "descentlab.cli"):
+    for pkg in (
+        "descentlab.autograd",
+        "descentlab.optim",
+        "descentlab.nn",
+        "descentlab.data",
+        "descentlab.landscapes",
+        "descentlab.train",
+        "descentlab.cli",
+    ):
         loaded = _modules_after(f"import {pkg}")
         assert not loaded & set(HEAVY), (pkg, loaded & set(HEAVY))
 
@@ -30,7 +37,15 @@ def test_autograd_and_optim_import_nothing_of_descentlab_above_them():
     loaded = _modules_after("import descentlab.optim")
     full = subprocess.run(
         [sys.executable, "-c", "import sys, descentlab.optim; print('\\n'.join(sys.modules))"],
-        capture_output=True, text=True, check=True).stdout.split()
-    assert not [m for m in full if m.startswith(("descentlab.nn", "descentlab.train",
-                                                 "descentlab.landscapes", "descentlab.data"))]
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [
+        m
+        for m in full
+        if m.startswith(
+            ("descentlab.nn", "descentlab.train", "descentlab.landscapes", "descentlab.data")
+        )
+    ]
     assert "numpy" in loaded

@@ -117,7 +117,8 @@ def test_import_optim_loads_no_autograd() -> None:
     import subprocess
 
     code = "import sys, descentlab.optim; print('\\n'.join(sys.modules))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.split()
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert "descentlab.optim" in loaded
     assert not [m for m in loaded if m.startswith("descentlab.autograd")]

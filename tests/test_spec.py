@@ -31,7 +31,9 @@ def test_float_bounds_open_and_closed() -> None:
     beta = HyperParam("beta", "float", 0.9, low=0.0, high=1.0, high_open=True)
     assert beta.check(0.0) == 0.0 and beta.check(0.999) == 0.999
     for bad in (1.0, -0.1, float("nan"), "0.5", True, None, 1 + 2j):
-        with pytest.raises(ValueError, match=r"Invalid beta value: .*expected a number in \[0.0, 1.0\)"):
+        with pytest.raises(
+            ValueError, match=r"Invalid beta value: .*expected a number in \[0.0, 1.0\)"
+        ):
             beta.check(bad)
 
 
@@ -102,8 +104,13 @@ def test_entry_checks_overrides_and_packs() -> None:
     def make(**kw: object) -> dict[str, object]:
         return kw
 
-    entry = Entry("thing", make, [common.lr(0.1), *common.betas(0.9, 0.99)], label="widget",
-                  presets={"lr": 0.5})
+    entry = Entry(
+        "thing",
+        make,
+        [common.lr(0.1), *common.betas(0.9, 0.99)],
+        label="widget",
+        presets={"lr": 0.5},
+    )
     assert entry.build(beta2=0.5) == {"lr": 0.5, "betas": (0.9, 0.5)}
     assert entry.build(betas=(0.1, 0.2)) == {"lr": 0.5, "betas": (0.1, 0.2)}
     with pytest.raises(ValueError, match="unknown setting.*'momentum' for widget 'thing'"):
@@ -123,8 +130,11 @@ def test_registry_names_aliases_and_errors() -> None:
     assert list(reg) == ["first_one", "second"] and len(reg) == 2
     assert reg.get("First-One") is a and reg.get("UNO") is a and reg.get("firstone") is a
     assert "first_one" in reg and "uno" not in reg and reg.knows("uno")
-    with pytest.raises(ValueError, match=r"unknown gadget 'third'; expected one of first_one, "
-                                         r"second \(aliases: uno\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown gadget 'third'; expected one of first_one, "
+        r"second \(aliases: uno\)",
+    ):
         reg.get("third")
     with pytest.raises(ValueError, match="already taken"):
         reg.register(Entry("uno", dict, []))
@@ -170,16 +180,18 @@ class HeavyBall(Optimizer):
 
     hyperparameters = (
         common.lr(0.01),
-        common.number("momentum", 0.5, "beta: momentum", high=1.0, high_open=True,
-                      slider=(0.0, 0.99)),
+        common.number(
+            "momentum", 0.5, "beta: momentum", high=1.0, high_open=True, slider=(0.0, 0.99)
+        ),
     )
     rule = staticmethod(heavy_ball)
 
 
 @pytest.fixture
 def heavy_ball_registered():
-    register(HeavyBall, "heavy_ball_test", "heavy ball, defined in a test module",
-             aliases=("hb_test",))
+    register(
+        HeavyBall, "heavy_ball_test", "heavy ball, defined in a test module", aliases=("hb_test",)
+    )
     yield REGISTRY["heavy_ball_test"]
     REGISTRY.unregister("heavy_ball_test")
 
@@ -202,8 +214,23 @@ def test_an_optimizer_registered_here_appears_everywhere(
         cli.main(["train", "--help"])
     help_text = capsys.readouterr().out
     assert "heavy_ball_test" in help_text
-    assert cli.main(["minimize", "parabola", "--optimizer", "hb_test", "--lr", "0.1",
-                     "--momentum", "0.3", "--steps", "200"]) == 0
+    assert (
+        cli.main(
+            [
+                "minimize",
+                "parabola",
+                "--optimizer",
+                "hb_test",
+                "--lr",
+                "0.1",
+                "--momentum",
+                "0.3",
+                "--steps",
+                "200",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "hb_test" in out and "converged" in out
     assert cli.main(["minimize", "parabola", "--optimizer", "hb_test", "--momentum", "2"]) == 2
@@ -213,20 +240,45 @@ def test_an_optimizer_registered_here_appears_everywhere(
 
     described = {o["name"]: o for o in session.registry()["optimizers"]}
     assert [h["name"] for h in described["heavy_ball_test"]["hyperparameters"]] == [
-        "lr", "momentum"]
+        "lr",
+        "momentum",
+    ]
     assert described["heavy_ball_test"]["hyperparameters"][1]["high"] == 0.99
     with pytest.raises(protocol.ProtocolError, match="momentum"):
-        protocol.parse_client_message(json.dumps({"type": "race.start", "config": {
-            "optimizers": [{"id": "a", "name": "heavy_ball_test", "hyper": {"momentum": 1.2}}]}}))
-    accepted = protocol.parse_client_message(json.dumps({"type": "race.start", "config": {
-        "optimizers": [{"id": "a", "name": "hb_test", "hyper": {"momentum": 0.2}}]}}))
+        protocol.parse_client_message(
+            json.dumps(
+                {
+                    "type": "race.start",
+                    "config": {
+                        "optimizers": [
+                            {"id": "a", "name": "heavy_ball_test", "hyper": {"momentum": 1.2}}
+                        ]
+                    },
+                }
+            )
+        )
+    accepted = protocol.parse_client_message(
+        json.dumps(
+            {
+                "type": "race.start",
+                "config": {
+                    "optimizers": [{"id": "a", "name": "hb_test", "hyper": {"momentum": 0.2}}]
+                },
+            }
+        )
+    )
     assert accepted.config.optimizers[0].hyper == {"momentum": 0.2}
     # the parity harness: identical to torch.optim.SGD with momentum, dampening 0
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        worst = check_parity(spec, {"lr": 0.02, "momentum": 0.7}, torch.optim.SGD,
-                             reload_at=100, exact_state_keys=True)
+        worst = check_parity(
+            spec,
+            {"lr": 0.02, "momentum": 0.7},
+            torch.optim.SGD,
+            reload_at=100,
+            exact_state_keys=True,
+        )
     finally:
         torch.set_default_dtype(old)
     assert worst < 1e-12

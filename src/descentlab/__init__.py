@@ -40,7 +40,16 @@ _LAZY = {
     "manual_seed": "descentlab.nn",
 }
 _SUBMODULES = {
-    "autograd", "nn", "optim", "landscapes", "data", "train", "viz", "cli", "web", "spec",
+    "autograd",
+    "nn",
+    "optim",
+    "landscapes",
+    "data",
+    "train",
+    "viz",
+    "cli",
+    "web",
+    "spec",
 }
 
 

@@ -93,14 +93,21 @@ def _add_optimizer_options(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         help = f"{hp.help} [{_owners(name)}]"
         if hp.type == "bool":
-            group.add_argument(flag, dest=f"hp_{name}", action=argparse.BooleanOptionalAction,
-                               default=None, help=help)
+            group.add_argument(
+                flag,
+                dest=f"hp_{name}",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help,
+            )
         else:
-            metavar = "{" + ",".join(map(str, hp.choices)) + "}" if hp.choices else (
-                "N" if hp.type == "int" else "X")
+            metavar = (
+                "{" + ",".join(map(str, hp.choices)) + "}"
+                if hp.choices
+                else ("N" if hp.type == "int" else "X")
+            )
             # Kept as text: the chosen optimizer's own description converts and checks it.
-            group.add_argument(flag, dest=f"hp_{name}", default=None, metavar=metavar,
-                               help=help)
+            group.add_argument(flag, dest=f"hp_{name}", default=None, metavar=metavar, help=help)
 
 
 def _given_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,8 +136,9 @@ def _options_for(optimizer: str, given: dict[str, Any], strict: bool) -> dict[st
 def _items(text: str, what: str, kind: str) -> list[str]:
     items = [v.strip() for v in text.split(",")]
     if not text.strip() or any(not v for v in items):
-        raise UsageError(f"{what} must be comma-separated {kind} with none left empty, "
-                         f"got {text!r}")
+        raise UsageError(
+            f"{what} must be comma-separated {kind} with none left empty, got {text!r}"
+        )
     return items
 
 
@@ -141,8 +149,10 @@ def _floats(text: str, what: str, *, positive: bool = False) -> list[float]:
         raise UsageError(f"{what} must be comma-separated numbers, got {text!r}") from None
     for v in values:
         if not math.isfinite(v) or (positive and v <= 0):
-            raise UsageError(f"{what} must be {'positive ' if positive else ''}finite numbers, "
-                             f"got {v:g} in {text!r}")
+            raise UsageError(
+                f"{what} must be {'positive ' if positive else ''}finite numbers, "
+                f"got {v:g} in {text!r}"
+            )
     return values
 
 
@@ -229,14 +239,18 @@ def check_output(text: str | os.PathLike[str], option: str, *, folder: bool = Fa
         real = Path(os.path.realpath(absolute))
         for system in map(Path, _SYSTEM_FOLDERS):
             if real == system or system in real.parents:
-                raise UsageError(f"{cannot}: {system} is a system folder, not a place for "
-                                 f"files; choose another {option}")
+                raise UsageError(
+                    f"{cannot}: {system} is a system folder, not a place for "
+                    f"files; choose another {option}"
+                )
         if absolute.exists():
             if folder and not absolute.is_dir():
                 raise UsageError(f"{cannot}: it is a file, not a folder; choose another {option}")
             if not folder and absolute.is_dir():
-                raise UsageError(f"{cannot}: it is a folder; give {option} a file name, e.g. "
-                                 f"{os.path.join(name, 'out' + (path.suffix or '.npz'))}")
+                raise UsageError(
+                    f"{cannot}: it is a folder; give {option} a file name, e.g. "
+                    f"{os.path.join(name, 'out' + (path.suffix or '.npz'))}"
+                )
             if not os.access(absolute, os.W_OK):
                 raise UsageError(f"{cannot}: permission denied")
         parent = absolute if folder else absolute.parent
@@ -249,8 +263,10 @@ def check_output(text: str | os.PathLike[str], option: str, *, folder: bool = Fa
             raise UsageError(f"{cannot}: folder {nearest} is not writable")
         if nearest != parent and nearest == nearest.parent:
             missing = nearest / parent.relative_to(nearest).parts[0]
-            raise UsageError(f"{cannot}: folder {missing} does not exist and will not be "
-                             "created at the root; create it first")
+            raise UsageError(
+                f"{cannot}: folder {missing} does not exist and will not be "
+                "created at the root; create it first"
+            )
     except OSError as exc:  # a name too long, a loop of symbolic links, ...
         raise UsageError(f"{cannot}: {exc.strerror or exc}") from None
     return path
@@ -272,8 +288,9 @@ def _distinct(paths: dict[str, Path | None]) -> None:
             continue
         key = os.path.realpath(path)
         if key in seen:
-            raise UsageError(f"{option} and {seen[key]} would both write {path}; give each its "
-                             "own file")
+            raise UsageError(
+                f"{option} and {seen[key]} would both write {path}; give each its own file"
+            )
         seen[key] = option
 
 
@@ -299,13 +316,15 @@ def _build_model(args: argparse.Namespace, bundle: Any, hidden: list[int]) -> An
         labels = [pair[1] for pair in (bundle.train, bundle.val, bundle.test) if pair is not None]
         import numpy as np
 
-        check_labels(np.concatenate([np.ravel(y) for y in labels]),
-                     f"the labels of data set {bundle.name!r}")
+        check_labels(
+            np.concatenate([np.ravel(y) for y in labels]), f"the labels of data set {bundle.name!r}"
+        )
         outputs = bundle.num_classes
     else:
         outputs = bundle.train[1].shape[1]
-    return nn.MLP([bundle.num_features, *hidden, outputs], activation=args.activation,
-                  dropout=args.dropout)
+    return nn.MLP(
+        [bundle.num_features, *hidden, outputs], activation=args.activation, dropout=args.dropout
+    )
 
 
 def _regularizer(args: argparse.Namespace) -> Any:
@@ -383,11 +402,13 @@ def _on_interrupt(trainer: Any, args: argparse.Namespace, target: Path | None) -
         _make_parent(path)
         trainer.save_checkpoint(path)
     except (UsageError, OSError, ValueError) as exc:
-        print(f"descentlab: interrupted; no checkpoint written: {_one_line(exc)}",
-              file=sys.stderr)
+        print(f"descentlab: interrupted; no checkpoint written: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"descentlab: interrupted in epoch {trainer.epoch + 1}; checkpoint of the run as that "
-          f"epoch began ({trainer.epoch} epochs done) written to {path}", file=sys.stderr)
+    print(
+        f"descentlab: interrupted in epoch {trainer.epoch + 1}; checkpoint of the run as that "
+        f"epoch began ({trainer.epoch} epochs done) written to {path}",
+        file=sys.stderr,
+    )
     print(f"resume with: {_resume_command(args.argv, path)}", file=sys.stderr)
     return EXIT_INTERRUPTED
 
@@ -430,10 +451,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     schedule = schedule_for_epochs(args.schedule, args.epochs) if args.schedule else None
     trainer = Trainer(
-        model, bundle.train, bundle.val, loss=loss,
-        optimizer={"name": args.optimizer, **options}, epochs=args.epochs,
-        batch_size=args.batch_size, regularizer=_regularizer(args), lr_scheduler=schedule,
-        grad_clip=args.grad_clip, early_stopping=args.patience, tol=args.tol, seed=args.seed,
+        model,
+        bundle.train,
+        bundle.val,
+        loss=loss,
+        optimizer={"name": args.optimizer, **options},
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        regularizer=_regularizer(args),
+        lr_scheduler=schedule,
+        grad_clip=args.grad_clip,
+        early_stopping=args.patience,
+        tol=args.tol,
+        seed=args.seed,
         progress=not args.json and not args.quiet,
     )
     if args.resume:
@@ -454,8 +484,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     written = None
     if save is not None:
         _make_parent(save)
-        written = model.save(save) or (save if save.suffix == ".npz"
-                                       else save.with_name(save.name + ".npz"))
+        written = model.save(save) or (
+            save if save.suffix == ".npz" else save.with_name(save.name + ".npz")
+        )
     if final_checkpoint is not None and checkpoint is None:
         _make_parent(final_checkpoint)
         trainer.save_checkpoint(final_checkpoint)
@@ -489,8 +520,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if test:
             acc = test.get("accuracy")
             extra = f", test accuracy {acc:.4f}" if acc is not None else ""
-            print(f"test loss {test['loss']:.4f}{extra} ({test['n']} samples); "
-                  f"{seconds:.2f} s")
+            print(f"test loss {test['loss']:.4f}{extra} ({test['n']} samples); {seconds:.2f} s")
         if written is not None:
             print(f"model saved to {written}")
         if final_checkpoint is not None:
@@ -564,31 +594,51 @@ def cmd_minimize(args: argparse.Namespace) -> int:
             if lr is not None:
                 kwargs["lr"] = lr
             res = landscapes.minimize(
-                f, x0, optimizer=name, steps=args.steps, tol=args.tol, seed=args.seed,
-                batch_size=args.batch_size, grad_noise=args.grad_noise, **kwargs,
+                f,
+                x0,
+                optimizer=name,
+                steps=args.steps,
+                tol=args.tol,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                grad_noise=args.grad_noise,
+                **kwargs,
             )
             lr_used = res.get("lr", lr)
             label = f"{name} lr={lr_used:g}" if isinstance(lr_used, float) else name
             results[label] = res
             x = np.atleast_1d(res.x)
-            rows.append([
-                name, f"{lr_used:g}" if isinstance(lr_used, float) else str(lr_used),
-                res.status, str(res.nit), f"{float(res.fun):.6g}", f"{float(res.grad_norm):.3g}",
-                "(" + ", ".join(f"{v:.4g}" for v in x) + ")", res.message,
-            ])
-            records.append({
-                "optimizer": name, "lr": lr_used if isinstance(lr_used, float) else None,
-                "status": res.status, "steps": int(res.nit), "fun": float(res.fun),
-                "grad_norm": float(res.grad_norm), "x": x.tolist(), "message": res.message,
-            })
+            rows.append(
+                [
+                    name,
+                    f"{lr_used:g}" if isinstance(lr_used, float) else str(lr_used),
+                    res.status,
+                    str(res.nit),
+                    f"{float(res.fun):.6g}",
+                    f"{float(res.grad_norm):.3g}",
+                    "(" + ", ".join(f"{v:.4g}" for v in x) + ")",
+                    res.message,
+                ]
+            )
+            records.append(
+                {
+                    "optimizer": name,
+                    "lr": lr_used if isinstance(lr_used, float) else None,
+                    "status": res.status,
+                    "steps": int(res.nit),
+                    "fun": float(res.fun),
+                    "grad_norm": float(res.grad_norm),
+                    "x": x.tolist(),
+                    "message": res.message,
+                }
+            )
     if args.json:
         from descentlab.train.history import json_safe
 
         print(json.dumps(json_safe(records), allow_nan=False))
     else:
         print(f"{f.name}: {getattr(f, 'description', '')}")
-        _print_table(rows, ["optimizer", "lr", "status", "steps", "f(x)", "|grad|", "x",
-                            "message"])
+        _print_table(rows, ["optimizer", "lr", "status", "steps", "f(x)", "|grad|", "x", "message"])
     if plot is not None:
         from descentlab import viz
 
@@ -601,8 +651,10 @@ def cmd_race(args: argparse.Namespace) -> int:
     names = _names(args.optimizers, "--optimizers")
     lrs = _floats(args.lr, "--lr", positive=True) if args.lr else []
     if len(lrs) not in (0, 1, len(names)):
-        raise UsageError(f"--lr takes one learning rate for all optimizers or one per optimizer "
-                         f"({len(names)}: {', '.join(names)}), got {len(lrs)}: {args.lr!r}")
+        raise UsageError(
+            f"--lr takes one learning rate for all optimizers or one per optimizer "
+            f"({len(names)}: {', '.join(names)}), got {len(lrs)}: {args.lr!r}"
+        )
 
     from descentlab import landscapes, viz
     from descentlab.optim import get as get_optimizer
@@ -614,19 +666,25 @@ def cmd_race(args: argparse.Namespace) -> int:
     given = _given_hyperparameters(args)
     configs: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(names):
-        configs[name] = {**classic.get("optimizers", {}).get(name, {}),
-                         **_options_for(name, given, strict=False)}
+        configs[name] = {
+            **classic.get("optimizers", {}).get(name, {}),
+            **_options_for(name, given, strict=False),
+        }
         if lrs:
             configs[name]["lr"] = lrs[i if len(lrs) > 1 else 0]
     for setting in args.set or []:
         key, _, value = setting.partition("=")
         opt, _, hp = key.partition(".")
         if opt not in configs or not hp or not value:
-            raise UsageError(f"--set takes OPTIMIZER.NAME=VALUE for a raced optimizer, got {setting!r}")
+            raise UsageError(
+                f"--set takes OPTIMIZER.NAME=VALUE for a raced optimizer, got {setting!r}"
+            )
         known = get_optimizer(opt).hyperparameters
         if hp not in known:
-            raise UsageError(f"--set {setting}: optimizer {opt!r} has no hyperparameter {hp!r}; "
-                             f"its hyperparameters: {', '.join(known)}")
+            raise UsageError(
+                f"--set {setting}: optimizer {opt!r} has no hyperparameter {hp!r}; "
+                f"its hyperparameters: {', '.join(known)}"
+            )
         from descentlab.spec import parse_value
 
         configs[opt][hp] = parse_value(known[hp], value)
@@ -661,7 +719,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if args.optimizers:
             x0 = _start(f, args.start)
             configs: dict[str, dict[str, Any]] = {
-                n: {} for n in _names(args.optimizers, "--optimizers")}
+                n: {} for n in _names(args.optimizers, "--optimizers")
+            }
             results = landscapes.race(f, x0, configs, steps=args.steps or 500)
         viz.plot_landscape(f, results, out=args.out)
     print(f"wrote {args.out}")
@@ -683,8 +742,10 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 def cmd_functions(args: argparse.Namespace) -> int:
     from descentlab import landscapes
 
-    rows = [[spec.name, spec.dims, spec.formula, spec.description]
-            for spec in landscapes.REGISTRY.values()]
+    rows = [
+        [spec.name, spec.dims, spec.formula, spec.description]
+        for spec in landscapes.REGISTRY.values()
+    ]
     _print_table(rows, ["name", "D", "f", "description"])
     print('\nor any formula in x and y, e.g. descentlab minimize "x**2 + 3*sin(y)"')
     return 0
@@ -697,8 +758,10 @@ def _bounds(hp: Any) -> str:
         return ""
     left = "(" if getattr(hp, "low_open", False) or low is None else "["
     right = ")" if getattr(hp, "high_open", False) or high is None else "]"
-    return (f" in {left}{'-inf' if low is None else f'{low:g}'}, "
-            f"{'inf' if high is None else f'{high:g}'}{right}")
+    return (
+        f" in {left}{'-inf' if low is None else f'{low:g}'}, "
+        f"{'inf' if high is None else f'{high:g}'}{right}"
+    )
 
 
 def cmd_optimizers(args: argparse.Namespace) -> int:
@@ -706,8 +769,10 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {spec.summary}")
         for hp in spec.hyperparameters.values():
             rng = _bounds(hp)
-            print(f"    --{hp.name.replace('_', '-'):<26} {hp.type:<6} default {hp.default!r}{rng}"
-                  f"  {hp.help}")
+            print(
+                f"    --{hp.name.replace('_', '-'):<26} {hp.type:<6} default {hp.default!r}{rng}"
+                f"  {hp.help}"
+            )
     return 0
 
 
@@ -752,41 +817,79 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("train", help="train an MLP on a data set")
-    p.add_argument("--data", default="digits",
-                   help="digits | mnist:DIR | fashion-mnist:DIR | moons | circles | spirals | "
-                        "xor | blobs | line | polynomial | FILE.npz (default: digits)")
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="digits | mnist:DIR | fashion-mnist:DIR | moons | circles | spirals | "
+        "xor | blobs | line | polynomial | FILE.npz (default: digits)",
+    )
     p.add_argument("--hidden", default="256,128", help="hidden layer sizes (default: 256,128)")
-    p.add_argument("--activation", default="relu",
-                   choices=["relu", "tanh", "sigmoid", "leaky_relu", "identity"])
-    p.add_argument("--optimizer", default="adam", type=_optimizer_name, choices=list(OPTIMIZERS),
-                   metavar="NAME", help=f"optimizer, one of: {_optimizer_list()} (default: adam)")
-    p.add_argument("--lr", type=_positive(float), default=None,
-                   help="learning rate eta (default: the optimizer's)")
+    p.add_argument(
+        "--activation",
+        default="relu",
+        choices=["relu", "tanh", "sigmoid", "leaky_relu", "identity"],
+    )
+    p.add_argument(
+        "--optimizer",
+        default="adam",
+        type=_optimizer_name,
+        choices=list(OPTIMIZERS),
+        metavar="NAME",
+        help=f"optimizer, one of: {_optimizer_list()} (default: adam)",
+    )
+    p.add_argument(
+        "--lr",
+        type=_positive(float),
+        default=None,
+        help="learning rate eta (default: the optimizer's)",
+    )
     p.add_argument("--batch-size", type=_positive(int), default=32)
     p.add_argument("--epochs", type=_positive(int), default=40)
     p.add_argument("--l1", type=_nonnegative_float, default=0.0, help="L1 penalty lambda")
     p.add_argument("--l2", type=_nonnegative_float, default=0.0, help="L2 penalty lambda")
-    p.add_argument("--dropout", type=_probability, default=0.2,
-                   help="dropout probability after each hidden layer (default: 0.2)")
+    p.add_argument(
+        "--dropout",
+        type=_probability,
+        default=0.2,
+        help="dropout probability after each hidden layer (default: 0.2)",
+    )
     from descentlab.optim.lr_scheduler import schedule_help  # loaded with optim.registry
 
-    p.add_argument("--schedule", default=None, metavar="NAME[:KEY=VALUE,...]",
-                   help=schedule_help(default=None))
+    p.add_argument(
+        "--schedule", default=None, metavar="NAME[:KEY=VALUE,...]", help=schedule_help(default=None)
+    )
     p.add_argument("--grad-clip", type=_positive(float), default=None)
-    p.add_argument("--patience", type=_nonnegative(int), default=None,
-                   help="early stopping: stop after this many epochs without improvement")
-    p.add_argument("--tol", type=_positive(float), default=None,
-                   help="stop when the full gradient norm is below this")
+    p.add_argument(
+        "--patience",
+        type=_nonnegative(int),
+        default=None,
+        help="early stopping: stop after this many epochs without improvement",
+    )
+    p.add_argument(
+        "--tol",
+        type=_positive(float),
+        default=None,
+        help="stop when the full gradient norm is below this",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save", default=None,
-                   help="write the model to this .npz (and a checkpoint beside it, "
-                        "NAME.ckpt.npz, unless --checkpoint is given)")
-    p.add_argument("--checkpoint", default=None,
-                   help="write a resumable checkpoint .npz here after every epoch")
-    p.add_argument("--resume", default=None,
-                   help="continue from a checkpoint .npz (same options as the run that made it)."
-                        " Ctrl-C writes one (beside --save/--checkpoint, else in "
-                        f"./{RUNS_FOLDER}/TIME/) and prints the command that resumes")
+    p.add_argument(
+        "--save",
+        default=None,
+        help="write the model to this .npz (and a checkpoint beside it, "
+        "NAME.ckpt.npz, unless --checkpoint is given)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="write a resumable checkpoint .npz here after every epoch",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="continue from a checkpoint .npz (same options as the run that made it)."
+        " Ctrl-C writes one (beside --save/--checkpoint, else in "
+        f"./{RUNS_FOLDER}/TIME/) and prints the command that resumes",
+    )
     p.add_argument("--plot", default=None, help="write training curves (PNG/SVG)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true")
@@ -803,8 +906,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("minimize", help="run optimizers on a test function or formula")
     p.add_argument("function", help="a name from `descentlab functions` or a formula in x, y")
-    p.add_argument("--optimizer", "--optimizers", dest="optimizer", default="sgd", metavar="NAMES",
-                   help=f"one or more, comma-separated, of: {_optimizer_list()} (default: sgd)")
+    p.add_argument(
+        "--optimizer",
+        "--optimizers",
+        dest="optimizer",
+        default="sgd",
+        metavar="NAMES",
+        help=f"one or more, comma-separated, of: {_optimizer_list()} (default: sgd)",
+    )
     p.add_argument("--lr", default=None, help="one or more learning rates, comma-separated")
     p.add_argument("--start", default=None, help="start point, e.g. 1.5,1.5")
     p.add_argument("--dim", type=_positive(int), default=None, help="dimension (n-D functions)")
@@ -820,20 +929,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("race", help="animate optimizers racing on a surface")
     p.add_argument("function", nargs="?", default="beale")
-    p.add_argument("--optimizers", "--optimizer", dest="optimizers",
-                   default="sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam", metavar="NAMES",
-                   help=f"comma-separated, of: {_optimizer_list()} "
-                        "(default: sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam)")
-    p.add_argument("--lr", default=None,
-                   help="learning rate for every optimizer, or one per optimizer, "
-                        "comma-separated (default: the classic race's per-optimizer rates)")
+    p.add_argument(
+        "--optimizers",
+        "--optimizer",
+        dest="optimizers",
+        default="sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam",
+        metavar="NAMES",
+        help=f"comma-separated, of: {_optimizer_list()} "
+        "(default: sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam)",
+    )
+    p.add_argument(
+        "--lr",
+        default=None,
+        help="learning rate for every optimizer, or one per optimizer, "
+        "comma-separated (default: the classic race's per-optimizer rates)",
+    )
     p.add_argument("--start", default=None)
     p.add_argument("--steps", type=_positive(int), default=300)
     p.add_argument("--tol", type=_positive(float), default=1e-6)
     p.add_argument("--fps", type=_positive(int), default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", metavar="OPT.NAME=VALUE",
-                   help="a hyperparameter of one optimizer, e.g. --set adam.lr=0.1")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="OPT.NAME=VALUE",
+        help="a hyperparameter of one optimizer, e.g. --set adam.lr=0.1",
+    )
     p.add_argument("--out", default="race.gif", help="GIF or MP4 file")
     _add_optimizer_options(p)
     p.set_defaults(func=cmd_race)
@@ -842,9 +963,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["lr-sweep", "basins", "gd-vs-sgd", "landscape"])
     p.add_argument("function", nargs="?", default=None)
     p.add_argument("--lrs", default=None, help="learning rates for lr-sweep")
-    p.add_argument("--optimizers", "--optimizer", dest="optimizers", default=None,
-                   metavar="NAMES",
-                   help=f"paths to draw on a landscape, comma-separated, of: {_optimizer_list()}")
+    p.add_argument(
+        "--optimizers",
+        "--optimizer",
+        dest="optimizers",
+        default=None,
+        metavar="NAMES",
+        help=f"paths to draw on a landscape, comma-separated, of: {_optimizer_list()}",
+    )
     p.add_argument("--start", default=None)
     p.add_argument("--steps", type=_positive(int), default=None)
     p.add_argument("--out", required=True, help="PNG, SVG, GIF or MP4 file")
@@ -853,10 +979,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gallery", help="draw every figure into a folder with a gallery.md")
     p.add_argument("directory")
     p.add_argument("--quick", action="store_true", help="tiny runs, for CI")
-    p.add_argument("--markdown", default=None,
-                   help="where to write the markdown page (default: DIRECTORY/gallery.md); "
-                        "docs/gallery.md is made by: descentlab gallery docs/gallery "
-                        "--markdown docs/gallery.md")
+    p.add_argument(
+        "--markdown",
+        default=None,
+        help="where to write the markdown page (default: DIRECTORY/gallery.md); "
+        "docs/gallery.md is made by: descentlab gallery docs/gallery "
+        "--markdown docs/gallery.md",
+    )
     p.set_defaults(func=cmd_gallery)
 
     for name, func, text in (

@@ -42,8 +42,15 @@ def _lr_experiment() -> list[dict[str, Any]]:
     rows = []
     for lr in LEARNING_RATES:
         res = landscapes.minimize("parabola", np.array([1.0]), optimizer="gd", lr=lr, steps=100)
-        rows.append({"lr": lr, "status": str(res.status), "steps": int(res.nit),
-                     "x": float(np.ravel(res.x)[0]), "message": str(res.message)})
+        rows.append(
+            {
+                "lr": lr,
+                "status": str(res.status),
+                "steps": int(res.nit),
+                "x": float(np.ravel(res.x)[0]),
+                "message": str(res.message),
+            }
+        )
     return rows
 
 
@@ -58,17 +65,28 @@ def _train(quick: bool) -> dict[str, Any]:
     runs: dict[str, dict[str, Any]] = {
         "SGD": {"optimizer": {"name": "sgd", "lr": 0.1}, "dropout": 0.0, "regularizer": None},
         "Adam": {"optimizer": {"name": "adam", "lr": 2e-3}, "dropout": 0.0, "regularizer": None},
-        "Adam + L2 + dropout": {"optimizer": {"name": "adam", "lr": 2e-3}, "dropout": 0.2,
-                                    "regularizer": nn.L2(1e-4)},
+        "Adam + L2 + dropout": {
+            "optimizer": {"name": "adam", "lr": 2e-3},
+            "dropout": 0.2,
+            "regularizer": nn.L2(1e-4),
+        },
     }
     results: dict[str, Any] = {}
     for label, cfg in runs.items():
         nn.manual_seed(0)
         model = nn.MLP([bundle.num_features, 256, 128, num_classes], dropout=cfg["dropout"])
         started = time.perf_counter()
-        history = fit(model, bundle.train, bundle.val, optimizer=cfg["optimizer"],
-                      epochs=epochs, batch_size=32, regularizer=cfg["regularizer"], seed=0,
-                      progress=False)
+        history = fit(
+            model,
+            bundle.train,
+            bundle.val,
+            optimizer=cfg["optimizer"],
+            epochs=epochs,
+            batch_size=32,
+            regularizer=cfg["regularizer"],
+            seed=0,
+            progress=False,
+        )
         test = evaluate(model, bundle.test)
         results[label] = {
             "history": history,
@@ -92,14 +110,23 @@ def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict
         figures[f"race on {name}"] = path
     figures["race animation on beale"] = out / "race_beale.gif"
     f, results = races["beale"]
-    viz.race_animation(f, results, fps=15, frames=60, out=figures["race animation on beale"],
-                       bounds=landscapes.CLASSIC_RACES["beale"]["bounds"])
+    viz.race_animation(
+        f,
+        results,
+        fps=15,
+        frames=60,
+        out=figures["race animation on beale"],
+        bounds=landscapes.CLASSIC_RACES["beale"]["bounds"],
+    )
     figures["learning rates on x^2"] = out / "lr_sweep.png"
     viz.plot_lr_sweep("parabola", lrs=LEARNING_RATES, out=figures["learning rates on x^2"])
     runs = {k: v for k, v in training.items() if not k.startswith("_")}
     figures["training curves on digits"] = out / "training.png"
-    viz.plot_history([r["history"] for r in runs.values()], labels=list(runs),
-                     out=figures["training curves on digits"])
+    viz.plot_history(
+        [r["history"] for r in runs.values()],
+        labels=list(runs),
+        out=figures["training curves on digits"],
+    )
     return figures
 
 
@@ -115,16 +142,23 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
     for surface, (_, results) in races.items():
         race_rows[surface] = {}
         for name, res in results.items():
-            race_rows[surface][name] = {"status": str(res.status), "steps": int(res.nit),
-                                        "f": float(np.ravel(res.fun)[0])}
-            print(f"   {surface:>7} {name:>9}: {res.status:<9} {int(res.nit):>5} steps, "
-                  f"f = {float(np.ravel(res.fun)[0]):.5g}")
+            race_rows[surface][name] = {
+                "status": str(res.status),
+                "steps": int(res.nit),
+                "f": float(np.ravel(res.fun)[0]),
+            }
+            print(
+                f"   {surface:>7} {name:>9}: {res.status:<9} {int(res.nit):>5} steps, "
+                f"f = {float(np.ravel(res.fun)[0]):.5g}"
+            )
 
     print("2. Gradient descent on x^2 from x0 = 1 with five learning rates")
     lr_rows = _lr_experiment()
     for row in lr_rows:
-        print(f"   eta = {row['lr']:<7g} {row['status']:<9} after {row['steps']:>3} steps: "
-              f"{row['message']}")
+        print(
+            f"   eta = {row['lr']:<7g} {row['status']:<9} after {row['steps']:>3} steps: "
+            f"{row['message']}"
+        )
 
     print("3. An MLP 64-256-128-10 learning handwritten digits (8x8)")
     training = _train(quick)
@@ -132,10 +166,13 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
     for label, run in training.items():
         if label.startswith("_"):
             continue
-        train_rows[label] = {k: run[k] for k in ("test_accuracy", "test_loss", "train_accuracy",
-                                                 "seconds")}
-        print(f"   {label:<22} test accuracy {run['test_accuracy']:.4f} "
-              f"(train {run['train_accuracy']:.4f}) in {run['seconds']:.1f} s")
+        train_rows[label] = {
+            k: run[k] for k in ("test_accuracy", "test_loss", "train_accuracy", "seconds")
+        }
+        print(
+            f"   {label:<22} test accuracy {run['test_accuracy']:.4f} "
+            f"(train {run['train_accuracy']:.4f}) in {run['seconds']:.1f} s"
+        )
 
     summary = {"race": race_rows, "learning_rates": lr_rows, "training": train_rows}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
@@ -146,7 +183,9 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
         viz.demo_report(out, figures, summary)
         print(f"4. Report with {len(figures)} figures: {out / 'index.html'}")
     else:
-        print("4. matplotlib is not installed, so the report has no figures "
-              "(pip install 'descentlab[plot]'); numbers are in summary.json")
+        print(
+            "4. matplotlib is not installed, so the report has no figures "
+            "(pip install 'descentlab[plot]'); numbers are in summary.json"
+        )
     print(f"done in {time.perf_counter() - started:.1f} s; everything is in {out}/")
     return summary

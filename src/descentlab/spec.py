@@ -466,4 +466,3 @@ class Registry(Mapping[str, E]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.names()})"
-

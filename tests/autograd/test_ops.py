@@ -33,7 +33,13 @@ def compare(fn_dl, fn_torch, *arrays, rtol=1e-10):
         np.testing.assert_allclose(o.grad, t.grad.numpy(), rtol=rtol, atol=1e-12)
 
 
-BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((5, 1), (1, 6))]
+BINARY_SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),
+    ((2, 1, 4), (3, 1)),
+    ((), (2, 3)),
+    ((5, 1), (1, 6)),
+]
 
 
 @pytest.mark.parametrize("sa,sb", BINARY_SHAPES)
@@ -90,8 +96,17 @@ def test_unary_ops(name, ours, theirs, positive):
 
 
 @pytest.mark.parametrize(
-    "sa,sb", [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
-              ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)), ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2))]
+    "sa,sb",
+    [
+        ((3, 4), (4, 5)),
+        ((4,), (4, 5)),
+        ((3, 4), (4,)),
+        ((4,), (4,)),
+        ((2, 3, 4), (4, 5)),
+        ((2, 3, 4), (2, 4, 5)),
+        ((3, 4), (2, 4, 5)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+    ],
 )
 def test_matmul_including_batched(sa, sb):
     compare(lambda a, b: a @ b, lambda a, b: a @ b, rand(*sa), rand(*sb))
@@ -116,8 +131,14 @@ def test_reshape_transpose_T():
 
 @pytest.mark.parametrize(
     "index",
-    [np.s_[1], np.s_[:, 1:3], np.s_[..., ::2], np.s_[None, 0], (np.array([0, 2, 2, 1]),),
-     (np.array([0, 1, 1]), np.array([2, 0, 2]))],
+    [
+        np.s_[1],
+        np.s_[:, 1:3],
+        np.s_[..., ::2],
+        np.s_[None, 0],
+        (np.array([0, 2, 2, 1]),),
+        (np.array([0, 1, 1]), np.array([2, 0, 2])),
+    ],
     ids=["int", "slice", "ellipsis-step", "newaxis", "int-array-repeats", "pairs"],
 )
 def test_getitem(index):
@@ -130,8 +151,12 @@ def test_concatenate_stack_where():
     c, d = rand(2, 3), rand(2, 3)
     compare(lambda x, y: ag.stack([x, y], axis=1), lambda x, y: torch.stack([x, y], 1), c, d)
     cond = RNG.random((2, 3)) > 0.5
-    compare(lambda x, y: ag.where(cond, x, y),
-            lambda x, y: torch.where(torch.tensor(cond), x, y), c, rand(3))
+    compare(
+        lambda x, y: ag.where(cond, x, y),
+        lambda x, y: torch.where(torch.tensor(cond), x, y),
+        c,
+        rand(3),
+    )
 
 
 def test_composed_softmax_log_softmax_logsumexp():
@@ -157,8 +182,11 @@ def test_fused_cross_entropy_equals_composed_twin_and_torch(reduction):
         losses = -a.log_softmax(axis=1)[np.arange(7), y]
         return {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
 
-    compare(lambda a: ag.softmax_cross_entropy(a, y, reduction),
-            lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(y), reduction=reduction), z)
+    compare(
+        lambda a: ag.softmax_cross_entropy(a, y, reduction),
+        lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(y), reduction=reduction),
+        z,
+    )
     ours = dl.tensor(z, requires_grad=True)
     twin = dl.tensor(z, requires_grad=True)
     cot = RNG.standard_normal(() if reduction != "none" else (7,))
@@ -171,8 +199,11 @@ def test_cross_entropy_with_probability_targets_matches_torch():
     z = rand(6, 4)
     q = RNG.random((6, 4))
     q /= q.sum(1, keepdims=True)
-    compare(lambda a: ag.softmax_cross_entropy(a, q),
-            lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(q)), z)
+    compare(
+        lambda a: ag.softmax_cross_entropy(a, q),
+        lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(q)),
+        z,
+    )
 
 
 @pytest.mark.parametrize("name,ours,theirs,positive", UNARY, ids=[u[0] for u in UNARY])
@@ -186,7 +217,9 @@ def test_unary_ops_match_finite_differences(name, ours, theirs, positive):
 
 def test_matmul_and_broadcast_ops_match_finite_differences():
     w = rand(4, 3)
-    result = dl.gradcheck(lambda a: ((a @ w).tanh() + a.sum(axis=1, keepdims=True)).sum(), rand(2, 4))
+    result = dl.gradcheck(
+        lambda a: ((a @ w).tanh() + a.sum(axis=1, keepdims=True)).sum(), rand(2, 4)
+    )
     assert result.passed, str(result)
 
 
@@ -196,7 +229,12 @@ def test_fused_linear_equals_composed_twin_and_torch(shape, bias):
     x, w, b = rand(*shape), rand(3, 4), rand(3)
     if bias:
         compare(lambda a, c, d: ag.linear(a, c, d), lambda a, c, d: a @ c.T + d, x, w, b)
-        compare(lambda a, c, d: ag.linear(a, c, d),
-                lambda a, c, d: torch.nn.functional.linear(a, c, d), x, w, b)
+        compare(
+            lambda a, c, d: ag.linear(a, c, d),
+            lambda a, c, d: torch.nn.functional.linear(a, c, d),
+            x,
+            w,
+            b,
+        )
     else:
         compare(lambda a, c: ag.linear(a, c), lambda a, c: a @ c.T, x, w)

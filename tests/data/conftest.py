@@ -12,8 +12,9 @@ from descentlab.data import MNIST_FILES, write_idx
 # The real-data fixtures (mnist_dir, fashion_mnist_dir, real_data) live in tests/conftest.py.
 
 
-def write_fake_mnist(directory: Path, n_train: int = 60, n_test: int = 30, gz: bool = True,
-                     seed: int = 0) -> dict[str, np.ndarray]:
+def write_fake_mnist(
+    directory: Path, n_train: int = 60, n_test: int = 30, gz: bool = True, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Write the four MNIST-named IDX files with random 28x28 images; return the arrays."""
     rng = np.random.default_rng(seed)
     arrays = {

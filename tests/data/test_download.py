@@ -46,7 +46,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         start = 0
         range_header = self.headers.get("Range")
         if server.ranges and range_header and range_header.startswith("bytes="):
-            start = int(range_header[len("bytes="):].split("-")[0])
+            start = int(range_header[len("bytes=") :].split("-")[0])
             if start >= len(body):
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -145,8 +145,9 @@ def test_resume_from_truncated_part_with_range(served, tmp_path):
     dest.parent.mkdir()
     half = len(body) // 2
     (dest.parent / (dest.name + ".part")).write_bytes(body[:half])
-    download_file(served.url + GZ_NAMES[0], dest, hashlib.sha256(body).hexdigest(),
-                  size=len(body), quiet=True)
+    download_file(
+        served.url + GZ_NAMES[0], dest, hashlib.sha256(body).hexdigest(), size=len(body), quiet=True
+    )
     assert served.requests == [(GZ_NAMES[0], f"bytes={half}-")]
     assert dest.read_bytes() == body
     assert not (dest.parent / (dest.name + ".part")).exists()
@@ -202,14 +203,24 @@ def test_checksum_failing_twice_raises_and_leaves_nothing(served, tmp_path):
 def test_official_size_is_checked(served, tmp_path):
     body = served.files[GZ_NAMES[3]]
     with pytest.raises(DataError, match=f"{len(body)} bytes"):
-        download_file(served.url + GZ_NAMES[3], tmp_path / "x.gz",
-                      hashlib.sha256(body).hexdigest(), size=len(body) + 1, quiet=True)
+        download_file(
+            served.url + GZ_NAMES[3],
+            tmp_path / "x.gz",
+            hashlib.sha256(body).hexdigest(),
+            size=len(body) + 1,
+            quiet=True,
+        )
 
 
 def test_http_error_names_url_and_status(served, tmp_path):
     with pytest.raises(DataError, match="HTTP 404") as info:
-        download_dataset("mnist", tmp_path, mirror=served.url.replace("/mnist/", "/nothing/"),
-                         checksums={n: "0" * 64 for n in GZ_NAMES}, quiet=True)
+        download_dataset(
+            "mnist",
+            tmp_path,
+            mirror=served.url.replace("/mnist/", "/nothing/"),
+            checksums={n: "0" * 64 for n in GZ_NAMES},
+            quiet=True,
+        )
     assert "/nothing/train-images-idx3-ubyte.gz" in str(info.value)
 
 
@@ -262,7 +273,8 @@ def test_cache_dir_per_platform(monkeypatch, tmp_path):
     assert root("linux", {"XDG_CACHE_HOME": "relative"}, home) == home / ".cache"
     assert root("darwin", {}, home) == home / "Library" / "Caches"
     assert root("win32", {"LOCALAPPDATA": "C:/Users/u/AppData/Local"}, home) == Path(
-        "C:/Users/u/AppData/Local")
+        "C:/Users/u/AppData/Local"
+    )
     monkeypatch.setenv("DESCENTLAB_DATA", str(tmp_path))
     assert cache_dir() == tmp_path
     monkeypatch.delenv("DESCENTLAB_DATA")

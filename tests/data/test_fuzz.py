@@ -13,8 +13,12 @@ from hypothesis import strategies as st
 
 from descentlab.data import DataError, load_npz, read_idx, write_idx
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 # far below any real data; a hostile header must not get past it (nor allocate near it)
 LIMIT = 1 << 20
 
@@ -42,7 +46,7 @@ def _mutations(seed: bytes):
         out = bytearray(seed[:cut] if cut else seed)
         for pos, blob in spliced:
             pos = min(pos, len(out))
-            out[pos:pos + len(blob)] = blob
+            out[pos : pos + len(blob)] = blob
         return bytes(out)
 
     return st.tuples(st.integers(0, len(seed)), edits).map(apply)
@@ -56,8 +60,9 @@ def _check_idx(raw: bytes, path) -> None:
         return
     # loaded: the header must describe exactly what came back
     assert array.nbytes <= LIMIT and array.dtype.isnative
-    assert 4 + 4 * array.ndim + array.nbytes == len(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b"
-                                                   else raw)
+    assert 4 + 4 * array.ndim + array.nbytes == len(
+        gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    )
 
 
 @FUZZ
@@ -128,7 +133,8 @@ def test_compressed_npz_reader_loads_or_raises_dataerror(raw, tmp_path):
             st.sampled_from(["<f8", "|u1", ">i4", "O", "<U3", "|V4", "<c16", "|b1"]),
             st.booleans(),
             st.lists(st.integers(-3, 2**40), max_size=4).map(tuple),
-            st.integers(), st.text(max_size=5),
+            st.integers(),
+            st.text(max_size=5),
         ),
     ),
     payload=st.binary(max_size=64),

@@ -16,9 +16,7 @@ from descentlab.data import (
 
 
 @pytest.mark.parametrize("gz", [False, True])
-@pytest.mark.parametrize(
-    "dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
-)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
 def test_roundtrip(tmp_path, gz, dtype):
     rng = np.random.default_rng(0)
     array = (rng.normal(size=(5, 3, 4)) * 50).astype(dtype)
@@ -45,8 +43,10 @@ def test_gzip_detected_by_content_not_suffix(tmp_path):
 
 
 def _raw(array):
-    return bytes([0, 0, 8, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + (
-        array.astype(np.uint8).tobytes()
+    return (
+        bytes([0, 0, 8, array.ndim])
+        + np.asarray(array.shape, ">u4").tobytes()
+        + (array.astype(np.uint8).tobytes())
     )
 
 
@@ -168,8 +168,12 @@ def test_real_mnist_facts(mnist_dir: Path):
 
 
 def test_real_mnist_checksums(mnist_dir: Path):
-    images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz", md5="2646ac647ad5339dbf082846283269ea")
-    labels = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz", md5="27ae3e4e09519cfbb04c329615203637")
+    images = read_idx(
+        mnist_dir / "t10k-images-idx3-ubyte.gz", md5="2646ac647ad5339dbf082846283269ea"
+    )
+    labels = read_idx(
+        mnist_dir / "t10k-labels-idx1-ubyte.gz", md5="27ae3e4e09519cfbb04c329615203637"
+    )
     assert len(images) == len(labels) == 10000
 
 
@@ -234,13 +238,20 @@ def _mnist_dir(tmp_path, make_fake_mnist, **overrides):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"train-labels-idx1-ubyte": np.array([0] * 19 + [10**9], np.int32)},
-         "label 1000000000 at index 19; mnist labels are 0..9"),
+        (
+            {"train-labels-idx1-ubyte": np.array([0] * 19 + [10**9], np.int32)},
+            "label 1000000000 at index 19; mnist labels are 0..9",
+        ),
         ({"t10k-labels-idx1-ubyte": np.array([0] * 9 + [10], np.uint8)}, "label 10 at index 9"),
         ({"t10k-labels-idx1-ubyte": np.array([0] * 9 + [-1], np.int8)}, "label -1"),
         ({"train-labels-idx1-ubyte": np.zeros(20, np.float32)}, "expected integers"),
-        ({"train-images-idx3-ubyte": np.zeros((0, 28, 28), np.uint8),
-          "train-labels-idx1-ubyte": np.zeros(0, np.uint8)}, "holds no data"),
+        (
+            {
+                "train-images-idx3-ubyte": np.zeros((0, 28, 28), np.uint8),
+                "train-labels-idx1-ubyte": np.zeros(0, np.uint8),
+            },
+            "holds no data",
+        ),
         ({"t10k-images-idx3-ubyte": np.zeros((10, 0, 28), np.uint8)}, "holds no data"),
         ({"t10k-images-idx3-ubyte": np.zeros((10, 28, 28), np.float32)}, "uint8 pixels"),
         ({"t10k-labels-idx1-ubyte": np.zeros(11, np.uint8)}, "10 images but .* 11 labels"),

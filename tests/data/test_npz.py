@@ -21,7 +21,10 @@ def test_train_test_layout_with_uint8_images(tmp_path):
     xtr = rng.integers(0, 256, size=(20, 5, 5), dtype=np.uint8)
     xte = rng.integers(0, 256, size=(8, 5, 5), dtype=np.uint8)
     np.savez_compressed(
-        tmp_path / "img.npz", x_train=xtr, y_train=np.arange(20) % 4, x_test=xte,
+        tmp_path / "img.npz",
+        x_train=xtr,
+        y_train=np.arange(20) % 4,
+        x_test=xte,
         y_test=np.arange(8) % 4,
     )
     (Xtr, ytr), (Xte, yte) = load_npz(tmp_path / "img.npz")

@@ -11,8 +11,17 @@ GENERATED = [name for name, spec in DATASETS.items() if spec.needs_path is None]
 
 def test_registry_lists_every_data_set():
     assert list(DATASETS) == [
-        "moons", "circles", "spirals", "xor", "blobs", "digits", "line", "polynomial",
-        "mnist", "fashion-mnist", "npz",
+        "moons",
+        "circles",
+        "spirals",
+        "xor",
+        "blobs",
+        "digits",
+        "line",
+        "polynomial",
+        "mnist",
+        "fashion-mnist",
+        "npz",
     ]
     assert ALIASES["gaussians"] == "blobs" and ALIASES["spiral"] == "spirals"
     for name, spec in DATASETS.items():
@@ -164,8 +173,14 @@ def test_spec_options_are_parsed_and_typed():
 @pytest.mark.parametrize(
     ("spec", "kwargs", "message"),
     [
-        ("moons:foo", {}, (r"unknown option 'foo' in data spec 'moons:foo'; .*n \(int in \[2, "
-                           r"100000\], default 200\), noise \(float in \[0, 1\], default 0.1\)")),
+        (
+            "moons:foo",
+            {},
+            (
+                r"unknown option 'foo' in data spec 'moons:foo'; .*n \(int in \[2, "
+                r"100000\], default 200\), noise \(float in \[0, 1\], default 0.1\)"
+            ),
+        ),
         ("moons:n=-1", {}, r"n must be an int in \[2, 100000\] for data set 'moons', got -1"),
         ("moons:n=1000000", {}, r"n must be an int in \[2, 100000\].*got 1000000"),
         ("xor:noise=5", {}, r"noise must be a float in \[0, 1\] for data set 'xor', got 5.0"),

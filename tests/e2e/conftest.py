@@ -23,8 +23,13 @@ import pytest
 
 CHROMIUM = os.environ.get("DESCENTLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: How long to wait for the back end (web/server.py) to appear while it is being written.
@@ -44,8 +49,10 @@ def _create_app() -> Any:
             from descentlab.web.server import create_app
         except ImportError as err:
             if time.monotonic() >= deadline:
-                pytest.fail(f"the playground back end is missing: cannot import "
-                            f"descentlab.web.server.create_app ({err})")
+                pytest.fail(
+                    f"the playground back end is missing: cannot import "
+                    f"descentlab.web.server.create_app ({err})"
+                )
             time.sleep(60)
             continue
         return create_app()
@@ -57,8 +64,14 @@ def server_url() -> Iterator[str]:
     import uvicorn
 
     port = _free_port()
-    config = uvicorn.Config(_create_app(), host="127.0.0.1", port=port, log_level="warning",
-                            ws_ping_interval=None, lifespan="off")
+    config = uvicorn.Config(
+        _create_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_ping_interval=None,
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="playground-server", daemon=True)
     thread.start()
@@ -84,8 +97,13 @@ def _install_chromium_if_missing() -> None:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([apt, "update", "-qq"], capture_output=True, env=env, timeout=900, check=False)
-    subprocess.run([apt, "install", "-y", "-qq", "chromium"], capture_output=True, env=env,
-                   timeout=1800, check=False)
+    subprocess.run(
+        [apt, "install", "-y", "-qq", "chromium"],
+        capture_output=True,
+        env=env,
+        timeout=1800,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +112,10 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("Python Playwright is missing: pip install playwright "
-                    "(the browser itself is Debian's chromium, not `playwright install`)")
+        pytest.fail(
+            "Python Playwright is missing: pip install playwright "
+            "(the browser itself is Debian's chromium, not `playwright install`)"
+        )
     _install_chromium_if_missing()
     if not _have_chromium():
         pytest.fail(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
@@ -124,8 +144,9 @@ def new_page(browser: Any, server_url: str) -> Iterator[Any]:
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         url = hash_or_url if hash_or_url.startswith("http") else server_url + hash_or_url
         page.goto(url)
-        page.wait_for_function("window.__descentlab && window.__descentlab.ready === true",
-                               timeout=15000)
+        page.wait_for_function(
+            "window.__descentlab && window.__descentlab.ready === true", timeout=15000
+        )
         return page
 
     yield make

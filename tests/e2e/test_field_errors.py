@@ -82,8 +82,11 @@ def race_runs(page: Any, points: int = 10) -> None:
     before = hook(page)["frames"]["race"]
     page.get_by_test_id("race-reset").click()
     page.get_by_test_id("race-play").click()
-    wait(page, f"{HOOK}.frames.race > {before} + 3 && Object.values({HOOK}.runs).length > 0"
-         f" && Object.values({HOOK}.runs).every(r => r.points > {points})")
+    wait(
+        page,
+        f"{HOOK}.frames.race > {before} + 3 && Object.values({HOOK}.runs).length > 0"
+        f" && Object.values({HOOK}.runs).every(r => r.points > {points})",
+    )
     assert hook(page)["connected"] is True
 
 
@@ -110,8 +113,10 @@ def test_bad_learning_rates_in_an_optimizer_row(new_page: Any, artifacts: Path) 
     # server's plain message comes back beside the optimizer's settings
     type_into(page, "race-opt-o2-lr", "-1")
     wait(page, "window.__sent.some(m => m.includes('\"lr\":-1'))")
-    o2_lrs = [[o["hyper"].get("lr") for o in m["config"]["optimizers"] if o["id"] == "o2"][0]
-              for m in sent(page, "race.start")]
+    o2_lrs = [
+        next(o["hyper"].get("lr") for o in m["config"]["optimizers"] if o["id"] == "o2")
+        for m in sent(page, "race.start")
+    ]
     assert -1 in o2_lrs
     error = field_error(card2)
     error.wait_for(state="visible")
@@ -145,8 +150,12 @@ def test_formula_with_z_is_refused_beside_the_formula(new_page: Any, artifacts: 
     formula = page.get_by_test_id("race-formula")
     formula.fill("x + z")
     formula.press("Enter")
-    assert_beside(page, group, formula,
-                  "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y")
+    assert_beside(
+        page,
+        group,
+        formula,
+        "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y",
+    )
     assert formula.input_value() == "x + z"
     # the map keeps the last accepted landscape and the race keeps running
     assert hook(page)["surface"]["landscape"] == "beale"
@@ -164,7 +173,9 @@ def test_formula_with_z_is_refused_beside_the_formula(new_page: Any, artifacts: 
     assert field_error(page.locator("#race-controls")).count() == 0
 
 
-def test_start_outside_the_bounds_is_refused_beside_the_start(new_page: Any, artifacts: Path) -> None:
+def test_start_outside_the_bounds_is_refused_beside_the_start(
+    new_page: Any, artifacts: Path
+) -> None:
     page = new_page()
     page.get_by_test_id("race-pause").click()
     page.get_by_test_id("tab-lr").click()
@@ -269,12 +280,23 @@ def test_every_control_names_its_field_and_unplaced_errors_use_the_banner(new_pa
       };
     }""")
     assert found == {
-        "lr0": "race-opt-o1-lr", "hyper1": "race-opt-o2-hyper", "name2": "race-opt-o3",
-        "optimizers": "race-optimizers", "landscape": "race-formula-control",
-        "bounds": "race-formula-control", "start": "race-start", "raceStart": "race-start",
-        "speed": "race-speed", "hidden": "train-hidden", "dropout": "train-dropout",
-        "points": "train-points", "dataset": "train-dataset", "trainHyper": "train-hp-hyper",
-        "lrs": "lr-lrs-control", "lrStart": "lr-start", "lrLandscape": "lr-landscape",
+        "lr0": "race-opt-o1-lr",
+        "hyper1": "race-opt-o2-hyper",
+        "name2": "race-opt-o3",
+        "optimizers": "race-optimizers",
+        "landscape": "race-formula-control",
+        "bounds": "race-formula-control",
+        "start": "race-start",
+        "raceStart": "race-start",
+        "speed": "race-speed",
+        "hidden": "train-hidden",
+        "dropout": "train-dropout",
+        "points": "train-points",
+        "dataset": "train-dataset",
+        "trainHyper": "train-hp-hyper",
+        "lrs": "lr-lrs-control",
+        "lrStart": "lr-start",
+        "lrLandscape": "lr-landscape",
         "none": [None] * 5,
     }
 
@@ -287,7 +309,9 @@ def test_every_control_names_its_field_and_unplaced_errors_use_the_banner(new_pa
     err = hook(page)["errors"][-1]
     placed = page.evaluate(
         "async (f) => { const { findHost } = await import('./static/fields.js');"
-        " return findHost(document.getElementById('panel-lr'), f) !== null; }", err["field"])
+        " return findHost(document.getElementById('panel-lr'), f) !== null; }",
+        err["field"],
+    )
     banner = page.get_by_test_id("error-banner")
     if placed:
         assert err["shown"] == "field"

@@ -65,8 +65,9 @@ def test_penalized_himmelblau_keeps_four_basins():
 
 
 def test_from_function_with_array_or_separate_arguments():
-    g1 = from_function(lambda X: (X**2).sum(axis=-1) + ag.sin(X[..., 0]), dim=3,
-                       bounds=[-2, 2], name="mine")
+    g1 = from_function(
+        lambda X: (X**2).sum(axis=-1) + ag.sin(X[..., 0]), dim=3, bounds=[-2, 2], name="mine"
+    )
     X = np.random.default_rng(2).normal(size=(4, 3))
     np.testing.assert_allclose(g1.grad(X), 2 * X + np.cos(X[:, :1]) * [1, 0, 0])
     assert g1.name == "mine" and g1.bounds.shape == (3, 2) and not g1.minima_known
@@ -77,8 +78,9 @@ def test_from_function_with_array_or_separate_arguments():
     with pytest.raises(ValueError, match="dim is needed"):
         from_function(lambda X: X.sum())
     # one value for the whole batch: read as scipy's f(x) of one point, point by point
-    np.testing.assert_array_equal(from_function(lambda X: X.sum(), dim=2).grad(np.ones((3, 2))),
-                                  np.ones((3, 2)))
+    np.testing.assert_array_equal(
+        from_function(lambda X: X.sum(), dim=2).grad(np.ones((3, 2))), np.ones((3, 2))
+    )
     with pytest.raises(ValueError, match="f must return a Tensor of shape"):
         from_function(lambda X: X * 2.0, dim=2).grad(np.ones((3, 2)))
     with pytest.raises(TypeError, match="function of arrays"):

@@ -13,9 +13,13 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 @cache
 def run(name: str) -> str:
-    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", str(EXAMPLES / name)],
-                          check=False, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", str(EXAMPLES / name)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     return proc.stdout
@@ -64,7 +68,10 @@ def test_adagrad_norm():
 @pytest.mark.parametrize("label,per_epoch", [("GD", 1), ("SGD b=1", 8), ("SGD b=4", 2)])
 def test_gd_vs_sgd_regression(label, per_epoch):
     out = run("gd_vs_sgd_regression.py")
-    m = re.search(rf"{re.escape(label)} +50 epochs = (\d+) steps \((\d+) per epoch\).*"
-                  r"distance to solution = ([\d.]+)", out)
+    m = re.search(
+        rf"{re.escape(label)} +50 epochs = (\d+) steps \((\d+) per epoch\).*"
+        r"distance to solution = ([\d.]+)",
+        out,
+    )
     assert m and int(m.group(1)) == 50 * per_epoch and int(m.group(2)) == per_epoch
     assert float(m.group(3)) < 0.1

@@ -50,7 +50,8 @@ def test_losses_match_pytorch():
     wb = np.array([0.7, -0.2])
     pred = torch.tensor(wb[0] * EIGHT_X + wb[1])
     assert f.value(wb) == pytest.approx(
-        torch.nn.functional.mse_loss(pred, torch.tensor(EIGHT_Y)).item(), rel=1e-14)
+        torch.nn.functional.mse_loss(pred, torch.tensor(EIGHT_Y)).item(), rel=1e-14
+    )
     g = logistic_regression(n=20, seed=3)
     z = torch.tensor(1.3 * g.x - 0.4)
     ref = torch.nn.functional.binary_cross_entropy_with_logits(z, torch.tensor(g.y))

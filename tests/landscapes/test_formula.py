@@ -6,32 +6,35 @@ import pytest
 from descentlab.landscapes import FormulaError, from_formula, get, parse_formula
 
 
-@pytest.mark.parametrize("text,part", [
-    ("__import__('os').system('ls')", "__import__"),
-    ("os.system('ls')", "attribute access 'os.system'"),
-    ("x.__class__", "attribute access 'x.__class__'"),
-    ("x[0]", "subscript 'x[0]'"),
-    ("(lambda: 1)()", "call '(lambda: 1)()'"),
-    ("lambda x: x", "lambda"),
-    ("x < 1", "comparison 'x < 1'"),
-    ("'abc'", "string"),
-    ("foo(x)", "call of 'foo'"),
-    ("open", "unknown name 'open'"),
-    ("eval('1')", "call of 'eval'"),
-    ("x % 2", "operator Mod"),
-    ("x if y else 1", "IfExp"),
-    ("[x, y]", "List"),
-    ("sin", "must be called"),
-    ("sin(x, y)", "takes 1 argument"),
-    ("max(x)", "takes 2 arguments"),
-    ("sin(x=1)", "keyword arguments"),
-    ("x1 + y", "mix of variable styles"),
-    ("x +", "cannot parse"),
-    ("", "empty"),
-    ("True + x", "constant 'True'"),
-    ("x @ y", "operator MatMult"),
-    ("not x", "operator"),
-])
+@pytest.mark.parametrize(
+    "text,part",
+    [
+        ("__import__('os').system('ls')", "__import__"),
+        ("os.system('ls')", "attribute access 'os.system'"),
+        ("x.__class__", "attribute access 'x.__class__'"),
+        ("x[0]", "subscript 'x[0]'"),
+        ("(lambda: 1)()", "call '(lambda: 1)()'"),
+        ("lambda x: x", "lambda"),
+        ("x < 1", "comparison 'x < 1'"),
+        ("'abc'", "string"),
+        ("foo(x)", "call of 'foo'"),
+        ("open", "unknown name 'open'"),
+        ("eval('1')", "call of 'eval'"),
+        ("x % 2", "operator Mod"),
+        ("x if y else 1", "IfExp"),
+        ("[x, y]", "List"),
+        ("sin", "must be called"),
+        ("sin(x, y)", "takes 1 argument"),
+        ("max(x)", "takes 2 arguments"),
+        ("sin(x=1)", "keyword arguments"),
+        ("x1 + y", "mix of variable styles"),
+        ("x +", "cannot parse"),
+        ("", "empty"),
+        ("True + x", "constant 'True'"),
+        ("x @ y", "operator MatMult"),
+        ("not x", "operator"),
+    ],
+)
 def test_refuses_everything_outside_the_whitelist(text, part):
     with pytest.raises(FormulaError, match=None) as info:
         from_formula(text)
@@ -66,10 +69,17 @@ def test_caret_means_power_and_constants():
 
 
 FORMULAS = [
-    "x**2 + 3*sin(y)", "sqrt(x**2 + y**2 + 1)", "exp(-x**2) * cos(y) / (2 + tanh(x*y))",
-    "log(1 + x**2) + abs(y - 0.3) + sigmoid(x - y)", "softplus(x) + relu(y - 0.1) + atan(x*y)",
-    "max(x, y) + min(x**2, y)", "x**y", "2**x + ln(3 + y)", "sinh(x) - cosh(y) + tan(x/2)",
-    "log1p(x**2) - x1**2" if False else "log1p(x**2)", "-x + +y - (x*y)**3 / 7",
+    "x**2 + 3*sin(y)",
+    "sqrt(x**2 + y**2 + 1)",
+    "exp(-x**2) * cos(y) / (2 + tanh(x*y))",
+    "log(1 + x**2) + abs(y - 0.3) + sigmoid(x - y)",
+    "softplus(x) + relu(y - 0.1) + atan(x*y)",
+    "max(x, y) + min(x**2, y)",
+    "x**y",
+    "2**x + ln(3 + y)",
+    "sinh(x) - cosh(y) + tan(x/2)",
+    "log1p(x**2) - x1**2" if False else "log1p(x**2)",
+    "-x + +y - (x*y)**3 / 7",
     "x1*x2 - x3**2 + sin(x4)",
 ]
 
@@ -80,8 +90,9 @@ def test_gradient_matches_central_differences(text):
     rng = np.random.default_rng(0)
     X = rng.uniform(0.2, 1.5, size=(20, f.dim))  # x**y needs x > 0
     h = 1e-6
-    fd = np.stack([(f.value(X + h * e) - f.value(X - h * e)) / (2 * h)
-                   for e in np.eye(f.dim)], axis=-1)
+    fd = np.stack(
+        [(f.value(X + h * e) - f.value(X - h * e)) / (2 * h) for e in np.eye(f.dim)], axis=-1
+    )
     np.testing.assert_allclose(f.grad(X), fd, rtol=1e-6, atol=1e-6)
     v, g = f.value_and_grad(X)
     assert np.array_equal(v, f.value(X)) and np.array_equal(g, f.grad(X))
@@ -92,8 +103,9 @@ def test_gradient_matches_autograd():
     from descentlab.landscapes import from_function
 
     f = from_formula("exp(-x**2) * cos(y) + sqrt(1 + x**2*y**2) - log(2 + sin(x))")
-    auto = from_function(lambda x, y: ag.exp(-x**2) * ag.cos(y) + ag.sqrt(1 + x**2 * y**2)
-                         - ag.log(2 + ag.sin(x)))
+    auto = from_function(
+        lambda x, y: ag.exp(-(x**2)) * ag.cos(y) + ag.sqrt(1 + x**2 * y**2) - ag.log(2 + ag.sin(x))
+    )
     X = np.random.default_rng(1).normal(size=(15, 2))
     np.testing.assert_allclose(f.value(X), auto.value(X), rtol=1e-13)
     np.testing.assert_allclose(f.grad(X), auto.grad(X), rtol=1e-12, atol=1e-13)
@@ -164,12 +176,60 @@ def test_long_messages_show_a_shortened_formula():
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-_TOKENS = ["x", "y", "z", "x1", "x2", "x99", "x100", "x101", "x0", "pi", "e", "1", "2.5",
-           "1e308", "1e309", "0", "-", "+", "*", "/", "**", "^", "(", ")", ",", " ", "sin",
-           "max", "log", "sqrt", "abs", "exp", "foo", ".", "[", "]", "'", "lambda", ":",
-           "%", "<", "==", "j", "_", "1" * 30, "9" * 310, "\0", "\n", "é"]
-_FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
-                 suppress_health_check=[HealthCheck.too_slow])
+_TOKENS = [
+    "x",
+    "y",
+    "z",
+    "x1",
+    "x2",
+    "x99",
+    "x100",
+    "x101",
+    "x0",
+    "pi",
+    "e",
+    "1",
+    "2.5",
+    "1e308",
+    "1e309",
+    "0",
+    "-",
+    "+",
+    "*",
+    "/",
+    "**",
+    "^",
+    "(",
+    ")",
+    ",",
+    " ",
+    "sin",
+    "max",
+    "log",
+    "sqrt",
+    "abs",
+    "exp",
+    "foo",
+    ".",
+    "[",
+    "]",
+    "'",
+    "lambda",
+    ":",
+    "%",
+    "<",
+    "==",
+    "j",
+    "_",
+    "1" * 30,
+    "9" * 310,
+    "\0",
+    "\n",
+    "é",
+]
+_FUZZ = settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 _POINTS = np.random.default_rng(0).uniform(-2, 2, size=(4, 3))
 
 
@@ -178,7 +238,7 @@ def _try(text: str) -> None:
         f = from_formula(text)
     except ValueError:
         return
-    X = _POINTS[:, :1].repeat(f.dim, axis=1) if f.dim > 3 else _POINTS[:, :f.dim]
+    X = _POINTS[:, :1].repeat(f.dim, axis=1) if f.dim > 3 else _POINTS[:, : f.dim]
     v, g = f.value_and_grad(X)
     assert v.shape == (4,) and g.shape == (4, f.dim)
 
@@ -196,19 +256,39 @@ def test_fuzz_random_token_strings_are_a_landscape_or_a_value_error(text):
 
 
 _LEAF = st.sampled_from(["x", "y", "x1", "x2", "pi", "e", "0", "1", "0.5", "1e300", "3"])
-_UNARY = st.sampled_from(["sin", "cos", "tan", "exp", "log", "log1p", "sqrt", "abs", "tanh",
-                          "sinh", "cosh", "arctan", "atan", "ln", "sigmoid", "softplus",
-                          "relu", "-", "+"])
+_UNARY = st.sampled_from(
+    [
+        "sin",
+        "cos",
+        "tan",
+        "exp",
+        "log",
+        "log1p",
+        "sqrt",
+        "abs",
+        "tanh",
+        "sinh",
+        "cosh",
+        "arctan",
+        "atan",
+        "ln",
+        "sigmoid",
+        "softplus",
+        "relu",
+        "-",
+        "+",
+    ]
+)
 _BINOP = st.sampled_from(["+", "-", "*", "/", "**", "^"])
 
 
 def _tree(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
-        st.tuples(_UNARY, children).map(
-            lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(_UNARY, children).map(lambda t: f"{t[0]}({t[1]})"),
         st.tuples(children, _BINOP, children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(st.sampled_from(["max", "min"]), children, children).map(
-            lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+            lambda t: f"{t[0]}({t[1]}, {t[2]})"
+        ),
     )
 
 

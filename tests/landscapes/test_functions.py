@@ -19,10 +19,27 @@ def _points(f, n=25, seed=0):
 
 
 def test_registry_lists_every_function_of_the_lecture():
-    wanted = {"parabola", "double_well", "cubic", "xcos", "quadratic", "ill_conditioned",
-              "rosenbrock", "beale", "himmelblau", "booth", "goldstein_price",
-              "six_hump_camel", "rastrigin", "ackley", "styblinski_tang", "saddle",
-              "monkey_saddle", "eight_points", "logistic_regression"}
+    wanted = {
+        "parabola",
+        "double_well",
+        "cubic",
+        "xcos",
+        "quadratic",
+        "ill_conditioned",
+        "rosenbrock",
+        "beale",
+        "himmelblau",
+        "booth",
+        "goldstein_price",
+        "six_hump_camel",
+        "rastrigin",
+        "ackley",
+        "styblinski_tang",
+        "saddle",
+        "monkey_saddle",
+        "eight_points",
+        "logistic_regression",
+    }
     assert wanted <= set(REGISTRY)
     for name, spec in REGISTRY.items():
         assert isinstance(spec, LandscapeSpec) and spec.name == name
@@ -51,14 +68,14 @@ def test_analytic_gradient_matches_central_differences(name):
     f = landscapes.get(name)
     X = _points(f, seed=1)
     h = 1e-6
-    fd = np.stack([(f.value(X + h * e) - f.value(X - h * e)) / (2 * h)
-                   for e in np.eye(f.dim)], axis=-1)
+    fd = np.stack(
+        [(f.value(X + h * e) - f.value(X - h * e)) / (2 * h) for e in np.eye(f.dim)], axis=-1
+    )
     g = f.grad(X)
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-5 * (1 + np.abs(g).max()))
 
 
-@pytest.mark.parametrize("name", [n for n in ANALYTIC
-                                  if n not in ("rastrigin", "styblinski_tang")])
+@pytest.mark.parametrize("name", [n for n in ANALYTIC if n not in ("rastrigin", "styblinski_tang")])
 def test_gradient_and_value_match_the_formula_differentiated_exactly(name):
     # the formula string is parsed and differentiated by forward-mode AD: an independent
     # derivation of the same function
@@ -66,8 +83,9 @@ def test_gradient_and_value_match_the_formula_differentiated_exactly(name):
     g = from_formula(f.formula, dim=f.dim)
     X = _points(f, seed=2)
     np.testing.assert_allclose(g.value(X), f.value(X), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(g.grad(X), f.grad(X), rtol=1e-10,
-                               atol=1e-10 * (1 + np.abs(f.grad(X)).max()))
+    np.testing.assert_allclose(
+        g.grad(X), f.grad(X), rtol=1e-10, atol=1e-10 * (1 + np.abs(f.grad(X)).max())
+    )
 
 
 def _ag_rosenbrock(X):
@@ -93,10 +111,16 @@ def _ag_quadratic(X):
     return (X**2).sum(axis=-1)
 
 
-@pytest.mark.parametrize("name,fn", [("rosenbrock", _ag_rosenbrock),
-                                     ("rastrigin", _ag_rastrigin),
-                                     ("styblinski_tang", _ag_styblinski),
-                                     ("ackley", _ag_ackley), ("quadratic", _ag_quadratic)])
+@pytest.mark.parametrize(
+    "name,fn",
+    [
+        ("rosenbrock", _ag_rosenbrock),
+        ("rastrigin", _ag_rastrigin),
+        ("styblinski_tang", _ag_styblinski),
+        ("ackley", _ag_ackley),
+        ("quadratic", _ag_quadratic),
+    ],
+)
 @pytest.mark.parametrize("dim", [2, 5])
 def test_n_d_gradient_equals_autograd(name, fn, dim):
     f = landscapes.get(name, dim=dim)
@@ -124,12 +148,16 @@ TABLE = {
     "ill_conditioned": ([[0.0, 0.0]], 0.0),
     "rosenbrock": ([[1.0, 1.0]], 0.0),
     "beale": ([[3.0, 0.5]], 0.0),
-    "himmelblau": ([[3, 2], [-2.805118, 3.131312], [-3.779310, -3.283186],
-                    [3.584428, -1.848126]], 0.0),
+    "himmelblau": (
+        [[3, 2], [-2.805118, 3.131312], [-3.779310, -3.283186], [3.584428, -1.848126]],
+        0.0,
+    ),
     "booth": ([[1.0, 3.0]], 0.0),
     "goldstein_price": ([[0.0, -1.0]], 3.0),
-    "six_hump_camel": ([[0.0898420131, -0.7126564033], [-0.0898420131, 0.7126564033]],
-                       -1.0316284535),
+    "six_hump_camel": (
+        [[0.0898420131, -0.7126564033], [-0.0898420131, 0.7126564033]],
+        -1.0316284535,
+    ),
     "rastrigin": ([[0.0, 0.0]], 0.0),
     "ackley": ([[0.0, 0.0]], 0.0),
     "styblinski_tang": ([[-2.903534027771, -2.903534027771]], -39.166165704 * 2),
@@ -184,8 +212,7 @@ def test_himmelblau_local_maximum_and_saddle_hessians():
     hess = np.stack([(s.grad(eps * e) - s.grad(-eps * e)) / (2 * eps) for e in np.eye(2)])
     np.testing.assert_allclose(np.linalg.eigvalsh(hess), [-2, 2], atol=1e-8)
     monkey = landscapes.get("monkey_saddle")
-    hess = np.stack([(monkey.grad(eps * e) - monkey.grad(-eps * e)) / (2 * eps)
-                     for e in np.eye(2)])
+    hess = np.stack([(monkey.grad(eps * e) - monkey.grad(-eps * e)) / (2 * eps) for e in np.eye(2)])
     np.testing.assert_allclose(hess, 0, atol=1e-6)
 
 
@@ -230,13 +257,18 @@ def test_batched_evaluation_equals_rowwise_evaluation_exactly():
         assert np.array_equal(f.grad(X), rows_g), name
 
 
-@pytest.mark.parametrize("name", [n for n in ANALYTIC
-                                  if n not in ("rastrigin", "styblinski_tang")])
+@pytest.mark.parametrize("name", [n for n in ANALYTIC if n not in ("rastrigin", "styblinski_tang")])
 def test_every_analytic_gradient_equals_autograd(name):
     # the registry's formula text, evaluated on autograd Tensors (trusted test input)
     f = landscapes.get(name)
-    namespace = {"sin": ag.sin, "cos": ag.cos, "exp": ag.exp, "sqrt": ag.sqrt,
-                 "pi": np.pi, "e": np.e}
+    namespace = {
+        "sin": ag.sin,
+        "cos": ag.cos,
+        "exp": ag.exp,
+        "sqrt": ag.sqrt,
+        "pi": np.pi,
+        "e": np.e,
+    }
     variables = ["x", "y"][: f.dim]
     code = compile(f.formula, "<formula>", "eval")
 
@@ -246,5 +278,6 @@ def test_every_analytic_gradient_equals_autograd(name):
 
     auto = from_function(fn, dim=f.dim)
     X = _points(f, n=10, seed=4)
-    np.testing.assert_allclose(auto.grad(X), f.grad(X), rtol=1e-10,
-                               atol=1e-10 * (1 + np.abs(f.grad(X)).max()))
+    np.testing.assert_allclose(
+        auto.grad(X), f.grad(X), rtol=1e-10, atol=1e-10 * (1 + np.abs(f.grad(X)).max())
+    )

@@ -46,8 +46,14 @@ def test_saddle_gd_converges_to_it_but_noise_or_perturbation_escapes():
     noisy = minimize("saddle", [1.0, 0.0], lr=0.1, steps=200, grad_noise=0.01, seed=0)
     assert noisy.trajectory.values.min() < -1
 
-    pgd = minimize("saddle", [1.0, 0.0], lr=0.1, steps=200, seed=0,
-                   perturb={"radius": 0.01, "threshold": 1e-3, "interval": 10})
+    pgd = minimize(
+        "saddle",
+        [1.0, 0.0],
+        lr=0.1,
+        steps=200,
+        seed=0,
+        perturb={"radius": 0.01, "threshold": 1e-3, "interval": 10},
+    )
     assert pgd.trajectory.values.min() < -1 and pgd.status != "converged"
     # the kick happened only once the gradient was small
     first_escape = np.argmax(np.abs(pgd.trajectory.positions[:, 1]) > 0)
@@ -132,8 +138,9 @@ def test_batched_run_equals_the_single_runs_exactly(opt):
         single = minimize(f, x0, opt, lr=lr, steps=150, tol=1e-3)
         assert np.array_equal(batched.x[i], single.x)
         assert batched.nit[i] == single.nit and batched.status[i] == single.status
-        assert np.array_equal(batched.trajectory.positions[: single.nit + 1, i],
-                              single.trajectory.positions)
+        assert np.array_equal(
+            batched.trajectory.positions[: single.nit + 1, i], single.trajectory.positions
+        )
         one = batched.run(i)
         assert one.status == single.status and np.array_equal(one.x, single.x)
         assert np.array_equal(one.trajectory.values, single.trajectory.values)
@@ -154,8 +161,9 @@ def test_lr_array_equals_the_per_lr_runs():
 
 
 def test_finished_runs_stop_changing():
-    res = minimize("parabola", np.array([[1.0], [1.0], [1.0]]), lr=np.array([0.4, 0.01, 100]),
-                   steps=200)
+    res = minimize(
+        "parabola", np.array([[1.0], [1.0], [1.0]]), lr=np.array([0.4, 0.01, 100]), steps=200
+    )
     assert res.status.tolist() == ["converged", "max_steps", "diverged"]
     pos = res.trajectory.positions
     n0, n2 = res.nit[0], res.nit[2]
@@ -167,16 +175,19 @@ def test_divergence_detected_without_warnings_for_overflowing_functions():
     # exp overflows quickly: caught as non-finite or huge, never as a RuntimeWarning
     res = minimize("exp(x**2)", 2.0, lr=1.0, steps=100)
     assert res.status == "diverged"
-    unbounded = minimize(lambda x: -x**4, 1.0, lr=0.5, steps=100)
+    unbounded = minimize(lambda x: -(x**4), 1.0, lr=0.5, steps=100)
     assert unbounded.status == "diverged" and unbounded.nit < 20
     nan_start = minimize("log(x)", -1.0, steps=10)
     assert nan_start.status == "diverged" and nan_start.nit == 0
 
 
 def test_race_runs_each_optimizer_from_the_same_start():
-    out = race("beale", [1.0, 1.5], {"sgd": {"lr": 0.01}, "adam": {"lr": 0.05},
-                                     "slow adam": {"optimizer": "adam", "lr": 1e-4}},
-               steps=300)
+    out = race(
+        "beale",
+        [1.0, 1.5],
+        {"sgd": {"lr": 0.01}, "adam": {"lr": 0.05}, "slow adam": {"optimizer": "adam", "lr": 1e-4}},
+        steps=300,
+    )
     assert isinstance(out, OrderedDict) and list(out) == ["sgd", "adam", "slow adam"]
     for res in out.values():
         assert np.array_equal(res.trajectory.positions[0], [1.0, 1.5])
@@ -227,9 +238,10 @@ def test_readout_per_optimizer():
     mom.step(2)
     out = mom.readout()
     assert out["velocity"].shape == (2, 2) and out["state"]["momentum_buffer"].shape == (2, 2)
-    np.testing.assert_allclose(out["effective_lr"],
-                               np.linalg.norm(out["delta"], axis=1)
-                               / np.linalg.norm(out["step_grad"], axis=1))
+    np.testing.assert_allclose(
+        out["effective_lr"],
+        np.linalg.norm(out["delta"], axis=1) / np.linalg.norm(out["step_grad"], axis=1),
+    )
 
     adam = Runner("quadratic", [1.0, 2.0], "adam", lr=0.1)
     adam.step(3)
@@ -246,8 +258,17 @@ def test_readout_per_optimizer():
 def test_result_looks_like_scipy():
     res = minimize("booth", None, steps=500)
     assert isinstance(res, Result) and isinstance(res, dict)
-    assert res["x"] is res.x and set(res) >= {"x", "fun", "jac", "grad_norm", "nit", "status",
-                                              "message", "success", "trajectory"}
+    assert res["x"] is res.x and set(res) >= {
+        "x",
+        "fun",
+        "jac",
+        "grad_norm",
+        "nit",
+        "status",
+        "message",
+        "success",
+        "trajectory",
+    }
     text = repr(res)
     assert "status: 'converged'" in text and "trajectory:" in text
     assert res.fun == pytest.approx(0.0, abs=1e-10)
@@ -301,8 +322,9 @@ def test_many_runs_in_blocks_equal_one_big_run(monkeypatch):
     for key in ("x", "fun", "jac", "grad_norm", "nit", "status", "success", "lr"):
         np.testing.assert_array_equal(blocks[key], whole[key])
     assert list(blocks.message) == list(whole.message)
-    diverging = module.minimize("parabola", np.array([[1.0]] * 40), lr=np.full(40, 100.0),
-                                steps=10, record=False)
+    diverging = module.minimize(
+        "parabola", np.array([[1.0]] * 40), lr=np.full(40, 100.0), steps=10, record=False
+    )
     assert all("diverged at step" in m for m in diverging.message)
 
 
@@ -321,8 +343,11 @@ def test_run_of_a_batched_result_with_one_learning_rate():
     ],
 )
 def test_complex_inputs_are_refused_not_truncated(x0, lr, name):
-    with pytest.raises(TypeError, match=rf"{name} must be real numbers, got an array of dtype "
-                                        r"complex128"):
+    with pytest.raises(
+        TypeError,
+        match=rf"{name} must be real numbers, got an array of dtype "
+        r"complex128",
+    ):
         minimize("parabola", x0, lr=lr, steps=3)
     with pytest.raises(TypeError, match=f"{name} must be real"):
         minimize(lambda x: (x**2).sum(axis=-1), x0, lr=lr, steps=3)
@@ -355,8 +380,9 @@ def test_scipy_style_and_vectorized_forms_give_the_same_runs():
     # x[0] is the first coordinate in scipy's convention; on a batch it would be the first
     # point, so the convention must be detected, not guessed from the output's shape alone
     scipy_style = minimize(lambda x: x[0] ** 2 + 10 * x[1] ** 2, STARTS, lr=0.04, steps=300)
-    vectorized = minimize(lambda X: X[..., 0] ** 2 + 10 * X[..., 1] ** 2, STARTS, lr=0.04,
-                          steps=300)
+    vectorized = minimize(
+        lambda X: X[..., 0] ** 2 + 10 * X[..., 1] ** 2, STARTS, lr=0.04, steps=300
+    )
     _same_runs(scipy_style, vectorized)
     assert scipy_style.success.all()
     one = minimize(lambda x: x[0] ** 2 + 10 * x[1] ** 2, STARTS[1], lr=0.04, steps=300)
@@ -367,14 +393,14 @@ def test_scipy_style_function_written_with_numpy_is_differentiated():
     f = lambda x: np.sum(np.sin(x) ** 2) + 0.1 * np.dot(x, x)
     res = minimize(f, STARTS, lr=0.1, steps=500)
     assert res.success.all()
-    np.testing.assert_allclose(res.jac, 2 * np.sin(res.x) * np.cos(res.x) + 0.2 * res.x,
-                               atol=1e-12)
+    np.testing.assert_allclose(res.jac, 2 * np.sin(res.x) * np.cos(res.x) + 0.2 * res.x, atol=1e-12)
 
 
 @pytest.mark.parametrize("style", ["scipy", "vectorized"])
 def test_jac_gives_the_gradient_of_a_plain_numpy_function(style):
     calls = []
     if style == "scipy":
+
         def f(x):
             calls.append(type(x))
             return float(x[0] ** 2 + 10 * x[1] ** 2)
@@ -382,6 +408,7 @@ def test_jac_gives_the_gradient_of_a_plain_numpy_function(style):
         def df(x):
             return np.array([2 * x[0], 20 * x[1]])
     else:
+
         def f(X):
             calls.append(type(X))
             return X[..., 0] ** 2 + 10 * X[..., 1] ** 2
@@ -429,8 +456,13 @@ def test_runner_and_race_accept_scipy_style_functions_and_jac():
     runner = Runner(lambda x: (x**2).sum(), [[1.0], [2.0]], lr=0.1, steps=50)
     runner.step(5)
     assert runner.t == 5 and runner.x.shape == (2, 1)
-    results = race(lambda x: float(x @ x), [1.0, 1.0], {"sgd": {"lr": 0.1}, "adam": {"lr": 0.1}},
-                   steps=200, jac=lambda x: 2 * x)
+    results = race(
+        lambda x: float(x @ x),
+        [1.0, 1.0],
+        {"sgd": {"lr": 0.1}, "adam": {"lr": 0.1}},
+        steps=200,
+        jac=lambda x: 2 * x,
+    )
     assert list(results) == ["sgd", "adam"] and results["sgd"].success
 
 

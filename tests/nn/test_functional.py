@@ -35,19 +35,30 @@ def test_losses_match_torch(reduction):
     y = RNG.integers(0, 4, 9)
     t = torch.tensor(y)
     cases = [
-        (lambda a: F.cross_entropy(a, y, reduction=reduction),
-         lambda b: torch.nn.functional.cross_entropy(b, t, reduction=reduction)),
-        (lambda a: F.nll_loss(F.log_softmax(a, 1), y, reduction=reduction),
-         lambda b: torch.nn.functional.nll_loss(torch.log_softmax(b, 1), t, reduction=reduction)),
-        (lambda a: F.mse_loss(a, np.ones((9, 4)), reduction=reduction),
-         lambda b: torch.nn.functional.mse_loss(b, torch.ones(9, 4, dtype=torch.float64), reduction=reduction)),
+        (
+            lambda a: F.cross_entropy(a, y, reduction=reduction),
+            lambda b: torch.nn.functional.cross_entropy(b, t, reduction=reduction),
+        ),
+        (
+            lambda a: F.nll_loss(F.log_softmax(a, 1), y, reduction=reduction),
+            lambda b: torch.nn.functional.nll_loss(torch.log_softmax(b, 1), t, reduction=reduction),
+        ),
+        (
+            lambda a: F.mse_loss(a, np.ones((9, 4)), reduction=reduction),
+            lambda b: torch.nn.functional.mse_loss(
+                b, torch.ones(9, 4, dtype=torch.float64), reduction=reduction
+            ),
+        ),
     ]
     target = (RNG.random((9, 4)) > 0.5).astype(np.float64)
-    cases.append((
-        lambda a: F.binary_cross_entropy_with_logits(a, target, reduction=reduction),
-        lambda b: torch.nn.functional.binary_cross_entropy_with_logits(
-            b, torch.tensor(target), reduction=reduction),
-    ))
+    cases.append(
+        (
+            lambda a: F.binary_cross_entropy_with_logits(a, target, reduction=reduction),
+            lambda b: torch.nn.functional.binary_cross_entropy_with_logits(
+                b, torch.tensor(target), reduction=reduction
+            ),
+        )
+    )
     for ours, theirs in cases:
         va, vb, ga, gb = _grad_pair(ours, theirs, z)
         assert va == pytest.approx(vb, rel=1e-12)
@@ -155,23 +166,35 @@ def _kwargs(weight, ignore, **more):
 
 
 @SETTINGS
-@given(problem=class_problems(), reduction=REDUCTIONS,
-       smoothing=st.sampled_from([0.0, 0.1, 0.7, 1.0]))
+@given(
+    problem=class_problems(), reduction=REDUCTIONS, smoothing=st.sampled_from([0.0, 0.1, 0.7, 1.0])
+)
 def test_cross_entropy_labels_match_torch(problem, reduction, smoothing) -> None:
     z, y, weight, ignore = problem
     ours, theirs = _kwargs(weight, ignore, reduction=reduction, label_smoothing=smoothing)
-    _check("cross_entropy", lambda a: F.cross_entropy(a, y, **ours),
-           lambda b: TF.cross_entropy(b, torch.tensor(y), **theirs), z)
+    _check(
+        "cross_entropy",
+        lambda a: F.cross_entropy(a, y, **ours),
+        lambda b: TF.cross_entropy(b, torch.tensor(y), **theirs),
+        z,
+    )
 
 
 @SETTINGS
-@given(problem=class_problems(probabilities=True), reduction=REDUCTIONS,
-       smoothing=st.sampled_from([0.0, 0.2]))
+@given(
+    problem=class_problems(probabilities=True),
+    reduction=REDUCTIONS,
+    smoothing=st.sampled_from([0.0, 0.2]),
+)
 def test_cross_entropy_probabilities_match_torch(problem, reduction, smoothing) -> None:
     z, q, weight, _ = problem
     ours, theirs = _kwargs(weight, None, reduction=reduction, label_smoothing=smoothing)
-    _check("cross_entropy", lambda a: F.cross_entropy(a, q, **ours),
-           lambda b: TF.cross_entropy(b, torch.tensor(q), **theirs), z)
+    _check(
+        "cross_entropy",
+        lambda a: F.cross_entropy(a, q, **ours),
+        lambda b: TF.cross_entropy(b, torch.tensor(q), **theirs),
+        z,
+    )
 
 
 @SETTINGS
@@ -179,25 +202,31 @@ def test_cross_entropy_probabilities_match_torch(problem, reduction, smoothing) 
 def test_nll_loss_matches_torch(problem, reduction) -> None:
     z, y, weight, ignore = problem
     ours, theirs = _kwargs(weight, ignore, reduction=reduction)
-    _check("nll_loss", lambda a: F.nll_loss(a, y, **ours),
-           lambda b: TF.nll_loss(b, torch.tensor(y), **theirs), z)
+    _check(
+        "nll_loss",
+        lambda a: F.nll_loss(a, y, **ours),
+        lambda b: TF.nll_loss(b, torch.tensor(y), **theirs),
+        z,
+    )
 
 
 @SETTINGS
-@given(problem=class_problems(), smoothing=st.sampled_from([0.0, 0.3]),
-       reduction=REDUCTIONS)
+@given(problem=class_problems(), smoothing=st.sampled_from([0.0, 0.3]), reduction=REDUCTIONS)
 def test_fused_cross_entropy_equals_the_composed_path(problem, smoothing, reduction) -> None:
     """Unit weights take the composed (log_softmax + gather) path; none, the fused node."""
     z, y, _, ignore = problem
     assume(ignore is None or not np.any(y == ignore))
     classes = z.shape[0] if z.ndim == 1 else z.shape[1]
-    fused = _check("cross_entropy", lambda a: F.cross_entropy(
-        a, y, reduction=reduction, label_smoothing=smoothing),
-        lambda b: TF.cross_entropy(b, torch.tensor(y), reduction=reduction,
-                                   label_smoothing=smoothing), z)
+    fused = _check(
+        "cross_entropy",
+        lambda a: F.cross_entropy(a, y, reduction=reduction, label_smoothing=smoothing),
+        lambda b: TF.cross_entropy(
+            b, torch.tensor(y), reduction=reduction, label_smoothing=smoothing
+        ),
+        z,
+    )
     a = dl.tensor(z, requires_grad=True)
-    out = F.cross_entropy(a, y, np.ones(classes), reduction=reduction,
-                          label_smoothing=smoothing)
+    out = F.cross_entropy(a, y, np.ones(classes), reduction=reduction, label_smoothing=smoothing)
     (out * np.random.default_rng(0).uniform(0.5, 1.5, out.shape)).sum().backward()
     np.testing.assert_allclose(out.data, fused[0], rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(a.grad, fused[1], rtol=1e-13, atol=1e-15)
@@ -206,8 +235,9 @@ def test_fused_cross_entropy_equals_the_composed_path(problem, smoothing, reduct
 def test_fused_node_serves_the_plain_call(monkeypatch) -> None:
     calls = []
     real = F.ops.softmax_cross_entropy
-    monkeypatch.setattr(F.ops, "softmax_cross_entropy",
-                        lambda *args: calls.append(1) or real(*args))
+    monkeypatch.setattr(
+        F.ops, "softmax_cross_entropy", lambda *args: calls.append(1) or real(*args)
+    )
     z, y = RNG.standard_normal((8, 4, 3)), RNG.integers(0, 4, (8, 3))
     F.cross_entropy(z, y)
     F.cross_entropy(z[:, :, 0], y[:, 0], label_smoothing=0.1)
@@ -234,10 +264,16 @@ def test_float32_cross_entropy_with_weights_and_smoothing() -> None:
     y = RNG.integers(0, 5, (16, 3))
     y[0, 0] = 2
     w = RNG.uniform(0.5, 2, 5).astype(np.float32)
-    va, ga = _check("cross_entropy float32", lambda a: F.cross_entropy(
-        a, y, w, ignore_index=2, label_smoothing=0.1),
-        lambda b: TF.cross_entropy(b, torch.tensor(y), torch.tensor(w), ignore_index=2,
-                                   label_smoothing=0.1), z, rtol=2e-5, atol=1e-6)
+    va, ga = _check(
+        "cross_entropy float32",
+        lambda a: F.cross_entropy(a, y, w, ignore_index=2, label_smoothing=0.1),
+        lambda b: TF.cross_entropy(
+            b, torch.tensor(y), torch.tensor(w), ignore_index=2, label_smoothing=0.1
+        ),
+        z,
+        rtol=2e-5,
+        atol=1e-6,
+    )
     assert va.dtype == np.float32 and ga.dtype == np.float32
 
 
@@ -261,13 +297,20 @@ def binary_problems(draw):
 def test_bce_with_logits_matches_torch(problem, reduction) -> None:
     z, y, w, pw = problem
     ours = {"reduction": reduction, "weight": w, "pos_weight": pw}
-    theirs = {"reduction": reduction, "weight": None if w is None else torch.tensor(w),
-              "pos_weight": None if pw is None else torch.tensor(pw)}
+    theirs = {
+        "reduction": reduction,
+        "weight": None if w is None else torch.tensor(w),
+        "pos_weight": None if pw is None else torch.tensor(pw),
+    }
     # torch's own value loses relative precision where z << 0 and y = 0 (1 - y) z -
     # log sigmoid(z) cancels): compare with an absolute floor of a few ulps of |z|
-    _check("bce_with_logits", lambda a: F.binary_cross_entropy_with_logits(a, y, **ours),
-           lambda b: TF.binary_cross_entropy_with_logits(b, torch.tensor(y), **theirs), z,
-           atol=1e-14)
+    _check(
+        "bce_with_logits",
+        lambda a: F.binary_cross_entropy_with_logits(a, y, **ours),
+        lambda b: TF.binary_cross_entropy_with_logits(b, torch.tensor(y), **theirs),
+        z,
+        atol=1e-14,
+    )
 
 
 def test_bce_with_logits_target_gradient_and_hessian_match_torch() -> None:
@@ -280,8 +323,11 @@ def test_bce_with_logits_target_gradient_and_hessian_match_torch() -> None:
     np.testing.assert_allclose(oy.grad, ty.grad.numpy(), rtol=1e-12, atol=1e-15)
     ours = hessian(lambda a: F.binary_cross_entropy_with_logits(a, y, pos_weight=pw), z)
     theirs = torch.autograd.functional.hessian(
-        lambda b: TF.binary_cross_entropy_with_logits(b, torch.tensor(y), pos_weight=torch.tensor(pw)),
-        torch.tensor(z))
+        lambda b: TF.binary_cross_entropy_with_logits(
+            b, torch.tensor(y), pos_weight=torch.tensor(pw)
+        ),
+        torch.tensor(z),
+    )
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12, atol=1e-15)
 
 
@@ -304,37 +350,59 @@ def test_bce_with_logits_is_exact_for_confident_predictions(z, y) -> None:
 
 
 @SETTINGS
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=st.integers(0, 2**16),
-       reduction=REDUCTIONS, weighted=st.booleans(), hard=st.booleans())
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    seed=st.integers(0, 2**16),
+    reduction=REDUCTIONS,
+    weighted=st.booleans(),
+    hard=st.booleans(),
+)
 def test_binary_cross_entropy_matches_torch(shape, seed, reduction, weighted, hard) -> None:
     rng = np.random.default_rng(seed)
     p = rng.random(shape)
     p.flat[0] = rng.choice([0.0, 1.0, p.flat[0]])  # the floors at log 0
     y = (rng.random(shape) < 0.5).astype(float) if hard else rng.random(shape)
     w = rng.uniform(0.1, 2, shape[-1:]) if weighted else None
-    _check("binary_cross_entropy",
-           lambda a: F.binary_cross_entropy(a, y, w, reduction=reduction),
-           lambda b: TF.binary_cross_entropy(b, torch.tensor(y),
-                                             None if w is None else torch.tensor(w),
-                                             reduction=reduction), p, rtol=1e-12, atol=1e-15)
+    _check(
+        "binary_cross_entropy",
+        lambda a: F.binary_cross_entropy(a, y, w, reduction=reduction),
+        lambda b: TF.binary_cross_entropy(
+            b, torch.tensor(y), None if w is None else torch.tensor(w), reduction=reduction
+        ),
+        p,
+        rtol=1e-12,
+        atol=1e-15,
+    )
 
 
 REGRESSION = {
-    "mse_loss": (lambda a, y, r, k: F.mse_loss(a, y, reduction=r),
-                 lambda b, y, r, k: TF.mse_loss(b, y, reduction=r)),
-    "l1_loss": (lambda a, y, r, k: F.l1_loss(a, y, reduction=r),
-                lambda b, y, r, k: TF.l1_loss(b, y, reduction=r)),
-    "smooth_l1_loss": (lambda a, y, r, k: F.smooth_l1_loss(a, y, reduction=r, beta=k),
-                       lambda b, y, r, k: TF.smooth_l1_loss(b, y, reduction=r, beta=k)),
-    "huber_loss": (lambda a, y, r, k: F.huber_loss(a, y, reduction=r, delta=k),
-                   lambda b, y, r, k: TF.huber_loss(b, y, reduction=r, delta=k)),
+    "mse_loss": (
+        lambda a, y, r, k: F.mse_loss(a, y, reduction=r),
+        lambda b, y, r, k: TF.mse_loss(b, y, reduction=r),
+    ),
+    "l1_loss": (
+        lambda a, y, r, k: F.l1_loss(a, y, reduction=r),
+        lambda b, y, r, k: TF.l1_loss(b, y, reduction=r),
+    ),
+    "smooth_l1_loss": (
+        lambda a, y, r, k: F.smooth_l1_loss(a, y, reduction=r, beta=k),
+        lambda b, y, r, k: TF.smooth_l1_loss(b, y, reduction=r, beta=k),
+    ),
+    "huber_loss": (
+        lambda a, y, r, k: F.huber_loss(a, y, reduction=r, delta=k),
+        lambda b, y, r, k: TF.huber_loss(b, y, reduction=r, delta=k),
+    ),
 }
 
 
 @SETTINGS
-@given(name=st.sampled_from(sorted(REGRESSION)),
-       shape=st.lists(st.integers(1, 5), min_size=0, max_size=3), seed=st.integers(0, 2**16),
-       reduction=REDUCTIONS, k=st.sampled_from([0.0, 0.5, 1.0, 2.5]))
+@given(
+    name=st.sampled_from(sorted(REGRESSION)),
+    shape=st.lists(st.integers(1, 5), min_size=0, max_size=3),
+    seed=st.integers(0, 2**16),
+    reduction=REDUCTIONS,
+    k=st.sampled_from([0.0, 0.5, 1.0, 2.5]),
+)
 def test_regression_losses_match_torch(name, shape, seed, reduction, k) -> None:
     if name == "huber_loss" and k == 0.0:
         k = 1.0
@@ -345,13 +413,25 @@ def test_regression_losses_match_torch(name, shape, seed, reduction, k) -> None:
     d = np.where(rng.random(shape) < 0.2, k * rng.choice([-1.0, 1.0], shape), d)
     y = x - d
     ours, theirs = REGRESSION[name]
-    _check(name, lambda a: ours(a, y, reduction, k),
-           lambda b: theirs(b, torch.tensor(y), reduction, k), x)
+    _check(
+        name,
+        lambda a: ours(a, y, reduction, k),
+        lambda b: theirs(b, torch.tensor(y), reduction, k),
+        x,
+    )
 
 
 def test_losses_registry_names_every_loss() -> None:
-    assert {"cross_entropy", "nll", "mse", "l1", "smooth_l1", "huber", "bce",
-            "bce_with_logits"} <= set(F.LOSSES)
+    assert {
+        "cross_entropy",
+        "nll",
+        "mse",
+        "l1",
+        "smooth_l1",
+        "huber",
+        "bce",
+        "bce_with_logits",
+    } <= set(F.LOSSES)
     x, t = RNG.standard_normal(5), RNG.random(5)
     for name, fn in F.LOSSES.items():
         if name in ("cross_entropy", "nll"):
@@ -364,34 +444,71 @@ def test_losses_registry_names_every_loss() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "pattern"),
     [
-        (lambda: F.cross_entropy(np.zeros((3, 4, 2)), np.zeros((3, 2, 2), int)), ValueError,
-         r"target of shape \(3, 2, 2\) does not fit input of shape \(3, 4, 2\).*\(3, 2\)"),
-        (lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 4, -100])), ValueError,
-         r"label 4 is out of range for 4 classes"),
-        (lambda: F.nll_loss(np.zeros((3, 4)), np.array([0, 1, -100]), ignore_index=1),
-         ValueError, r"label -100 is out of range .*\[0, 3\] or ignore_index=1"),
-        (lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), np.ones(3)), ValueError,
-         r"one value per class: expected shape \(4,\), got \(3,\)"),
-        (lambda: F.cross_entropy(np.zeros((3, 4)), np.full((3, 4), 0.25), ignore_index=0),
-         ValueError, "ignore_index needs class labels"),
-        (lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), label_smoothing=1.5),
-         ValueError, "label_smoothing must be in"),
-        (lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), "sum"), TypeError,
-         "reduction= by keyword"),
+        (
+            lambda: F.cross_entropy(np.zeros((3, 4, 2)), np.zeros((3, 2, 2), int)),
+            ValueError,
+            r"target of shape \(3, 2, 2\) does not fit input of shape \(3, 4, 2\).*\(3, 2\)",
+        ),
+        (
+            lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 4, -100])),
+            ValueError,
+            r"label 4 is out of range for 4 classes",
+        ),
+        (
+            lambda: F.nll_loss(np.zeros((3, 4)), np.array([0, 1, -100]), ignore_index=1),
+            ValueError,
+            r"label -100 is out of range .*\[0, 3\] or ignore_index=1",
+        ),
+        (
+            lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), np.ones(3)),
+            ValueError,
+            r"one value per class: expected shape \(4,\), got \(3,\)",
+        ),
+        (
+            lambda: F.cross_entropy(np.zeros((3, 4)), np.full((3, 4), 0.25), ignore_index=0),
+            ValueError,
+            "ignore_index needs class labels",
+        ),
+        (
+            lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), label_smoothing=1.5),
+            ValueError,
+            "label_smoothing must be in",
+        ),
+        (
+            lambda: F.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]), "sum"),
+            TypeError,
+            "reduction= by keyword",
+        ),
         (lambda: F.cross_entropy(np.float64(1.0), np.array(0)), ValueError, "class axis"),
-        (lambda: F.binary_cross_entropy_with_logits(np.zeros(3), np.zeros(4)), ValueError,
-         r"same shape, got \(3,\) and \(4,\)"),
-        (lambda: F.binary_cross_entropy_with_logits(np.zeros((2, 3)), np.zeros((2, 3)),
-                                                     pos_weight=np.ones(2)), ValueError,
-         r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)"),
-        (lambda: F.binary_cross_entropy(np.array([0.5, 1.5]), np.zeros(2)), ValueError,
-         r"probabilities in \[0, 1\], got 1.5"),
+        (
+            lambda: F.binary_cross_entropy_with_logits(np.zeros(3), np.zeros(4)),
+            ValueError,
+            r"same shape, got \(3,\) and \(4,\)",
+        ),
+        (
+            lambda: F.binary_cross_entropy_with_logits(
+                np.zeros((2, 3)), np.zeros((2, 3)), pos_weight=np.ones(2)
+            ),
+            ValueError,
+            r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)",
+        ),
+        (
+            lambda: F.binary_cross_entropy(np.array([0.5, 1.5]), np.zeros(2)),
+            ValueError,
+            r"probabilities in \[0, 1\], got 1.5",
+        ),
         (lambda: F.smooth_l1_loss(np.zeros(2), np.zeros(2), beta=-1.0), ValueError, "beta >= 0"),
         (lambda: F.huber_loss(np.zeros(2), np.zeros(2), delta=0.0), ValueError, "delta > 0"),
-        (lambda: F.l1_loss(np.zeros(2), np.zeros((2, 1))), ValueError,
-         r"l1_loss needs input and target of the same shape, got \(2,\) and \(2, 1\)"),
-        (lambda: F.huber_loss(np.zeros(2), np.zeros(2), reduction="avg"), ValueError,
-         "reduction must be one of"),
+        (
+            lambda: F.l1_loss(np.zeros(2), np.zeros((2, 1))),
+            ValueError,
+            r"l1_loss needs input and target of the same shape, got \(2,\) and \(2, 1\)",
+        ),
+        (
+            lambda: F.huber_loss(np.zeros(2), np.zeros(2), reduction="avg"),
+            ValueError,
+            "reduction must be one of",
+        ),
     ],
 )
 def test_loss_errors_name_the_values(call, error, pattern) -> None:

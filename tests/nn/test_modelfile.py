@@ -35,8 +35,9 @@ def npy(arr: np.ndarray) -> bytes:
 def npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
     """Only the header of an .npy: it promises ``shape`` but carries no data."""
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
-                                               "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
     return buf.getvalue()
 
 
@@ -74,15 +75,16 @@ def assert_model_file_error(path, *fragments: str) -> ModelFileError:
 
 
 def test_architecture_bomb_is_refused_before_building(tmp_path):
-    members = with_spec(saved_members(small_model(), tmp_path),
-                        json.dumps({"type": "MLP", "config": {"sizes": [2, 100000, 100000, 3]}}))
+    members = with_spec(
+        saved_members(small_model(), tmp_path),
+        json.dumps({"type": "MLP", "config": {"sizes": [2, 100000, 100000, 3]}}),
+    )
     path = tmp_path / "bomb.npz"
     path.write_bytes(npz(members))
     assert path.stat().st_size < 4096
     tracemalloc.start()
     try:
-        assert_model_file_error(path, "bad architecture", "GiB", "max_bytes",
-                                ENV_MAX_BYTES)
+        assert_model_file_error(path, "bad architecture", "GiB", "max_bytes", ENV_MAX_BYTES)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -94,8 +96,9 @@ def test_npy_header_claiming_a_huge_shape_is_refused_before_reading(tmp_path):
     path.write_bytes(npz({"hidden.weight": npy_header((100_000, 100_000))}))
     tracemalloc.start()
     try:
-        assert_model_file_error(path, "'hidden.weight.npy' asks for shape (100000, 100000)",
-                                "max_bytes")
+        assert_model_file_error(
+            path, "'hidden.weight.npy' asks for shape (100000, 100000)", "max_bytes"
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -186,24 +189,49 @@ def test_a_directory_and_a_non_npy_member_are_named(tmp_path):
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ('{"type": "MLP", "config": {"sizes": "abc"}}', "'sizes' is invalid"),
         ('{"type": "MLP", "config": {"sizes": [3, true, 2]}}', "'sizes' is invalid"),
-        ('{"type": "MLP", "config": {"sizes": [3, 4, 2], "dtype": "object"}}',
-         "'dtype' is invalid"),
+        (
+            '{"type": "MLP", "config": {"sizes": [3, 4, 2], "dtype": "object"}}',
+            "'dtype' is invalid",
+        ),
         ('{"type": "MLP", "config": {"sizes": [3, 4, 2], "evil": 1}}', "unknown setting"),
         ('{"type": "MLP", "config": [3, 4, 2]}', "config must be an object"),
         ('{"type": "Linear", "config": {}}', "lacks ['in_features', 'out_features']"),
         ('{"type": "MLP"}', "lacks ['sizes']"),
         ('{"type": "Popen", "config": {"args": "rm -rf /"}}', "not a built-in layer"),
-        ('{"type": "Sequential", "config": {"modules": [{"type": "ReLU"}, 7]}}',
-         "model.1 must be an object"),
-        ('{"type": "Sequential", "config": {"modules": [' + '{"type": "ReLU"},' * 20_000
-         + '{"type": "ReLU"}]}}', "more than 10000 modules"),
-        ('{"type": "MLP", "config": {"sizes": [3, 4, 2], "activation": "gelu"}}',
-         "cannot rebuild the architecture"),
+        (
+            '{"type": "Sequential", "config": {"modules": [{"type": "ReLU"}, 7]}}',
+            "model.1 must be an object",
+        ),
+        (
+            '{"type": "Sequential", "config": {"modules": ['
+            + '{"type": "ReLU"},' * 20_000
+            + '{"type": "ReLU"}]}}',
+            "more than 10000 modules",
+        ),
+        (
+            '{"type": "MLP", "config": {"sizes": [3, 4, 2], "activation": "gelu"}}',
+            "cannot rebuild the architecture",
+        ),
         ('{"type": "MLP", "config": {"sizes": [3, 5, 2]}}', "has shape (5, 3) in the model"),
     ],
-    ids=["list", "string", "bad-json", "deep", "sizes-str", "sizes-bool", "dtype", "unknown-key",
-         "config-list", "missing-fields", "missing-config", "foreign-type", "bad-child",
-         "many-modules", "bad-activation", "shape-mismatch"],
+    ids=[
+        "list",
+        "string",
+        "bad-json",
+        "deep",
+        "sizes-str",
+        "sizes-bool",
+        "dtype",
+        "unknown-key",
+        "config-list",
+        "missing-fields",
+        "missing-config",
+        "foreign-type",
+        "bad-child",
+        "many-modules",
+        "bad-activation",
+        "shape-mismatch",
+    ],
 )
 def test_malformed_architecture_metadata_is_named(tmp_path, spec, fragment):
     path = tmp_path / "meta.npz"
@@ -236,11 +264,13 @@ def test_weights_that_do_not_fit_leave_the_given_model_untouched(tmp_path):
 
 # ------------------------------------------------------------------ fuzzing
 def _mutations() -> st.SearchStrategy:
-    flips = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1,
-                     max_size=8).map(lambda f: ("flip", f))
+    flips = st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8
+    ).map(lambda f: ("flip", f))
     truncate = st.integers(0, 10**6).map(lambda n: ("truncate", n))
-    splice = st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6),
-                       st.integers(0, 200)).map(lambda s: ("splice", s))
+    splice = st.tuples(
+        st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 200)
+    ).map(lambda s: ("splice", s))
     return st.one_of(flips, truncate, splice)
 
 
@@ -261,8 +291,9 @@ def mutate(data: bytes, mutation: tuple[str, object]) -> bytes:
     return data[:dst] + data[src : src + length] + data[dst + cut % 64 :]
 
 
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def rezip(members: dict[str, bytes], target: str | None, mutation) -> bytes:

@@ -179,7 +179,8 @@ def check_parity(
             tval = tval.detach().numpy() if torch.is_tensor(tval) else tval
             if tval is None:
                 continue
-            worst = max(worst, assert_close(ostate[key], tval, f"state[{key!r}] of param {i}",
-                                            rtol))
+            worst = max(
+                worst, assert_close(ostate[key], tval, f"state[{key!r}] of param {i}", rtol)
+            )
     assert moved > 1e-3, "the run must actually move the parameters"
     return worst

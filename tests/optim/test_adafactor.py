@@ -39,8 +39,7 @@ def test_first_step_of_a_matrix_by_hand() -> None:
     assert opt.state[p]["step"] == 1
 
 
-def test_vectors_keep_the_full_variance_and_batches_of_matrices_factor_the_last_two_axes(
-) -> None:
+def test_vectors_keep_the_full_variance_and_batches_of_matrices_factor_the_last_two_axes() -> None:
     v, m = ArrayParam(np.ones(3)), ArrayParam(np.ones((2, 3, 4)))
     opt = Adafactor([v, m])
     v.grad, m.grad = np.ones(3), np.ones((2, 3, 4))
@@ -60,14 +59,17 @@ def test_eps1_none_is_the_dtype_epsilon(float64_torch) -> None:
     np.testing.assert_allclose(p.data, 1 - 1e-2 * 0.5, rtol=1e-6)
 
 
-@pytest.mark.parametrize(("kwargs", "pattern"), [
-    ({"lr": -1.0}, "lr"),
-    ({"beta2_decay": 0.1}, "beta2_decay"),
-    ({"eps": (-1.0, 1e-3)}, "eps1"),
-    ({"eps": (None, -1.0)}, "eps2"),
-    ({"d": 0.0}, "d"),
-    ({"weight_decay": -1.0}, "weight_decay"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"lr": -1.0}, "lr"),
+        ({"beta2_decay": 0.1}, "beta2_decay"),
+        ({"eps": (-1.0, 1e-3)}, "eps1"),
+        ({"eps": (None, -1.0)}, "eps2"),
+        ({"d": 0.0}, "d"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+    ],
+)
 def test_torch_refuses_what_we_refuse(kwargs: dict, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         Adafactor([ArrayParam(np.ones(2))], **kwargs)
@@ -80,12 +82,14 @@ def test_eps_must_be_a_pair() -> None:
         Adafactor([ArrayParam(np.ones(2))], eps=(1e-3,))
 
 
-SHAPES = st.sampled_from([
-    ((3,), (2, 4), (5,)),
-    ((2, 3), (4,), (3, 1, 2)),
-    ((), (4, 4), (2, 2, 3)),
-    ((1, 5), (6, 1), (3,)),
-])
+SHAPES = st.sampled_from(
+    [
+        ((3,), (2, 4), (5,)),
+        ((2, 3), (4,), (3, 1, 2)),
+        ((), (4, 4), (2, 2, 3)),
+        ((1, 5), (6, 1), (3,)),
+    ]
+)
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
@@ -100,15 +104,30 @@ SHAPES = st.sampled_from([
     maximize=st.booleans(),
     reload_at=st.integers(1, 79),
 )
-def test_random_configurations_match_torch(shapes, lr, beta2_decay, eps1, eps2, d,
-                                           weight_decay, maximize, reload_at) -> None:
-    opts = {"lr": lr, "beta2_decay": beta2_decay, "eps1": eps1, "eps2": eps2, "d": d,
-            "weight_decay": weight_decay, "maximize": maximize}
+def test_random_configurations_match_torch(
+    shapes, lr, beta2_decay, eps1, eps2, d, weight_decay, maximize, reload_at
+) -> None:
+    opts = {
+        "lr": lr,
+        "beta2_decay": beta2_decay,
+        "eps1": eps1,
+        "eps2": eps2,
+        "d": d,
+        "weight_decay": weight_decay,
+        "maximize": maximize,
+    }
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        worst = check_parity(REGISTRY["adafactor"], opts, torch.optim.Adafactor, steps=80,
-                             reload_at=reload_at, exact_state_keys=True, shapes=shapes)
+        worst = check_parity(
+            REGISTRY["adafactor"],
+            opts,
+            torch.optim.Adafactor,
+            steps=80,
+            reload_at=reload_at,
+            exact_state_keys=True,
+            shapes=shapes,
+        )
     finally:
         torch.set_default_dtype(old)
     COMPARED.append((opts, worst))
@@ -119,8 +138,7 @@ def test_minimize_runs_every_start_alone() -> None:
     from descentlab.landscapes import minimize
 
     starts = np.array([[-1.5, 2.0], [0.5, 0.5], [2.0, -1.0]])
-    together = minimize("rosenbrock", starts, optimizer="adafactor", lr=[0.1, 0.05, 0.1],
-                        steps=40)
+    together = minimize("rosenbrock", starts, optimizer="adafactor", lr=[0.1, 0.05, 0.1], steps=40)
     for i, lr in enumerate([0.1, 0.05, 0.1]):
         alone = minimize("rosenbrock", starts[i], optimizer="adafactor", lr=lr, steps=40)
         np.testing.assert_array_equal(together.x[i], alone.x)
@@ -133,10 +151,19 @@ def test_fit_steps_the_model_arrays_not_one_flat_buffer() -> None:
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(32, 4)), rng.normal(size=(32, 2))
     model = nn.Linear(4, 2)
-    trainer = Trainer(model, (X, y), loss="mse", optimizer="adafactor", epochs=1,
-                      batch_size=16, progress=False, seed=0)
+    trainer = Trainer(
+        model,
+        (X, y),
+        loss="mse",
+        optimizer="adafactor",
+        epochs=1,
+        batch_size=16,
+        progress=False,
+        seed=0,
+    )
     trainer.run()
     assert trainer.flat is None
-    shapes = {tuple(s[k].shape) for s in trainer.optimizer.state.values() for k in s
-              if k == "row_var"}
+    shapes = {
+        tuple(s[k].shape) for s in trainer.optimizer.state.values() for k in s if k == "row_var"
+    }
     assert shapes  # the weight matrix's second moment is factored

@@ -42,8 +42,6 @@ def _step(opt) -> None:
         opt.step()
 
 
-
-
 ALL_VARIANTS = [
     pytest.param(name, opts, id=variant_id(name, opts))
     for name in REGISTRY
@@ -54,10 +52,13 @@ ALL_VARIANTS = [
 #: accumulator per row); the others (Adafactor, Muon, Prodigy, L-BFGS) couple a parameter's
 #: entries by design and are checked against their references in their own modules.
 ELEMENTWISE_VARIANTS = [
-    case for case in ALL_VARIANTS
-    if case.values[0] == "adagrad_norm" or (
+    case
+    for case in ALL_VARIANTS
+    if case.values[0] == "adagrad_norm"
+    or (
         getattr(REGISTRY[case.values[0]].cls, "elementwise", True)
-        and not getattr(REGISTRY[case.values[0]].cls, "needs_closure", False))
+        and not getattr(REGISTRY[case.values[0]].cls, "needs_closure", False)
+    )
 ]
 
 
@@ -183,7 +184,8 @@ def test_state_dict_layout() -> None:
 
 @pytest.mark.parametrize(
     ("name", "opts"),
-    [c for c in ALL_VARIANTS if not getattr(REGISTRY[c.values[0]].cls, "needs_closure", False)])
+    [c for c in ALL_VARIANTS if not getattr(REGISTRY[c.values[0]].cls, "needs_closure", False)],
+)
 def test_state_dict_resume_equals_uninterrupted_run(name: str, opts: dict) -> None:
     spec = REGISTRY[name]
     x0 = [np.array([[1.0, -2.0, 0.5]]), np.array([[0.3, -0.7], [1.1, 2.0]])]
@@ -427,7 +429,7 @@ def _shared_memory_cases() -> list[tuple[str, list]]:
 
 @pytest.mark.parametrize("case", range(4))
 def test_parameters_sharing_memory_are_refused(case: int) -> None:
-    label, params = _shared_memory_cases()[case]
+    _, params = _shared_memory_cases()[case]
     with pytest.raises(ValueError, match="share memory"):
         SGD(params, lr=0.1)
     with pytest.raises(ValueError, match="parameters 0 and 1 share memory"):

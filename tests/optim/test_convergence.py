@@ -116,7 +116,8 @@ def test_quadratic(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [n for n, spec in REGISTRY.items() if "maximize" in spec.hyperparameters])
+    "name", [n for n, spec in REGISTRY.items() if "maximize" in spec.hyperparameters]
+)
 def test_maximize_ascends(name: str) -> None:
     """maximize=True climbs -f: the value of f(x) = ||x||^2/2 must fall when ascending -f."""
     p = _param(name, [3.0, -2.0])

@@ -53,8 +53,7 @@ def _valid(name, opts):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "name,opts",
-    [(n, o) for n in FUSED_FAMILIES for o in variants(n)
-     if not o.get("amsgrad") and _valid(n, o)],
+    [(n, o) for n in FUSED_FAMILIES for o in variants(n) if not o.get("amsgrad") and _valid(n, o)],
 )
 def test_fused_equals_numpy_bit_for_bit(name, opts, dtype, always_fast):
     numpy_x, numpy_state = _run(name, opts, dtype, "never")

@@ -27,8 +27,7 @@ Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 def rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
     value = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
-    grad = np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2),
-                     200 * (x[1] - x[0] ** 2)])
+    grad = np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2), 200 * (x[1] - x[0] ** 2)])
     return float(value), grad
 
 
@@ -87,8 +86,12 @@ def _compare_state(ours: dict, theirs: dict, rtol: float) -> float:
             if not kept:
                 continue
             o = np.stack([np.asarray(o, dtype=np.float64) for o, _ in kept])
-            t = np.stack([np.asarray(t.detach() if torch.is_tensor(t) else t, dtype=np.float64)
-                          for _, t in kept])
+            t = np.stack(
+                [
+                    np.asarray(t.detach() if torch.is_tensor(t) else t, dtype=np.float64)
+                    for _, t in kept
+                ]
+            )
         else:
             o, t = oval, (tval.detach().numpy() if torch.is_tensor(tval) else tval)
         err = relative_error(o, t)
@@ -97,8 +100,15 @@ def _compare_state(ours: dict, theirs: dict, rtol: float) -> float:
     return worst
 
 
-def _run(f: Objective, x0: np.ndarray, opts: dict, steps: int, rtol: float,
-         shapes: tuple[tuple[int, ...], ...], state_rtol: float | None = None) -> float:
+def _run(
+    f: Objective,
+    x0: np.ndarray,
+    opts: dict,
+    steps: int,
+    rtol: float,
+    shapes: tuple[tuple[int, ...], ...],
+    state_rtol: float | None = None,
+) -> float:
     ours, theirs, opt, topt, closure, tclosure = _pair(f, x0, shapes, opts)
     worst = 0.0
     for step in range(steps):
@@ -111,8 +121,14 @@ def _run(f: Objective, x0: np.ndarray, opts: dict, steps: int, rtol: float,
             err = relative_error(p.data, tp.detach().numpy())
             assert err <= rtol, f"step {step}, param {i}: relative error {err:.3e}"
             worst = max(worst, err)
-        worst = max(worst, _compare_state(opt.state[ours[0]], topt.state[theirs[0]],
-                                          rtol if state_rtol is None else state_rtol))
+        worst = max(
+            worst,
+            _compare_state(
+                opt.state[ours[0]],
+                topt.state[theirs[0]],
+                rtol if state_rtol is None else state_rtol,
+            ),
+        )
     assert np.max(np.abs(np.concatenate([p.data.reshape(-1) for p in ours]) - x0)) > 1e-2
     return worst
 
@@ -137,12 +153,16 @@ def test_rosenbrock_matches_torch_exactly(opts: dict, float64_torch) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("opts", [
-    {"max_iter": 4},
-    {"max_iter": 4, "line_search_fn": "strong_wolfe"},
-    {"max_iter": 3, "history_size": 2, "lr": 0.5},
-    {"max_iter": 3, "history_size": 2, "line_search_fn": "strong_wolfe"},
-], ids=lambda o: "-".join(map(str, o.items())))
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"max_iter": 4},
+        {"max_iter": 4, "line_search_fn": "strong_wolfe"},
+        {"max_iter": 3, "history_size": 2, "lr": 0.5},
+        {"max_iter": 3, "history_size": 2, "line_search_fn": "strong_wolfe"},
+    ],
+    ids=lambda o: "-".join(map(str, o.items())),
+)
 def test_random_quadratics_match_torch(seed: int, opts: dict, float64_torch) -> None:
     x0 = np.random.default_rng(100 + seed).normal(size=7)
     # the two-loop coefficients al cancel: their round-off shows more than the iterates'
@@ -150,8 +170,9 @@ def test_random_quadratics_match_torch(seed: int, opts: dict, float64_torch) -> 
 
 
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
-def test_state_dict_round_trip_continues_like_torch(line_search_fn: str | None,
-                                                    float64_torch) -> None:
+def test_state_dict_round_trip_continues_like_torch(
+    line_search_fn: str | None, float64_torch
+) -> None:
     """Save after 3 steps, load into a new optimizer, continue: equals torch uninterrupted."""
     opts = {"max_iter": 4, "history_size": 5, "line_search_fn": line_search_fn}
     x0 = np.array([-1.2, 1.0])
@@ -191,8 +212,9 @@ def test_one_iteration_per_step_leaves_the_line_search_no_evaluation(float64_tor
     """max_iter=1 makes max_eval=1: the step's first evaluation uses it up, so (like torch)
     the strong Wolfe search can only accept its first trial point or stay put."""
     opts = {"max_iter": 1, "line_search_fn": "strong_wolfe"}
-    ours, theirs, opt, topt, closure, tclosure = _pair(rosenbrock, np.array([-1.5, 2.0]),
-                                                       ((2,),), opts)
+    ours, theirs, opt, topt, closure, tclosure = _pair(
+        rosenbrock, np.array([-1.5, 2.0]), ((2,),), opts
+    )
     for _ in range(3):
         opt.step(closure)
         topt.step(tclosure)
@@ -235,8 +257,12 @@ def test_one_parameter_group_only_like_torch() -> None:
     with pytest.raises(ValueError, match="parameter groups"):
         LBFGS([{"params": [a]}, {"params": [b]}])
     with pytest.raises(ValueError, match="parameter groups"):
-        torch.optim.LBFGS([{"params": [torch.zeros(1, requires_grad=True)]},
-                           {"params": [torch.zeros(1, requires_grad=True)]}])
+        torch.optim.LBFGS(
+            [
+                {"params": [torch.zeros(1, requires_grad=True)]},
+                {"params": [torch.zeros(1, requires_grad=True)]},
+            ]
+        )
     opt = LBFGS([a])
     with pytest.raises(ValueError, match="parameter groups"):
         opt.add_param_group({"params": [b]})
@@ -249,16 +275,19 @@ def test_step_needs_a_closure() -> None:
         opt.step()
 
 
-@pytest.mark.parametrize(("kwargs", "pattern"), [
-    ({"lr": -1.0}, "lr"),
-    ({"max_iter": 0}, "max_iter"),
-    ({"max_iter": 2.5}, "max_iter"),
-    ({"max_eval": 0}, "max_eval"),
-    ({"tolerance_grad": -1.0}, "tolerance_grad"),
-    ({"tolerance_change": float("nan")}, "tolerance_change"),
-    ({"history_size": 0}, "history_size"),
-    ({"line_search_fn": "armijo"}, "line_search_fn"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"lr": -1.0}, "lr"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"max_iter": 2.5}, "max_iter"),
+        ({"max_eval": 0}, "max_eval"),
+        ({"tolerance_grad": -1.0}, "tolerance_grad"),
+        ({"tolerance_change": float("nan")}, "tolerance_change"),
+        ({"history_size": 0}, "history_size"),
+        ({"line_search_fn": "armijo"}, "line_search_fn"),
+    ],
+)
 def test_invalid_settings_name_the_setting(kwargs: dict, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         LBFGS([ArrayParam([1.0])], **kwargs)
@@ -285,15 +314,21 @@ def test_minimize_runs_every_start_alone() -> None:
 
     starts = np.array([[-1.5, 2.0], [0.5, 0.5], [2.0, -1.0]])
     lrs = [1.0, 0.5, 1.0]
-    opts = {"optimizer": "lbfgs", "steps": 30, "max_iter": 2, "line_search_fn": "strong_wolfe",
-            "max_eval": 10}
+    opts = {
+        "optimizer": "lbfgs",
+        "steps": 30,
+        "max_iter": 2,
+        "line_search_fn": "strong_wolfe",
+        "max_eval": 10,
+    }
     together = minimize("rosenbrock", starts, lr=lrs, **opts)
     for i, (x0, lr) in enumerate(zip(starts, lrs)):
         alone = minimize("rosenbrock", x0, lr=lr, **opts)
         np.testing.assert_array_equal(together.x[i], alone.x)
         assert together.nit[i] == alone.nit
-        np.testing.assert_array_equal(together.run(i).trajectory.positions,
-                                      alone.trajectory.positions)
+        np.testing.assert_array_equal(
+            together.run(i).trajectory.positions, alone.trajectory.positions
+        )
     assert np.all(together.lr == lrs)
 
 
@@ -316,8 +351,12 @@ def test_race_with_adam_and_cli_race(tmp_path) -> None:
     assert results["lbfgs"].status == "converged"
     assert results["adam"].nit == 60
     out = tmp_path / "race.gif"
-    assert main(["race", "rosenbrock", "--optimizers", "adam,lbfgs", "--steps", "20",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["race", "rosenbrock", "--optimizers", "adam,lbfgs", "--steps", "20", "--out", str(out)]
+        )
+        == 0
+    )
     assert out.stat().st_size > 0
 
 
@@ -328,9 +367,16 @@ def test_fit_steps_with_a_closure_that_recomputes_the_batch_loss() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(48, 3))
     y = X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3
-    trainer = Trainer(nn.Linear(3, 1), (X, y), loss="mse",
-                      optimizer={"name": "lbfgs", "line_search_fn": "strong_wolfe"},
-                      epochs=3, batch_size=48, progress=False, seed=0)
+    trainer = Trainer(
+        nn.Linear(3, 1),
+        (X, y),
+        loss="mse",
+        optimizer={"name": "lbfgs", "line_search_fn": "strong_wolfe"},
+        epochs=3,
+        batch_size=48,
+        progress=False,
+        seed=0,
+    )
     calls = []
     objective = trainer.objective
 
@@ -343,5 +389,6 @@ def test_fit_steps_with_a_closure_that_recomputes_the_batch_loss() -> None:
     assert isinstance(trainer.optimizer, LBFGS)
     assert len(calls) > 3  # the closure re-evaluated the batch loss
     assert trainer.optimizer.state[trainer.optimizer.param_groups[0]["params"][0]][
-        "func_evals"] == len(calls)
+        "func_evals"
+    ] == len(calls)
     assert history["train_loss"][-1] < 1e-9

@@ -51,8 +51,13 @@ def test_registered() -> None:
 
 @pytest.mark.parametrize("opts", variants("lion"), ids=lambda o: variant_id("lion", o))
 def test_matches_reference(opts: dict, float64_torch: None) -> None:
-    err = check_parity(REGISTRY["lion"], {"lr": 3e-3, **opts}, reference(ReferenceLion),
-                       reload_at=123, exact_state_keys=True)
+    err = check_parity(
+        REGISTRY["lion"],
+        {"lr": 3e-3, **opts},
+        reference(ReferenceLion),
+        reload_at=123,
+        exact_state_keys=True,
+    )
     assert err < 1e-12
 
 
@@ -67,16 +72,34 @@ def test_matches_reference(opts: dict, float64_torch: None) -> None:
     seed=st.integers(0, 2**16),
 )
 def test_random_configurations_match_reference(
-    lr: float, beta1: float, beta2: float, weight_decay: float, maximize: bool,
-    decoupled: bool, seed: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    weight_decay: float,
+    maximize: bool,
+    decoupled: bool,
+    seed: int,
 ) -> None:
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        opts = {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay,
-                "maximize": maximize, "decoupled_weight_decay": decoupled}
-        check_parity(REGISTRY["lion"], opts, reference(ReferenceLion), steps=120,
-                     reload_at=57, seed=seed, exact_state_keys=True)
+        opts = {
+            "lr": lr,
+            "beta1": beta1,
+            "beta2": beta2,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+            "decoupled_weight_decay": decoupled,
+        }
+        check_parity(
+            REGISTRY["lion"],
+            opts,
+            reference(ReferenceLion),
+            steps=120,
+            reload_at=57,
+            seed=seed,
+            exact_state_keys=True,
+        )
     finally:
         torch.set_default_dtype(old)
 
@@ -90,8 +113,7 @@ def test_first_steps_by_hand() -> None:
     np.testing.assert_allclose(opt.state[p]["exp_avg"], [1.5, -5e-7, 0.0])
     p.grad = np.array([-1.0, -1.0, -1.0])
     opt.step()  # c = 0.9 m + 0.1 g = [1.25, -0.1..., -0.1]
-    np.testing.assert_allclose(p.data, [0.8 * 0.9 - 0.1, -1.7 * 0.9 + 0.1, 0.405 + 0.1],
-                               rtol=1e-15)
+    np.testing.assert_allclose(p.data, [0.8 * 0.9 - 0.1, -1.7 * 0.9 + 0.1, 0.405 + 0.1], rtol=1e-15)
 
 
 def test_decoupled_weight_decay_divides_by_the_initial_lr() -> None:
@@ -105,9 +127,14 @@ def test_decoupled_weight_decay_divides_by_the_initial_lr() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"lr": -1e-4}, "lr"), ({"betas": (1.1, 0.99)}, "beta1"), ({"betas": (0.9, -0.1)}, "beta2"),
-     ({"weight_decay": -0.1}, "weight_decay"), ({"betas": (0.9,)}, "betas"),
-     ({"lr": 0.0, "decoupled_weight_decay": True}, "lr")],
+    [
+        ({"lr": -1e-4}, "lr"),
+        ({"betas": (1.1, 0.99)}, "beta1"),
+        ({"betas": (0.9, -0.1)}, "beta2"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+        ({"betas": (0.9,)}, "betas"),
+        ({"lr": 0.0, "decoupled_weight_decay": True}, "lr"),
+    ],
 )
 def test_invalid_settings_name_the_setting(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):

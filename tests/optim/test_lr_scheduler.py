@@ -128,8 +128,15 @@ _FACTORIES = {
 
 
 def test_schedule_registry_builds_each() -> None:
-    assert {"constant", "polynomial", "cosine_restarts", "one_cycle", "cyclic", "swa",
-            "warmup_cosine"} <= set(SCHEDULES)
+    assert {
+        "constant",
+        "polynomial",
+        "cosine_restarts",
+        "one_cycle",
+        "cyclic",
+        "swa",
+        "warmup_cosine",
+    } <= set(SCHEDULES)
     for name, spec in SCHEDULES.items():
         opt, _ = _pair()
         sched = spec.build(opt)
@@ -258,8 +265,15 @@ class _Run:
         )
 
 
-def _compare(make_sched, lrs, n: int, kind: str = "sgd", resume_at: int | None = None,
-             epochs=None, rtol: float = 1e-12) -> np.ndarray:
+def _compare(
+    make_sched,
+    lrs,
+    n: int,
+    kind: str = "sgd",
+    resume_at: int | None = None,
+    epochs=None,
+    rtol: float = 1e-12,
+) -> np.ndarray:
     """Run ours (resumed from a checkpoint at ``resume_at``) and torch (uninterrupted)."""
     mine, theirs = _Run(OURS, kind, lrs, make_sched), _Run(TORCH, kind, lrs, make_sched)
     a, b = [mine.snapshot()], [theirs.snapshot()]
@@ -282,11 +296,14 @@ def _resume_point(data, n: int) -> int | None:
 
 
 @SETTINGS
-@given(lrs=group_lrs, factor=st.floats(0.01, 1.0), total_iters=st.integers(0, 12),
-       data=st.data())
+@given(lrs=group_lrs, factor=st.floats(0.01, 1.0), total_iters=st.integers(0, 12), data=st.data())
 def test_constant_lr_matches_torch(lrs, factor, total_iters, data) -> None:
-    seq = _compare(lambda M, o: M.ConstantLR(o, factor=factor, total_iters=total_iters),
-                   lrs, 20, resume_at=_resume_point(data, 20))
+    seq = _compare(
+        lambda M, o: M.ConstantLR(o, factor=factor, total_iters=total_iters),
+        lrs,
+        20,
+        resume_at=_resume_point(data, 20),
+    )
     # total_iters = 0 keeps the factor for ever, as in torch
     assert seq[-1][0] == pytest.approx(lrs[0] * (factor if total_iters == 0 else 1), rel=1e-12)
 
@@ -298,11 +315,14 @@ def test_constant_lr_factor_zero_restores_the_lr() -> None:
 
 
 @SETTINGS
-@given(lrs=group_lrs, total_iters=st.integers(1, 15), power=st.floats(0.0, 3.0),
-       data=st.data())
+@given(lrs=group_lrs, total_iters=st.integers(1, 15), power=st.floats(0.0, 3.0), data=st.data())
 def test_polynomial_lr_matches_torch(lrs, total_iters, power, data) -> None:
-    seq = _compare(lambda M, o: M.PolynomialLR(o, total_iters=total_iters, power=power),
-                   lrs, total_iters + 3, resume_at=_resume_point(data, total_iters + 3))
+    seq = _compare(
+        lambda M, o: M.PolynomialLR(o, total_iters=total_iters, power=power),
+        lrs,
+        total_iters + 3,
+        resume_at=_resume_point(data, total_iters + 3),
+    )
     assert seq[-1][0] == (lrs[0] if power == 0 else 0.0)
 
 
@@ -317,8 +337,12 @@ class _Factor:
 
 
 @SETTINGS
-@given(lrs=group_lrs, gammas=st.lists(st.floats(0.5, 1.1), min_size=3, max_size=3),
-       per_group=st.booleans(), data=st.data())
+@given(
+    lrs=group_lrs,
+    gammas=st.lists(st.floats(0.5, 1.1), min_size=3, max_size=3),
+    per_group=st.booleans(),
+    data=st.data(),
+)
 def test_multiplicative_lr_matches_torch(lrs, gammas, per_group, data) -> None:
     def make(M, o):
         if per_group:
@@ -339,8 +363,13 @@ def test_multiplicative_lr_saves_callable_objects() -> None:
 
 
 @SETTINGS
-@given(lrs=group_lrs, T_0=st.integers(1, 8), T_mult=st.integers(1, 3),
-       eta_min=st.sampled_from([0.0, 1e-4, 0.01]), data=st.data())
+@given(
+    lrs=group_lrs,
+    T_0=st.integers(1, 8),
+    T_mult=st.integers(1, 3),
+    eta_min=st.sampled_from([0.0, 1e-4, 0.01]),
+    data=st.data(),
+)
 def test_cosine_warm_restarts_matches_torch(lrs, T_0, T_mult, eta_min, data) -> None:
     def make(M, o):
         return M.CosineAnnealingWarmRestarts(o, T_0=T_0, T_mult=T_mult, eta_min=eta_min)
@@ -350,19 +379,20 @@ def test_cosine_warm_restarts_matches_torch(lrs, T_0, T_mult, eta_min, data) -> 
 
 
 @SETTINGS
-@given(lrs=group_lrs, T_0=st.integers(1, 6), T_mult=st.integers(1, 3),
-       epochs=st.lists(st.none() | st.floats(0.0, 40.0) | st.integers(0, 40), min_size=1,
-                       max_size=25),
-       data=st.data())
-def test_cosine_warm_restarts_fractional_epochs_match_torch(lrs, T_0, T_mult, epochs,
-                                                            data) -> None:
+@given(
+    lrs=group_lrs,
+    T_0=st.integers(1, 6),
+    T_mult=st.integers(1, 3),
+    epochs=st.lists(st.none() | st.floats(0.0, 40.0) | st.integers(0, 40), min_size=1, max_size=25),
+    data=st.data(),
+)
+def test_cosine_warm_restarts_fractional_epochs_match_torch(lrs, T_0, T_mult, epochs, data) -> None:
     def make(M, o):
         return M.CosineAnnealingWarmRestarts(o, T_0=T_0, T_mult=T_mult, eta_min=1e-3)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch deprecates step(epoch)
-        _compare(make, lrs, len(epochs), epochs=epochs,
-                 resume_at=_resume_point(data, len(epochs)))
+        _compare(make, lrs, len(epochs), epochs=epochs, resume_at=_resume_point(data, len(epochs)))
 
 
 def test_cosine_warm_restarts_within_an_epoch() -> None:
@@ -377,21 +407,29 @@ def test_cosine_warm_restarts_within_an_epoch() -> None:
 
 
 def _one_cycle_kwargs(draw_total: bool = True):
-    return st.fixed_dictionaries({
-        "pct_start": st.floats(0.0, 1.0),
-        "anneal_strategy": st.sampled_from(["cos", "linear"]),
-        "div_factor": st.floats(1.0, 100.0),
-        "final_div_factor": st.floats(1.0, 1e4),
-        "three_phase": st.booleans(),
-        "cycle_momentum": st.booleans(),
-        "base_momentum": st.floats(0.5, 0.85),
-        "max_momentum": st.floats(0.86, 0.99),
-    })
+    return st.fixed_dictionaries(
+        {
+            "pct_start": st.floats(0.0, 1.0),
+            "anneal_strategy": st.sampled_from(["cos", "linear"]),
+            "div_factor": st.floats(1.0, 100.0),
+            "final_div_factor": st.floats(1.0, 1e4),
+            "three_phase": st.booleans(),
+            "cycle_momentum": st.booleans(),
+            "base_momentum": st.floats(0.5, 0.85),
+            "max_momentum": st.floats(0.86, 0.99),
+        }
+    )
 
 
 @SETTINGS
-@given(lrs=group_lrs, total=st.integers(2, 60), kwargs=_one_cycle_kwargs(),
-       kind=st.sampled_from(["sgd", "adam"]), by_epochs=st.booleans(), data=st.data())
+@given(
+    lrs=group_lrs,
+    total=st.integers(2, 60),
+    kwargs=_one_cycle_kwargs(),
+    kind=st.sampled_from(["sgd", "adam"]),
+    by_epochs=st.booleans(),
+    data=st.data(),
+)
 def test_one_cycle_matches_torch(lrs, total, kwargs, kind, by_epochs, data) -> None:
     length = {"epochs": total // 2, "steps_per_epoch": 2} if by_epochs else {"total_steps": total}
     steps = total // 2 * 2 if by_epochs else total
@@ -424,16 +462,30 @@ def test_one_cycle_matches_torch(lrs, total, kwargs, kind, by_epochs, data) -> N
 
 
 @SETTINGS
-@given(lrs=group_lrs, up=st.integers(1, 8), down=st.none() | st.integers(0, 8),
-       mode=st.sampled_from(["triangular", "triangular2", "exp_range"]),
-       gamma=st.floats(0.8, 1.0), cycle_momentum=st.booleans(),
-       kind=st.sampled_from(["sgd", "adam"]), data=st.data())
-def test_cyclic_lr_matches_torch(lrs, up, down, mode, gamma, cycle_momentum, kind,
-                                 data) -> None:
+@given(
+    lrs=group_lrs,
+    up=st.integers(1, 8),
+    down=st.none() | st.integers(0, 8),
+    mode=st.sampled_from(["triangular", "triangular2", "exp_range"]),
+    gamma=st.floats(0.8, 1.0),
+    cycle_momentum=st.booleans(),
+    kind=st.sampled_from(["sgd", "adam"]),
+    data=st.data(),
+)
+def test_cyclic_lr_matches_torch(lrs, up, down, mode, gamma, cycle_momentum, kind, data) -> None:
     def make(M, o):
-        return M.CyclicLR(o, base_lr=[lr / 10 for lr in lrs], max_lr=lrs, step_size_up=up,
-                          step_size_down=down, mode=mode, gamma=gamma,
-                          cycle_momentum=cycle_momentum, base_momentum=0.8, max_momentum=0.95)
+        return M.CyclicLR(
+            o,
+            base_lr=[lr / 10 for lr in lrs],
+            max_lr=lrs,
+            step_size_up=up,
+            step_size_down=down,
+            mode=mode,
+            gamma=gamma,
+            cycle_momentum=cycle_momentum,
+            base_momentum=0.8,
+            max_momentum=0.95,
+        )
 
     seq = _compare(make, lrs, 30, kind=kind, resume_at=_resume_point(data, 30))
     assert seq[0][0] == pytest.approx(lrs[0] / 10)
@@ -450,20 +502,38 @@ class _Halving:
 
 
 @SETTINGS
-@given(lrs=group_lrs, scale_mode=st.sampled_from(["cycle", "iterations"]),
-       as_object=st.booleans(), data=st.data())
+@given(
+    lrs=group_lrs,
+    scale_mode=st.sampled_from(["cycle", "iterations"]),
+    as_object=st.booleans(),
+    data=st.data(),
+)
 def test_cyclic_lr_custom_scale_matches_torch(lrs, scale_mode, as_object, data) -> None:
     def make(M, o):
         fn = _Halving() if as_object else (lambda x: 1.0 / (1.0 + 0.1 * x))
-        return M.CyclicLR(o, base_lr=0.01, max_lr=lrs, step_size_up=3, step_size_down=2,
-                          scale_fn=fn, scale_mode=scale_mode, cycle_momentum=False)
+        return M.CyclicLR(
+            o,
+            base_lr=0.01,
+            max_lr=lrs,
+            step_size_up=3,
+            step_size_down=2,
+            scale_fn=fn,
+            scale_mode=scale_mode,
+            cycle_momentum=False,
+        )
 
     _compare(make, lrs, 25, resume_at=_resume_point(data, 25))
 
 
 @SETTINGS
-@given(lrs=group_lrs, swa_lr=st.floats(1e-3, 0.5), anneal_epochs=st.integers(0, 10),
-       strategy=st.sampled_from(["cos", "linear"]), per_group=st.booleans(), data=st.data())
+@given(
+    lrs=group_lrs,
+    swa_lr=st.floats(1e-3, 0.5),
+    anneal_epochs=st.integers(0, 10),
+    strategy=st.sampled_from(["cos", "linear"]),
+    per_group=st.booleans(),
+    data=st.data(),
+)
 def test_swalr_matches_torch(lrs, swa_lr, anneal_epochs, strategy, per_group, data) -> None:
     value = [swa_lr * (i + 1) for i in range(len(lrs))] if per_group else swa_lr
 
@@ -489,9 +559,12 @@ _PIECES = {
 
 
 @SETTINGS
-@given(lrs=group_lrs,
-       names=st.lists(st.sampled_from(sorted(_PIECES)), min_size=1, max_size=3),
-       gaps=st.lists(st.integers(1, 6), min_size=2, max_size=2), data=st.data())
+@given(
+    lrs=group_lrs,
+    names=st.lists(st.sampled_from(sorted(_PIECES)), min_size=1, max_size=3),
+    gaps=st.lists(st.integers(1, 6), min_size=2, max_size=2),
+    data=st.data(),
+)
 def test_sequential_lr_matches_torch(lrs, names, gaps, data) -> None:
     milestones = list(np.cumsum(gaps[: len(names) - 1]).tolist())
 
@@ -502,10 +575,11 @@ def test_sequential_lr_matches_torch(lrs, names, gaps, data) -> None:
 
 
 @SETTINGS
-@given(lrs=group_lrs,
-       names=st.lists(st.sampled_from(sorted(set(_PIECES) - {"lambda"})), min_size=1,
-                      max_size=3),
-       data=st.data())
+@given(
+    lrs=group_lrs,
+    names=st.lists(st.sampled_from(sorted(set(_PIECES) - {"lambda"})), min_size=1, max_size=3),
+    data=st.data(),
+)
 def test_chained_scheduler_matches_torch(lrs, names, data) -> None:
     def make(M, o):
         return M.ChainedScheduler([_PIECES[n](M, o) for n in names])
@@ -515,23 +589,30 @@ def test_chained_scheduler_matches_torch(lrs, names, data) -> None:
 
 def test_chained_constant_and_exponential_product() -> None:
     opt, _ = _pair()
-    sched = ours.ChainedScheduler([ours.ConstantLR(opt, factor=0.1, total_iters=2),
-                                   ours.ExponentialLR(opt, gamma=0.9)])
+    sched = ours.ChainedScheduler(
+        [ours.ConstantLR(opt, factor=0.1, total_iters=2), ours.ExponentialLR(opt, gamma=0.9)]
+    )
     seq = _sequence(opt, sched, 4)
     expected = [0.1 * 0.9**t * (0.1 if t < 2 else 1.0) for t in range(5)]
     assert [s[0] for s in seq] == pytest.approx(expected, rel=1e-14)
 
 
 @SETTINGS
-@given(lrs=group_lrs, warmup=st.integers(0, 8), extra=st.integers(1, 20),
-       start_factor=st.floats(0.01, 1.0), eta_min=st.sampled_from([0.0, 1e-4]))
+@given(
+    lrs=group_lrs,
+    warmup=st.integers(0, 8),
+    extra=st.integers(1, 20),
+    start_factor=st.floats(0.01, 1.0),
+    eta_min=st.sampled_from([0.0, 1e-4]),
+)
 def test_warmup_cosine_is_linear_then_cosine(lrs, warmup, extra, start_factor, eta_min) -> None:
     T_max = warmup + extra
 
     def make(M, o):
         if M is OURS:
-            return ours.warmup_cosine(o, warmup=warmup, T_max=T_max, start_factor=start_factor,
-                                      eta_min=eta_min)
+            return ours.warmup_cosine(
+                o, warmup=warmup, T_max=T_max, start_factor=start_factor, eta_min=eta_min
+            )
         cosine = M.CosineAnnealingLR(o, T_max=T_max - warmup, eta_min=eta_min)
         if warmup == 0:
             return cosine
@@ -540,9 +621,12 @@ def test_warmup_cosine_is_linear_then_cosine(lrs, warmup, extra, start_factor, e
     seq = _compare(make, lrs, T_max)
     base = lrs[0]
     for t in range(T_max + 1):
-        want = (base * (start_factor + (1 - start_factor) * t / warmup) if t < warmup else
-                eta_min + (base - eta_min) * (1 + math.cos(math.pi * (t - warmup) /
-                                                           (T_max - warmup))) / 2)
+        want = (
+            base * (start_factor + (1 - start_factor) * t / warmup)
+            if t < warmup
+            else eta_min
+            + (base - eta_min) * (1 + math.cos(math.pi * (t - warmup) / (T_max - warmup))) / 2
+        )
         assert seq[t][0] == pytest.approx(want, rel=1e-12, abs=1e-15)
 
 
@@ -554,19 +638,24 @@ def test_warmup_cosine_from_a_schedule_string() -> None:
     assert seq[0][0] == pytest.approx(0.01) and seq[5][0] == pytest.approx(0.1)
     assert seq[100][0] == pytest.approx(0.0, abs=1e-17)
     assert schedule_for_epochs("warmup_cosine:warmup=5", 40) == (
-        "warmup_cosine", {"warmup": 5, "T_max": 40})
+        "warmup_cosine",
+        {"warmup": 5, "T_max": 40},
+    )
     assert schedule_for_epochs("cosine:T_max=7", 40) == ("cosine", {"T_max": 7})
     assert schedule_for_epochs("step", 40) == ("step", {})
     assert schedule_for_epochs("OneCycle:three_phase=true", 12) == (
-        "one_cycle", {"three_phase": True, "total_steps": 12})
+        "one_cycle",
+        {"three_phase": True, "total_steps": 12},
+    )
     with pytest.raises(ValueError, match="T_max > warmup, got T_max=5 and warmup=5"):
         get_schedule("warmup_cosine:warmup=5,T_max=5").build(opt)
-    for bad, pattern in [("warmup_cosine:warmup=2.5",
-                          "Invalid warmup value: '2.5'; expected an integer >= 0"),
-                         ("warmup_cosine:warm=5", "no hyperparameter 'warm'"),
-                         ("warmup_cosine:warmup", "expected key=value"),
-                         ("one_cycle:anneal_strategy=exp", "expected one of 'cos', 'linear'"),
-                         ("one_cycle:three_phase=maybe", "true or false")]:
+    for bad, pattern in [
+        ("warmup_cosine:warmup=2.5", "Invalid warmup value: '2.5'; expected an integer >= 0"),
+        ("warmup_cosine:warm=5", "no hyperparameter 'warm'"),
+        ("warmup_cosine:warmup", "expected key=value"),
+        ("one_cycle:anneal_strategy=exp", "expected one of 'cos', 'linear'"),
+        ("one_cycle:three_phase=maybe", "true or false"),
+    ]:
         with pytest.raises(ValueError, match=pattern):
             get_schedule(bad)
 
@@ -598,13 +687,15 @@ _VALIDATION = [
     ("OneCycleLR", {"max_lr": 0.1}, "total_steps, or epochs and steps_per_epoch", True),
     ("OneCycleLR", {"max_lr": 0.1, "total_steps": 0}, "total_steps", True),
     ("OneCycleLR", {"max_lr": 0.1, "epochs": 0, "steps_per_epoch": 3}, "epochs", True),
-    ("OneCycleLR", {"max_lr": 0.1, "epochs": 2, "steps_per_epoch": -3}, "steps_per_epoch",
-     True),
+    ("OneCycleLR", {"max_lr": 0.1, "epochs": 2, "steps_per_epoch": -3}, "steps_per_epoch", True),
     ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10, "pct_start": 1.5}, "pct_start", True),
-    ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10, "anneal_strategy": "exp"},
-     "anneal_strategy", True),
-    ("OneCycleLR", {"max_lr": [0.1, 0.2, 0.3], "total_steps": 10}, "max_lr must have one",
-     True),
+    (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "anneal_strategy": "exp"},
+        "anneal_strategy",
+        True,
+    ),
+    ("OneCycleLR", {"max_lr": [0.1, 0.2, 0.3], "total_steps": 10}, "max_lr must have one", True),
     ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10, "pct_start": 0.1}, "zero steps", True),
     ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10, "div_factor": 0.0}, "div_factor", True),
     ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "mode": "square"}, "mode", True),
@@ -618,8 +709,11 @@ _VALIDATION = [
 ]
 
 
-@pytest.mark.parametrize(("cls", "kwargs", "pattern", "torch_too"), _VALIDATION,
-                         ids=[f"{c}-{i}" for i, (c, *_) in enumerate(_VALIDATION)])
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "pattern", "torch_too"),
+    _VALIDATION,
+    ids=[f"{c}-{i}" for i, (c, *_) in enumerate(_VALIDATION)],
+)
 def test_new_schedules_reject_invalid_arguments(cls, kwargs, pattern, torch_too) -> None:
     opt, topt = _pair()
     with pytest.raises(ValueError, match=pattern):
@@ -664,15 +758,31 @@ def test_composites_reject_bad_schedulers() -> None:
 
 
 @SETTINGS
-@given(lrs=group_lrs, name=st.sampled_from(["StepLR", "MultiStepLR", "ExponentialLR",
-                                            "CosineAnnealingLR", "LinearLR", "ConstantLR",
-                                            "PolynomialLR"]),
-       epochs=st.lists(st.integers(0, 30), min_size=1, max_size=10))
+@given(
+    lrs=group_lrs,
+    name=st.sampled_from(
+        [
+            "StepLR",
+            "MultiStepLR",
+            "ExponentialLR",
+            "CosineAnnealingLR",
+            "LinearLR",
+            "ConstantLR",
+            "PolynomialLR",
+        ]
+    ),
+    epochs=st.lists(st.integers(0, 30), min_size=1, max_size=10),
+)
 def test_step_with_an_epoch_uses_the_closed_form_as_torch(lrs, name, epochs) -> None:
-    kwargs = {"StepLR": {"step_size": 3}, "MultiStepLR": {"milestones": [2, 6, 6]},
-              "ExponentialLR": {"gamma": 0.9}, "CosineAnnealingLR": {"T_max": 10},
-              "LinearLR": {"total_iters": 7}, "ConstantLR": {"total_iters": 4},
-              "PolynomialLR": {"total_iters": 12, "power": 1.5}}[name]
+    kwargs = {
+        "StepLR": {"step_size": 3},
+        "MultiStepLR": {"milestones": [2, 6, 6]},
+        "ExponentialLR": {"gamma": 0.9},
+        "CosineAnnealingLR": {"T_max": 10},
+        "LinearLR": {"total_iters": 7},
+        "ConstantLR": {"total_iters": 4},
+        "PolynomialLR": {"total_iters": 12, "power": 1.5},
+    }[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch deprecates step(epoch)
         _compare(lambda M, o: getattr(M, name)(o, **kwargs), lrs, len(epochs), epochs=epochs)
@@ -683,14 +793,29 @@ def test_step_with_an_epoch_uses_the_closed_form_as_torch(lrs, name, epochs) -> 
 
 # today's aliases (before the registry became a spec.Registry) must keep resolving
 _OLD_ALIASES = {
-    "steplr": "step", "exp": "exponential", "cos": "cosine", "warmup": "linear",
-    "inversetime": "inverse_time", "inverse": "inverse_time", "reduceonplateau": "plateau",
-    "constantlr": "constant", "poly": "polynomial", "polynomiallr": "polynomial",
-    "sgdr": "cosine_restarts", "cosinerestarts": "cosine_restarts",
-    "cosinewarmrestarts": "cosine_restarts", "warmupcosine": "warmup_cosine",
-    "cosinewarmup": "warmup_cosine", "onecycle": "one_cycle", "onecyclelr": "one_cycle",
-    "1cycle": "one_cycle", "cycliclr": "cyclic", "clr": "cyclic", "swalr": "swa",
-    "Inverse-Time": "inverse_time", "One_Cycle": "one_cycle",
+    "steplr": "step",
+    "exp": "exponential",
+    "cos": "cosine",
+    "warmup": "linear",
+    "inversetime": "inverse_time",
+    "inverse": "inverse_time",
+    "reduceonplateau": "plateau",
+    "constantlr": "constant",
+    "poly": "polynomial",
+    "polynomiallr": "polynomial",
+    "sgdr": "cosine_restarts",
+    "cosinerestarts": "cosine_restarts",
+    "cosinewarmrestarts": "cosine_restarts",
+    "warmupcosine": "warmup_cosine",
+    "cosinewarmup": "warmup_cosine",
+    "onecycle": "one_cycle",
+    "onecyclelr": "one_cycle",
+    "1cycle": "one_cycle",
+    "cycliclr": "cyclic",
+    "clr": "cyclic",
+    "swalr": "swa",
+    "Inverse-Time": "inverse_time",
+    "One_Cycle": "one_cycle",
 }
 
 
@@ -729,8 +854,9 @@ def test_registry_aliases_unknown_names_and_settings() -> None:
     opt, _ = _pair()
     with pytest.raises(ValueError, match="'gama'.*'step'.*expected some of step_size, gamma"):
         SCHEDULES["step"].build(opt, gama=0.5)
-    with pytest.raises(ValueError, match="no hyperparameter 'gama'; expected some of "
-                                         "step_size, gamma"):
+    with pytest.raises(
+        ValueError, match="no hyperparameter 'gama'; expected some of step_size, gamma"
+    ):
         get_schedule("step:gama=0.5")
     # the hard bounds are checked on every build; the old slider ends are not bounds
     with pytest.raises(ValueError, match="Invalid gamma value: 0.0; expected a number > 0"):
@@ -748,9 +874,12 @@ def test_a_schedule_registered_once_is_everywhere() -> None:
     from descentlab.spec import HyperParam
 
     entry = ours.register_schedule(
-        "halving", halving, "halve the lr every few epochs",
+        "halving",
+        halving,
+        "halve the lr every few epochs",
         HyperParam("every", "int", 2, low=1, help="epochs between halvings"),
-        length="every", aliases=("halve",),
+        length="every",
+        aliases=("halve",),
     )
     try:
         assert get_schedule("Halve") is entry and "halving" in ours.schedule_help()

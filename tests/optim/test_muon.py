@@ -65,15 +65,18 @@ def test_only_matrices_like_torch(shape: tuple[int, ...]) -> None:
     assert len(opt.param_groups) == 1
 
 
-@pytest.mark.parametrize(("kwargs", "pattern"), [
-    ({"lr": -1.0}, "lr"),
-    ({"weight_decay": -1.0}, "weight_decay"),
-    ({"momentum": -0.1}, "momentum"),
-    ({"ns_steps": 100}, "ns_steps"),
-    ({"ns_steps": 1.5}, "ns_steps"),
-    ({"ns_coefficients": (1.0, 2.0)}, "ns_coefficients"),
-    ({"adjust_lr_fn": "foo"}, "adjust_lr_fn"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"lr": -1.0}, "lr"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"momentum": -0.1}, "momentum"),
+        ({"ns_steps": 100}, "ns_steps"),
+        ({"ns_steps": 1.5}, "ns_steps"),
+        ({"ns_coefficients": (1.0, 2.0)}, "ns_coefficients"),
+        ({"adjust_lr_fn": "foo"}, "adjust_lr_fn"),
+    ],
+)
 def test_invalid_settings_raise_where_torch_raises(kwargs: dict, pattern: str) -> None:
     """Torch refuses some of these only at the first step; we refuse them at once."""
     with pytest.raises(ValueError, match=pattern):
@@ -85,9 +88,9 @@ def test_invalid_settings_raise_where_torch_raises(kwargs: dict, pattern: str) -
         opt.step()
 
 
-SHAPES = st.lists(
-    st.tuples(st.integers(1, 6), st.integers(1, 6)), min_size=3, max_size=3
-).map(tuple)
+SHAPES = st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6)), min_size=3, max_size=3).map(
+    tuple
+)
 COEFFICIENTS = st.sampled_from([(3.4445, -4.775, 2.0315), (1.5, -0.5, 0.0), (2.0, -1.5, 0.5)])
 
 
@@ -104,18 +107,43 @@ COEFFICIENTS = st.sampled_from([(3.4445, -4.775, 2.0315), (1.5, -0.5, 0.0), (2.0
     adjust_lr_fn=st.sampled_from([None, "original", "match_rms_adamw"]),
     reload_at=st.integers(1, 59),
 )
-def test_random_configurations_match_torch(shapes, lr, weight_decay, momentum, nesterov,
-                                           coefficients, eps, ns_steps, adjust_lr_fn,
-                                           reload_at) -> None:
+def test_random_configurations_match_torch(
+    shapes,
+    lr,
+    weight_decay,
+    momentum,
+    nesterov,
+    coefficients,
+    eps,
+    ns_steps,
+    adjust_lr_fn,
+    reload_at,
+) -> None:
     a, b, c = coefficients
-    opts = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum,
-            "nesterov": nesterov, "ns_a": a, "ns_b": b, "ns_c": c, "eps": eps,
-            "ns_steps": ns_steps, "adjust_lr_fn": adjust_lr_fn}
+    opts = {
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "momentum": momentum,
+        "nesterov": nesterov,
+        "ns_a": a,
+        "ns_b": b,
+        "ns_c": c,
+        "eps": eps,
+        "ns_steps": ns_steps,
+        "adjust_lr_fn": adjust_lr_fn,
+    }
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        worst = check_parity(REGISTRY["muon"], opts, torch.optim.Muon, steps=60,
-                             reload_at=reload_at, exact_state_keys=True, shapes=shapes)
+        worst = check_parity(
+            REGISTRY["muon"],
+            opts,
+            torch.optim.Muon,
+            steps=60,
+            reload_at=reload_at,
+            exact_state_keys=True,
+            shapes=shapes,
+        )
     finally:
         torch.set_default_dtype(old)
     COMPARED.append((opts, worst))
@@ -130,8 +158,7 @@ def test_minimize_orthogonalizes_each_run_on_its_own() -> None:
     for i in range(2):
         alone = minimize("rosenbrock", starts[i], optimizer="muon", lr=0.01, steps=30)
         np.testing.assert_array_equal(together.x[i], alone.x)
-    first = minimize("rosenbrock", starts[1], optimizer="muon", lr=0.01, steps=1,
-                     weight_decay=0.0)
+    first = minimize("rosenbrock", starts[1], optimizer="muon", lr=0.01, steps=1, weight_decay=0.0)
     step = first.trajectory.positions[1] - starts[1]
     # the quintic maps the one singular value into about [0.7, 1.2]: |step| ~ eta, any |grad|
     assert 0.006 < np.linalg.norm(step) < 0.012
@@ -143,5 +170,10 @@ def test_fit_names_the_shape_muon_refuses() -> None:
 
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"2-D parameters.*shape \(2,\)"):
-        Trainer(nn.Linear(4, 2), (rng.normal(size=(8, 4)), rng.normal(size=(8, 2))),
-                loss="mse", optimizer="muon", progress=False)
+        Trainer(
+            nn.Linear(4, 2),
+            (rng.normal(size=(8, 4)), rng.normal(size=(8, 2))),
+            loss="mse",
+            optimizer="muon",
+            progress=False,
+        )

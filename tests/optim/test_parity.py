@@ -23,7 +23,8 @@ __all__ = ["float64_torch"]
 #: checked against their authors' reference implementations in their own test modules.
 #: (LBFGS's step needs a closure; test_lbfgs.py runs it beside torch.)
 TWINNED = [
-    name for name, spec in REGISTRY.items()
+    name
+    for name, spec in REGISTRY.items()
     if torch_twin(spec) is not None and not getattr(spec.cls, "needs_closure", False)
 ]
 

@@ -42,8 +42,14 @@ class NegatedReference(ReferenceProdigy):
         return super().step(closure)
 
 
-def run_parity(opts: dict[str, Any], *, steps: int = 300, reload_at: int | None = 123,
-               seed: int = 0, frozen: bool = False) -> float:
+def run_parity(
+    opts: dict[str, Any],
+    *,
+    steps: int = 300,
+    reload_at: int | None = 123,
+    seed: int = 0,
+    frozen: bool = False,
+) -> float:
     """Run ours and the reference on one gradient sequence; return the worst relative error.
 
     Groups: params 0-1, params 2-3 (with their own eps and weight decay); with
@@ -112,10 +118,18 @@ def test_registered() -> None:
     assert spec.cls is Prodigy and get("Prodigy") is spec
     opt = Prodigy([ArrayParam([1.0])])
     group = opt.param_groups[0]
-    assert (group["lr"], group["betas"], group["beta3"], group["eps"]) == (1.0, (0.9, 0.999),
-                                                                           None, 1e-8)
+    assert (group["lr"], group["betas"], group["beta3"], group["eps"]) == (
+        1.0,
+        (0.9, 0.999),
+        None,
+        1e-8,
+    )
     assert (group["d"], group["d0"], group["d_coef"], group["growth_rate"]) == (
-        1e-6, 1e-6, 1.0, math.inf)
+        1e-6,
+        1e-6,
+        1.0,
+        math.inf,
+    )
     assert group["decouple"] is True and group["slice_p"] == 1
 
 
@@ -180,11 +194,21 @@ def test_zero_gradient_takes_no_step() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"lr": 0.0}, "lr"), ({"lr": -1.0}, "lr"), ({"lr": np.array([1.0, 2.0])}, "lr"),
-     ({"betas": (1.0, 0.999)}, "beta1"), ({"betas": (0.9, 1.0)}, "beta2"),
-     ({"beta3": 1.5}, "beta3"), ({"eps": 0.0}, "eps"), ({"weight_decay": -1.0}, "weight_decay"),
-     ({"d0": 0.0}, "d0"), ({"d_coef": 0.0}, "d_coef"), ({"growth_rate": 0.5}, "growth_rate"),
-     ({"slice_p": 0}, "slice_p"), ({"slice_p": 1.5}, "slice_p")],
+    [
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -1.0}, "lr"),
+        ({"lr": np.array([1.0, 2.0])}, "lr"),
+        ({"betas": (1.0, 0.999)}, "beta1"),
+        ({"betas": (0.9, 1.0)}, "beta2"),
+        ({"beta3": 1.5}, "beta3"),
+        ({"eps": 0.0}, "eps"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"d0": 0.0}, "d0"),
+        ({"d_coef": 0.0}, "d_coef"),
+        ({"growth_rate": 0.5}, "growth_rate"),
+        ({"slice_p": 0}, "slice_p"),
+        ({"slice_p": 1.5}, "slice_p"),
+    ],
 )
 def test_invalid_settings_name_the_setting(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):

@@ -15,8 +15,16 @@ from .conftest import VARIANT_VALUES, variant_value
 
 def test_names_in_order() -> None:
     assert list(REGISTRY)[:10] == [
-        "sgd", "momentum", "nesterov", "adagrad", "adagrad_norm",
-        "adadelta", "rmsprop", "adam", "adamw", "nadam",
+        "sgd",
+        "momentum",
+        "nesterov",
+        "adagrad",
+        "adagrad_norm",
+        "adadelta",
+        "rmsprop",
+        "adam",
+        "adamw",
+        "nadam",
     ]
     assert all(isinstance(s, OptimizerSpec) and s.name == n for n, s in REGISTRY.items())
 
@@ -81,9 +89,17 @@ def test_build_accepts_lr_array() -> None:
 
 @pytest.mark.parametrize(
     ("alias", "name"),
-    [("gd", "sgd"), ("GD", "sgd"), ("SGD", "sgd"), ("Adagrad-Norm", "adagrad_norm"),
-     ("adagradnorm", "adagrad_norm"), ("ADAM_W", "adamw"), ("adam-w", "adamw"),
-     ("RMSProp", "rmsprop"), ("Nesterov", "nesterov")],
+    [
+        ("gd", "sgd"),
+        ("GD", "sgd"),
+        ("SGD", "sgd"),
+        ("Adagrad-Norm", "adagrad_norm"),
+        ("adagradnorm", "adagrad_norm"),
+        ("ADAM_W", "adamw"),
+        ("adam-w", "adamw"),
+        ("RMSProp", "rmsprop"),
+        ("Nesterov", "nesterov"),
+    ],
 )
 def test_get_aliases(alias: str, name: str) -> None:
     assert get(alias) is REGISTRY[name]
@@ -117,10 +133,10 @@ def test_optim_imports_only_numpy() -> None:
                 top = mod.split(".")[0]
                 if path.name == "_kernels.py" and top == "numba":
                     continue  # the optional compiled fast path, loaded only on demand
-                assert top in {"numpy", "__future__"} or mod.startswith(
-                    ("descentlab.optim", "descentlab.spec")
-                ) or (
-                    top in sys.stdlib_module_names
+                assert (
+                    top in {"numpy", "__future__"}
+                    or mod.startswith(("descentlab.optim", "descentlab.spec"))
+                    or (top in sys.stdlib_module_names)
                 ), f"{path.name} imports {mod}"
 
 
@@ -130,8 +146,17 @@ def test_docstring_examples_run() -> None:
 
     globs = {"np": np, **{k: getattr(optim, k) for k in optim.__all__}}
     attempted = 0
-    for mod in ("", ".base", ".sgd", ".adagrad", ".adadelta", ".rmsprop", ".adam", ".registry",
-                ".lr_scheduler"):
+    for mod in (
+        "",
+        ".base",
+        ".sgd",
+        ".adagrad",
+        ".adadelta",
+        ".rmsprop",
+        ".adam",
+        ".registry",
+        ".lr_scheduler",
+    ):
         module = importlib.import_module("descentlab.optim" + mod)
         result = doctest.testmod(module, extraglobs=globs, report=False)
         assert result.failed == 0, mod

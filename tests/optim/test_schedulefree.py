@@ -57,8 +57,10 @@ def reference(cls: type[torch.optim.Optimizer]) -> Callable[..., torch.optim.Opt
 def test_registered_with_aliases(name: str) -> None:
     short = {"schedulefree_sgd": "sf_sgd", "schedulefree_adamw": "sf_adamw"}[name]
     assert get(short) is REGISTRY[name]
-    assert REGISTRY[name].cls is {"schedulefree_sgd": ScheduleFreeSGD,
-                                  "schedulefree_adamw": ScheduleFreeAdamW}[name]
+    assert (
+        REGISTRY[name].cls
+        is {"schedulefree_sgd": ScheduleFreeSGD, "schedulefree_adamw": ScheduleFreeAdamW}[name]
+    )
     assert REGISTRY["schedulefree_sgd"].hyperparameters["lr"].default == 1.0
     assert REGISTRY["schedulefree_adamw"].hyperparameters["lr"].default == 0.0025
 
@@ -72,8 +74,13 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "opts"), CASES)
 def test_matches_reference(name: str, opts: dict, float64_torch: None) -> None:
-    err = check_parity(REGISTRY[name], {"lr": LR[name], **opts}, reference(REFERENCES[name]),
-                       reload_at=123, exact_state_keys=True)
+    err = check_parity(
+        REGISTRY[name],
+        {"lr": LR[name], **opts},
+        reference(REFERENCES[name]),
+        reload_at=123,
+        exact_state_keys=True,
+    )
     assert err < 1e-12
 
 
@@ -92,13 +99,27 @@ def test_matches_reference(name: str, opts: dict, float64_torch: None) -> None:
     seed=st.integers(0, 2**16),
 )
 def test_random_configurations_match_reference(
-    adam: bool, lr: float, beta: float, beta2: float, weight_decay: float, warmup_steps: int,
-    r: float, weight_lr_power: float, foreach: bool, maximize: bool, seed: int,
+    adam: bool,
+    lr: float,
+    beta: float,
+    beta2: float,
+    weight_decay: float,
+    warmup_steps: int,
+    r: float,
+    weight_lr_power: float,
+    foreach: bool,
+    maximize: bool,
+    seed: int,
 ) -> None:
     name = "schedulefree_adamw" if adam else "schedulefree_sgd"
     opts: dict[str, Any] = {
-        "lr": lr, "weight_decay": weight_decay, "warmup_steps": warmup_steps, "r": r,
-        "weight_lr_power": weight_lr_power, "foreach": foreach, "maximize": maximize,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "warmup_steps": warmup_steps,
+        "r": r,
+        "weight_lr_power": weight_lr_power,
+        "foreach": foreach,
+        "maximize": maximize,
     }
     if adam:
         opts.update(beta1=beta, beta2=beta2)
@@ -107,8 +128,15 @@ def test_random_configurations_match_reference(
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        check_parity(REGISTRY[name], opts, reference(REFERENCES[name]), steps=120, reload_at=57,
-                     seed=seed, exact_state_keys=True)
+        check_parity(
+            REGISTRY[name],
+            opts,
+            reference(REFERENCES[name]),
+            steps=120,
+            reload_at=57,
+            seed=seed,
+            exact_state_keys=True,
+        )
     finally:
         torch.set_default_dtype(old)
 
@@ -125,13 +153,13 @@ def _pair(name: str, opts: dict, seed: int = 3) -> tuple[Any, ...]:
     if name == "schedulefree_adamw":
         full["betas"] = (full.pop("beta1"), full.pop("beta2"))
     full.pop("maximize")
-    topt = REFERENCES[name]([{"params": theirs[:2]}, {"params": theirs[2:], "lr": lr / 2}],
-                            **full)
+    topt = REFERENCES[name]([{"params": theirs[:2]}, {"params": theirs[2:], "lr": lr / 2}], **full)
     return mats, vecs, ours, theirs, opt, topt
 
 
-def _steps(mats: list, vecs: list, theirs: list, topt: Any, n: int,
-           *runs: tuple[list[ArrayParam], Any]) -> None:
+def _steps(
+    mats: list, vecs: list, theirs: list, topt: Any, n: int, *runs: tuple[list[ArrayParam], Any]
+) -> None:
     """n steps of the reference and of every (params, optimizer) run, all fed the gradient
     taken at the reference's iterate."""
     for _ in range(n):
@@ -172,8 +200,7 @@ def test_eval_point_train_point_and_checkpoint_match_reference(
     saved = opt.state_dict()
     assert all(g["train_mode"] is False for g in saved["param_groups"])
     resumed = [ArrayParam(p.data.copy()) for p in ours]
-    fresh = REGISTRY[name].build([{"params": resumed[:2]}, {"params": resumed[2:]}],
-                                 lr=opts["lr"])
+    fresh = REGISTRY[name].build([{"params": resumed[:2]}, {"params": resumed[2:]}], lr=opts["lr"])
     fresh.load_state_dict(saved)
     for o in (opt, fresh, topt):
         o.train()
@@ -248,17 +275,20 @@ def test_first_step_by_hand() -> None:
 
 @pytest.mark.parametrize(
     ("cls", "kwargs", "name"),
-    [(ScheduleFreeSGD, {"lr": -1.0}, "lr"), (ScheduleFreeSGD, {"momentum": 0.0}, "momentum"),
-     (ScheduleFreeSGD, {"momentum": 1.0}, "momentum"),
-     (ScheduleFreeSGD, {"weight_decay": -0.1}, "weight_decay"),
-     (ScheduleFreeSGD, {"warmup_steps": -1}, "warmup_steps"),
-     (ScheduleFreeSGD, {"warmup_steps": 2.5}, "warmup_steps"),
-     (ScheduleFreeSGD, {"r": -1.0}, "r"),
-     (ScheduleFreeSGD, {"weight_lr_power": -1.0}, "weight_lr_power"),
-     (ScheduleFreeAdamW, {"betas": (0.0, 0.999)}, "beta1"),
-     (ScheduleFreeAdamW, {"betas": (0.9, 1.0)}, "beta2"),
-     (ScheduleFreeAdamW, {"eps": -1.0}, "eps"),
-     (ScheduleFreeAdamW, {"lr": float("nan")}, "lr")],
+    [
+        (ScheduleFreeSGD, {"lr": -1.0}, "lr"),
+        (ScheduleFreeSGD, {"momentum": 0.0}, "momentum"),
+        (ScheduleFreeSGD, {"momentum": 1.0}, "momentum"),
+        (ScheduleFreeSGD, {"weight_decay": -0.1}, "weight_decay"),
+        (ScheduleFreeSGD, {"warmup_steps": -1}, "warmup_steps"),
+        (ScheduleFreeSGD, {"warmup_steps": 2.5}, "warmup_steps"),
+        (ScheduleFreeSGD, {"r": -1.0}, "r"),
+        (ScheduleFreeSGD, {"weight_lr_power": -1.0}, "weight_lr_power"),
+        (ScheduleFreeAdamW, {"betas": (0.0, 0.999)}, "beta1"),
+        (ScheduleFreeAdamW, {"betas": (0.9, 1.0)}, "beta2"),
+        (ScheduleFreeAdamW, {"eps": -1.0}, "eps"),
+        (ScheduleFreeAdamW, {"lr": float("nan")}, "lr"),
+    ],
 )
 def test_invalid_settings_name_the_setting(cls: type, kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):

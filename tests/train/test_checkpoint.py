@@ -28,9 +28,16 @@ def make_trainer(seed: int = 0, sizes=(4, 8, 3), **kwargs) -> Trainer:
     X = rng.standard_normal((48, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], 48)
     nn.manual_seed(seed)
-    options = {"optimizer": "adam", "lr": 0.01, "epochs": 4, "batch_size": 16,
-               "lr_scheduler": ("step", {"step_size": 2}), "early_stopping": 3,
-               "progress": False, **kwargs}
+    options = {
+        "optimizer": "adam",
+        "lr": 0.01,
+        "epochs": 4,
+        "batch_size": 16,
+        "lr_scheduler": ("step", {"step_size": 2}),
+        "early_stopping": 3,
+        "progress": False,
+        **kwargs,
+    }
     bias = options["optimizer"] != "muon"  # Muon takes weight matrices only, as torch's does
     return Trainer(nn.MLP(list(sizes), dropout=0.2, bias=bias), (X, y), (X, y), **options)
 
@@ -70,8 +77,13 @@ def with_meta(parts: dict[str, bytes], meta) -> dict[str, bytes]:
 
 
 def state_of(trainer: Trainer) -> tuple:
-    return (trainer.model.state_dict(), trainer.epoch, trainer.global_step,
-            trainer.loader.get_state(), trainer.optimizer.param_groups[0]["lr"])
+    return (
+        trainer.model.state_dict(),
+        trainer.epoch,
+        trainer.global_step,
+        trainer.loader.get_state(),
+        trainer.optimizer.param_groups[0]["lr"],
+    )
 
 
 def assert_same_state(a: tuple, b: tuple) -> None:
@@ -139,8 +151,11 @@ def test_missing_metadata_fields_are_named(tmp_path):
     meta = meta_of(parts)
     del meta["optim_scalars"]
     write(path, with_meta(parts, meta))
-    with pytest.raises(ModelFileError, match=r"'.*ck.npz' is not a readable descentlab "
-                                             r"checkpoint: the metadata lacks \['optim_scalars'\]"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"'.*ck.npz' is not a readable descentlab "
+        r"checkpoint: the metadata lacks \['optim_scalars'\]",
+    ):
         load_checkpoint(make_trainer(), path)
     del parts["meta"]
     write(path, parts)
@@ -152,6 +167,7 @@ def _edit(key, value):
     def change(meta):
         meta[key] = value
         return meta
+
     return change
 
 
@@ -159,6 +175,7 @@ def _edit_scheduler(key, value):
     def change(meta):
         meta["scheduler"][key] = value
         return meta
+
     return change
 
 
@@ -166,6 +183,7 @@ def _edit_group(key, value):
     def change(meta):
         meta["param_groups"][0][key] = value
         return meta
+
     return change
 
 
@@ -198,18 +216,22 @@ def _edit_group(key, value):
         (_edit("dropout_rngs", []), "it has 0 dropout layers, the model 1"),
         (_edit("dropout_rngs", [7]), "'dropout_rngs' must be a list of generator states"),
         (_edit("dropout_rngs", [{"bit_generator": "Nope"}]), "dropout_rngs"),
-        (_edit("loader", {"epoch": -1}), "cannot restore the data loader state ('loader') (ValueError: state must be a dict"),
+        (
+            _edit("loader", {"epoch": -1}),
+            "cannot restore the data loader state ('loader') (ValueError: state must be a dict",
+        ),
         (_edit("history", {"epochs": 3}), "'history' is malformed"),
         (_edit("history", {"step_loss": ["a"]}), "'history' is malformed"),
         (_edit("x", {"__ndarray__": [1, 2], "dtype": "object"}), "must be real numbers"),
         (_edit("x", {"__ndarray__": [1, 2]}), "no valid numeric dtype"),
-        (_edit("x", {"__ndarray__": [[0] * 1001] * 1000, "dtype": "f8"}),
-         "more than 1000000 elements"),
+        (
+            _edit("x", {"__ndarray__": [[0] * 1001] * 1000, "dtype": "f8"}),
+            "more than 1000000 elements",
+        ),
         (_edit("x", {"__ndarray__": ["a", "b"], "dtype": "f8"}), "other than numbers"),
     ],
 )
-def test_malformed_metadata_is_named_and_leaves_the_trainer_as_it_was(tmp_path, change,
-                                                                        fragment):
+def test_malformed_metadata_is_named_and_leaves_the_trainer_as_it_was(tmp_path, change, fragment):
     path = trained_checkpoint(tmp_path)
     parts = members(path)
     write(path, with_meta(parts, change(meta_of(parts))))
@@ -241,8 +263,11 @@ def test_dropout_state_that_fails_late_is_rolled_back(tmp_path):
 def test_arrays_of_the_wrong_shape_are_refused_before_loading(tmp_path):
     path = trained_checkpoint(tmp_path)
     other = make_trainer(sizes=(4, 9, 3))
-    with pytest.raises(ModelFileError, match=r"'0.weight' has shape \(9, 4\) in the model but "
-                                             r"\(8, 4\) in the file"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"'0.weight' has shape \(9, 4\) in the model but "
+        r"\(8, 4\) in the file",
+    ):
         load_checkpoint(other, path)
     parts = members(path)
     key = next(k for k in parts if k.startswith("optim/") and k.endswith("exp_avg"))
@@ -274,8 +299,11 @@ def test_schedule_mismatch_and_size_limit(tmp_path):
 def test_junk_and_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(make_trainer(), tmp_path / "nope.npz")
-    for content, fragment in ((b"", "empty"), (b"junk", "not an .npz"),
-                              (npy(np.zeros(3)), "single .npy")):
+    for content, fragment in (
+        (b"", "empty"),
+        (b"junk", "not an .npz"),
+        (npy(np.zeros(3)), "single .npy"),
+    ):
         path = tmp_path / "bad.npz"
         path.write_bytes(content)
         with pytest.raises(ModelFileError, match=fragment):
@@ -300,17 +328,20 @@ def mutate(data: bytes, mutation) -> bytes:
 
 
 MUTATIONS = st.one_of(
-    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8
-             ).map(lambda f: ("flip", f)),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8).map(
+        lambda f: ("flip", f)
+    ),
     st.integers(0, 10**6).map(lambda n: ("truncate", n)),
     st.tuples(*[st.integers(0, 10**6)] * 3, st.integers(0, 300)).map(lambda s: ("splice", s)),
 )
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(target=st.sampled_from([None, "meta", "model/0.weight", "optim/0/exp_avg"]),
-       mutation=MUTATIONS)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    target=st.sampled_from([None, "meta", "model/0.weight", "optim/0/exp_avg"]), mutation=MUTATIONS
+)
 def test_fuzzed_checkpoints_load_or_raise_model_file_error(tmp_path, target, mutation):
     path = tmp_path / "fuzzed.npz"
     source = tmp_path / "source.npz"
@@ -332,13 +363,13 @@ def _registered_runs() -> list[tuple[str, str]]:
     from descentlab import optim
     from descentlab.optim.lr_scheduler import SCHEDULES
 
-    return ([(name, "adam") for name in SCHEDULES]
-            + [("step", name) for name in optim.REGISTRY if name != "adam"])
+    return [(name, "adam") for name in SCHEDULES] + [
+        ("step", name) for name in optim.REGISTRY if name != "adam"
+    ]
 
 
 @pytest.mark.parametrize(("schedule", "optimizer"), _registered_runs())
-def test_every_registered_schedule_and_optimizer_passes_the_checks(tmp_path, schedule,
-                                                                   optimizer):
+def test_every_registered_schedule_and_optimizer_passes_the_checks(tmp_path, schedule, optimizer):
     trainer = make_trainer(lr_scheduler=schedule, optimizer=optimizer)
     trainer.run_epoch()
     trainer.run_epoch()

@@ -25,8 +25,17 @@ def make_model(seed=0, dropout=0.0, sizes=(2, 16, 3), bias=True):
 def test_fit_lowers_the_loss_and_reaches_high_accuracy():
     X, y = blobs()
     model = make_model()
-    history = dl.fit(model, (X, y), val=(X, y), optimizer="adam", lr=0.01, epochs=15,
-                     batch_size=16, seed=0, progress=False)
+    history = dl.fit(
+        model,
+        (X, y),
+        val=(X, y),
+        optimizer="adam",
+        lr=0.01,
+        epochs=15,
+        batch_size=16,
+        seed=0,
+        progress=False,
+    )
     assert len(history) == 15
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert history["val_accuracy"][-1] > 0.9
@@ -42,14 +51,30 @@ def test_same_seed_gives_identical_history_and_weights():
     runs = []
     for _ in range(2):
         model = make_model(seed=1, dropout=0.3)
-        h = dl.fit(model, (X, y), val=(X, y), optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9},
-                   epochs=4, batch_size=32, seed=7, progress=False)
+        h = dl.fit(
+            model,
+            (X, y),
+            val=(X, y),
+            optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9},
+            epochs=4,
+            batch_size=32,
+            seed=7,
+            progress=False,
+        )
         runs.append((h.to_dict(timings=False), model.state_dict()))
     assert runs[0][0] == runs[1][0]
     for k in runs[0][1]:
         np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k])
-    other = dl.fit(make_model(seed=1, dropout=0.3), (X, y), optimizer="sgd", lr=0.1, epochs=4,
-                   batch_size=32, seed=8, progress=False)
+    other = dl.fit(
+        make_model(seed=1, dropout=0.3),
+        (X, y),
+        optimizer="sgd",
+        lr=0.1,
+        epochs=4,
+        batch_size=32,
+        seed=8,
+        progress=False,
+    )
     assert other.step_loss != runs[0][0]["step_loss"]
 
 
@@ -61,8 +86,17 @@ def test_regularizer_changes_the_objective_and_shrinks_weights():
     xb, yb = next(iter(loader))
     first = float((dl.nn.functional.cross_entropy(reg(xb), yb) + penalty(reg)).data)
     dl.fit(plain, (X, y), optimizer="sgd", lr=0.1, epochs=10, batch_size=32, seed=0, progress=False)
-    h = dl.fit(reg, (X, y), optimizer="sgd", lr=0.1, epochs=10, batch_size=32, seed=0,
-               regularizer=penalty, progress=False)
+    h = dl.fit(
+        reg,
+        (X, y),
+        optimizer="sgd",
+        lr=0.1,
+        epochs=10,
+        batch_size=32,
+        seed=0,
+        regularizer=penalty,
+        progress=False,
+    )
     assert h.step_loss[0] == pytest.approx(first, rel=1e-6)  # the objective L + lambda R
     norm = lambda m: sum(float(np.sum(p.data**2)) for n, p in m.named_parameters() if "weight" in n)
     assert norm(reg) < 0.7 * norm(plain)
@@ -73,8 +107,18 @@ def test_early_stopping_restores_the_best_weights():
     Xv, yv = blobs(n=90, seed=5)
     model = make_model(seed=3)
     stopper = EarlyStopping(patience=2, monitor="val_loss")
-    h = dl.fit(model, (X, y), val=(Xv, yv), optimizer="sgd", lr=2.0, epochs=200, batch_size=8,
-               early_stopping=stopper, seed=0, progress=False)
+    h = dl.fit(
+        model,
+        (X, y),
+        val=(Xv, yv),
+        optimizer="sgd",
+        lr=2.0,
+        epochs=200,
+        batch_size=8,
+        early_stopping=stopper,
+        seed=0,
+        progress=False,
+    )
     assert len(h) < 200 and h.stop_reason.startswith("early stopping")
     best = min(h["val_loss"])
     assert h.best_epoch == int(np.argmin(h["val_loss"]))
@@ -85,8 +129,17 @@ def test_tol_is_the_lectures_stopping_rule():
     X, y = data.make_line(n=20, seed=0)
     nn.manual_seed(0)
     model = nn.Linear(1, 1)
-    h = dl.fit(model, (X, y), loss="mse", optimizer="sgd", lr=0.3, epochs=500,
-               batch_size=len(y), tol=1e-3, progress=False)
+    h = dl.fit(
+        model,
+        (X, y),
+        loss="mse",
+        optimizer="sgd",
+        lr=0.3,
+        epochs=500,
+        batch_size=len(y),
+        tol=1e-3,
+        progress=False,
+    )
     assert h.stop_reason.startswith("converged")
     assert h["full_grad_norm"][-1] < 1e-3 <= h["full_grad_norm"][-2]
     assert len(h) < 500
@@ -96,8 +149,17 @@ def test_non_finite_loss_stops_and_keeps_last_good_weights():
     X, y = data.make_line(n=32, seed=0)
     nn.manual_seed(0)
     model = nn.Linear(1, 1)
-    h = dl.fit(model, (X * 100, y), loss="mse", optimizer="sgd", lr=10.0, epochs=50,
-               batch_size=4, seed=0, progress=False)
+    h = dl.fit(
+        model,
+        (X * 100, y),
+        loss="mse",
+        optimizer="sgd",
+        lr=10.0,
+        epochs=50,
+        batch_size=4,
+        seed=0,
+        progress=False,
+    )
     assert "became" in h.stop_reason and ("nan" in h.stop_reason or "inf" in h.stop_reason)
     assert all(np.isfinite(p.data).all() for p in model.parameters())
     assert all(np.isfinite(v) for v in h.step_loss)
@@ -105,16 +167,32 @@ def test_non_finite_loss_stops_and_keeps_last_good_weights():
 
 def test_schedule_sets_the_learning_rate_each_epoch():
     X, y = blobs()
-    h = dl.fit(make_model(), (X, y), optimizer="sgd", lr=0.1, epochs=4, batch_size=64,
-               lr_scheduler=("step", {"step_size": 1, "gamma": 0.5}), progress=False)
+    h = dl.fit(
+        make_model(),
+        (X, y),
+        optimizer="sgd",
+        lr=0.1,
+        epochs=4,
+        batch_size=64,
+        lr_scheduler=("step", {"step_size": 1, "gamma": 0.5}),
+        progress=False,
+    )
     assert h["lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
 
 
 def test_grad_clip_bounds_the_update():
     X, y = blobs()
     model = make_model()
-    trainer = Trainer(model, (X, y), optimizer="sgd", lr=1.0, batch_size=len(y), grad_clip=1e-3,
-                      progress=False, epochs=1)
+    trainer = Trainer(
+        model,
+        (X, y),
+        optimizer="sgd",
+        lr=1.0,
+        batch_size=len(y),
+        grad_clip=1e-3,
+        progress=False,
+        epochs=1,
+    )
     before = {n: p.data.copy() for n, p in model.named_parameters()}
     trainer.advance(1)
     moved = np.sqrt(sum(np.sum((p.data - before[n]) ** 2) for n, p in model.named_parameters()))
@@ -123,8 +201,9 @@ def test_grad_clip_bounds_the_update():
 
 def test_trainer_can_be_driven_step_by_step():
     X, y = blobs(n=100)
-    trainer = Trainer(make_model(), (X, y), optimizer="adam", lr=0.01, batch_size=30, epochs=2,
-                      progress=False)
+    trainer = Trainer(
+        make_model(), (X, y), optimizer="adam", lr=0.01, batch_size=30, epochs=2, progress=False
+    )
     assert trainer.steps_per_epoch == 4
     assert len(trainer.advance(3)) == 3 and trainer.epoch == 0
     trainer.advance(2)
@@ -135,8 +214,9 @@ def test_trainer_can_be_driven_step_by_step():
 
 def test_run_epoch_stops_at_the_epoch_boundary():
     X, y = blobs(n=100)
-    trainer = Trainer(make_model(), (X, y), optimizer="sgd", lr=0.1, batch_size=30, epochs=3,
-                      progress=False)
+    trainer = Trainer(
+        make_model(), (X, y), optimizer="sgd", lr=0.1, batch_size=30, epochs=3, progress=False
+    )
     trainer.run_epoch()
     assert trainer.epoch == 1 and len(trainer.history.step_loss) == 4
     trainer.advance(2)
@@ -147,8 +227,14 @@ def test_run_epoch_stops_at_the_epoch_boundary():
 @pytest.mark.parametrize("name", list(optim.REGISTRY))
 def test_resume_equals_uninterrupted_run(tmp_path, name):
     X, y = blobs(n=120)
-    kwargs = {"optimizer": name, "epochs": 4, "batch_size": 16, "seed": 3, "progress": False,
-                  "lr_scheduler": ("step", {"step_size": 2, "gamma": 0.5})}
+    kwargs = {
+        "optimizer": name,
+        "epochs": 4,
+        "batch_size": 16,
+        "seed": 3,
+        "progress": False,
+        "lr_scheduler": ("step", {"step_size": 2, "gamma": 0.5}),
+    }
     bias = name != "muon"  # Muon takes weight matrices only, as torch's does
     straight = make_model(seed=4, dropout=0.2, bias=bias)
     h1 = dl.fit(straight, (X, y), val=(X, y), **kwargs)
@@ -190,8 +276,16 @@ def test_progress_bar_shows_epoch_loss_and_speed_on_a_terminal():
 
     X, y = blobs(n=60)
     stream = io.StringIO()
-    dl.fit(make_model(), (X, y), optimizer="adam", lr=0.01, epochs=2, batch_size=20,
-           callbacks=[ProgressBar(stream, force=True)], progress=False)
+    dl.fit(
+        make_model(),
+        (X, y),
+        optimizer="adam",
+        lr=0.01,
+        epochs=2,
+        batch_size=20,
+        callbacks=[ProgressBar(stream, force=True)],
+        progress=False,
+    )
     text = stream.getvalue()
     assert "epoch" in text and "loss" in text and "samples/s" in text
     quiet = io.StringIO()  # not a terminal: nothing is written
@@ -210,8 +304,16 @@ def test_an_empty_data_set_is_refused_by_name(which):
 
 def _trainer(**overrides):
     X, y = blobs(n=90)
-    kwargs = {"optimizer": "adam", "lr": 0.01, "epochs": 4, "batch_size": 16, "seed": 3,
-              "progress": False, "early_stopping": 2, "lr_scheduler": "step"}
+    kwargs = {
+        "optimizer": "adam",
+        "lr": 0.01,
+        "epochs": 4,
+        "batch_size": 16,
+        "seed": 3,
+        "progress": False,
+        "early_stopping": 2,
+        "lr_scheduler": "step",
+    }
     kwargs.update(overrides)
     return Trainer(make_model(dropout=0.3), (X, y), (X[:30], y[:30]), **kwargs)
 
@@ -244,10 +346,19 @@ def test_resume_refuses_another_optimizer_or_architecture(tmp_path):
     dl.fit(make_model(), (X, y), optimizer="adam", epochs=1, checkpoint=path, progress=False)
     with pytest.raises(ValueError, match="made with optimizer adam, this run uses sgd"):
         dl.fit(make_model(), (X, y), optimizer="sgd", epochs=2, resume=path, progress=False)
-    with pytest.raises(ValueError, match=r"made with the model MLP\(sizes=\[2, 16, 3\].*this run "
-                                         r"builds MLP\(sizes=\[2, 8, 3\]"):
-        dl.fit(make_model(sizes=(2, 8, 3)), (X, y), optimizer="adam", epochs=2, resume=path,
-               progress=False)
+    with pytest.raises(
+        ValueError,
+        match=r"made with the model MLP\(sizes=\[2, 16, 3\].*this run "
+        r"builds MLP\(sizes=\[2, 8, 3\]",
+    ):
+        dl.fit(
+            make_model(sizes=(2, 8, 3)),
+            (X, y),
+            optimizer="adam",
+            epochs=2,
+            resume=path,
+            progress=False,
+        )
 
 
 def test_a_diverged_run_says_so_and_its_json_is_strict():
@@ -303,8 +414,9 @@ def test_check_labels_counts_classes():
 def test_schedule_free_trains_at_y_and_is_evaluated_and_kept_at_x(name):
     X, y = blobs()
     model = make_model()
-    trainer = Trainer(model, (X, y), val=(X, y), optimizer=name, lr=0.05, epochs=3,
-                      batch_size=16, seed=0)
+    trainer = Trainer(
+        model, (X, y), val=(X, y), optimizer=name, lr=0.05, epochs=3, batch_size=16, seed=0
+    )
     history = trainer.run()
     opt = trainer.optimizer
     x_point = [p.data.copy() for p in model.parameters()]

@@ -12,9 +12,12 @@ from descentlab.viz.animate import CLASSIC_RACES, RaceAnimation, frame_steps
 
 @pytest.fixture(scope="module")
 def runs():
-    return landscapes.race("himmelblau", [0.0, 0.0], {
-        "sgd": {"lr": 0.01}, "adam": {"lr": 0.1}, "wild": {"optimizer": "sgd", "lr": 0.2}},
-        steps=30)
+    return landscapes.race(
+        "himmelblau",
+        [0.0, 0.0],
+        {"sgd": {"lr": 0.01}, "adam": {"lr": 0.1}, "wild": {"optimizer": "sgd", "lr": 0.2}},
+        steps=30,
+    )
 
 
 def test_frame_steps():
@@ -55,8 +58,11 @@ def test_frames_move_the_heads_along_the_paths(runs):
     anim.frame(3)
     anim.frame(0)
     ax = anim.figure.axes[0]
-    heads = [ln for ln in ax.get_lines() if ln.get_marker() in ("o", "X")
-             and ln.get_linestyle() == "None"]
+    heads = [
+        ln
+        for ln in ax.get_lines()
+        if ln.get_marker() in ("o", "X") and ln.get_linestyle() == "None"
+    ]
     np.testing.assert_allclose(heads[1].get_xydata()[0], [0.0, 0.0])  # adam at its start
     assert heads[2].get_marker() == "o"  # not yet left the plot at step 0
     anim.frame(3)
@@ -100,8 +106,7 @@ def test_classic_saddle_race(tmp_path, viz_helpers):
     anim = classic_race("saddle", steps=60, frames=6, out=out)
     assert viz_helpers.gif_info(out)[1] == 6
     res = anim.results
-    assert list(res) == ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop",
-                         "adam"]
+    assert list(res) == ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"]
     assert abs(res["sgd"].x[1]) < 0.01 < abs(res["adagrad"].x[1])  # SGD stalls, AdaGrad escapes
     assert res["adagrad"].x[1] > 1.0
 

@@ -15,8 +15,9 @@ from descentlab.viz import animate
 
 @pytest.fixture(scope="module")
 def runs():
-    return landscapes.race("himmelblau", [0.0, 0.0], {"sgd": {"lr": 0.01}, "adam": {"lr": 0.1}},
-                           steps=12)
+    return landscapes.race(
+        "himmelblau", [0.0, 0.0], {"sgd": {"lr": 0.01}, "adam": {"lr": 0.1}}, steps=12
+    )
 
 
 def names(folder) -> list[str]:
@@ -61,14 +62,17 @@ def test_gif_failing_halfway_leaves_the_previous_file(runs, tmp_path, monkeypatc
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a fake ffmpeg shell script")
-def test_mp4_goes_to_a_temporary_name_and_failed_ffmpeg_keeps_the_old_file(runs, tmp_path,
-                                                                           monkeypatch):
+def test_mp4_goes_to_a_temporary_name_and_failed_ffmpeg_keeps_the_old_file(
+    runs, tmp_path, monkeypatch
+):
     out = tmp_path / "race.mp4"
     out.write_bytes(b"the previous movie")
     log = tmp_path / "args.txt"
     fake = tmp_path / "fake-ffmpeg"
-    fake.write_text(f'#!/bin/sh\necho "$@" > {log}\ncat > /dev/null\n'
-                    'for last; do :; done\nprintf partial > "$last"\nexit 1\n')
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" > {log}\ncat > /dev/null\n'
+        'for last; do :; done\nprintf partial > "$last"\nexit 1\n'
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(animate, "ffmpeg_executable", lambda: str(fake))
     with pytest.raises(RuntimeError, match="ffmpeg failed to write"):

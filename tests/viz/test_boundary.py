@@ -35,8 +35,9 @@ def test_probabilities_from_logits_and_single_outputs():
 def test_multiclass_regions_with_train_and_test_markers(tmp_path, viz_helpers):
     X, y = _sector_data(90, 0)
     Xt, yt = _sector_data(30, 1)
-    fig = plot_decision_boundary(_three_sectors, X, y, X_test=Xt, y_test=yt,
-                                 resolution=60, out=tmp_path / "db.png")
+    fig = plot_decision_boundary(
+        _three_sectors, X, y, X_test=Xt, y_test=yt, resolution=60, out=tmp_path / "db.png"
+    )
     ax = fig.axes[0]
     assert "train accuracy 100.0%, test accuracy 100.0%" in ax.get_title()
     (img,) = ax.get_images()
@@ -44,8 +45,14 @@ def test_multiclass_regions_with_train_and_test_markers(tmp_path, viz_helpers):
     markers = [c.get_paths()[0] for c in ax.collections if c.get_label().endswith("(test)")]
     assert len(markers) == 3
     labels = [c.get_label() for c in ax.collections if c.get_label().startswith("class")]
-    assert labels == ["class 0 (train)", "class 0 (test)", "class 1 (train)",
-                      "class 1 (test)", "class 2 (train)", "class 2 (test)"]
+    assert labels == [
+        "class 0 (train)",
+        "class 0 (test)",
+        "class 1 (train)",
+        "class 1 (test)",
+        "class 2 (train)",
+        "class 2 (test)",
+    ]
     # soft colours: a confident pixel is lighter than pure class colour but not white
     rgb = img.get_array()
     assert 0.3 < rgb.min() and rgb.max() <= 1.0
@@ -74,8 +81,9 @@ def test_regression_fit_with_functions_and_arrays(viz_helpers):
     X = np.linspace(-1, 1, 8)[:, None]
     y = 0.5 * X[:, 0] + 0.2
     grid = np.linspace(-1.1, 1.1, 50)
-    fig = plot_regression_fit({"exact": lambda x: 0.5 * x + 0.2, "zero": np.zeros(50)}, X, y,
-                              resolution=50)
+    fig = plot_regression_fit(
+        {"exact": lambda x: 0.5 * x + 0.2, "zero": np.zeros(50)}, X, y, resolution=50
+    )
     lines = viz_helpers.path_lines(fig.axes[0])
     assert [ln.get_label() for ln in lines] == ["exact (train MSE 0)", "zero"]
     np.testing.assert_allclose(lines[0].get_xdata(), grid)

@@ -11,8 +11,9 @@ from descentlab.viz import plot_history, plot_lr_sweep, plot_values
 
 
 def test_values_one_line_per_run_on_a_log_scale(tmp_path, viz_helpers):
-    runs = landscapes.race("rosenbrock", [-1.2, 1.0], {"sgd": {"lr": 1e-3},
-                                                        "adam": {"lr": 0.02}}, steps=50)
+    runs = landscapes.race(
+        "rosenbrock", [-1.2, 1.0], {"sgd": {"lr": 1e-3}, "adam": {"lr": 0.02}}, steps=50
+    )
     fig = plot_values(runs, f="rosenbrock", out=tmp_path / "v.png")
     ax = fig.axes[0]
     lines = viz_helpers.path_lines(ax)
@@ -38,14 +39,20 @@ def test_values_with_a_diverged_and_a_negative_run(viz_helpers):
 
 
 def test_lr_sweep_on_the_parabola(tmp_path, viz_helpers):
-    fig = plot_lr_sweep("parabola", (0.01, 0.1, 1.0, 100.0, 1000.0), steps=20,
-                        out=tmp_path / "lr.png")
+    fig = plot_lr_sweep(
+        "parabola", (0.01, 0.1, 1.0, 100.0, 1000.0), steps=20, out=tmp_path / "lr.png"
+    )
     res = fig.results
     assert res.status.tolist()[:2] == ["max_steps", "max_steps"]
     assert res.status[3] == res.status[4] == "diverged"
     panels = [a for a in fig.axes if a.get_visible()]
-    assert [a.get_title() for a in panels] == ["η = 0.01", "η = 0.1", "η = 1", "η = 100",
-                                               "η = 1e+03"]
+    assert [a.get_title() for a in panels] == [
+        "η = 0.01",
+        "η = 0.1",
+        "η = 1",
+        "η = 100",
+        "η = 1e+03",
+    ]
     texts = [" ".join(t.get_text() for t in a.texts) for a in panels]
     assert "oscillates" in texts[2]
     assert "diverged at step" in texts[3] and "diverged at step" in texts[4]
@@ -71,23 +78,31 @@ def test_lr_sweep_in_two_dimensions_and_errors():
 def _history(losses, val=None, acc=None, lrs=None):
     rows = []
     for i, loss in enumerate(losses):
-        rows.append({"epoch": i, "train_loss": loss,
-                     "val_loss": None if val is None else val[i],
-                     "train_accuracy": None if acc is None else acc[i],
-                     "val_accuracy": None if acc is None else acc[i] - 0.05,
-                     "lr": 0.1 if lrs is None else lrs[i]})
+        rows.append(
+            {
+                "epoch": i,
+                "train_loss": loss,
+                "val_loss": None if val is None else val[i],
+                "train_accuracy": None if acc is None else acc[i],
+                "val_accuracy": None if acc is None else acc[i] - 0.05,
+                "lr": 0.1 if lrs is None else lrs[i],
+            }
+        )
     return History(epochs=rows)
 
 
 def test_history_train_solid_validation_dashed(tmp_path, viz_helpers):
     a = _history([1.0, 0.5, 0.3], val=[1.1, 0.7, 0.6], acc=[0.5, 0.7, 0.8])
-    b = _history([1.0, 0.8, 0.6], val=[1.0, 0.9, 0.8], acc=[0.5, 0.6, 0.7],
-                 lrs=[0.1, 0.05, 0.01])
+    b = _history([1.0, 0.8, 0.6], val=[1.0, 0.9, 0.8], acc=[0.5, 0.6, 0.7], lrs=[0.1, 0.05, 0.01])
     fig = plot_history({"sgd": a, "adam": b}, out=tmp_path / "h.png")
     loss_ax, acc_ax = fig.axes[0], fig.axes[1]
     styles = {ln.get_label(): ln.get_linestyle() for ln in viz_helpers.path_lines(loss_ax)}
-    assert styles == {"sgd (train)": "-", "sgd (validation)": "--", "adam (train)": "-",
-                      "adam (validation)": "--"}
+    assert styles == {
+        "sgd (train)": "-",
+        "sgd (validation)": "--",
+        "adam (train)": "-",
+        "adam (validation)": "--",
+    }
     np.testing.assert_array_equal(viz_helpers.path_lines(loss_ax)[0].get_xdata(), [1, 2, 3])
     assert len(viz_helpers.path_lines(acc_ax)) == 4
     twin = [ax for ax in fig.axes if ax.get_ylabel().startswith("learning rate")]

@@ -32,8 +32,13 @@ def test_gallery_markdown_elsewhere_links_relative(tmp_path, monkeypatch):
     import importlib
 
     module = importlib.import_module("descentlab.viz.gallery")  # the module, not the function
-    monkeypatch.setattr(module, "_items", lambda quick: [
-        ("one.png", "One", "A caption.", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n"))])
+    monkeypatch.setattr(
+        module,
+        "_items",
+        lambda quick: [
+            ("one.png", "One", "A caption.", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n"))
+        ],
+    )
     monkeypatch.setattr(module, "_compact_png", lambda p: None)
     paths = gallery(tmp_path / "docs" / "gallery", markdown=tmp_path / "docs" / "gallery.md")
     assert paths[-1] == tmp_path / "docs" / "gallery.md"
@@ -46,8 +51,10 @@ def test_demo_report(tmp_path):
     fig = tmp_path / "figs" / "loss.png"
     fig.parent.mkdir()
     fig.write_bytes(b"\x89PNG\r\n\x1a\n")
-    summary = {"sgd": {"final loss": 0.1234567, "accuracy": 0.95},
-               "adam": {"final loss": 0.01, "accuracy": 0.99, "note": "<b>fast</b>"}}
+    summary = {
+        "sgd": {"final loss": 0.1234567, "accuracy": 0.95},
+        "adam": {"final loss": 0.01, "accuracy": 0.99, "note": "<b>fast</b>"},
+    }
     index = demo_report(tmp_path / "report", {"Loss <curves>": fig}, summary)
     assert index == tmp_path / "report" / "index.html"
     page = index.read_text()
@@ -63,11 +70,12 @@ def test_demo_report(tmp_path):
 
 
 def test_importing_descentlab_and_viz_does_not_import_matplotlib():
-    code = ("import sys, descentlab, descentlab.viz; "
-            "assert 'matplotlib' not in sys.modules, 'matplotlib imported'; "
-            "descentlab.viz.PALETTE; assert 'matplotlib.pyplot' not in sys.modules")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)
+    code = (
+        "import sys, descentlab, descentlab.viz; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'; "
+        "descentlab.viz.PALETTE; assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
 
 

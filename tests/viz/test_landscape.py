@@ -28,11 +28,17 @@ def path_lines(viz_helpers):
 
 @pytest.fixture(scope="module")
 def beale_race():
-    return landscapes.race("beale", [1.0, 1.5], {
-        "sgd": {"lr": 1e-3}, "momentum": {"lr": 1e-3}, "adam": {"lr": 0.05}}, steps=60)
+    return landscapes.race(
+        "beale",
+        [1.0, 1.5],
+        {"sgd": {"lr": 1e-3}, "momentum": {"lr": 1e-3}, "adam": {"lr": 0.05}},
+        steps=60,
+    )
 
 
-def test_one_line_per_run_with_hyperparameters_in_the_legend(beale_race, tmp_path, assert_png, path_lines):
+def test_one_line_per_run_with_hyperparameters_in_the_legend(
+    beale_race, tmp_path, assert_png, path_lines
+):
     out = tmp_path / "beale.png"
     fig = plot_landscape("beale", beale_race, resolution=60, out=out)
     ax = fig.axes[0]
@@ -183,8 +189,9 @@ def test_gd_vs_sgd_paths_and_loss_panel(tmp_path, assert_png, path_lines):
 
 
 def test_regularized_landscape_moves_the_minimum(tmp_path, assert_png):
-    fig = plot_regularized_landscape("eight_points", l1=1.5, l2=0.5, resolution=40,
-                                     out=tmp_path / "r.png")
+    fig = plot_regularized_landscape(
+        "eight_points", l1=1.5, l2=0.5, resolution=40, out=tmp_path / "r.png"
+    )
     panels = [a for a in fig.axes if a.get_title()]
     assert len(panels) == 3
     l1_legend = [t.get_text() for t in panels[1].get_legend().get_texts()]
@@ -202,8 +209,9 @@ def test_drawing_into_given_axes_and_pdf_and_extra_hyperparameters(tmp_path, pat
     res["hyperparameters"] = {"momentum": 0.5}
     fig = new_figure(8, 4)
     left, right = fig.subplots(1, 2)
-    out = plot_landscape("booth", {"heavy ball": res}, ax=right, resolution=30,
-                         out=tmp_path / "b.pdf")
+    out = plot_landscape(
+        "booth", {"heavy ball": res}, ax=right, resolution=30, out=tmp_path / "b.pdf"
+    )
     assert out is fig
     assert path_lines(right)[0].get_label() == "heavy ball (η=0.01, β=0.5)"
     assert not left.get_lines()

@@ -56,31 +56,55 @@ def test_every_client_message_type_parses_with_defaults() -> None:
 
 
 def test_missing_ids_are_filled_and_aliases_accepted() -> None:
-    cfg = parse({"type": "race.start", "config": {"optimizers": [
-        {"name": "gd"}, {"name": "nag", "hyper": {"lr": 0.1, "nesterov": True}}]}}).config
+    cfg = parse(
+        {
+            "type": "race.start",
+            "config": {
+                "optimizers": [
+                    {"name": "gd"},
+                    {"name": "nag", "hyper": {"lr": 0.1, "nesterov": True}},
+                ]
+            },
+        }
+    ).config
     assert [o.id for o in cfg.optimizers] == ["gd-0", "nag-1"]
-    assert parse({"type": "train.start", "config": {"dataset": "blobs"}}).config.dataset == \
-        "gaussians"
-    err = refused({"type": "race.start", "config": {"optimizers": [
-        {"id": "a", "name": "sgd"}, {"id": "a", "name": "adam"}]}})
+    assert (
+        parse({"type": "train.start", "config": {"dataset": "blobs"}}).config.dataset == "gaussians"
+    )
+    err = refused(
+        {
+            "type": "race.start",
+            "config": {"optimizers": [{"id": "a", "name": "sgd"}, {"id": "a", "name": "adam"}]},
+        }
+    )
     assert err.field == "config.optimizers" and "unique" in err.message
 
 
-@pytest.mark.parametrize(("hyper", "needle"), [
-    ({"nesterov": 1}, "true or false"),
-    ({"lr": True}, "must be a number"),
-    ({"lr": "fast"}, "must be a number"),
-    ({"momentum": 1e300}, "at most 1e12"),
-    ({"momentum": -0.5}, "momentum"),
-    ({"nesterov": True}, "Nesterov"),  # the optimizer's own check: needs momentum > 0
-])
+@pytest.mark.parametrize(
+    ("hyper", "needle"),
+    [
+        ({"nesterov": 1}, "true or false"),
+        ({"lr": True}, "must be a number"),
+        ({"lr": "fast"}, "must be a number"),
+        ({"momentum": 1e300}, "at most 1e12"),
+        ({"momentum": -0.5}, "momentum"),
+        ({"nesterov": True}, "Nesterov"),  # the optimizer's own check: needs momentum > 0
+    ],
+)
 def test_hyperparameters_are_typed_and_checked_by_the_optimizer(
-        hyper: dict[str, Any], needle: str) -> None:
-    err = refused({"type": "race.start", "config": {"optimizers": [
-        {"id": "a", "name": "sgd", "hyper": hyper}]}})
+    hyper: dict[str, Any], needle: str
+) -> None:
+    err = refused(
+        {
+            "type": "race.start",
+            "config": {"optimizers": [{"id": "a", "name": "sgd", "hyper": hyper}]},
+        }
+    )
     # the field names the hyperparameter when the check is about one of them
-    assert err.field in ("config.optimizers[0].hyper",
-                         *(f"config.optimizers[0].hyper.{k}" for k in hyper))
+    assert err.field in (
+        "config.optimizers[0].hyper",
+        *(f"config.optimizers[0].hyper.{k}" for k in hyper),
+    )
     assert needle.lower() in err.message.lower()
     assert err.request == "race.start"
 
@@ -88,31 +112,49 @@ def test_hyperparameters_are_typed_and_checked_by_the_optimizer(
 def test_every_registered_optimizer_accepts_its_own_defaults() -> None:
     for name, spec in optim.REGISTRY.items():
         # JSON has no infinity: a non-finite default is sent by leaving the setting out
-        hyper = {k: hp.default for k, hp in spec.hyperparameters.items()
-                 if not isinstance(hp.default, float) or np.isfinite(hp.default)}
-        cfg = parse({"type": "race.start", "config": {"optimizers": [
-            {"id": name, "name": name, "hyper": hyper}]}}).config
+        hyper = {
+            k: hp.default
+            for k, hp in spec.hyperparameters.items()
+            if not isinstance(hp.default, float) or np.isfinite(hp.default)
+        }
+        cfg = parse(
+            {
+                "type": "race.start",
+                "config": {"optimizers": [{"id": name, "name": name, "hyper": hyper}]},
+            }
+        ).config
         assert cfg.optimizers[0].hyper == hyper
 
 
 def test_schedules_and_limits_of_training() -> None:
     for name, spec in optim.lr_scheduler.SCHEDULES.items():
         params = {k: hp.default for k, hp in spec.hyperparameters.items()}
-        cfg = parse({"type": "train.start", "config": {"schedule": {
-            "name": name, "params": params}}}).config
+        cfg = parse(
+            {"type": "train.start", "config": {"schedule": {"name": name, "params": params}}}
+        ).config
         assert cfg.schedule.name == name
-    err = refused({"type": "train.start", "config": {"schedule": {
-        "name": "step", "params": {"step_size": 2.5}}}})
+    err = refused(
+        {
+            "type": "train.start",
+            "config": {"schedule": {"name": "step", "params": {"step_size": 2.5}}},
+        }
+    )
     assert err.field == "config.schedule.params.step_size" and "integer" in err.message
     tight = Limits(max_layers=2, max_neurons=3, max_points=50)
-    assert refused({"type": "train.start", "config": {"hidden": [3, 3, 3]}}, tight).field == \
-        "config.hidden"
-    assert refused({"type": "train.start", "config": {"hidden": [4]}}, tight).field == \
-        "config.hidden"
-    assert refused({"type": "train.start", "config": {"points": 51}}, tight).field == \
-        "config.points"
-    assert refused({"type": "train.start", "config": {"batch_size": 51}}, tight).field == \
-        "config.batch_size"
+    assert (
+        refused({"type": "train.start", "config": {"hidden": [3, 3, 3]}}, tight).field
+        == "config.hidden"
+    )
+    assert (
+        refused({"type": "train.start", "config": {"hidden": [4]}}, tight).field == "config.hidden"
+    )
+    assert (
+        refused({"type": "train.start", "config": {"points": 51}}, tight).field == "config.points"
+    )
+    assert (
+        refused({"type": "train.start", "config": {"batch_size": 51}}, tight).field
+        == "config.batch_size"
+    )
     ok = parse({"type": "train.start", "config": {"hidden": [3, 3], "points": 50}}, tight)
     assert ok.config.hidden == [3, 3]
 
@@ -142,8 +184,12 @@ def test_messages_and_fields_of_errors() -> None:
     assert len(text) < 65536 < len(text.encode())  # the limit counts bytes, not characters
     err = refused(text)
     assert "80027 bytes" in err.message and "65536" in err.message
-    assert err.as_message() == {"type": "error", "message": err.message, "field": "message",
-                                "request": None}
+    assert err.as_message() == {
+        "type": "error",
+        "message": err.message,
+        "field": "message",
+        "request": None,
+    }
 
 
 def test_limits_are_checked() -> None:
@@ -173,9 +219,19 @@ def test_clean_replaces_non_finite_numbers() -> None:
 # ------------------------------------------------------------------------------ Session
 def test_session_race_tick_and_done() -> None:
     s = Session(Limits())
-    surface, frame = s.handle(parse({"type": "race.start", "config": {
-        "landscape": "parabola", "max_steps": 12, "steps_per_frame": 5,
-        "optimizers": [{"id": "a", "name": "gd", "hyper": {"lr": 0.1}}]}}))
+    surface, frame = s.handle(
+        parse(
+            {
+                "type": "race.start",
+                "config": {
+                    "landscape": "parabola",
+                    "max_steps": 12,
+                    "steps_per_frame": 5,
+                    "optimizers": [{"id": "a", "name": "gd", "hyper": {"lr": 0.1}}],
+                },
+            }
+        )
+    )
     assert surface["type"] == "surface" and frame["step"] == 0 and s.playing
     frames = [s.tick() for _ in range(5)]
     assert [len(f) for f in frames] == [1, 1, 1, 0, 0]  # done after 12 steps: stops playing
@@ -189,8 +245,9 @@ def test_session_export_python_runs_in_a_fresh_interpreter() -> None:
     s = Session(Limits())
     s.handle(parse({"type": "lr.start", "config": {"lrs": [0.1, 1.0, 100.0]}}))
     code = s.export("lr", "python")["text"]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert "lr = 0.1: converged" in out and "lr = 100: diverged" in out
     assert "lr = 1: max_steps" in out
 
@@ -198,12 +255,21 @@ def test_session_export_python_runs_in_a_fresh_interpreter() -> None:
 def test_session_errors_for_library_refusals() -> None:
     s = Session(Limits())
     with pytest.raises(ProtocolError) as info:
-        s.handle(parse({"type": "race.start", "config": {
-            "landscape": "linear_regression", "params": {"n": 5000}}}))
+        s.handle(
+            parse(
+                {
+                    "type": "race.start",
+                    "config": {"landscape": "linear_regression", "params": {"n": 5000}},
+                }
+            )
+        )
     assert info.value.field == "config.params.n"
     with pytest.raises(ProtocolError) as info:
-        s.handle(parse({"type": "race.start", "config": {
-            "landscape": "rosenbrock", "params": {"b": -1e9}}}))
+        s.handle(
+            parse(
+                {"type": "race.start", "config": {"landscape": "rosenbrock", "params": {"b": -1e9}}}
+            )
+        )
     assert info.value.field == "config.params.b" and "outside its range" in info.value.message
     with pytest.raises(ProtocolError) as info:
         s.handle(parse({"type": "surface.request", "landscape": "x**2", "params": {"a": 1}}))
@@ -211,11 +277,14 @@ def test_session_errors_for_library_refusals() -> None:
 
 
 def test_importing_descentlab_does_not_load_the_web_stack() -> None:
-    code = ("import sys, descentlab, descentlab.web; "
-            "print(sorted(m for m in ('fastapi', 'pydantic', 'uvicorn', 'starlette') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    code = (
+        "import sys, descentlab, descentlab.web; "
+        "print(sorted(m for m in ('fastapi', 'pydantic', 'uvicorn', 'starlette') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -223,23 +292,84 @@ def test_importing_descentlab_does_not_load_the_web_stack() -> None:
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-_FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 #: Small limits, so that a valid random message is cheap to answer.
-_SMALL = Limits(max_steps=30, max_points=40, max_resolution=12, max_layers=1, max_neurons=4,
-                max_lrs=3, max_optimizers=2)
+_SMALL = Limits(
+    max_steps=30,
+    max_points=40,
+    max_resolution=12,
+    max_layers=1,
+    max_neurons=4,
+    max_lrs=3,
+    max_optimizers=2,
+)
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
-    | st.sampled_from(["beale", "x**2 + y", "x + z", "sgd", "adam", "play", "step", "race",
-                       "python", "spirals", "x10000000", "abc"]),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(
-        ["config", "landscape", "params", "optimizers", "name", "hyper", "lr", "start",
-         "bounds", "action", "steps", "what", "format", "resolution", "lrs", "max_steps",
-         "hidden", "points", "epochs_per_frame", "id", "l1", "l2", "dataset", "autoplay",
-         "log_scale", "steps_per_frame", "x"]), inner, max_size=4),
-    max_leaves=12)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "beale",
+            "x**2 + y",
+            "x + z",
+            "sgd",
+            "adam",
+            "play",
+            "step",
+            "race",
+            "python",
+            "spirals",
+            "x10000000",
+            "abc",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "config",
+                    "landscape",
+                    "params",
+                    "optimizers",
+                    "name",
+                    "hyper",
+                    "lr",
+                    "start",
+                    "bounds",
+                    "action",
+                    "steps",
+                    "what",
+                    "format",
+                    "resolution",
+                    "lrs",
+                    "max_steps",
+                    "hidden",
+                    "points",
+                    "epochs_per_frame",
+                    "id",
+                    "l1",
+                    "l2",
+                    "dataset",
+                    "autoplay",
+                    "log_scale",
+                    "steps_per_frame",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
 
 
 def _answer(raw: str) -> list[dict[str, Any]]:
@@ -258,15 +388,22 @@ def _answer(raw: str) -> list[dict[str, Any]]:
 
 
 @_FUZZ
-@given(st.one_of(
-    _JSON.map(json.dumps),
-    st.tuples(st.sampled_from([*protocol.CLIENT_MESSAGES, "nope"]),
-              st.dictionaries(st.sampled_from(["config", "landscape", "params", "action",
-                                               "what", "resolution", "steps", "lr"]),
-                              _JSON, max_size=3))
-    .map(lambda t: json.dumps({**t[1], "type": t[0]})),
-    st.text(max_size=60),
-))
+@given(
+    st.one_of(
+        _JSON.map(json.dumps),
+        st.tuples(
+            st.sampled_from([*protocol.CLIENT_MESSAGES, "nope"]),
+            st.dictionaries(
+                st.sampled_from(
+                    ["config", "landscape", "params", "action", "what", "resolution", "steps", "lr"]
+                ),
+                _JSON,
+                max_size=3,
+            ),
+        ).map(lambda t: json.dumps({**t[1], "type": t[0]})),
+        st.text(max_size=60),
+    )
+)
 def test_fuzz_random_json_is_a_message_or_an_error_frame(raw: str) -> None:
     out = _answer(raw)
     assert isinstance(out, list)
@@ -277,12 +414,18 @@ def test_fuzz_random_json_is_a_message_or_an_error_frame(raw: str) -> None:
 
 
 @_FUZZ
-@given(st.sampled_from(["race.start", "lr.start", "surface.request"]),
-       st.sampled_from(["landscape", "params", "start", "lrs", "optimizers", "l1"]), _JSON)
+@given(
+    st.sampled_from(["race.start", "lr.start", "surface.request"]),
+    st.sampled_from(["landscape", "params", "start", "lrs", "optimizers", "l1"]),
+    _JSON,
+)
 def test_fuzz_one_bad_field_in_a_valid_message(kind: str, key: str, value: Any) -> None:
     msg: dict[str, Any] = {"type": kind}
-    body = {"landscape": "x**2 + y", key: value, **({"autoplay": False}
-                                                    if kind == "race.start" else {})}
+    body = {
+        "landscape": "x**2 + y",
+        key: value,
+        **({"autoplay": False} if kind == "race.start" else {}),
+    }
     if kind == "surface.request":
         body.pop("autoplay", None)
         body.pop("lrs", None), body.pop("optimizers", None), body.pop("start", None)

@@ -22,10 +22,14 @@ from descentlab.web import protocol
 from descentlab.web.server import Limits, create_app
 
 OUT_MODELS = {
-    "hello": protocol.HelloMessage, "surface": protocol.SurfaceMessage,
-    "race.frame": protocol.RaceFrame, "train.data": protocol.TrainData,
-    "train.frame": protocol.TrainFrame, "lr.result": protocol.LrResult,
-    "export": protocol.ExportMessage, "error": protocol.ErrorMessage,
+    "hello": protocol.HelloMessage,
+    "surface": protocol.SurfaceMessage,
+    "race.frame": protocol.RaceFrame,
+    "train.data": protocol.TrainData,
+    "train.frame": protocol.TrainFrame,
+    "lr.result": protocol.LrResult,
+    "export": protocol.ExportMessage,
+    "error": protocol.ErrorMessage,
 }
 
 
@@ -80,10 +84,17 @@ def ws(client: TestClient) -> Any:
 
 
 def race_config(**kw: Any) -> dict[str, Any]:
-    cfg = {"landscape": "beale", "start": [1.0, 1.5], "max_steps": 300, "autoplay": False,
-           "optimizers": [{"id": "gd", "name": "sgd", "hyper": {"lr": 0.01}},
-                          {"id": "mom", "name": "momentum", "hyper": {"lr": 0.002}},
-                          {"id": "adam", "name": "adam", "hyper": {"lr": 0.05}}]}
+    cfg = {
+        "landscape": "beale",
+        "start": [1.0, 1.5],
+        "max_steps": 300,
+        "autoplay": False,
+        "optimizers": [
+            {"id": "gd", "name": "sgd", "hyper": {"lr": 0.01}},
+            {"id": "mom", "name": "momentum", "hyper": {"lr": 0.002}},
+            {"id": "adam", "name": "adam", "hyper": {"lr": 0.05}},
+        ],
+    }
     cfg.update(kw)
     return cfg
 
@@ -110,9 +121,17 @@ def test_http_routes(client: TestClient) -> None:
     assert hello["version"] == protocol.PROTOCOL_VERSION
     assert hello["registry"] == reg
     assert hello["limits"]["max_optimizers"] == 10 and hello["limits"]["max_sessions"] == 200
-    assert set(hello["limits"]) >= {"max_steps", "max_optimizers", "max_layers", "max_neurons",
-                                    "max_points", "max_lrs", "max_resolution",
-                                    "max_message_bytes", "max_sessions"}
+    assert set(hello["limits"]) >= {
+        "max_steps",
+        "max_optimizers",
+        "max_layers",
+        "max_neurons",
+        "max_points",
+        "max_lrs",
+        "max_resolution",
+        "max_message_bytes",
+        "max_sessions",
+    }
 
 
 def test_registry_is_generated_from_the_library(client: TestClient) -> None:
@@ -129,77 +148,141 @@ def test_registry_is_generated_from_the_library(client: TestClient) -> None:
             assert hps[hp_name]["type"] == hp.type
             finite = not isinstance(hp.default, float) or np.isfinite(hp.default)
             assert hps[hp_name]["default"] == (hp.default if finite else None)  # JSON: no inf
-            assert set(hps[hp_name]) == {"name", "type", "default", "low", "high", "log_scale",
-                                         "help", "choices", "min", "max", "nullable"}
+            assert set(hps[hp_name]) == {
+                "name",
+                "type",
+                "default",
+                "low",
+                "high",
+                "log_scale",
+                "help",
+                "choices",
+                "min",
+                "max",
+                "nullable",
+            }
     assert [x["name"] for x in reg["landscapes"]] == list(landscapes.REGISTRY)
     beale = next(x for x in reg["landscapes"] if x["name"] == "beale")
     assert beale["dims"] == "2" and beale["formula"] and beale["description"]
     rosen = next(x for x in reg["landscapes"] if x["name"] == "rosenbrock")
     assert {p["name"] for p in rosen["parameters"]} == set(
-        landscapes.REGISTRY["rosenbrock"].parameters)
-    assert [d["name"] for d in reg["datasets"]] == ["circles", "xor", "gaussians", "spirals",
-                                                    "moons"]
+        landscapes.REGISTRY["rosenbrock"].parameters
+    )
+    assert [d["name"] for d in reg["datasets"]] == [
+        "circles",
+        "xor",
+        "gaussians",
+        "spirals",
+        "moons",
+    ]
     spirals = next(d for d in reg["datasets"] if d["name"] == "spirals")
     assert {h["name"] for h in spirals["hyperparameters"]} == set(
-        data.DATASETS["spirals"].hyperparameters)
+        data.DATASETS["spirals"].hyperparameters
+    )
     assert [s["name"] for s in reg["schedules"]] == list(optim.lr_scheduler.SCHEDULES)
     assert reg["activations"] == list(nn.ACTIVATION_NAMES)
 
 
 # ------------------------------------------------------------------------------ errors
-@pytest.mark.parametrize(("payload", "field", "needle"), [
-    ({"type": "launch"}, "type", "unknown message type"),
-    ("{not json", "message", "bad JSON"),
-    ("[1, 2]", "message", "JSON object"),
-    ('{"type": "ping", "x": NaN}', "message", "NaN"),
-    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "adamm"}]}},
-     "config.optimizers[0].name", "unknown optimizer 'adamm'"),
-    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
-                                                        "hyper": {"lr": -0.5}}]}},
-     "config.optimizers[0].hyper.lr", "lr must be a number >= 0.0, got -0.5"),
-    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
-                                                        "hyper": {"betas": 1}}]}},
-     "config.optimizers[0].hyper.betas", "no hyperparameter 'betas'"),
-    ({"type": "race.start", "config": {"optimizers": [
-        {"id": str(i), "name": "sgd"} for i in range(11)]}},
-     "config.optimizers", "1 to 10 optimizers, got 11"),
-    ({"type": "race.start", "config": {"landscape": "mount_everest"}},
-     "config.landscape", "unknown landscape 'mount_everest'"),
-    ({"type": "race.start", "config": {"landscape": "__import__('os')"}},
-     "config.landscape", "not allowed"),
-    ({"type": "race.start", "config": {"landscape": "x*y*z"}}, "config.landscape",
-     "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y"),
-    ({"type": "race.start", "config": {"landscape": "rosenbrock", "params": {"dim": 5}}},
-     "config.params.dim", "1-D and 2-D"),
-    ({"type": "race.start", "config": {"max_steps": 20001}}, "config.max_steps", "20001"),
-    ({"type": "race.start", "config": {"start": [1.0, 2.0, 3.0]}}, "config.start", "[x, y]"),
-    ({"type": "race.start", "config": {"landscape": "beale", "start": [1.0]}}, "config.start",
-     "2 coordinate"),
-    ({"type": "race.start", "config": {"landscape": "beale", "batch_size": 4}},
-     "config.batch_size", "finite-sum"),
-    ({"type": "race.start", "config": {"colour": "red"}}, "config.colour", "unknown field"),
-    ({"type": "race.control", "action": "play"}, "action", "no race yet"),
-    ({"type": "race.control", "action": "jump"}, "action", "jump"),
-    ({"type": "train.start", "config": {"hidden": [8] * 7}}, "config.hidden",
-     "at most 6 hidden layers"),
-    ({"type": "train.start", "config": {"hidden": [65]}}, "config.hidden", "65"),
-    ({"type": "train.start", "config": {"points": 2001}}, "config.points", "2001"),
-    ({"type": "train.start", "config": {"dataset": "mnist"}}, "config.dataset", "mnist"),
-    ({"type": "train.start", "config": {"dropout": 0.95}}, "config.dropout", "0.95"),
-    ({"type": "train.start", "config": {"schedule": {"name": "zigzag"}}},
-     "config.schedule.name", "zigzag"),
-    ({"type": "train.start", "config": {"activation": "swish"}}, "config.activation", "swish"),
-    ({"type": "train.control", "action": "step"}, "action", "no training run"),
-    ({"type": "surface.request", "landscape": "beale", "resolution": 201}, "resolution", "201"),
-    ({"type": "surface.request", "landscape": "beale", "l2": -1}, "l2", "-1"),
-    ({"type": "lr.start", "config": {"lrs": [0.1, -1]}}, "config.lrs", "> 0"),
-    ({"type": "lr.start", "config": {"lrs": [0.1] * 13}}, "config.lrs", "1 to 12"),
-    ({"type": "lr.start", "config": {"hyper": {"lr": 0.1}}}, "config.hyper.lr", "lrs"),
-    ({"type": "export", "what": "race"}, "what", "no race"),
-    ({"type": "export", "what": "pictures"}, "what", "pictures"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field", "needle"),
+    [
+        ({"type": "launch"}, "type", "unknown message type"),
+        ("{not json", "message", "bad JSON"),
+        ("[1, 2]", "message", "JSON object"),
+        ('{"type": "ping", "x": NaN}', "message", "NaN"),
+        (
+            {"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "adamm"}]}},
+            "config.optimizers[0].name",
+            "unknown optimizer 'adamm'",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"optimizers": [{"id": "a", "name": "sgd", "hyper": {"lr": -0.5}}]},
+            },
+            "config.optimizers[0].hyper.lr",
+            "lr must be a number >= 0.0, got -0.5",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"optimizers": [{"id": "a", "name": "sgd", "hyper": {"betas": 1}}]},
+            },
+            "config.optimizers[0].hyper.betas",
+            "no hyperparameter 'betas'",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"optimizers": [{"id": str(i), "name": "sgd"} for i in range(11)]},
+            },
+            "config.optimizers",
+            "1 to 10 optimizers, got 11",
+        ),
+        (
+            {"type": "race.start", "config": {"landscape": "mount_everest"}},
+            "config.landscape",
+            "unknown landscape 'mount_everest'",
+        ),
+        (
+            {"type": "race.start", "config": {"landscape": "__import__('os')"}},
+            "config.landscape",
+            "not allowed",
+        ),
+        (
+            {"type": "race.start", "config": {"landscape": "x*y*z"}},
+            "config.landscape",
+            "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y",
+        ),
+        (
+            {"type": "race.start", "config": {"landscape": "rosenbrock", "params": {"dim": 5}}},
+            "config.params.dim",
+            "1-D and 2-D",
+        ),
+        ({"type": "race.start", "config": {"max_steps": 20001}}, "config.max_steps", "20001"),
+        ({"type": "race.start", "config": {"start": [1.0, 2.0, 3.0]}}, "config.start", "[x, y]"),
+        (
+            {"type": "race.start", "config": {"landscape": "beale", "start": [1.0]}},
+            "config.start",
+            "2 coordinate",
+        ),
+        (
+            {"type": "race.start", "config": {"landscape": "beale", "batch_size": 4}},
+            "config.batch_size",
+            "finite-sum",
+        ),
+        ({"type": "race.start", "config": {"colour": "red"}}, "config.colour", "unknown field"),
+        ({"type": "race.control", "action": "play"}, "action", "no race yet"),
+        ({"type": "race.control", "action": "jump"}, "action", "jump"),
+        (
+            {"type": "train.start", "config": {"hidden": [8] * 7}},
+            "config.hidden",
+            "at most 6 hidden layers",
+        ),
+        ({"type": "train.start", "config": {"hidden": [65]}}, "config.hidden", "65"),
+        ({"type": "train.start", "config": {"points": 2001}}, "config.points", "2001"),
+        ({"type": "train.start", "config": {"dataset": "mnist"}}, "config.dataset", "mnist"),
+        ({"type": "train.start", "config": {"dropout": 0.95}}, "config.dropout", "0.95"),
+        (
+            {"type": "train.start", "config": {"schedule": {"name": "zigzag"}}},
+            "config.schedule.name",
+            "zigzag",
+        ),
+        ({"type": "train.start", "config": {"activation": "swish"}}, "config.activation", "swish"),
+        ({"type": "train.control", "action": "step"}, "action", "no training run"),
+        ({"type": "surface.request", "landscape": "beale", "resolution": 201}, "resolution", "201"),
+        ({"type": "surface.request", "landscape": "beale", "l2": -1}, "l2", "-1"),
+        ({"type": "lr.start", "config": {"lrs": [0.1, -1]}}, "config.lrs", "> 0"),
+        ({"type": "lr.start", "config": {"lrs": [0.1] * 13}}, "config.lrs", "1 to 12"),
+        ({"type": "lr.start", "config": {"hyper": {"lr": 0.1}}}, "config.hyper.lr", "lrs"),
+        ({"type": "export", "what": "race"}, "what", "no race"),
+        ({"type": "export", "what": "pictures"}, "what", "pictures"),
+    ],
+)
 def test_validation_errors_name_the_field_and_keep_the_session(
-        ws: Any, payload: Any, field: str, needle: str) -> None:
+    ws: Any, payload: Any, field: str, needle: str
+) -> None:
     err = error_for(ws, payload)
     assert err["field"] == field, err
     assert needle in err["message"], err
@@ -221,13 +304,25 @@ def test_oversized_message_is_refused() -> None:
 
 
 def test_limits_come_from_the_app() -> None:
-    tight = Limits(max_optimizers=2, max_layers=1, max_neurons=4, max_points=100,
-                   max_resolution=30, max_lrs=2, max_steps=50)
+    tight = Limits(
+        max_optimizers=2,
+        max_layers=1,
+        max_neurons=4,
+        max_points=100,
+        max_resolution=30,
+        max_lrs=2,
+        max_steps=50,
+    )
     with TestClient(app(tight)).websocket_connect("/ws") as sock:
         assert recv(sock)["limits"]["max_optimizers"] == 2
         cases = [
-            ({"type": "race.start", "config": {"optimizers": [
-                {"id": str(i), "name": "sgd"} for i in range(3)]}}, "config.optimizers"),
+            (
+                {
+                    "type": "race.start",
+                    "config": {"optimizers": [{"id": str(i), "name": "sgd"} for i in range(3)]},
+                },
+                "config.optimizers",
+            ),
             ({"type": "race.start", "config": {"max_steps": 51}}, "config.max_steps"),
             ({"type": "train.start", "config": {"hidden": [4, 4]}}, "config.hidden"),
             ({"type": "train.start", "config": {"hidden": [5]}}, "config.hidden"),
@@ -256,30 +351,36 @@ def test_max_sessions_refuses_extra_connections() -> None:
 
 # ------------------------------------------------------------------------------ surface
 def test_surface_2d_and_1d(ws: Any) -> None:
-    ws.send_text(json.dumps({"type": "surface.request", "landscape": "himmelblau",
-                             "resolution": 40}))
+    ws.send_text(
+        json.dumps({"type": "surface.request", "landscape": "himmelblau", "resolution": 40})
+    )
     s, _ = recv_until(ws, "surface")
     assert s["dim"] == 2 and len(s["xs"]) == 40 and len(s["ys"]) == 40
     assert np.shape(s["values"]) == (40, 40)
     f = landscapes.get("himmelblau")
     assert s["values"][3][7] == pytest.approx(float(f.value([s["xs"][7], s["ys"][3]])))
     assert len(s["minima"]) == 4 and s["log_scale"] is True
-    ws.send_text(json.dumps({"type": "surface.request", "landscape": "double_well",
-                             "resolution": 25, "l2": 0.5}))
+    ws.send_text(
+        json.dumps(
+            {"type": "surface.request", "landscape": "double_well", "resolution": 25, "l2": 0.5}
+        )
+    )
     s, _ = recv_until(ws, "surface")
     assert s["dim"] == 1 and len(s["values"]) == 25 and s["ys"] is None
     g = landscapes.get("double_well").with_penalty(0, 0.5)
     assert s["values"][0] == pytest.approx(float(g.value([s["xs"][0]])))
-    ws.send_text(json.dumps({"type": "surface.request", "landscape": "x**2 + 3*sin(y)",
-                             "resolution": 10}))
+    ws.send_text(
+        json.dumps({"type": "surface.request", "landscape": "x**2 + 3*sin(y)", "resolution": 10})
+    )
     s, _ = recv_until(ws, "surface")
     assert s["dim"] == 2 and s["formula"] == "x**2 + 3*sin(y)"
 
 
 # ------------------------------------------------------------------------------ race
 def test_race_streams_frames_and_the_loss_falls(ws: Any) -> None:
-    ws.send_text(json.dumps({"type": "race.start",
-                             "config": race_config(autoplay=True, steps_per_frame=10)}))
+    ws.send_text(
+        json.dumps({"type": "race.start", "config": race_config(autoplay=True, steps_per_frame=10)})
+    )
     surface, _ = recv_until(ws, "surface")
     assert surface["landscape"] == "beale" and surface["start"] == [1.0, 1.5]
     frames = []
@@ -317,9 +418,12 @@ def test_race_values_match_minimize(ws: Any) -> None:
 
 
 def test_gd_lr_1000_diverges_cleanly(ws: Any) -> None:
-    cfg = {"landscape": "parabola", "optimizers": [{"id": "big", "name": "gd",
-                                                    "hyper": {"lr": 1000}}],
-           "max_steps": 200, "autoplay": False}
+    cfg = {
+        "landscape": "parabola",
+        "optimizers": [{"id": "big", "name": "gd", "hyper": {"lr": 1000}}],
+        "max_steps": 200,
+        "autoplay": False,
+    }
     ws.send_text(json.dumps({"type": "race.start", "config": cfg}))
     recv_until(ws, "race.frame")
     ws.send_text(json.dumps({"type": "race.control", "action": "step", "steps": 100}))
@@ -356,8 +460,12 @@ def test_race_pause_step_reset(ws: Any) -> None:
 
 
 def test_race_runs_to_the_end_and_says_done(ws: Any) -> None:
-    cfg = {"landscape": "parabola", "max_steps": 30, "steps_per_frame": 50,
-           "optimizers": [{"id": "a", "name": "sgd", "hyper": {"lr": 0.1}}]}
+    cfg = {
+        "landscape": "parabola",
+        "max_steps": 30,
+        "steps_per_frame": 50,
+        "optimizers": [{"id": "a", "name": "sgd", "hyper": {"lr": 0.1}}],
+    }
     ws.send_text(json.dumps({"type": "race.start", "config": cfg}))
     frames = []
     for _ in range(50):
@@ -371,22 +479,39 @@ def test_race_runs_to_the_end_and_says_done(ws: Any) -> None:
 
 
 def test_finite_sum_race_with_minibatches(ws: Any) -> None:
-    cfg = {"landscape": "eight_points", "batch_size": 2, "seed": 3, "autoplay": False,
-           "optimizers": [{"id": "sgd", "name": "sgd", "hyper": {"lr": 0.05}}]}
+    cfg = {
+        "landscape": "eight_points",
+        "batch_size": 2,
+        "seed": 3,
+        "autoplay": False,
+        "optimizers": [{"id": "sgd", "name": "sgd", "hyper": {"lr": 0.05}}],
+    }
     ws.send_text(json.dumps({"type": "race.start", "config": cfg}))
     recv_until(ws, "race.frame")
     ws.send_text(json.dumps({"type": "race.control", "action": "step", "steps": 20}))
     frame, _ = recv_until(ws, "race.frame")
-    res = landscapes.minimize("eight_points", None, optimizer="sgd", lr=0.05, steps=20,
-                              batch_size=2, seed=3)
+    res = landscapes.minimize(
+        "eight_points", None, optimizer="sgd", lr=0.05, steps=20, batch_size=2, seed=3
+    )
     np.testing.assert_array_equal(frame["runs"][0]["points"][-1], res.x)
 
 
 # ------------------------------------------------------------------------------ training
-TRAIN = {"dataset": "spirals", "classes": 3, "noise": 0.05, "points": 300,
-         "hidden": [16, 16], "activation": "relu", "dropout": 0.1, "batch_size": 16,
-         "optimizer": {"name": "adam", "hyper": {"lr": 0.02}}, "seed": 1,
-         "epochs_per_frame": 5, "max_epochs": 60, "autoplay": True}
+TRAIN = {
+    "dataset": "spirals",
+    "classes": 3,
+    "noise": 0.05,
+    "points": 300,
+    "hidden": [16, 16],
+    "activation": "relu",
+    "dropout": 0.1,
+    "batch_size": 16,
+    "optimizer": {"name": "adam", "hyper": {"lr": 0.02}},
+    "seed": 1,
+    "epochs_per_frame": 5,
+    "max_epochs": 60,
+    "autoplay": True,
+}
 
 
 def test_train_spirals_accuracy_rises(ws: Any) -> None:
@@ -417,8 +542,9 @@ def test_train_spirals_accuracy_rises(ws: Any) -> None:
 
 
 def test_speed_changes_the_pace_without_restarting(ws: Any) -> None:
-    ws.send_text(json.dumps({"type": "race.start",
-                             "config": race_config(autoplay=False, steps_per_frame=2)}))
+    ws.send_text(
+        json.dumps({"type": "race.start", "config": race_config(autoplay=False, steps_per_frame=2)})
+    )
     recv_until(ws, "race.frame")
     ws.send_text(json.dumps({"type": "race.control", "action": "step", "steps": 3}))
     frame, _ = recv_until(ws, "race.frame")
@@ -467,8 +593,19 @@ def test_train_step_pause_reset(ws: Any) -> None:
 
 # ------------------------------------------------------------------------------ lr
 def test_lr_experiment_statuses(ws: Any) -> None:
-    ws.send_text(json.dumps({"type": "lr.start", "config": {
-        "landscape": "parabola", "optimizer": "gd", "lrs": [0.1, 1, 100], "steps": 100}}))
+    ws.send_text(
+        json.dumps(
+            {
+                "type": "lr.start",
+                "config": {
+                    "landscape": "parabola",
+                    "optimizer": "gd",
+                    "lrs": [0.1, 1, 100],
+                    "steps": 100,
+                },
+            }
+        )
+    )
     res, _ = recv_until(ws, "lr.result")
     by_lr = {r["lr"]: r for r in res["runs"]}
     assert by_lr[0.1]["status"] == "converged"
@@ -504,8 +641,9 @@ def test_export_race_python_reproduces_the_run(ws: Any) -> None:
     ns = _exec(export(ws, "race", "python"))
     for label, res in ns["results"].items():
         np.testing.assert_array_equal(res.x, served[label]["points"][-1])
-        assert res.nit == frames[-1]["runs"][[r["id"] for r in frames[-1]["runs"]].index(
-            label)]["nit"]
+        assert (
+            res.nit == frames[-1]["runs"][[r["id"] for r in frames[-1]["runs"]].index(label)]["nit"]
+        )
 
 
 def test_export_json_round_trips(ws: Any) -> None:
@@ -532,8 +670,15 @@ def test_export_json_round_trips(ws: Any) -> None:
 
 
 def test_export_train_python_reproduces_accuracy(ws: Any) -> None:
-    cfg = {**TRAIN, "points": 120, "max_epochs": 4, "epochs_per_frame": 4, "l1": 1e-4,
-           "l2": 1e-3, "schedule": {"name": "step", "params": {"step_size": 2, "gamma": 0.5}}}
+    cfg = {
+        **TRAIN,
+        "points": 120,
+        "max_epochs": 4,
+        "epochs_per_frame": 4,
+        "l1": 1e-4,
+        "l2": 1e-3,
+        "schedule": {"name": "step", "params": {"step_size": 2, "gamma": 0.5}},
+    }
     ws.send_text(json.dumps({"type": "train.start", "config": cfg}))
     rows = []
     for _ in range(50):
@@ -550,9 +695,20 @@ def test_export_train_python_reproduces_accuracy(ws: Any) -> None:
 
 
 def test_export_lr_python_reproduces_statuses(ws: Any) -> None:
-    ws.send_text(json.dumps({"type": "lr.start", "config": {
-        "landscape": "ill_conditioned", "optimizer": "momentum", "hyper": {"momentum": 0.5},
-        "lrs": [0.01, 0.3, 2.0], "steps": 80}}))
+    ws.send_text(
+        json.dumps(
+            {
+                "type": "lr.start",
+                "config": {
+                    "landscape": "ill_conditioned",
+                    "optimizer": "momentum",
+                    "hyper": {"momentum": 0.5},
+                    "lrs": [0.01, 0.3, 2.0],
+                    "steps": 80,
+                },
+            }
+        )
+    )
     served, _ = recv_until(ws, "lr.result")
     ns = _exec(export(ws, "lr", "python"))
     assert list(ns["res"].status) == [r["status"] for r in served["runs"]]
@@ -569,8 +725,14 @@ def test_two_sessions_do_not_share_runs(client: TestClient) -> None:
         err = error_for(b, {"type": "race.control", "action": "step"})
         assert "no race yet" in err["message"]
         assert "no race" in error_for(b, {"type": "export", "what": "race"})["message"]
-        b.send_text(json.dumps({"type": "race.start", "config": race_config(
-            landscape="himmelblau", start=[0.0, 0.0])}))
+        b.send_text(
+            json.dumps(
+                {
+                    "type": "race.start",
+                    "config": race_config(landscape="himmelblau", start=[0.0, 0.0]),
+                }
+            )
+        )
         recv_until(b, "race.frame")
         a.send_text(json.dumps({"type": "race.control", "action": "step", "steps": 3}))
         frame, _ = recv_until(a, "race.frame")
@@ -587,15 +749,19 @@ from descentlab.web.server import CLOSE_POLICY_VIOLATION, allowed_hosts_for
 
 
 def test_allowed_hosts_follow_the_bound_address() -> None:
-    assert allowed_hosts_for("127.0.0.1", 8100) == {"127.0.0.1:8100", "localhost:8100",
-                                                    "[::1]:8100"}
+    assert allowed_hosts_for("127.0.0.1", 8100) == {
+        "127.0.0.1:8100",
+        "localhost:8100",
+        "[::1]:8100",
+    }
     assert "192.168.1.5:8000" in allowed_hosts_for("192.168.1.5", 8000)
     assert allowed_hosts_for("0.0.0.0", 8000) == allowed_hosts_for("127.0.0.1", 8000)
     assert "localhost" in allowed_hosts_for("127.0.0.1", 80)
 
 
-@pytest.mark.parametrize("base", ["http://127.0.0.1:8000", "http://localhost:8000",
-                                  "http://[::1]:8000"])
+@pytest.mark.parametrize(
+    "base", ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"]
+)
 def test_own_host_and_origin_are_accepted_by_default(base: str) -> None:
     client = TestClient(create_app(), base_url=base)  # default: the port it listens on
     assert client.get("/api/health").json() == {"ok": True}
@@ -607,22 +773,27 @@ def test_own_host_and_origin_are_accepted_by_default(base: str) -> None:
         assert recv(sock)["type"] == "hello"
 
 
-@pytest.mark.parametrize("headers", [
-    {"origin": "http://evil.example"},
-    {"origin": "null"},
-    {"origin": "http://127.0.0.1:9999"},  # another port is another origin
-    {"origin": "https://127.0.0.1:8000"},
-    {"host": "evil.example:8000"},  # DNS rebinding: a name that resolves to 127.0.0.1
-    {"host": "127.0.0.1:9999"},
-    {"host": "evil.example:8000", "origin": "http://evil.example:8000"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "http://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://127.0.0.1:9999"},  # another port is another origin
+        {"origin": "https://127.0.0.1:8000"},
+        {"host": "evil.example:8000"},  # DNS rebinding: a name that resolves to 127.0.0.1
+        {"host": "127.0.0.1:9999"},
+        {"host": "evil.example:8000", "origin": "http://evil.example:8000"},
+    ],
+)
 def test_other_origins_and_hosts_are_refused(headers: dict[str, str]) -> None:
     client = TestClient(create_app(), base_url="http://127.0.0.1:8000")
     for path in ("/api/health", "/api/registry", "/"):
         answer = client.get(path, headers=headers)
         assert answer.status_code == 403 and "forbidden" in answer.text
-    with (pytest.raises(WebSocketDisconnect) as info,
-          client.websocket_connect("ws://127.0.0.1:8000/ws", headers=headers) as sock):
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect("ws://127.0.0.1:8000/ws", headers=headers) as sock,
+    ):
         sock.receive_text()
     assert info.value.code == CLOSE_POLICY_VIOLATION
 
@@ -635,36 +806,85 @@ def test_allowed_hosts_are_configurable() -> None:
 
 
 # ------------------------------------------------------------------------------ plain errors
-@pytest.mark.parametrize(("payload", "field", "message"), [
-    ({"type": "race.start", "config": {"landscape": "x**2 + y", "params": {"lr": "abc"}}},
-     "config.params.lr", "learning rate must be a number, got 'abc'"),
-    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
-                                                        "hyper": {"lr": "abc"}}]}},
-     "config.optimizers[0].hyper.lr", "learning rate must be a number, got 'abc'"),
-    ({"type": "surface.request", "landscape": "x**2 + y", "params": {"name": "mine"}},
-     "params.name", "a formula takes only the params bounds, start, lr, log_scale; got 'name'"),
-    ({"type": "race.start", "config": {"landscape": "x**2 + y", "params": {"start": [0] * 5000}}},
-     "config.params.start", "start must be 2 number(s)"),
-    ({"type": "race.start", "config": {"landscape": "x**2 + y",
-                                       "params": {"bounds": [[0, 1], [1, 0]]}}},
-     "config.params.bounds", "bounds must be 2 pair(s) [low, high] with low < high"),
-    ({"type": "race.start", "config": {"landscape": "x + z"}}, "config.landscape",
-     "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y"),
-    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
-                                                        "hyper": {"lr": [1, 2]}}]}},
-     "config.optimizers[0].hyper.lr", "learning rate must be a number, true or false, or text"),
-    ({"type": "race.start", "config": {"optimizers": [{"id": "a", "name": "sgd",
-                                                        "hyper": {"lr": None}}]}},
-     "config.optimizers[0].hyper.lr", "learning rate must be set, got null"),
-    ({"type": "lr.start", "config": {"lrs": [0.1, "abc"]}}, "config.lrs[1]",
-     "learning rates must be a number, got 'abc'"),
-    ({"type": "surface.request", "landscape": "x10000000"}, "landscape", "at most 100 variables"),
-    ({"type": "surface.request", "landscape": "1" * 400 + "*x"}, "landscape", "too large"),
-    ({"type": "surface.request", "landscape": "-" * 250 + "x"}, "landscape",
-     "formula refused: the formula is nested too deeply (more than 200 levels)"),
-])
-def test_errors_name_the_field_in_plain_words(ws: Any, payload: Any, field: str,
-                                              message: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        (
+            {"type": "race.start", "config": {"landscape": "x**2 + y", "params": {"lr": "abc"}}},
+            "config.params.lr",
+            "learning rate must be a number, got 'abc'",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"optimizers": [{"id": "a", "name": "sgd", "hyper": {"lr": "abc"}}]},
+            },
+            "config.optimizers[0].hyper.lr",
+            "learning rate must be a number, got 'abc'",
+        ),
+        (
+            {"type": "surface.request", "landscape": "x**2 + y", "params": {"name": "mine"}},
+            "params.name",
+            "a formula takes only the params bounds, start, lr, log_scale; got 'name'",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"landscape": "x**2 + y", "params": {"start": [0] * 5000}},
+            },
+            "config.params.start",
+            "start must be 2 number(s)",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"landscape": "x**2 + y", "params": {"bounds": [[0, 1], [1, 0]]}},
+            },
+            "config.params.bounds",
+            "bounds must be 2 pair(s) [low, high] with low < high",
+        ),
+        (
+            {"type": "race.start", "config": {"landscape": "x + z"}},
+            "config.landscape",
+            "the formula uses z; the playground shows 1-D and 2-D landscapes: use x and y",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"optimizers": [{"id": "a", "name": "sgd", "hyper": {"lr": [1, 2]}}]},
+            },
+            "config.optimizers[0].hyper.lr",
+            "learning rate must be a number, true or false, or text",
+        ),
+        (
+            {
+                "type": "race.start",
+                "config": {"optimizers": [{"id": "a", "name": "sgd", "hyper": {"lr": None}}]},
+            },
+            "config.optimizers[0].hyper.lr",
+            "learning rate must be set, got null",
+        ),
+        (
+            {"type": "lr.start", "config": {"lrs": [0.1, "abc"]}},
+            "config.lrs[1]",
+            "learning rates must be a number, got 'abc'",
+        ),
+        (
+            {"type": "surface.request", "landscape": "x10000000"},
+            "landscape",
+            "at most 100 variables",
+        ),
+        ({"type": "surface.request", "landscape": "1" * 400 + "*x"}, "landscape", "too large"),
+        (
+            {"type": "surface.request", "landscape": "-" * 250 + "x"},
+            "landscape",
+            "formula refused: the formula is nested too deeply (more than 200 levels)",
+        ),
+    ],
+)
+def test_errors_name_the_field_in_plain_words(
+    ws: Any, payload: Any, field: str, message: str
+) -> None:
     err = error_for(ws, payload)
     assert err["field"] == field, err
     assert message in err["message"], err
@@ -695,16 +915,26 @@ def test_a_flooding_client_gets_errors_and_its_queue_stays_bounded() -> None:
     conn, sink = asyncio.run(flood())
     assert conn.pending.qsize() == 3
     assert len(sink.sent) == 7
-    assert all(m["type"] == "error" and m["field"] == "message"
-               and "too many requests waiting (3)" in m["message"] for m in sink.sent)
+    assert all(
+        m["type"] == "error"
+        and m["field"] == "message"
+        and "too many requests waiting (3)" in m["message"]
+        for m in sink.sent
+    )
 
 
 def test_a_closed_tab_stops_its_work(client: TestClient) -> None:
     app_ = client.app
     with client.websocket_connect("/ws") as sock:
         recv(sock)
-        sock.send_text(json.dumps({"type": "train.start", "config": {
-            "max_epochs": 10000, "epochs_per_frame": 50, "points": 400}}))
+        sock.send_text(
+            json.dumps(
+                {
+                    "type": "train.start",
+                    "config": {"max_epochs": 10000, "epochs_per_frame": 50, "points": 400},
+                }
+            )
+        )
         recv_until(sock, "train.frame")
         (conn,) = app_.state.connections
         session = conn.session
@@ -733,28 +963,63 @@ def test_session_cancel_stops_between_steps_and_epochs() -> None:
 # ------------------------------------------------------------------------------ fuzz
 def test_fuzz_random_messages_over_the_socket_never_break_the_session(ws: Any) -> None:
     rng = np.random.default_rng(7)
-    atoms = [None, True, 0, -1, 1e308, 2**70, "abc", "", "x" * 300, "x + z", "beale",
-             [], [0] * 50, {}, {"lr": "abc"}, {"name": "x"}, [[0, 1], [1, 0]]]
+    atoms = [
+        None,
+        True,
+        0,
+        -1,
+        1e308,
+        2**70,
+        "abc",
+        "",
+        "x" * 300,
+        "x + z",
+        "beale",
+        [],
+        [0] * 50,
+        {},
+        {"lr": "abc"},
+        {"name": "x"},
+        [[0, 1], [1, 0]],
+    ]
     types = [*protocol.CLIENT_MESSAGES, "nope", 7]
-    keys = ["config", "landscape", "params", "optimizers", "lr", "hyper", "start", "action",
-            "steps", "what", "format", "resolution", "lrs", "max_steps", "bounds", "name"]
+    keys = [
+        "config",
+        "landscape",
+        "params",
+        "optimizers",
+        "lr",
+        "hyper",
+        "start",
+        "action",
+        "steps",
+        "what",
+        "format",
+        "resolution",
+        "lrs",
+        "max_steps",
+        "bounds",
+        "name",
+    ]
 
     def value(depth: int = 0) -> Any:
         if depth > 2 or rng.random() < 0.5:
             return atoms[rng.integers(len(atoms))]
-        return {keys[rng.integers(len(keys))]: value(depth + 1)
-                for _ in range(rng.integers(0, 4))}
+        return {keys[rng.integers(len(keys))]: value(depth + 1) for _ in range(rng.integers(0, 4))}
 
     for _ in range(60):
         body = value(1)
         msg: Any = body
         if rng.random() < 0.8:
-            msg = {**(body if isinstance(body, dict) else {}),
-                   "type": types[rng.integers(len(types))]}
-        if isinstance(msg, dict) and msg.get("type") in ("race.start", "train.start",
-                                                         "lr.start"):
-            msg["config"] = {**(msg.get("config") if isinstance(msg.get("config"), dict)
-                                else {}), "autoplay": False}
+            msg = {
+                **(body if isinstance(body, dict) else {}),
+                "type": types[rng.integers(len(types))],
+            }
+        if isinstance(msg, dict) and msg.get("type") in ("race.start", "train.start", "lr.start"):
+            msg["config"] = {
+                **(msg.get("config") if isinstance(msg.get("config"), dict) else {}),
+                "autoplay": False,
+            }
         ws.send_text(json.dumps(msg))
         ws.send_text('{"type": "ping"}')
         for _ in range(10):  # every message is answered before the ping's pong
@@ -772,10 +1037,20 @@ def test_every_registered_optimizer_races_in_the_playground(ws: Any) -> None:
     train/eval switch) streams frames whose points move, in races of ten."""
     names = list(optim.REGISTRY)
     for start in range(0, len(names), 10):
-        chunk = names[start:start + 10]
-        ws.send_text(json.dumps({"type": "race.start", "config": {
-            "landscape": "rosenbrock", "autoplay": True, "steps_per_frame": 5,
-            "optimizers": [{"id": n, "name": n} for n in chunk]}}))
+        chunk = names[start : start + 10]
+        ws.send_text(
+            json.dumps(
+                {
+                    "type": "race.start",
+                    "config": {
+                        "landscape": "rosenbrock",
+                        "autoplay": True,
+                        "steps_per_frame": 5,
+                        "optimizers": [{"id": n, "name": n} for n in chunk],
+                    },
+                }
+            )
+        )
         frames = []
         for _ in range(400):
             msg = recv(ws)

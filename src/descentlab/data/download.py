@@ -68,23 +68,39 @@ MIRROR_ENV: dict[str, str] = {
 FILES: dict[str, dict[str, tuple[int, str]]] = {
     "mnist": {
         "train-images-idx3-ubyte.gz": (
-            9_912_422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+            9_912_422,
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        ),
         "train-labels-idx1-ubyte.gz": (
-            28_881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+            28_881,
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        ),
         "t10k-images-idx3-ubyte.gz": (
-            1_648_877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+            1_648_877,
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        ),
         "t10k-labels-idx1-ubyte.gz": (
-            4_542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+            4_542,
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        ),
     },
     "fashion_mnist": {
         "train-images-idx3-ubyte.gz": (
-            26_421_880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+            26_421_880,
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        ),
         "train-labels-idx1-ubyte.gz": (
-            29_515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+            29_515,
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        ),
         "t10k-images-idx3-ubyte.gz": (
-            4_422_102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+            4_422_102,
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        ),
         "t10k-labels-idx1-ubyte.gz": (
-            5_148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+            5_148,
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        ),
     },
 }
 
@@ -153,8 +169,9 @@ def _fetch(url: str, part: Path, offset: int, cap: int, timeout: float, quiet: b
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                          timeout=timeout)
+        response = urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        )
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # the .part is no prefix of the file: start over
             part.unlink(missing_ok=True)
@@ -258,7 +275,8 @@ def download_file(
         if failed_checks >= 2:
             raise DataError(
                 f"{url} arrived with SHA-256 {digest} ({got_size} bytes) twice, expected "
-                f"{sha256}" + ("" if size is None else f" ({size} bytes)")
+                f"{sha256}"
+                + ("" if size is None else f" ({size} bytes)")
                 + "; the mirror serves a different file: set a mirror with the official files"
             )
     with part.open("rb") as src, atomic_write(dest, "wb") as out:
@@ -308,8 +326,14 @@ def download_dataset(
         if checksums is not None and file_name in checksums:
             size, sha256 = None, checksums[file_name]
         try:
-            download_file(base + file_name, folder / file_name, sha256, size=size,
-                          timeout=timeout, quiet=quiet)
+            download_file(
+                base + file_name,
+                folder / file_name,
+                sha256,
+                size=size,
+                timeout=timeout,
+                quiet=quiet,
+            )
         except DownloadError as exc:
             names = ", ".join(f"{s}.gz" for s in MNIST_FILES)
             raise DataError(

@@ -107,9 +107,7 @@ def _header(stream: IO[bytes], name: str, gz: bool) -> tuple[np.dtype, tuple[int
     """Read and check the magic number and the dimensions; return dtype, shape, header bytes."""
     magic = bytes(_read_exactly(stream, 4, name, gz))
     if len(magic) < 4:
-        raise DataError(
-            f"IDX file {name} is truncated: {len(magic)} bytes, no 4-byte magic number"
-        )
+        raise DataError(f"IDX file {name} is truncated: {len(magic)} bytes, no 4-byte magic number")
     if magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
         raise DataError(
             f"IDX file {name} has a wrong magic number 0x{magic.hex()}: expected 0x0000 "

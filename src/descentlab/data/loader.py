@@ -159,9 +159,7 @@ class DataLoader:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"state[{name!r}] must be an int >= 0, got {value!r}")
         if batch >= max(len(self), 1):
-            raise ValueError(
-                f"state['batch'] must be < {len(self)} batches per epoch, got {batch}"
-            )
+            raise ValueError(f"state['batch'] must be < {len(self)} batches per epoch, got {batch}")
         try:
             self._rng.bit_generator.state = copy.deepcopy(generator_state)
         except (TypeError, ValueError, KeyError) as exc:

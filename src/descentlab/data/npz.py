@@ -50,8 +50,18 @@ _LAYOUTS = (
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # what reading a damaged or hostile zip / .npy member can raise (besides DataError)
 _READ_ERRORS = (
-    OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
-    NotImplementedError, RuntimeError, struct.error, OverflowError, KeyError, TypeError,
+    OSError,
+    EOFError,
+    ValueError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    OverflowError,
+    KeyError,
+    TypeError,
     SyntaxError,
 )
 
@@ -92,13 +102,16 @@ def _labels(y: np.ndarray, where: str, limit: int) -> np.ndarray:
         y = y.reshape(len(y), -1).astype(np.float32)
         index = _first_nonfinite(y)
         if index is not None:
-            raise DataError(f"{where} holds NaN or infinity (sample {index}); expected finite targets")
+            raise DataError(
+                f"{where} holds NaN or infinity (sample {index}); expected finite targets"
+            )
         return y
     raise DataError(f"{where} has dtype {y.dtype}; expected integer labels or float targets")
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
-                 max_bytes: int) -> np.ndarray:
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, max_bytes: int
+) -> np.ndarray:
     """One ``.npy`` member, its header checked against its size before allocating."""
     where = f"npz file {name} member {info.filename!r}"
     if info.file_size > max_bytes:
@@ -190,9 +203,7 @@ def load_npz(
         if x_key in arrays and y_key in arrays:
             break
     else:
-        expected = "; ".join(
-            ", ".join(k for k in layout if k is not None) for layout in _LAYOUTS
-        )
+        expected = "; ".join(", ".join(k for k in layout if k is not None) for layout in _LAYOUTS)
         raise DataError(
             f"npz file {name} has keys {sorted(arrays)}; expected one of these key sets: "
             f"{expected} (x_test, y_test optional with x_train, y_train)"
@@ -206,9 +217,7 @@ def load_npz(
         X = _features(arrays[xk], f"{name}[{xk!r}]", flatten)
         y = _labels(arrays[yk], f"{name}[{yk!r}]", limit)
         if len(X) != len(y):
-            raise DataError(
-                f"npz file {name}: {xk!r} has {len(X)} samples but {yk!r} has {len(y)}"
-            )
+            raise DataError(f"npz file {name}: {xk!r} has {len(X)} samples but {yk!r} has {len(y)}")
         pairs.append((X, y))
     if xt_key is not None and (xt_key in arrays) != (yt_key in arrays):
         raise DataError(f"npz file {name} has only one of {xt_key!r} and {yt_key!r}; give both")

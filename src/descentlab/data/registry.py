@@ -62,7 +62,11 @@ class DatasetSpec(Entry[Any]):
         path_optional: bool = False,
     ) -> None:
         super().__init__(
-            name, loader, (hyperparameters or {}).values(), summary, label="data set",
+            name,
+            loader,
+            (hyperparameters or {}).values(),
+            summary,
+            label="data set",
             noun="option",
         )
         self.kind = kind
@@ -123,45 +127,69 @@ _DIGIT_NAMES = tuple(str(d) for d in range(10))
 
 _SPECS = [
     DatasetSpec(
-        "moons", "classification", "two interleaving half circles (2 classes, 2-D)", make_moons,
-        _params(_n(200), _noise(0.1)), aliases=("moon",),
+        "moons",
+        "classification",
+        "two interleaving half circles (2 classes, 2-D)",
+        make_moons,
+        _params(_n(200), _noise(0.1)),
+        aliases=("moon",),
     ),
     DatasetSpec(
-        "circles", "classification", "a circle inside a circle (2 classes, 2-D)", make_circles,
+        "circles",
+        "classification",
+        "a circle inside a circle (2 classes, 2-D)",
+        make_circles,
         _params(
-            _n(200), _noise(0.1),
+            _n(200),
+            _noise(0.1),
             HyperParam("factor", "float", 0.5, 0.05, 0.95, False, "inner radius / outer radius"),
         ),
         aliases=("circle",),
     ),
     DatasetSpec(
-        "spirals", "classification", "interleaved spiral arms, one class per arm (2-D)",
+        "spirals",
+        "classification",
+        "interleaved spiral arms, one class per arm (2-D)",
         make_spirals,
         _params(
-            _n(300), _noise(0.05),
+            _n(300),
+            _noise(0.05),
             HyperParam("classes", "int", 3, 2, 10, False, "number of arms (classes)"),
         ),
         aliases=("spiral",),
     ),
     DatasetSpec(
-        "xor", "classification", "the XOR quadrants (2 classes, 2-D)", make_xor,
+        "xor",
+        "classification",
+        "the XOR quadrants (2 classes, 2-D)",
+        make_xor,
         _params(_n(200), _noise(0.1)),
     ),
     DatasetSpec(
-        "blobs", "classification", "Gaussian clusters around points on a circle (2-D)",
+        "blobs",
+        "classification",
+        "Gaussian clusters around points on a circle (2-D)",
         make_blobs,
         _params(
-            _n(200), _noise(0.25, high=2.0),
+            _n(200),
+            _noise(0.25, high=2.0),
             HyperParam("centers", "int", 3, 2, 10, False, "number of clusters (classes)"),
         ),
         aliases=("gaussians",),
     ),
     DatasetSpec(
-        "digits", "classification", "scikit-learn's 8x8 handwritten digits, 1797 images",
-        load_digits, _params(_flatten()), class_names=_DIGIT_NAMES,
+        "digits",
+        "classification",
+        "scikit-learn's 8x8 handwritten digits, 1797 images",
+        load_digits,
+        _params(_flatten()),
+        class_names=_DIGIT_NAMES,
     ),
     DatasetSpec(
-        "line", "regression", "a few noisy samples of a line (overfitting demo, 1-D)", make_line,
+        "line",
+        "regression",
+        "a few noisy samples of a line (overfitting demo, 1-D)",
+        make_line,
         _params(
             HyperParam("n", "int", 8, 1, 10_000, True, "number of samples"),
             _noise(0.1),
@@ -170,26 +198,42 @@ _SPECS = [
         ),
     ),
     DatasetSpec(
-        "polynomial", "regression", "noisy samples of a cubic x^3 - x (1-D)", make_polynomial,
+        "polynomial",
+        "regression",
+        "noisy samples of a cubic x^3 - x (1-D)",
+        make_polynomial,
         _params(HyperParam("n", "int", 50, 1, 100_000, True, "number of samples"), _noise(0.1)),
         aliases=("poly",),
     ),
     DatasetSpec(
-        "mnist", "classification",
+        "mnist",
+        "classification",
         "MNIST handwritten digits 28x28 (downloaded and cached on first use, or mnist:DIR)",
-        load_mnist, _params(_flatten()), needs_path="directory", class_names=_DIGIT_NAMES,
+        load_mnist,
+        _params(_flatten()),
+        needs_path="directory",
+        class_names=_DIGIT_NAMES,
         path_optional=True,
     ),
     DatasetSpec(
-        "fashion-mnist", "classification",
+        "fashion-mnist",
+        "classification",
         "Fashion-MNIST clothing images 28x28 (downloaded and cached on first use, or "
         "fashion-mnist:DIR)",
-        load_fashion_mnist, _params(_flatten()), aliases=("fashion_mnist", "fashion"),
-        needs_path="directory", class_names=FASHION_MNIST_CLASSES, path_optional=True,
+        load_fashion_mnist,
+        _params(_flatten()),
+        aliases=("fashion_mnist", "fashion"),
+        needs_path="directory",
+        class_names=FASHION_MNIST_CLASSES,
+        path_optional=True,
     ),
     DatasetSpec(
-        "npz", "classification", "your own arrays in an .npz file (path/to/file.npz)",
-        load_npz, _params(_flatten()), needs_path="path",
+        "npz",
+        "classification",
+        "your own arrays in an .npz file (path/to/file.npz)",
+        load_npz,
+        _params(_flatten()),
+        needs_path="path",
     ),
 ]
 
@@ -237,7 +281,9 @@ def _allowed(dataset: DatasetSpec) -> str:
         f"{k}={str(v.default).lower() if v.type == 'bool' else v.default}"
         for k, v in dataset.hyperparameters.items()
     )
-    return f"data set {dataset.name!r} takes the options {options}, written {dataset.name}:{example}"
+    return (
+        f"data set {dataset.name!r} takes the options {options}, written {dataset.name}:{example}"
+    )
 
 
 def _parse(spec: str) -> tuple[DatasetSpec, str | None, dict[str, str]]:
@@ -267,9 +313,7 @@ def _parse(spec: str) -> tuple[DatasetSpec, str | None, dict[str, str]]:
         options[key] = value.strip()
     path = ",".join(items).strip() or None
     if path is not None and dataset.needs_path is None:
-        raise ValueError(
-            f"unknown option {path!r} in data spec {spec!r}; {_allowed(dataset)}"
-        )
+        raise ValueError(f"unknown option {path!r} in data spec {spec!r}; {_allowed(dataset)}")
     unknown = [key for key in options if key not in dataset.hyperparameters]
     if unknown:
         raise ValueError(

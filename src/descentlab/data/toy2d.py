@@ -67,8 +67,10 @@ def make_circles(
     """
     n = check_int("n", n, 2)
     noise = check_noise(noise)
-    if isinstance(factor, bool) or not isinstance(factor, (int, float, np.floating)) or not (
-        0.0 < factor < 1.0
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, (int, float, np.floating))
+        or not (0.0 < factor < 1.0)
     ):
         raise ValueError(f"factor must be a number with 0 < factor < 1, got {factor!r}")
     rng = np.random.default_rng(seed)

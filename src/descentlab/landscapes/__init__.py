@@ -45,29 +45,47 @@ from descentlab.landscapes.functions import (
 )
 from descentlab.landscapes.minimize import Result, Runner, Trajectory, minimize, race
 
-REGISTRY.register(LandscapeSpec(
-    "eight_points", eight_points,
-    "least-squares line through the lecture's eight noisy points (finite sum, for SGD)",
-    "mean_i (w*x_i + b - y_i)**2", "2"))
-REGISTRY.register(LandscapeSpec(
-    "linear_regression", linear_regression,
-    "least-squares line through n noisy points (finite sum, for SGD)",
-    "mean_i (w*x_i + b - y_i)**2", "2", {
-        "n": LandscapeParam("n", "int", 8, 2, 100000, "number of points"),
-        "slope": LandscapeParam("slope", "float", 2.0, -100, 100, "true slope"),
-        "intercept": LandscapeParam("intercept", "float", 1.0, -100, 100, "true intercept"),
-        "noise": LandscapeParam("noise", "float", 0.5, 0, 100, "std of the noise"),
-        "seed": LandscapeParam("seed", "int", 0, 0, 2**31 - 1, "random seed"),
-    }))
-REGISTRY.register(LandscapeSpec(
-    "logistic_regression", logistic_regression,
-    "logistic regression of two overlapping classes on one feature (finite sum)",
-    "mean_i log(1 + exp(w*x_i + b)) - y_i*(w*x_i + b)", "2", {
-        "n": LandscapeParam("n", "int", 40, 2, 100000, "number of points"),
-        "seed": LandscapeParam("seed", "int", 0, 0, 2**31 - 1, "random seed"),
-        "separation": LandscapeParam("separation", "float", 2.0, 0, 20,
-                                     "distance between the class means"),
-    }))
+REGISTRY.register(
+    LandscapeSpec(
+        "eight_points",
+        eight_points,
+        "least-squares line through the lecture's eight noisy points (finite sum, for SGD)",
+        "mean_i (w*x_i + b - y_i)**2",
+        "2",
+    )
+)
+REGISTRY.register(
+    LandscapeSpec(
+        "linear_regression",
+        linear_regression,
+        "least-squares line through n noisy points (finite sum, for SGD)",
+        "mean_i (w*x_i + b - y_i)**2",
+        "2",
+        {
+            "n": LandscapeParam("n", "int", 8, 2, 100000, "number of points"),
+            "slope": LandscapeParam("slope", "float", 2.0, -100, 100, "true slope"),
+            "intercept": LandscapeParam("intercept", "float", 1.0, -100, 100, "true intercept"),
+            "noise": LandscapeParam("noise", "float", 0.5, 0, 100, "std of the noise"),
+            "seed": LandscapeParam("seed", "int", 0, 0, 2**31 - 1, "random seed"),
+        },
+    )
+)
+REGISTRY.register(
+    LandscapeSpec(
+        "logistic_regression",
+        logistic_regression,
+        "logistic regression of two overlapping classes on one feature (finite sum)",
+        "mean_i log(1 + exp(w*x_i + b)) - y_i*(w*x_i + b)",
+        "2",
+        {
+            "n": LandscapeParam("n", "int", 40, 2, 100000, "number of points"),
+            "seed": LandscapeParam("seed", "int", 0, 0, 2**31 - 1, "random seed"),
+            "separation": LandscapeParam(
+                "separation", "float", 2.0, 0, 20, "distance between the class means"
+            ),
+        },
+    )
+)
 
 
 def names() -> list[str]:
@@ -96,7 +114,8 @@ def get(name: str | Landscape, **kwargs: Any) -> Landscape:
         return from_formula(name, **kwargs)
     raise ValueError(
         f"unknown landscape {name!r}; expected one of {', '.join(REGISTRY)} or a formula "
-        "such as 'x**2 + 3*sin(y)'")
+        "such as 'x**2 + 3*sin(y)'"
+    )
 
 
 def resolve(name_or_formula: str | Landscape, **kwargs: Any) -> Landscape:

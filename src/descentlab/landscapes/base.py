@@ -32,8 +32,7 @@ def as_points(X: Any, dim: int, what: str = "X") -> tuple[np.ndarray, bool]:
         return arr[..., None], True
     if arr.ndim == 0 or arr.shape[-1] != dim:
         raise ValueError(
-            f"{what} must have shape (..., {dim}) for this {dim}-D landscape, got shape "
-            f"{arr.shape}"
+            f"{what} must have shape (..., {dim}) for this {dim}-D landscape, got shape {arr.shape}"
         )
     return arr, False
 
@@ -234,8 +233,11 @@ class Landscape:
         """
         if X is None:
             rng = np.random.default_rng(seed)
-            lo, hi = (self.bounds[:, 0], self.bounds[:, 1]) if self.bounds is not None else (
-                -np.ones(self.dim), np.ones(self.dim))
+            lo, hi = (
+                (self.bounds[:, 0], self.bounds[:, 1])
+                if self.bounds is not None
+                else (-np.ones(self.dim), np.ones(self.dim))
+            )
             X = rng.uniform(lo, hi, size=(16, self.dim))
         pts, _ = as_points(X, self.dim)
         g = np.asarray(self._grad_fn(pts))
@@ -266,12 +268,21 @@ class PenalizedLandscape(Landscape):
             return base._grad_fn(X) + l1 * np.sign(X) + 2 * l2 * X
 
         terms = " + ".join(
-            t for t in (f"{l1:g}*|x|_1" if l1 else "", f"{l2:g}*|x|^2" if l2 else "") if t)
+            t for t in (f"{l1:g}*|x|_1" if l1 else "", f"{l2:g}*|x|^2" if l2 else "") if t
+        )
         latex_terms = " + ".join(
-            t for t in (rf"{l1:g}\|x\|_1" if l1 else "", rf"{l2:g}\|x\|_2^2" if l2 else "") if t)
+            t for t in (rf"{l1:g}\|x\|_1" if l1 else "", rf"{l2:g}\|x\|_2^2" if l2 else "") if t
+        )
         super().__init__(
-            f"{base.name}+penalty", base.dim, value, grad, minima_known=False,
-            saddles=None, bounds=base.bounds, start=base.start, lr=base.lr,
+            f"{base.name}+penalty",
+            base.dim,
+            value,
+            grad,
+            minima_known=False,
+            saddles=None,
+            bounds=base.bounds,
+            start=base.start,
+            lr=base.lr,
             log_scale=base.log_scale,
             description=f"{base.description} plus the penalty {terms}",
             formula=f"{base.formula or base.name} + {terms}",
@@ -289,8 +300,9 @@ class PenalizedLandscape(Landscape):
         self._minimum_values = self.value(mins) if len(mins) else np.zeros(0)
 
 
-def _proximal_minima(base: Landscape, l1: float, l2: float, iters: int = 4000,
-                     tol: float = 1e-9) -> np.ndarray:
+def _proximal_minima(
+    base: Landscape, l1: float, l2: float, iters: int = 4000, tol: float = 1e-9
+) -> np.ndarray:
     """Local minimizers of base + l1|x|_1 + l2|x|^2 by proximal gradient descent (ISTA).
 
     Starts from the base's minima, the origin and a grid (or random points) in the
@@ -298,8 +310,11 @@ def _proximal_minima(base: Landscape, l1: float, l2: float, iters: int = 4000,
     mapping vanished and no nearby point is lower, de-duplicated, sorted by value.
     """
     dim = base.dim
-    lo, hi = (base.bounds[:, 0], base.bounds[:, 1]) if base.bounds is not None else (
-        -2 * np.ones(dim), 2 * np.ones(dim))
+    lo, hi = (
+        (base.bounds[:, 0], base.bounds[:, 1])
+        if base.bounds is not None
+        else (-2 * np.ones(dim), 2 * np.ones(dim))
+    )
     if dim <= 2:
         axes = [np.linspace(a, b, 15) for a, b in zip(lo, hi)]
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, dim)
@@ -339,6 +354,7 @@ def _proximal_minima(base: Landscape, l1: float, l2: float, iters: int = 4000,
         X = X[ok]
         if len(X) == 0:
             return np.zeros((0, dim))
+
         def f(Y: np.ndarray) -> np.ndarray:
             return smooth(Y) + l1 * np.abs(Y).sum(-1)
 
@@ -412,9 +428,11 @@ def from_function(
         raise TypeError(f"jac must be a function, True or None, got {type(jac).__name__}")
     n_args = None
     try:
-        params = [p for p in inspect.signature(f).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                  and p.default is p.empty]
+        params = [
+            p
+            for p in inspect.signature(f).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
         n_args = len(params)
     except (TypeError, ValueError):
         pass
@@ -422,14 +440,16 @@ def from_function(
     if dim is None:
         if not spread or n_args is None:  # (spread implies n_args)
             raise ValueError(
-                "dim is needed for a function of one array argument, e.g. "
-                "from_function(f, dim=2)")
+                "dim is needed for a function of one array argument, e.g. from_function(f, dim=2)"
+            )
         dim = n_args
     if spread and n_args != dim:
         raise ValueError(f"f takes {n_args} arguments but dim={dim}")
     if spread and jac not in (None, False):
-        raise ValueError("jac= needs f to take one array argument (x of shape (D,) or X of "
-                         "shape (..., D)), not D separate arguments")
+        raise ValueError(
+            "jac= needs f to take one array argument (x of shape (D,) or X of "
+            "shape (..., D)), not D separate arguments"
+        )
     own_jac = jac not in (None, False)
     D = int(dim)
 
@@ -481,12 +501,14 @@ def from_function(
             raise TypeError(
                 f"f could not be differentiated ({err}); write it with Tensor operations, "
                 "descentlab.autograd functions or the NumPy functions listed above, or pass "
-                "jac= with its gradient") from err
+                "jac= with its gradient"
+            ) from err
         if not isinstance(out, Tensor) or tuple(out.shape) != X.shape[:-1]:
             raise ValueError(
                 f"f must return a Tensor of shape {X.shape[:-1]} for points of shape "
                 f"{X.shape} (a scalar for one point of shape (D,), scipy's convention), got "
-                f"{type(out).__name__} of shape {getattr(out, 'shape', None)}")
+                f"{type(out).__name__} of shape {getattr(out, 'shape', None)}"
+            )
         if out.requires_grad:
             out.sum().backward()
         g = t.grad if t.grad is not None else np.zeros_like(X)
@@ -513,16 +535,26 @@ def from_function(
             v, g = one_point(p.copy())
             values[i] = _scalar(v)
             if g.size != D:
-                raise ValueError(f"the gradient at a point must have shape ({D},), got "
-                                 f"shape {g.shape}")
+                raise ValueError(
+                    f"the gradient at a point must have shape ({D},), got shape {g.shape}"
+                )
             grads[i] = g.reshape(D)
         return values.reshape(X.shape[:-1]), grads.reshape(X.shape)
 
     return Landscape(
-        str(name or getattr(f, "__name__", "function")), D, value,
-        lambda X: value_and_grad(X)[1], minima=minima, minima_known=minima is not None,
-        bounds=bounds, start=start, lr=lr, log_scale=log_scale,
-        description="user-defined function", formula="", params={"dim": D},
+        str(name or getattr(f, "__name__", "function")),
+        D,
+        value,
+        lambda X: value_and_grad(X)[1],
+        minima=minima,
+        minima_known=minima is not None,
+        bounds=bounds,
+        start=start,
+        lr=lr,
+        log_scale=log_scale,
+        description="user-defined function",
+        formula="",
+        params={"dim": D},
         value_and_grad_fn=value_and_grad,
     )
 
@@ -533,7 +565,8 @@ def _scalar(value: Any) -> float:
     if arr.size != 1:
         raise ValueError(
             f"f must return a scalar for a point of shape (D,) (scipy's convention), got an "
-            f"array of shape {arr.shape}")
+            f"array of shape {arr.shape}"
+        )
     return float(arr.reshape(()))
 
 

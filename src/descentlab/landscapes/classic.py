@@ -52,11 +52,13 @@ def classic_race(name: str = "beale", steps: int | None = None) -> OrderedDict[s
     """Run the classic race on ``"beale"`` or ``"saddle"``; results by optimizer."""
     key = str(name).lower().replace("-", "_")
     if key not in CLASSIC_RACES:
-        raise ValueError(f"unknown classic race {name!r}; expected one of "
-                         f"{', '.join(CLASSIC_RACES)}")
+        raise ValueError(
+            f"unknown classic race {name!r}; expected one of {', '.join(CLASSIC_RACES)}"
+        )
     spec = CLASSIC_RACES[key]
     n = spec["steps"] if steps is None else steps
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"steps must be a positive integer, got {n!r}")
-    return race(key, spec["x0"], {k: dict(v) for k, v in spec["optimizers"].items()},
-                steps=int(n), tol=1e-8)
+    return race(
+        key, spec["x0"], {k: dict(v) for k, v in spec["optimizers"].items()}, steps=int(n), tol=1e-8
+    )

@@ -42,7 +42,8 @@ def _samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape or x.size < 2:
         raise ValueError(
-            f"x and y must be 1-D with the same length >= 2, got {x.shape} and {y.shape}")
+            f"x and y must be 1-D with the same length >= 2, got {x.shape} and {y.shape}"
+        )
     return x, y
 
 
@@ -64,7 +65,8 @@ class FiniteSum(Landscape):
         if arr.min() < 0 or arr.max() >= self.n_samples:
             raise ValueError(
                 f"idx must lie in [0, {self.n_samples - 1}], got values from {arr.min()} to "
-                f"{arr.max()}")
+                f"{arr.max()}"
+            )
         return arr
 
     def sample_values(self, X: np.ndarray, idx: Any = None) -> np.ndarray:
@@ -110,12 +112,18 @@ class LinearRegression(FiniteSum):
         w, b = self.solution
         span = max(2.0, 1.5 * abs(w), 1.5 * abs(b))
         super().__init__(
-            name, 2, self._value_all, self._grad_all, minima=[self.solution],
+            name,
+            2,
+            self._value_all,
+            self._grad_all,
+            minima=[self.solution],
             bounds=[[w - span, w + span], [b - span, b + span]],
-            start=[w - 0.8 * span, b + 0.8 * span], lr=round(0.5 / lmax, 3) or 0.5 / lmax,
+            start=[w - 0.8 * span, b + 0.8 * span],
+            lr=round(0.5 / lmax, 3) or 0.5 / lmax,
             description=f"least-squares line fit to {self.n_samples} points: F(w, b) = mean "
             "(w x_i + b - y_i)^2",
-            formula="mean_i (w*x_i + b - y_i)**2", latex=r"\frac1n\sum_i (w x_i + b - y_i)^2",
+            formula="mean_i (w*x_i + b - y_i)**2",
+            latex=r"\frac1n\sum_i (w x_i + b - y_i)^2",
             params={"n": self.n_samples},
         )
 
@@ -163,11 +171,15 @@ class LogisticRegression(FiniteSum):
         A = np.stack([self.x, np.ones_like(self.x)], axis=1)
         lmax = float(np.linalg.eigvalsh(A.T @ A / (4 * self.n_samples)).max())
         super().__init__(
-            name, 2, self._value_all, self._grad_all,
+            name,
+            2,
+            self._value_all,
+            self._grad_all,
             minima=None if self.solution is None else [self.solution],
             minima_known=self.solution is not None,
             bounds=[[center[0] - span, center[0] + span], [center[1] - span, center[1] + span]],
-            start=center + np.array([-0.7, 0.7]) * span, lr=round(1.0 / lmax, 3),
+            start=center + np.array([-0.7, 0.7]) * span,
+            lr=round(1.0 / lmax, 3),
             description=f"logistic regression on {self.n_samples} labelled points: "
             "F(w, b) = mean BCE(sigmoid(w x_i + b), y_i)",
             formula="mean_i log(1 + exp(w*x_i + b)) - y_i*(w*x_i + b)",
@@ -227,8 +239,9 @@ def eight_points() -> LinearRegression:
     return LinearRegression(EIGHT_X, EIGHT_Y, name="eight_points")
 
 
-def linear_regression(n: int = 8, slope: float = 2.0, intercept: float = 1.0,
-                      noise: float = 0.5, seed: int = 0) -> LinearRegression:
+def linear_regression(
+    n: int = 8, slope: float = 2.0, intercept: float = 1.0, noise: float = 0.5, seed: int = 0
+) -> LinearRegression:
     """n noisy points y = slope x + intercept + N(0, noise^2), x evenly spaced in [-1.5, 2]."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")

@@ -97,7 +97,8 @@ def _check_variable_count(text: str) -> None:
             shown = digits if len(digits) <= 12 else digits[:9] + "..."
             raise FormulaError(
                 f"the formula uses x{shown}; at most {MAX_VARIABLES} variables "
-                f"(x1 ... x{MAX_VARIABLES}) are allowed")
+                f"(x1 ... x{MAX_VARIABLES}) are allowed"
+            )
 
 
 def _check_depth(tree: ast.AST) -> None:
@@ -106,10 +107,10 @@ def _check_depth(tree: ast.AST) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise FormulaError(
-                f"the formula is nested too deeply (more than {MAX_DEPTH} levels)")
-        stack.extend((child, depth + isinstance(child, ast.expr))
-                     for child in ast.iter_child_nodes(node))
+            raise FormulaError(f"the formula is nested too deeply (more than {MAX_DEPTH} levels)")
+        stack.extend(
+            (child, depth + isinstance(child, ast.expr)) for child in ast.iter_child_nodes(node)
+        )
 
 
 def _check_dim(dim: Any) -> None:
@@ -137,7 +138,9 @@ class Formula:
         if not isinstance(text, str):
             raise TypeError(f"formula must be a string, got {type(text).__name__}")
         if len(text) > MAX_LENGTH:
-            raise FormulaError(f"formula is too long ({len(text)} characters, at most {MAX_LENGTH})")
+            raise FormulaError(
+                f"formula is too long ({len(text)} characters, at most {MAX_LENGTH})"
+            )
         _check_dim(dim)
         self.text = text.strip()
         source = self.text.replace("^", "**")
@@ -174,7 +177,8 @@ class Formula:
             if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
                 raise FormulaError(
                     f"operator {type(node.op).__name__} in {self._part(node)!r} is not allowed; "
-                    "use + - * / ** (or ^)")
+                    "use + - * / ** (or ^)"
+                )
             self._check(node.left, used)
             self._check(node.right, used)
         elif isinstance(node, ast.UnaryOp):
@@ -188,7 +192,8 @@ class Formula:
             if not abs(node.value) <= sys.float_info.max:  # exact for ints of any size
                 raise FormulaError(
                     f"number {self._part(node)} is too large; numbers must be at most "
-                    f"{sys.float_info.max:.4g} in size")
+                    f"{sys.float_info.max:.4g} in size"
+                )
         elif isinstance(node, ast.Name):
             name = node.id
             if name in CONSTANTS:
@@ -200,24 +205,26 @@ class Formula:
                 raise FormulaError(f"function {name!r} must be called, e.g. {name}(x)")
             raise FormulaError(
                 f"unknown name {name!r}; allowed are the variables x, y, z (or x1 ... xn), "
-                f"the constants pi, e and the functions {', '.join(FUNCTIONS)}")
+                f"the constants pi, e and the functions {', '.join(FUNCTIONS)}"
+            )
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
                 if isinstance(node.func, ast.Attribute):
-                    raise FormulaError(
-                        f"attribute access {self._part(node.func)!r} is not allowed")
+                    raise FormulaError(f"attribute access {self._part(node.func)!r} is not allowed")
                 raise FormulaError(f"call {self._part(node)!r} is not allowed")
             fname = node.func.id
             if fname not in FUNCTIONS:
                 raise FormulaError(
-                    f"call of {fname!r} is not allowed; allowed functions: {', '.join(FUNCTIONS)}")
+                    f"call of {fname!r} is not allowed; allowed functions: {', '.join(FUNCTIONS)}"
+                )
             if node.keywords:
                 raise FormulaError(f"keyword arguments in {self._part(node)!r} are not allowed")
             want = 2 if fname in _BINARY else 1
             if len(node.args) != want or any(isinstance(a, ast.Starred) for a in node.args):
                 raise FormulaError(
                     f"{fname}() takes {want} argument{'s' if want > 1 else ''}, got "
-                    f"{self._part(node)!r}")
+                    f"{self._part(node)!r}"
+                )
             for arg in node.args:
                 self._check(arg, used)
         elif isinstance(node, ast.Attribute):
@@ -230,14 +237,16 @@ class Formula:
             raise FormulaError(f"comparison {self._part(node)!r} is not allowed")
         else:
             raise FormulaError(
-                f"{type(node).__name__} {self._part(node)!r} is not allowed in a formula")
+                f"{type(node).__name__} {self._part(node)!r} is not allowed in a formula"
+            )
 
     def _order_variables(self, used: set[str], dim: int | None) -> list[str]:
         indexed = sorted(int(m.group(1)) for m in map(_VAR_RE.match, used) if m)
         plain = used & {"x", "y", "z"}
         if indexed and plain:
             raise FormulaError(
-                f"mix of variable styles {sorted(used)}: use x, y, z or x1 ... xn, not both")
+                f"mix of variable styles {sorted(used)}: use x, y, z or x1 ... xn, not both"
+            )
         if indexed:
             n = max(indexed)
             names = [f"x{i}" for i in range(1, n + 1)]
@@ -250,8 +259,7 @@ class Formula:
             if dim > n:
                 if not indexed and dim > 3:
                     raise ValueError(f"dim={dim!r}: with x, y, z use x1 ... x{dim} instead")
-                names = ([f"x{i}" for i in range(1, dim + 1)] if indexed
-                         else ["x", "y", "z"][:dim])
+                names = [f"x{i}" for i in range(1, dim + 1)] if indexed else ["x", "y", "z"][:dim]
         return names
 
     # -- evaluation ----------------------------------------------------------------------
@@ -261,8 +269,7 @@ class Formula:
         with np.errstate(all="ignore"):
             v, t = self._eval(self._tree, X)
             shape = X.shape[:-1]
-            return (np.broadcast_to(v, shape).copy(),
-                    np.broadcast_to(t, (*shape, self.dim)).copy())
+            return (np.broadcast_to(v, shape).copy(), np.broadcast_to(t, (*shape, self.dim)).copy())
 
     def value(self, X: np.ndarray) -> np.ndarray:
         """f on points X of shape (..., D)."""
@@ -364,9 +371,18 @@ def from_formula(
     if bounds is None:
         bounds = [[-3.0, 3.0]] * D
     return Landscape(
-        name or formula.text, D, formula.value, formula.grad, minima_known=False,
-        bounds=bounds, start=start, lr=lr, log_scale=log_scale,
+        name or formula.text,
+        D,
+        formula.value,
+        formula.grad,
+        minima_known=False,
+        bounds=bounds,
+        start=start,
+        lr=lr,
+        log_scale=log_scale,
         description=f"f({', '.join(formula.variables)}) = {formula.text}",
-        formula=formula.text, latex=_latex(formula.text),
-        params={"formula": formula.text, "dim": D}, value_and_grad_fn=formula.value_and_grad,
+        formula=formula.text,
+        latex=_latex(formula.text),
+        params={"formula": formula.text, "dim": D},
+        value_and_grad_fn=formula.value_and_grad,
     )

@@ -29,8 +29,12 @@ PI = np.pi
 
 
 def LandscapeParam(
-    name: str, type: ParamType, default: Any, low: float | None = None,
-    high: float | None = None, help: str = "",
+    name: str,
+    type: ParamType,
+    default: Any,
+    low: float | None = None,
+    high: float | None = None,
+    help: str = "",
 ) -> HyperParam:
     """One parameter of a registered landscape: the library's one :class:`HyperParam`,
     with ``low``/``high`` as hard limits checked when the landscape is built."""
@@ -54,7 +58,11 @@ class LandscapeSpec(Entry[Landscape]):
         parameters: dict[str, HyperParam] | None = None,
     ) -> None:
         super().__init__(
-            name, factory, (parameters or {}).values(), description, label="landscape",
+            name,
+            factory,
+            (parameters or {}).values(),
+            description,
+            label="landscape",
             noun="parameter",
         )
         self.description = description
@@ -75,7 +83,9 @@ class LandscapeSpec(Entry[Landscape]):
                     f"landscape {self.name!r} has no parameter {key!r}; its parameters: {allowed}"
                 )
             p = self.parameters[key]
-            if p.type == "int" and (isinstance(val, bool) or not isinstance(val, (int, np.integer))):
+            if p.type == "int" and (
+                isinstance(val, bool) or not isinstance(val, (int, np.integer))
+            ):
                 raise TypeError(f"{self.name}: {key} must be an integer, got {val!r}")
             if not isinstance(val, (int, float, np.integer, np.floating)) or not np.isfinite(val):
                 raise TypeError(f"{self.name}: {key} must be a finite number, got {val!r}")
@@ -98,36 +108,51 @@ def _dim_param(default: int, low: int = 1) -> HyperParam:
 def double_well() -> Landscape:
     """f(x) = x^4 - 3x^2 + x: a local minimum at x = 1.1309 and the global one at -1.3008."""
     return Landscape(
-        "double_well", 1,
+        "double_well",
+        1,
         lambda X: X[..., 0] ** 4 - 3 * X[..., 0] ** 2 + X[..., 0],
         lambda X: 4 * X**3 - 6 * X + 1,
         minima=[[-1.300839565941577], [1.1309011226299859]],
-        bounds=[[-2.0, 2.0]], start=[1.8], lr=0.01,
+        bounds=[[-2.0, 2.0]],
+        start=[1.8],
+        lr=0.01,
         description="tilted double well: one local and one global minimum",
-        formula="x**4 - 3*x**2 + x", latex=r"x^4 - 3x^2 + x",
+        formula="x**4 - 3*x**2 + x",
+        latex=r"x^4 - 3x^2 + x",
     )
 
 
 def cubic() -> Landscape:
     """f(x) = x^3: no minimum; x = 0 is a flat inflection point (f' = f'' = 0)."""
     return Landscape(
-        "cubic", 1, lambda X: X[..., 0] ** 3, lambda X: 3 * X**2,
-        saddles=[[0.0]], bounds=[[-1.5, 1.5]], start=[1.0], lr=0.1,
+        "cubic",
+        1,
+        lambda X: X[..., 0] ** 3,
+        lambda X: 3 * X**2,
+        saddles=[[0.0]],
+        bounds=[[-1.5, 1.5]],
+        start=[1.0],
+        lr=0.1,
         description="x^3: a flat inflection point at 0 where the gradient vanishes",
-        formula="x**3", latex=r"x^3",
+        formula="x**3",
+        latex=r"x^3",
     )
 
 
 def xcos() -> Landscape:
     """f(x) = x cos(pi x); on its plot range [-1, 2] a local minimum and a lower one."""
     return Landscape(
-        "xcos", 1,
+        "xcos",
+        1,
         lambda X: X[..., 0] * np.cos(PI * X[..., 0]),
         lambda X: np.cos(PI * X) - PI * X * np.sin(PI * X),
         minima=[[1.0904082219467213], [-0.2738526868008509]],
-        bounds=[[-1.0, 2.0]], start=[-0.8], lr=0.05,
+        bounds=[[-1.0, 2.0]],
+        start=[-0.8],
+        lr=0.05,
         description="x cos(pi x): local minima (listed are those inside the plot range)",
-        formula="x*cos(pi*x)", latex=r"x\cos(\pi x)",
+        formula="x*cos(pi*x)",
+        latex=r"x\cos(\pi x)",
     )
 
 
@@ -138,16 +163,27 @@ def _quadratic(name: str, scales: np.ndarray, **kw: Any) -> Landscape:
     a = np.asarray(scales, dtype=np.float64)
     dim = a.size
     return Landscape(
-        name, dim, lambda X: (a * X * X).sum(axis=-1), lambda X: 2 * a * X,
-        minima=np.zeros((1, dim)), minimum_values=[0.0], **kw,
+        name,
+        dim,
+        lambda X: (a * X * X).sum(axis=-1),
+        lambda X: 2 * a * X,
+        minima=np.zeros((1, dim)),
+        minimum_values=[0.0],
+        **kw,
     )
 
 
 def parabola() -> Landscape:
     """f(x) = x^2, the 1-D bowl: GD converges for 0 < eta < 1, oscillates at eta = 1."""
     return _quadratic(
-        "parabola", np.ones(1), bounds=[[-2.0, 2.0]], start=[1.0], lr=0.1,
-        description="x^2: the simplest bowl", formula="x**2", latex="x^2",
+        "parabola",
+        np.ones(1),
+        bounds=[[-2.0, 2.0]],
+        start=[1.0],
+        lr=0.1,
+        description="x^2: the simplest bowl",
+        formula="x**2",
+        latex="x^2",
         params={"dim": 1},
     )
 
@@ -156,45 +192,65 @@ def quadratic(dim: int = 2) -> Landscape:
     """f(x) = sum_i x_i^2 (x^2 + y^2 in 2-D): round bowl, minimum 0 at the origin."""
     names = "x^2 + y^2" if dim == 2 else "sum_i x_i^2"
     return _quadratic(
-        "quadratic", np.ones(dim), bounds=[[-2.0, 2.0]] * dim, start=np.full(dim, 1.0), lr=0.1,
+        "quadratic",
+        np.ones(dim),
+        bounds=[[-2.0, 2.0]] * dim,
+        start=np.full(dim, 1.0),
+        lr=0.1,
         description=f"{names}: round bowl in {dim}-D",
         formula="x**2 + y**2" if dim == 2 else "sum_i x_i**2",
-        latex=r"x^2 + y^2" if dim == 2 else r"\sum_i x_i^2", params={"dim": dim},
+        latex=r"x^2 + y^2" if dim == 2 else r"\sum_i x_i^2",
+        params={"dim": dim},
     )
 
 
 def ill_conditioned() -> Landscape:
     """f(x, y) = 0.1 x^2 + 2 y^2: a ravine with condition number 20 (d2l's example)."""
     return _quadratic(
-        "ill_conditioned", np.array([0.1, 2.0]), bounds=[[-6.0, 6.0], [-3.0, 3.0]],
-        start=[-5.0, -2.0], lr=0.4,
+        "ill_conditioned",
+        np.array([0.1, 2.0]),
+        bounds=[[-6.0, 6.0], [-3.0, 3.0]],
+        start=[-5.0, -2.0],
+        lr=0.4,
         description="0.1 x^2 + 2 y^2: ill-conditioned ravine (condition number 20)",
-        formula="0.1*x**2 + 2*y**2", latex=r"0.1x^2 + 2y^2",
+        formula="0.1*x**2 + 2*y**2",
+        latex=r"0.1x^2 + 2y^2",
     )
 
 
 def saddle() -> Landscape:
     """f(x, y) = x^2 - y^2: a strict saddle at 0 (Hessian eigenvalues +2 and -2)."""
     return Landscape(
-        "saddle", 2,
+        "saddle",
+        2,
         lambda X: X[..., 0] ** 2 - X[..., 1] ** 2,
         lambda X: np.stack([2 * X[..., 0], -2 * X[..., 1]], axis=-1),
-        saddles=[[0.0, 0.0]], bounds=[[-2.0, 2.0], [-2.0, 2.0]], start=[1.0, 0.0], lr=0.1,
+        saddles=[[0.0, 0.0]],
+        bounds=[[-2.0, 2.0], [-2.0, 2.0]],
+        start=[1.0, 0.0],
+        lr=0.1,
         description="x^2 - y^2: strict saddle at the origin, unbounded below",
-        formula="x**2 - y**2", latex=r"x^2 - y^2",
+        formula="x**2 - y**2",
+        latex=r"x^2 - y^2",
     )
 
 
 def monkey_saddle() -> Landscape:
     """f(x, y) = x^3 - 3xy^2: a degenerate critical point at 0 (Hessian 0)."""
     return Landscape(
-        "monkey_saddle", 2,
+        "monkey_saddle",
+        2,
         lambda X: X[..., 0] ** 3 - 3 * X[..., 0] * X[..., 1] ** 2,
         lambda X: np.stack(
-            [3 * X[..., 0] ** 2 - 3 * X[..., 1] ** 2, -6 * X[..., 0] * X[..., 1]], axis=-1),
-        saddles=[[0.0, 0.0]], bounds=[[-2.0, 2.0], [-2.0, 2.0]], start=[1.0, 0.0], lr=0.05,
+            [3 * X[..., 0] ** 2 - 3 * X[..., 1] ** 2, -6 * X[..., 0] * X[..., 1]], axis=-1
+        ),
+        saddles=[[0.0, 0.0]],
+        bounds=[[-2.0, 2.0], [-2.0, 2.0]],
+        start=[1.0, 0.0],
+        lr=0.05,
         description="x^3 - 3xy^2: monkey saddle, degenerate critical point at 0",
-        formula="x**3 - 3*x*y**2", latex=r"x^3 - 3xy^2",
+        formula="x**3 - 3*x*y**2",
+        latex=r"x^3 - 3xy^2",
     )
 
 
@@ -248,13 +304,24 @@ def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
     bounds = [[-2.0, 2.0], [-1.0, 3.0]] if dim == 2 else [[-2.0, 2.0]] * dim
     start = [-1.2, 1.0] if dim == 2 else np.tile([-1.2, 1.0], dim)[:dim]
     return Landscape(
-        "rosenbrock", dim, value, grad, value_and_grad_fn=value_and_grad,
-        minima=minimum, minimum_values=None,
-        minima_known=minimum is not None, bounds=bounds, start=start, lr=1e-3, log_scale=True,
+        "rosenbrock",
+        dim,
+        value,
+        grad,
+        value_and_grad_fn=value_and_grad,
+        minima=minimum,
+        minimum_values=None,
+        minima_known=minimum is not None,
+        bounds=bounds,
+        start=start,
+        lr=1e-3,
+        log_scale=True,
         description=f"Rosenbrock's banana valley in {dim}-D: minimum 0 at (1, ..., 1)",
-        formula=f"{b:g}*(y - x**2)**2 + ({a:g} - x)**2" if dim == 2
+        formula=f"{b:g}*(y - x**2)**2 + ({a:g} - x)**2"
+        if dim == 2
         else f"sum_i {b:g}*(x_(i+1) - x_i**2)**2 + ({a:g} - x_i)**2",
-        latex=rf"{b:g}(y - x^2)^2 + ({a:g} - x)^2" if dim == 2
+        latex=rf"{b:g}(y - x^2)^2 + ({a:g} - x)^2"
+        if dim == 2
         else rf"\sum_{{i<D}} {b:g}(x_{{i+1}} - x_i^2)^2 + ({a:g} - x_i)^2",
         params={"dim": dim, "a": a, "b": b},
     )
@@ -281,8 +348,16 @@ def beale() -> Landscape:
         return np.stack([gx, gy], axis=-1)
 
     return Landscape(
-        "beale", 2, value, grad, minima=[[3.0, 0.5]], minimum_values=[0.0],
-        bounds=[[-4.5, 4.5], [-4.5, 4.5]], start=[1.0, 1.5], lr=0.01, log_scale=True,
+        "beale",
+        2,
+        value,
+        grad,
+        minima=[[3.0, 0.5]],
+        minimum_values=[0.0],
+        bounds=[[-4.5, 4.5], [-4.5, 4.5]],
+        start=[1.0, 1.5],
+        lr=0.01,
+        log_scale=True,
         description="Beale: sharp corners and a flat valley to the minimum at (3, 0.5)",
         formula="(1.5 - x + x*y)**2 + (2.25 - x + x*y**2)**2 + (2.625 - x + x*y**3)**2",
         latex=r"(1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
@@ -302,12 +377,21 @@ def himmelblau() -> Landscape:
         return np.stack([4 * x * a + 2 * b, 2 * a + 4 * y * b], axis=-1)
 
     return Landscape(
-        "himmelblau", 2, value, grad,
-        minima=[[3.0, 2.0], [-2.805118086952745, 3.131312518250573],
-                [-3.779310253377747, -3.2831859912861696],
-                [3.5844283403304917, -1.8481265269644034]],
+        "himmelblau",
+        2,
+        value,
+        grad,
+        minima=[
+            [3.0, 2.0],
+            [-2.805118086952745, 3.131312518250573],
+            [-3.779310253377747, -3.2831859912861696],
+            [3.5844283403304917, -1.8481265269644034],
+        ],
         minimum_values=[0.0, 0.0, 0.0, 0.0],
-        saddles=None, bounds=[[-5.0, 5.0], [-5.0, 5.0]], start=[0.0, 0.0], lr=0.01,
+        saddles=None,
+        bounds=[[-5.0, 5.0], [-5.0, 5.0]],
+        start=[0.0, 0.0],
+        lr=0.01,
         log_scale=True,
         description="Himmelblau: four minima of value 0, a maximum at (-0.27, -0.92)",
         formula="(x**2 + y - 11)**2 + (x + y**2 - 7)**2",
@@ -328,8 +412,15 @@ def booth() -> Landscape:
         return np.stack([2 * a + 4 * b, 4 * a + 2 * b], axis=-1)
 
     return Landscape(
-        "booth", 2, value, grad, minima=[[1.0, 3.0]], minimum_values=[0.0],
-        bounds=[[-10.0, 10.0], [-10.0, 10.0]], start=[-5.0, -5.0], lr=0.05,
+        "booth",
+        2,
+        value,
+        grad,
+        minima=[[1.0, 3.0]],
+        minimum_values=[0.0],
+        bounds=[[-10.0, 10.0], [-10.0, 10.0]],
+        start=[-5.0, -5.0],
+        lr=0.05,
         description="Booth: a tilted convex bowl, minimum 0 at (1, 3)",
         formula="(x + 2*y - 7)**2 + (2*x + y - 5)**2",
         latex=r"(x + 2y - 7)^2 + (2x + y - 5)^2",
@@ -360,8 +451,16 @@ def goldstein_price() -> Landscape:
         return np.stack([dA * B + A * dBx, dA * B + A * dBy], axis=-1)
 
     return Landscape(
-        "goldstein_price", 2, value, grad, minima=[[0.0, -1.0]], minimum_values=[3.0],
-        bounds=[[-2.0, 2.0], [-2.0, 2.0]], start=[-0.5, 0.25], lr=5e-5, log_scale=True,
+        "goldstein_price",
+        2,
+        value,
+        grad,
+        minima=[[0.0, -1.0]],
+        minimum_values=[3.0],
+        bounds=[[-2.0, 2.0], [-2.0, 2.0]],
+        start=[-0.5, 0.25],
+        lr=5e-5,
+        log_scale=True,
         description="Goldstein-Price: huge range of values, minimum 3 at (0, -1)",
         formula="(1 + (x+y+1)**2*(19 - 14*x + 3*x**2 - 14*y + 6*x*y + 3*y**2))"
         "*(30 + (2*x - 3*y)**2*(18 - 32*x + 12*x**2 + 48*y - 36*x*y + 27*y**2))",
@@ -380,13 +479,18 @@ def six_hump_camel() -> Landscape:
 
     def grad(X: np.ndarray) -> np.ndarray:
         x, y = X[..., 0], X[..., 1]
-        return np.stack(
-            [8 * x - 8.4 * x**3 + 2 * x**5 + y, x - 8 * y + 16 * y**3], axis=-1)
+        return np.stack([8 * x - 8.4 * x**3 + 2 * x**5 + y, x - 8 * y + 16 * y**3], axis=-1)
 
     m = np.array([0.08984201310031807, -0.7126564030207396])
     return Landscape(
-        "six_hump_camel", 2, value, grad, minima=[m, -m],
-        bounds=[[-3.0, 3.0], [-2.0, 2.0]], start=[-1.5, 1.0], lr=0.01,
+        "six_hump_camel",
+        2,
+        value,
+        grad,
+        minima=[m, -m],
+        bounds=[[-3.0, 3.0], [-2.0, 2.0]],
+        start=[-1.5, 1.0],
+        lr=0.01,
         description="six-hump camel: six local minima, two global ones of value -1.0316",
         formula="(4 - 2.1*x**2 + x**4/3)*x**2 + x*y + (-4 + 4*y**2)*y**2",
         latex=r"(4 - 2.1x^2 + x^4/3)x^2 + xy + (-4 + 4y^2)y^2",
@@ -403,8 +507,15 @@ def rastrigin(dim: int = 2, A: float = 10.0) -> Landscape:
         return 2 * X + 2 * PI * A * np.sin(2 * PI * X)
 
     return Landscape(
-        "rastrigin", dim, value, grad, minima=np.zeros((1, dim)), minimum_values=[0.0],
-        bounds=[[-5.12, 5.12]] * dim, start=np.tile([2.2, -1.8], dim)[:dim], lr=2e-3,
+        "rastrigin",
+        dim,
+        value,
+        grad,
+        minima=np.zeros((1, dim)),
+        minimum_values=[0.0],
+        bounds=[[-5.12, 5.12]] * dim,
+        start=np.tile([2.2, -1.8], dim)[:dim],
+        lr=2e-3,
         description=f"Rastrigin in {dim}-D: a regular grid of local minima, global 0 at 0",
         formula=f"{A:g}*{dim} + sum_i (x_i**2 - {A:g}*cos(2*pi*x_i))",
         latex=rf"{A:g}D + \sum_i \left(x_i^2 - {A:g}\cos 2\pi x_i\right)",
@@ -431,11 +542,20 @@ def ackley(dim: int = 2, a: float = 20.0, b: float = 0.2, c: float = 2 * PI) -> 
         return cone + wave
 
     return Landscape(
-        "ackley", dim, value, grad, minima=np.zeros((1, dim)), minimum_values=[0.0],
-        bounds=[[-5.0, 5.0]] * dim, start=np.tile([2.5, -3.5], dim)[:dim], lr=0.05,
+        "ackley",
+        dim,
+        value,
+        grad,
+        minima=np.zeros((1, dim)),
+        minimum_values=[0.0],
+        bounds=[[-5.0, 5.0]] * dim,
+        start=np.tile([2.5, -3.5], dim)[:dim],
+        lr=0.05,
         description=f"Ackley in {dim}-D: a bumpy plateau around a sharp global minimum 0 at 0",
         formula="-20*exp(-0.2*sqrt(0.5*(x**2 + y**2))) - exp(0.5*(cos(2*pi*x) + cos(2*pi*y)))"
-        " + e + 20" if dim == 2 else "-a exp(-b sqrt(mean x_i^2)) - exp(mean cos(c x_i)) + a + e",
+        " + e + 20"
+        if dim == 2
+        else "-a exp(-b sqrt(mean x_i^2)) - exp(mean cos(c x_i)) + a + e",
         latex=r"-20e^{-0.2\sqrt{0.5(x^2+y^2)}} - e^{0.5(\cos 2\pi x + \cos 2\pi y)} + e + 20",
         params={"dim": dim, "a": a, "b": b, "c": c},
     )
@@ -455,8 +575,14 @@ def styblinski_tang(dim: int = 2) -> Landscape:
         return 2 * X**3 - 16 * X + 2.5
 
     return Landscape(
-        "styblinski_tang", dim, value, grad, minima=np.full((1, dim), _ST_ROOT),
-        bounds=[[-5.0, 5.0]] * dim, start=np.full(dim, 0.5), lr=0.01,
+        "styblinski_tang",
+        dim,
+        value,
+        grad,
+        minima=np.full((1, dim), _ST_ROOT),
+        bounds=[[-5.0, 5.0]] * dim,
+        start=np.full(dim, 0.5),
+        lr=0.01,
         description=f"Styblinski-Tang in {dim}-D: 2^D local minima, global -39.166 D",
         formula="0.5*sum_i (x_i**4 - 16*x_i**2 + 5*x_i)",
         latex=r"\tfrac12 \sum_i \left(x_i^4 - 16x_i^2 + 5x_i\right)",
@@ -467,17 +593,19 @@ def styblinski_tang(dim: int = 2) -> Landscape:
 # --------------------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------------------
-def _spec(name: str, factory: Callable[..., Landscape], dims: str,
-          params: tuple[HyperParam, ...] = ()) -> LandscapeSpec:
+def _spec(
+    name: str, factory: Callable[..., Landscape], dims: str, params: tuple[HyperParam, ...] = ()
+) -> LandscapeSpec:
     proto = factory()
-    return LandscapeSpec(name, factory, proto.description, proto.formula, dims,
-                         {p.name: p for p in params})
+    return LandscapeSpec(
+        name, factory, proto.description, proto.formula, dims, {p.name: p for p in params}
+    )
 
 
 #: Every built-in landscape, in menu order (the finite sums are added by the package).
 REGISTRY: Registry[LandscapeSpec] = Registry(
-    "landscape", normalize=lambda name: name.strip().lower().replace("-", "").replace("_", "")
-    .replace(" ", "")
+    "landscape",
+    normalize=lambda name: name.strip().lower().replace("-", "").replace("_", "").replace(" ", ""),
 )
 
 _ALIASES = {
@@ -497,22 +625,38 @@ for _entry in (
     _spec("xcos", xcos, "1"),
     _spec("quadratic", quadratic, "n", (_dim_param(2),)),
     _spec("ill_conditioned", ill_conditioned, "2"),
-    _spec("rosenbrock", rosenbrock, "n", (
-        _dim_param(2, 2),
-        LandscapeParam("a", "float", 1.0, -10, 10, "position of the valley's minimum"),
-        LandscapeParam("b", "float", 100.0, 0, 1e4, "steepness of the valley walls"))),
+    _spec(
+        "rosenbrock",
+        rosenbrock,
+        "n",
+        (
+            _dim_param(2, 2),
+            LandscapeParam("a", "float", 1.0, -10, 10, "position of the valley's minimum"),
+            LandscapeParam("b", "float", 100.0, 0, 1e4, "steepness of the valley walls"),
+        ),
+    ),
     _spec("beale", beale, "2"),
     _spec("himmelblau", himmelblau, "2"),
     _spec("booth", booth, "2"),
     _spec("goldstein_price", goldstein_price, "2"),
     _spec("six_hump_camel", six_hump_camel, "2"),
-    _spec("rastrigin", rastrigin, "n", (
-        _dim_param(2), LandscapeParam("A", "float", 10.0, 0, 100, "amplitude of the ripples"))),
-    _spec("ackley", ackley, "n", (
-        _dim_param(2),
-        LandscapeParam("a", "float", 20.0, 0, 100, "depth of the cone"),
-        LandscapeParam("b", "float", 0.2, 0, 10, "width of the cone"),
-        LandscapeParam("c", "float", 2 * PI, 0, 100, "frequency of the ripples"))),
+    _spec(
+        "rastrigin",
+        rastrigin,
+        "n",
+        (_dim_param(2), LandscapeParam("A", "float", 10.0, 0, 100, "amplitude of the ripples")),
+    ),
+    _spec(
+        "ackley",
+        ackley,
+        "n",
+        (
+            _dim_param(2),
+            LandscapeParam("a", "float", 20.0, 0, 100, "depth of the cone"),
+            LandscapeParam("b", "float", 0.2, 0, 10, "width of the cone"),
+            LandscapeParam("c", "float", 2 * PI, 0, 100, "frequency of the ripples"),
+        ),
+    ),
     _spec("styblinski_tang", styblinski_tang, "n", (_dim_param(2),)),
     _spec("saddle", saddle, "2"),
     _spec("monkey_saddle", monkey_saddle, "2"),

@@ -97,8 +97,15 @@ class Messages(Sequence[str]):
     as for a list of str.
     """
 
-    def __init__(self, status: np.ndarray, nit: np.ndarray, grad_norm: np.ndarray, tol: float,
-                 reasons: list[str], oscillating: np.ndarray) -> None:
+    def __init__(
+        self,
+        status: np.ndarray,
+        nit: np.ndarray,
+        grad_norm: np.ndarray,
+        tol: float,
+        reasons: list[str],
+        oscillating: np.ndarray,
+    ) -> None:
         self._status, self._nit, self._gnorm, self._tol = status, nit, grad_norm, tol
         self._reasons, self._oscillating = reasons, oscillating
 
@@ -115,19 +122,22 @@ class Messages(Sequence[str]):
         if s == DIVERGED:
             return self._reasons[i]
         if s == MAX_STEPS:
-            msg = (f"stopped after the maximum of {nit} steps: |grad f| = {gn:.3g} >= "
-                   f"tol = {tol:g}")
+            msg = f"stopped after the maximum of {nit} steps: |grad f| = {gn:.3g} >= tol = {tol:g}"
             if self._oscillating[i]:
-                msg += ("; the iterates oscillate between two points without progress "
-                        "(the learning rate is too large for this curvature)")
+                msg += (
+                    "; the iterates oscillate between two points without progress "
+                    "(the learning rate is too large for this curvature)"
+                )
             return msg
         return f"running: step {nit}, |grad f| = {gn:.3g}"
 
     @classmethod
     def concat(cls, parts: Sequence[Messages]) -> Messages:
         return cls(
-            np.concatenate([p._status for p in parts]), np.concatenate([p._nit for p in parts]),
-            np.concatenate([p._gnorm for p in parts]), parts[0]._tol,
+            np.concatenate([p._status for p in parts]),
+            np.concatenate([p._nit for p in parts]),
+            np.concatenate([p._gnorm for p in parts]),
+            parts[0]._tol,
             [r for p in parts for r in p._reasons],
             np.concatenate([p._oscillating for p in parts]),
         )
@@ -180,9 +190,14 @@ class Result(dict):
             return self
         n = int(self["nit"][i])
         out = Result(
-            x=self["x"][i].copy(), fun=float(self["fun"][i]), jac=self["jac"][i].copy(),
-            grad_norm=float(self["grad_norm"][i]), nit=n, status=str(self["status"][i]),
-            message=str(self["message"][i]), success=bool(self["success"][i]),
+            x=self["x"][i].copy(),
+            fun=float(self["fun"][i]),
+            jac=self["jac"][i].copy(),
+            grad_norm=float(self["grad_norm"][i]),
+            nit=n,
+            status=str(self["status"][i]),
+            message=str(self["message"][i]),
+            success=bool(self["success"][i]),
             optimizer=self["optimizer"],
             lr=float(np.ravel(self["lr"])[i if np.size(self["lr"]) > 1 else 0]),
             trajectory=None if self["trajectory"] is None else self["trajectory"].run(i, n),
@@ -195,9 +210,18 @@ class Result(dict):
         width = max(map(len, self.keys())) + 1
         lines = []
         for key, val in self.items():
-            text = repr(val) if not isinstance(val, np.ndarray) else np.array2string(
-                val, precision=6, threshold=20, edgeitems=3, separator=", ",
-                prefix=" " * (width + 2))
+            text = (
+                repr(val)
+                if not isinstance(val, np.ndarray)
+                else np.array2string(
+                    val,
+                    precision=6,
+                    threshold=20,
+                    edgeitems=3,
+                    separator=", ",
+                    prefix=" " * (width + 2),
+                )
+            )
             lines.append(f"{key.rjust(width)}: {text}")
         return "\n".join(lines)
 
@@ -211,8 +235,14 @@ class Trajectory:
     final position in later rows.
     """
 
-    def __init__(self, positions: np.ndarray, values: np.ndarray, grad_norms: np.ndarray,
-                 lrs: np.ndarray, epochs: np.ndarray) -> None:
+    def __init__(
+        self,
+        positions: np.ndarray,
+        values: np.ndarray,
+        grad_norms: np.ndarray,
+        lrs: np.ndarray,
+        epochs: np.ndarray,
+    ) -> None:
         self.positions = positions
         self.values = values
         self.grad_norms = grad_norms
@@ -232,9 +262,13 @@ class Trajectory:
         if self.positions.ndim == 2:
             return self
         end = len(self.positions) if nit is None else nit + 1
-        return Trajectory(self.positions[:end, i], self.values[:end, i],
-                          self.grad_norms[:end, i], self.lrs[: end - 1, i],
-                          self.epochs[: end - 1])
+        return Trajectory(
+            self.positions[:end, i],
+            self.values[:end, i],
+            self.grad_norms[:end, i],
+            self.lrs[: end - 1, i],
+            self.epochs[: end - 1],
+        )
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.positions.shape))
@@ -251,12 +285,19 @@ class _Recorder:
         self.length = 0
         self._cache: tuple[int, tuple[np.ndarray, ...]] | None = None
 
-    def append(self, x: np.ndarray, f: np.ndarray, gn: np.ndarray, lr: np.ndarray,
-               epoch: int) -> None:
+    def append(
+        self, x: np.ndarray, f: np.ndarray, gn: np.ndarray, lr: np.ndarray, epoch: int
+    ) -> None:
         if self.used == _CHUNK:
-            self.chunks.append((np.empty((_CHUNK, self.n, self.d)), np.empty((_CHUNK, self.n)),
-                                np.empty((_CHUNK, self.n)), np.empty((_CHUNK, self.n)),
-                                np.empty(_CHUNK, dtype=np.int64)))
+            self.chunks.append(
+                (
+                    np.empty((_CHUNK, self.n, self.d)),
+                    np.empty((_CHUNK, self.n)),
+                    np.empty((_CHUNK, self.n)),
+                    np.empty((_CHUNK, self.n)),
+                    np.empty(_CHUNK, dtype=np.int64),
+                )
+            )
             self.used = 0
         pos, val, gnorm, lrs, ep = self.chunks[-1]
         k = self.used
@@ -272,8 +313,12 @@ class _Recorder:
         if self._cache is not None and self._cache[0] == self.length:
             return self._cache[1]
         parts = [
-            np.concatenate([c[j][: (self.used if i == len(self.chunks) - 1 else _CHUNK)]
-                            for i, c in enumerate(self.chunks)])
+            np.concatenate(
+                [
+                    c[j][: (self.used if i == len(self.chunks) - 1 else _CHUNK)]
+                    for i, c in enumerate(self.chunks)
+                ]
+            )
             for j in range(5)
         ]
         self._cache = (self.length, tuple(parts))
@@ -289,8 +334,10 @@ def _check_real(value: Any, name: str) -> None:
     except (TypeError, ValueError):
         return  # ragged input: the shape check says what is wrong
     if dtype.kind == "c":
-        raise TypeError(f"{name} must be real numbers, got an array of dtype {dtype} (the "
-                        "imaginary parts would be dropped)")
+        raise TypeError(
+            f"{name} must be real numbers, got an array of dtype {dtype} (the "
+            "imaginary parts would be dropped)"
+        )
     if dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of numbers, got an array of dtype {dtype}")
 
@@ -299,8 +346,9 @@ def _resolve_landscape(f: Any, x0: Any, jac: Any = None) -> Landscape:
     from descentlab import landscapes
 
     if jac is not None and (isinstance(f, (Landscape, str)) or not callable(f)):
-        raise ValueError("jac= goes with a Python function f; a landscape or a formula has "
-                         "its own gradient")
+        raise ValueError(
+            "jac= goes with a Python function f; a landscape or a formula has its own gradient"
+        )
     if isinstance(f, Landscape):
         return f
     if isinstance(f, str):
@@ -313,8 +361,8 @@ def _resolve_landscape(f: Any, x0: Any, jac: Any = None) -> Landscape:
             dim = 1 if arr.ndim == 0 else arr.shape[-1]
         return landscapes.from_function(f, dim=dim, jac=jac)
     raise TypeError(
-        f"f must be a Landscape, a registry name, a formula or a function, got "
-        f"{type(f).__name__}")
+        f"f must be a Landscape, a registry name, a formula or a function, got {type(f).__name__}"
+    )
 
 
 def _as_starts(f: Landscape, x0: Any) -> tuple[np.ndarray, bool]:
@@ -336,14 +384,19 @@ def _as_starts(f: Landscape, x0: Any) -> tuple[np.ndarray, bool]:
         return arr.copy(), False
     raise ValueError(
         f"x0 must have shape ({D},) for one run or (N, {D}) for N runs of this {D}-D "
-        f"landscape, got shape {arr.shape}")
+        f"landscape, got shape {arr.shape}"
+    )
 
 
 def _parse_perturb(perturb: Any, tol: float) -> dict[str, float] | None:
     if perturb is None or perturb is False:
         return None
-    defaults: dict[str, Any] = {"radius": 0.01, "threshold": max(1e-3, tol), "interval": 20,
-                                "f_threshold": None}
+    defaults: dict[str, Any] = {
+        "radius": 0.01,
+        "threshold": max(1e-3, tol),
+        "interval": 20,
+        "f_threshold": None,
+    }
     if perturb is True:
         opts = dict(defaults)
     elif isinstance(perturb, (int, float)) and not isinstance(perturb, bool):
@@ -352,16 +405,16 @@ def _parse_perturb(perturb: Any, tol: float) -> dict[str, float] | None:
         unknown = set(perturb) - set(defaults)
         if unknown:
             raise ValueError(
-                f"unknown perturb option(s) {sorted(unknown)}; expected some of "
-                f"{sorted(defaults)}")
+                f"unknown perturb option(s) {sorted(unknown)}; expected some of {sorted(defaults)}"
+            )
         opts = {**defaults, **perturb}
     else:
         raise TypeError(
             f"perturb must be None, True, a radius or a dict(radius=, threshold=, interval=), "
-            f"got {perturb!r}")
+            f"got {perturb!r}"
+        )
     for key in ("radius", "threshold", "interval"):
-        if not (isinstance(opts[key], (int, float)) and math.isfinite(opts[key]) and
-                opts[key] > 0):
+        if not (isinstance(opts[key], (int, float)) and math.isfinite(opts[key]) and opts[key] > 0):
             raise ValueError(f"perturb {key} must be a positive number, got {opts[key]!r}")
     if opts["f_threshold"] is None:
         opts["f_threshold"] = 0.1 * opts["radius"] ** 2
@@ -383,23 +436,28 @@ class _PerRun:
         from descentlab import optim
 
         lr = kwargs.get("lr")
-        self.params = [optim.ArrayParam(X[i:i + 1]) for i in range(len(X))]
+        self.params = [optim.ArrayParam(X[i : i + 1]) for i in range(len(X))]
         self.optimizers = []
         for i, p in enumerate(self.params):
             own = dict(kwargs)
             if lr is not None and np.ndim(lr):
                 own["lr"] = float(np.ravel(lr)[i])
             self.optimizers.append(spec.build([p], **own))
-        self.param_groups = [{"lr": lr if lr is not None
-                              else self.optimizers[0].param_groups[0]["lr"]}]
+        self.param_groups = [
+            {"lr": lr if lr is not None else self.optimizers[0].param_groups[0]["lr"]}
+        ]
         self.state: dict[Any, dict] = {}
         self.needs_closure = bool(getattr(spec.cls, "needs_closure", False))
         self._grad = np.zeros_like(X)
         self._active = np.ones(len(X), dtype=bool)
         self._evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
 
-    def prepare(self, G: np.ndarray, active: np.ndarray,
-                evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> None:
+    def prepare(
+        self,
+        G: np.ndarray,
+        active: np.ndarray,
+        evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    ) -> None:
         """The next step's gradients, the runs to step, and (x -> f, grad) for closures."""
         self._grad, self._active, self._evaluate = G, active, evaluate
 
@@ -409,13 +467,14 @@ class _PerRun:
         for i in np.flatnonzero(self._active):
             p, opt = self.params[i], self.optimizers[i]
             if self.needs_closure and evaluate is not None:
+
                 def run_closure(p: Any = p, evaluate: Callable[..., Any] = evaluate) -> float:
                     value, p.grad = evaluate(p.data)
                     return float(value)
 
                 opt.step(run_closure)
             else:
-                p.grad = G[i:i + 1]
+                p.grad = G[i : i + 1]
                 opt.step()
 
 
@@ -482,15 +541,17 @@ class Runner:
         X, self.single = _as_starts(self.landscape, x0)
         N, D = X.shape
         self.n_runs, self.dim = N, D
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))
-                                  or steps < 0):
+        if steps is not None and (
+            isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0
+        ):
             raise ValueError(f"steps must be a non-negative integer or None, got {steps!r}")
         self.max_steps = None if steps is None else int(steps)
         if not (isinstance(tol, (int, float)) and tol >= 0):
             raise ValueError(f"tol must be a non-negative number, got {tol!r}")
         self.tol = float(tol)
-        if not (isinstance(grad_noise, (int, float)) and math.isfinite(grad_noise)
-                and grad_noise >= 0):
+        if not (
+            isinstance(grad_noise, (int, float)) and math.isfinite(grad_noise) and grad_noise >= 0
+        ):
             raise ValueError(f"grad_noise must be a non-negative number, got {grad_noise!r}")
         self.grad_noise = float(grad_noise)
         self.batch_size = self._check_batch(batch_size)
@@ -522,7 +583,8 @@ class Runner:
         # Schedule-Free optimizers take gradients at y but their answer is x: the runner
         # keeps x in the parameter (eval mode) and switches to y only to take a gradient.
         self._two_points = callable(getattr(self.optimizer, "train", None)) and callable(
-            getattr(self.optimizer, "eval", None))
+            getattr(self.optimizer, "eval", None)
+        )
         if self._two_points:
             self.optimizer.eval()  # type: ignore[union-attr]
 
@@ -549,7 +611,8 @@ class Runner:
 
         self._f, self._g, self._gnorm = self._evaluate(X)
         self._f_limit = VALUE_DIVERGENCE_FACTOR * np.maximum(
-            np.where(np.isfinite(self._f), np.abs(self._f), 1.0), 1.0)
+            np.where(np.isfinite(self._f), np.abs(self._f), 1.0), 1.0
+        )
         self._recorder = _Recorder(N, D) if record else None
         self._check_stops(np.ones(N, dtype=bool))
         if self.max_steps == 0:
@@ -564,9 +627,13 @@ class Runner:
         if n is None:
             raise ValueError(
                 f"batch_size={batch_size!r} needs a finite-sum problem (e.g. "
-                "landscapes.eight_points()); for other landscapes use grad_noise")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
+                "landscapes.eight_points()); for other landscapes use grad_noise"
+            )
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         return int(min(batch_size, n))
 
@@ -580,8 +647,9 @@ class Runner:
             return float(arr)
         arr = arr.reshape(-1) if arr.ndim == 2 and arr.shape[1] == 1 else arr
         if arr.shape != (n,):
-            raise ValueError(f"lr must be a number or an array of shape ({n},), got shape "
-                             f"{np.shape(lr)}")
+            raise ValueError(
+                f"lr must be a number or an array of shape ({n},), got shape {np.shape(lr)}"
+            )
         if not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise ValueError(f"every lr must be a non-negative number, got {arr.tolist()}")
         return arr[:, None].copy()
@@ -616,7 +684,7 @@ class Runner:
             # batch_size is accepted only for a landscape with n_samples (_check_batch)
             n, b = cast(_Sampled, self.landscape).n_samples, cast(int, self.batch_size)
             perm = self.rng.permutation(n)
-            self._batches = [perm[i:i + b] for i in range(0, n, b)][::-1]
+            self._batches = [perm[i : i + b] for i in range(0, n, b)][::-1]
             if self.t > 0:
                 self.epoch += 1
         return self._batches.pop()
@@ -735,19 +803,29 @@ class Runner:
         if not np.isfinite(self._gnorm[i]):
             return "the gradient is not finite"
         if xmax > self._x_limit[i]:
-            return (f"|x| = {xmax:.3g} is more than {_sci(DIVERGENCE_FACTOR)} times the "
-                    "landscape's scale")
-        return (f"|f(x)| = {abs(f):.3g} grew more than {_sci(VALUE_DIVERGENCE_FACTOR)} "
-                "times beyond its start")
+            return (
+                f"|x| = {xmax:.3g} is more than {_sci(DIVERGENCE_FACTOR)} times the "
+                "landscape's scale"
+            )
+        return (
+            f"|f(x)| = {abs(f):.3g} grew more than {_sci(VALUE_DIVERGENCE_FACTOR)} "
+            "times beyond its start"
+        )
 
     def _record(self) -> None:
         if self._recorder is None:
             return
-        lr = np.broadcast_to(np.asarray(self.optimizer.param_groups[0]["lr"], dtype=np.float64)
-                             .reshape(-1), (self.n_runs,))
-        self._recorder.append(self.param.data, self._f, self._gnorm,
-                              lr if self.t > 0 else np.full(self.n_runs, np.nan), self.epoch
-                              if self.t > 0 else 0)
+        lr = np.broadcast_to(
+            np.asarray(self.optimizer.param_groups[0]["lr"], dtype=np.float64).reshape(-1),
+            (self.n_runs,),
+        )
+        self._recorder.append(
+            self.param.data,
+            self._f,
+            self._gnorm,
+            lr if self.t > 0 else np.full(self.n_runs, np.nan),
+            self.epoch if self.t > 0 else 0,
+        )
 
     # -- current state -------------------------------------------------------------------
     def _out(self, arr: np.ndarray) -> Any:
@@ -791,22 +869,32 @@ class Runner:
         raw: Mapping[str, Any] = self.optimizer.state.get(self.param, {})
         state = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in raw.items()}
         velocity = next((state[k] for k in ("momentum_buffer", "exp_avg") if k in state), None)
-        second = next((state[k] for k in ("exp_avg_sq", "square_avg", "sum", "sum_sq_norm")
-                       if k in state), None)
+        second = next(
+            (state[k] for k in ("exp_avg_sq", "square_avg", "sum", "sum_sq_norm") if k in state),
+            None,
+        )
         if second is not None:
-            second = np.broadcast_to(np.asarray(second, dtype=np.float64),
-                                     (self.n_runs, 1) if np.size(second) in (1, self.n_runs)
-                                     and np.shape(second) != (self.n_runs, self.dim)
-                                     else (self.n_runs, self.dim)).copy()
+            second = np.broadcast_to(
+                np.asarray(second, dtype=np.float64),
+                (self.n_runs, 1)
+                if np.size(second) in (1, self.n_runs)
+                and np.shape(second) != (self.n_runs, self.dim)
+                else (self.n_runs, self.dim),
+            ).copy()
         with np.errstate(all="ignore"):
             gn = np.sqrt((self._step_grad**2).sum(axis=1))
             delta = self.param.data - self._prev if self.t > 0 else np.zeros_like(self._prev)
             dn = np.sqrt((delta**2).sum(axis=1))
             eff = np.divide(dn, gn, out=np.full(self.n_runs, np.nan), where=gn > 0)
         out = {
-            "step": self.t, "x": self.param.data.copy(), "grad": self._g.copy(),
-            "step_grad": self._step_grad.copy(), "delta": delta,
-            "velocity": velocity, "second_moment": second, "effective_lr": eff,
+            "step": self.t,
+            "x": self.param.data.copy(),
+            "grad": self._g.copy(),
+            "step_grad": self._step_grad.copy(),
+            "delta": delta,
+            "velocity": velocity,
+            "second_moment": second,
+            "effective_lr": eff,
             "state": state,
         }
         if self.single:
@@ -831,10 +919,20 @@ class Runner:
             back = _row_max_abs(X - P2)
             jump = _row_max_abs(X - P1)
             scale = np.maximum(_row_max_abs(X), 1e-300)
-            oscillating = ((self._status == MAX_STEPS) & (self.nit >= 2) & (jump > 1e-8 * scale)
-                           & (back <= 1e-9 * scale + 1e-3 * jump))
-        return Messages(self._status.copy(), self.nit.copy(), self._gnorm.copy(), self.tol,
-                        list(self._reason), oscillating)
+            oscillating = (
+                (self._status == MAX_STEPS)
+                & (self.nit >= 2)
+                & (jump > 1e-8 * scale)
+                & (back <= 1e-9 * scale + 1e-3 * jump)
+            )
+        return Messages(
+            self._status.copy(),
+            self.nit.copy(),
+            self._gnorm.copy(),
+            self.tol,
+            list(self._reason),
+            oscillating,
+        )
 
     def result(self) -> Result:
         """The current outcome as a :class:`Result` (valid mid-run too)."""
@@ -843,24 +941,39 @@ class Runner:
         lr = self.optimizer.param_groups[0]["lr"]
         lr = np.asarray(lr, dtype=np.float64).reshape(-1) if np.ndim(lr) else float(lr)
         res = Result(
-            x=self.param.data.copy(), fun=self._f.copy(), jac=self._g.copy(),
-            grad_norm=self._gnorm.copy(), nit=self.nit.copy(), status=status,
-            message=messages, success=self._status == CONVERGED,
-            optimizer=self.spec.name, lr=lr, trajectory=self.trajectory(),
+            x=self.param.data.copy(),
+            fun=self._f.copy(),
+            jac=self._g.copy(),
+            grad_norm=self._gnorm.copy(),
+            nit=self.nit.copy(),
+            status=status,
+            message=messages,
+            success=self._status == CONVERGED,
+            optimizer=self.spec.name,
+            lr=lr,
+            trajectory=self.trajectory(),
         )
         if self.single:
-            res.update(x=res.x[0], fun=float(res.fun[0]), jac=res.jac[0],
-                       grad_norm=float(res.grad_norm[0]), nit=int(res.nit[0]),
-                       status=str(status[0]), message=str(messages[0]),
-                       success=bool(res.success[0]),
-                       lr=float(np.ravel(lr)[0]) if np.ndim(lr) else lr)
+            res.update(
+                x=res.x[0],
+                fun=float(res.fun[0]),
+                jac=res.jac[0],
+                grad_norm=float(res.grad_norm[0]),
+                nit=int(res.nit[0]),
+                status=str(status[0]),
+                message=str(messages[0]),
+                success=bool(res.success[0]),
+                lr=float(np.ravel(lr)[0]) if np.ndim(lr) else lr,
+            )
         return res
 
     def __repr__(self) -> str:
         counts = {s: int((self._status == k).sum()) for k, s in enumerate(_STATUS)}
         text = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-        return (f"Runner({self.landscape.name!r}, optimizer={self.spec.name!r}, "
-                f"runs={self.n_runs}, step={self.t}: {text})")
+        return (
+            f"Runner({self.landscape.name!r}, optimizer={self.spec.name!r}, "
+            f"runs={self.n_runs}, step={self.t}: {text})"
+        )
 
 
 def minimize(
@@ -903,8 +1016,17 @@ def minimize(
     """
     if steps is None:
         raise ValueError("minimize needs a finite number of steps")
-    options = dict(steps=steps, tol=tol, batch_size=batch_size, grad_noise=grad_noise,
-                   seed=seed, record=record, perturb=perturb, jac=jac, **hyperparameters)
+    options = dict(
+        steps=steps,
+        tol=tol,
+        batch_size=batch_size,
+        grad_noise=grad_noise,
+        seed=seed,
+        record=record,
+        perturb=perturb,
+        jac=jac,
+        **hyperparameters,
+    )
     deterministic = batch_size is None and not grad_noise and perturb is None
     _check_real(x0, "x0")
     if not record and deterministic and np.ndim(x0) == 2 and len(x0) > CHUNK_ROWS:
@@ -912,8 +1034,9 @@ def minimize(
     return Runner(f, x0, optimizer, lr, **options).run().result()
 
 
-def _minimize_in_chunks(f: Any, x0: np.ndarray, optimizer: str, lr: Any,
-                        options: dict[str, Any]) -> Result:
+def _minimize_in_chunks(
+    f: Any, x0: np.ndarray, optimizer: str, lr: Any, options: dict[str, Any]
+) -> Result:
     """Many independent deterministic runs, a cache-sized block of rows at a time.
 
     Rows never interact, so running block after block gives exactly the numbers of
@@ -927,12 +1050,20 @@ def _minimize_in_chunks(f: Any, x0: np.ndarray, optimizer: str, lr: Any,
         part_lr = lrs.reshape(-1)[rows] if lrs is not None else lr
         parts.append(Runner(landscape, x0[rows], optimizer, part_lr, **options).run().result())
     first = parts[0]
-    joined = {key: np.concatenate([p[key] for p in parts])
-              for key in ("x", "fun", "jac", "grad_norm", "nit", "status", "success")}
-    lr_out = (np.concatenate([np.ravel(p["lr"]) for p in parts]) if np.ndim(first["lr"])
-              else first["lr"])
-    return Result(**joined, message=Messages.concat([p["message"] for p in parts]),
-                  optimizer=first["optimizer"], lr=lr_out, trajectory=None)
+    joined = {
+        key: np.concatenate([p[key] for p in parts])
+        for key in ("x", "fun", "jac", "grad_norm", "nit", "status", "success")
+    }
+    lr_out = (
+        np.concatenate([np.ravel(p["lr"]) for p in parts]) if np.ndim(first["lr"]) else first["lr"]
+    )
+    return Result(
+        **joined,
+        message=Messages.concat([p["message"] for p in parts]),
+        optimizer=first["optimizer"],
+        lr=lr_out,
+        trajectory=None,
+    )
 
 
 def race(
@@ -952,8 +1083,9 @@ def race(
     if optimizers is None:
         optimizers = {"sgd": {}, "momentum": {}, "adam": {}}
     if not isinstance(optimizers, Mapping) or not optimizers:
-        raise ValueError(f"optimizers must be a non-empty dict label -> settings, got "
-                         f"{optimizers!r}")
+        raise ValueError(
+            f"optimizers must be a non-empty dict label -> settings, got {optimizers!r}"
+        )
     landscape = _resolve_landscape(f, x0, common.pop("jac", None))
     out: OrderedDict[str, Result] = OrderedDict()
     for label, settings in optimizers.items():
@@ -961,4 +1093,3 @@ def race(
         name = settings.pop("optimizer", label)
         out[label] = minimize(landscape, x0, name, steps=steps, **{**common, **settings})
     return out
-

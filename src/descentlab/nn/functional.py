@@ -129,8 +129,10 @@ def _check_reduction(reduction: str) -> None:
 def _class_rows(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
     """Scores as (M, C) rows, and the shape of one loss per row (the label shape)."""
     if x.ndim == 0:
-        raise ValueError("class scores must have a class axis: shape (C,), (N, C) or "
-                         "(N, C, d1, ...), got a scalar")
+        raise ValueError(
+            "class scores must have a class axis: shape (C,), (N, C) or "
+            "(N, C, d1, ...), got a scalar"
+        )
     if x.ndim == 1:
         return ops.reshape(x, (1, x.shape[0])), ()
     if x.ndim == 2:
@@ -146,8 +148,9 @@ def _prob_rows(q: np.ndarray) -> np.ndarray:
     return q if q.ndim == 2 else np.moveaxis(q, 1, -1).reshape(-1, q.shape[1])
 
 
-def _labels(target: np.ndarray, shape: tuple[int, ...], label_shape: tuple[int, ...],
-            ignore_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _labels(
+    target: np.ndarray, shape: tuple[int, ...], label_shape: tuple[int, ...], ignore_index: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Integer labels, checked against the scores' shape and class count, as one row,
     and where they equal ``ignore_index`` (None if nowhere)."""
     classes = shape[0] if len(shape) == 1 else shape[1]
@@ -180,12 +183,14 @@ def _class_weight(weight: TensorLike | None, classes: int, dtype: np.dtype) -> n
     if weight is None:
         return None
     if isinstance(weight, str):
-        raise TypeError(f"weight must be an array of class weights, got {weight!r}; "
-                        "pass reduction= by keyword")
+        raise TypeError(
+            f"weight must be an array of class weights, got {weight!r}; pass reduction= by keyword"
+        )
     w = _array(weight).astype(dtype, copy=False)
     if w.shape != (classes,):
-        raise ValueError(f"weight must hold one value per class: expected shape ({classes},), "
-                         f"got {w.shape}")
+        raise ValueError(
+            f"weight must hold one value per class: expected shape ({classes},), got {w.shape}"
+        )
     return w
 
 
@@ -263,8 +268,11 @@ def cross_entropy(
             raise ValueError("ignore_index needs class labels, not class probabilities")
         q = _prob_rows(t).astype(x.dtype, copy=False)
         if w is None:
-            return _shaped(ops.softmax_cross_entropy(rows, q, reduction, label_smoothing),
-                           reduction, label_shape)
+            return _shaped(
+                ops.softmax_cross_entropy(rows, q, reduction, label_smoothing),
+                reduction,
+                label_shape,
+            )
         if label_smoothing:
             q = q * (1.0 - label_smoothing) + label_smoothing / classes
         losses = -ops.sum(log_softmax(rows, axis=1) * (q * w), axis=1)
@@ -273,10 +281,14 @@ def cross_entropy(
         return _shaped(losses.sum() if reduction == "sum" else losses, reduction, label_shape)
     labels, ignored = _labels(t, x.shape, label_shape, ignore_index)
     if w is None and ignored is None:
-        return _shaped(ops.softmax_cross_entropy(rows, labels, reduction, label_smoothing),
-                       reduction, label_shape)
-    losses = _weighted_nll(log_softmax(rows, axis=1), labels, w, ignore_index, reduction,
-                           label_smoothing)
+        return _shaped(
+            ops.softmax_cross_entropy(rows, labels, reduction, label_smoothing),
+            reduction,
+            label_shape,
+        )
+    losses = _weighted_nll(
+        log_softmax(rows, axis=1), labels, w, ignore_index, reduction, label_smoothing
+    )
     return _shaped(losses, reduction, label_shape)
 
 
@@ -298,8 +310,7 @@ def nll_loss(
     rows, label_shape = _class_rows(x)
     labels, _ = _labels(_array(target), x.shape, label_shape, ignore_index)
     w = _class_weight(weight, rows.shape[1], x.dtype)
-    return _shaped(_weighted_nll(rows, labels, w, ignore_index, reduction), reduction,
-                   label_shape)
+    return _shaped(_weighted_nll(rows, labels, w, ignore_index, reduction), reduction, label_shape)
 
 
 def _same_shape(name: str, prediction: Tensor, target: Tensor) -> None:
@@ -310,8 +321,9 @@ def _same_shape(name: str, prediction: Tensor, target: Tensor) -> None:
         )
 
 
-def _broadcast_weight(name: str, weight: TensorLike | None, shape: tuple[int, ...],
-                      dtype: np.dtype) -> np.ndarray | None:
+def _broadcast_weight(
+    name: str, weight: TensorLike | None, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray | None:
     if weight is None:
         return None
     if isinstance(weight, str):
@@ -322,8 +334,9 @@ def _broadcast_weight(name: str, weight: TensorLike | None, shape: tuple[int, ..
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"{name} of shape {w.shape} does not broadcast to the input's "
-                         f"shape {shape}")
+        raise ValueError(
+            f"{name} of shape {w.shape} does not broadcast to the input's shape {shape}"
+        )
     return w
 
 
@@ -416,9 +429,11 @@ def binary_cross_entropy(
     pd, yd = p.data, y.data.astype(p.dtype, copy=False)
     outside = ~((pd >= 0) & (pd <= 1))
     if outside.any():
-        raise ValueError(f"binary_cross_entropy needs probabilities in [0, 1], got "
-                         f"{float(pd[outside].flat[0])!r}; for logits use "
-                         "binary_cross_entropy_with_logits")
+        raise ValueError(
+            f"binary_cross_entropy needs probabilities in [0, 1], got "
+            f"{float(pd[outside].flat[0])!r}; for logits use "
+            "binary_cross_entropy_with_logits"
+        )
     w = _broadcast_weight("weight", weight, p.shape, p.dtype)
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(pd), _LOG_FLOOR)
@@ -478,8 +493,9 @@ def smooth_l1_loss(
     if beta == 0:
         return _reduce(ad, reduction)
     quadratic = d * d * np.asarray(0.5 / beta, x.dtype)
-    return _reduce(ops.where(ad.data < beta, quadratic, ad - np.asarray(0.5 * beta, x.dtype)),
-                   reduction)
+    return _reduce(
+        ops.where(ad.data < beta, quadratic, ad - np.asarray(0.5 * beta, x.dtype)), reduction
+    )
 
 
 def huber_loss(
@@ -487,7 +503,7 @@ def huber_loss(
 ) -> Tensor:
     r"""Huber loss (Huber 1964), d = x - y:
 
-        l = d^2 / 2  if |d| < delta,   delta (|d| - delta / 2)  otherwise.
+    l = d^2 / 2  if |d| < delta,   delta (|d| - delta / 2)  otherwise.
     """
     x = lift(input)
     y = lift(target, x)

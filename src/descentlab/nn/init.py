@@ -28,7 +28,9 @@ def child_seed() -> int:
     return int(_generator.integers(2**63 - 1))
 
 
-def uniform_(array: np.ndarray, low: float, high: float, rng: np.random.Generator | None = None) -> np.ndarray:
+def uniform_(
+    array: np.ndarray, low: float, high: float, rng: np.random.Generator | None = None
+) -> np.ndarray:
     rng = rng or _generator
     array[...] = rng.uniform(low, high, size=array.shape)
     return array
@@ -46,7 +48,9 @@ def kaiming_uniform_linear_(
     return uniform_(weight, -bound, bound, rng)
 
 
-def xavier_uniform_(weight: np.ndarray, gain: float = 1.0, rng: np.random.Generator | None = None) -> np.ndarray:
+def xavier_uniform_(
+    weight: np.ndarray, gain: float = 1.0, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Glorot & Bengio (2010): U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out))."""
     fan_out, fan_in = weight.shape[0], weight.shape[1]
     bound = gain * math.sqrt(6 / (fan_in + fan_out))

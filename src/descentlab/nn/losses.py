@@ -40,8 +40,10 @@ class CrossEntropyLoss(_Loss):
         label_smoothing: float = 0.0,
     ) -> None:
         if isinstance(weight, str):  # the old positional CrossEntropyLoss("sum")
-            raise TypeError(f"weight must be an array of class weights, got {weight!r}; "
-                            "pass reduction= by keyword")
+            raise TypeError(
+                f"weight must be an array of class weights, got {weight!r}; "
+                "pass reduction= by keyword"
+            )
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
@@ -50,13 +52,22 @@ class CrossEntropyLoss(_Loss):
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
-        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(
+            input,
+            target,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
 
     def config(self) -> dict[str, Any]:
-        return {"reduction": self.reduction, "label_smoothing": self.label_smoothing,
-                "ignore_index": self.ignore_index,
-                "weight": None if self.weight is None else self.weight.tolist()}
+        return {
+            "reduction": self.reduction,
+            "label_smoothing": self.label_smoothing,
+            "ignore_index": self.ignore_index,
+            "weight": None if self.weight is None else self.weight.tolist(),
+        }
 
 
 class NLLLoss(_Loss):
@@ -66,19 +77,25 @@ class NLLLoss(_Loss):
         self, weight: TensorLike | None = None, ignore_index: int = -100, reduction: str = "mean"
     ) -> None:
         if isinstance(weight, str):
-            raise TypeError(f"weight must be an array of class weights, got {weight!r}; "
-                            "pass reduction= by keyword")
+            raise TypeError(
+                f"weight must be an array of class weights, got {weight!r}; "
+                "pass reduction= by keyword"
+            )
         super().__init__(reduction)
         self.weight = _constant(weight)
         self.ignore_index = int(ignore_index)
 
     def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
-        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
-                          reduction=self.reduction)
+        return F.nll_loss(
+            input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction
+        )
 
     def config(self) -> dict[str, Any]:
-        return {"reduction": self.reduction, "ignore_index": self.ignore_index,
-                "weight": None if self.weight is None else self.weight.tolist()}
+        return {
+            "reduction": self.reduction,
+            "ignore_index": self.ignore_index,
+            "weight": None if self.weight is None else self.weight.tolist(),
+        }
 
 
 class MSELoss(_Loss):
@@ -144,14 +161,16 @@ class BCEWithLogitsLoss(_Loss):
         self.pos_weight = _constant(pos_weight)
 
     def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
-        return F.binary_cross_entropy_with_logits(input, target, self.weight,
-                                                  reduction=self.reduction,
-                                                  pos_weight=self.pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
+        )
 
     def config(self) -> dict[str, Any]:
-        return {"reduction": self.reduction,
-                "weight": None if self.weight is None else self.weight.tolist(),
-                "pos_weight": None if self.pos_weight is None else self.pos_weight.tolist()}
+        return {
+            "reduction": self.reduction,
+            "weight": None if self.weight is None else self.weight.tolist(),
+            "pos_weight": None if self.pos_weight is None else self.pos_weight.tolist(),
+        }
 
 
 class BCELoss(_Loss):
@@ -167,5 +186,7 @@ class BCELoss(_Loss):
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
     def config(self) -> dict[str, Any]:
-        return {"reduction": self.reduction,
-                "weight": None if self.weight is None else self.weight.tolist()}
+        return {
+            "reduction": self.reduction,
+            "weight": None if self.weight is None else self.weight.tolist(),
+        }

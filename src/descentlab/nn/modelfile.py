@@ -112,12 +112,15 @@ def resolve_max_bytes(max_bytes: int | None = None) -> int:
 
 
 def _limit_hint(limit: int) -> str:
-    return (f"more than the limit of {_gib(limit)}; if you trust this file, raise the limit "
-            f"with max_bytes= or the environment variable {ENV_MAX_BYTES}")
+    return (
+        f"more than the limit of {_gib(limit)}; if you trust this file, raise the limit "
+        f"with max_bytes= or the environment variable {ENV_MAX_BYTES}"
+    )
 
 
-def read_npz(path: str | os.PathLike[str], what: str = "descentlab model", *,
-             max_bytes: int | None = None) -> dict[str, np.ndarray]:
+def read_npz(
+    path: str | os.PathLike[str], what: str = "descentlab model", *, max_bytes: int | None = None
+) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` archive, checked against ``max_bytes`` before it is read.
 
     One reader for model files and checkpoints: ``what`` names the kind of file in
@@ -178,11 +181,15 @@ def _read_members(fh: Any, limit: int, fail: Callable[[str], NoReturn]) -> dict[
             nbytes = math.prod(shape) * dtype.itemsize
             total += nbytes
             if total > limit:
-                fail(f"member {info.filename!r} asks for shape {shape} of {dtype} "
-                     f"({_gib(nbytes)}), {_limit_hint(limit)}")
+                fail(
+                    f"member {info.filename!r} asks for shape {shape} of {dtype} "
+                    f"({_gib(nbytes)}), {_limit_hint(limit)}"
+                )
             if header_end + nbytes > info.file_size:
-                fail(f"member {info.filename!r} is truncated: its header promises {nbytes} "
-                     f"bytes of {dtype}, the archive holds {info.file_size - header_end}")
+                fail(
+                    f"member {info.filename!r} is truncated: its header promises {nbytes} "
+                    f"bytes of {dtype}, the archive holds {info.file_size - header_end}"
+                )
         arrays: dict[str, np.ndarray] = {}
         for info in infos:
             with zf.open(info) as member:
@@ -190,8 +197,9 @@ def _read_members(fh: Any, limit: int, fail: Callable[[str], NoReturn]) -> dict[
         return arrays
 
 
-def _read_header(member: Any, name: str, fail: Callable[[str], NoReturn]
-                 ) -> tuple[tuple[int, ...], np.dtype, int]:
+def _read_header(
+    member: Any, name: str, fail: Callable[[str], NoReturn]
+) -> tuple[tuple[int, ...], np.dtype, int]:
     fmt = np.lib.format
     version = fmt.read_magic(member)
     if version == (1, 0):
@@ -213,15 +221,20 @@ def parse_json_member(arrays: Mapping[str, np.ndarray], key: str, path: str, wha
         raise ModelFileError(path, what, f"the metadata {key!r} is missing")
     value = arrays[key]
     if value.ndim != 0 or value.dtype.kind != "U":
-        raise ModelFileError(path, what, f"the metadata {key!r} is not a JSON string "
-                                         f"(it is {value.dtype} of shape {value.shape})")
+        raise ModelFileError(
+            path,
+            what,
+            f"the metadata {key!r} is not a JSON string "
+            f"(it is {value.dtype} of shape {value.shape})",
+        )
     try:
         return json.loads(str(value))
     except RecursionError:
         raise ModelFileError(path, what, f"the metadata {key!r} is nested too deeply") from None
     except ValueError as exc:
-        raise ModelFileError(path, what, f"the metadata {key!r} is not valid JSON ({exc})"
-                             ) from None
+        raise ModelFileError(
+            path, what, f"the metadata {key!r} is not valid JSON ({exc})"
+        ) from None
 
 
 # ------------------------------------------------------------------ architectures
@@ -246,8 +259,7 @@ def _is_float_dtype(v: Any) -> bool:
 
 
 def _is_sizes(v: Any) -> bool:
-    return (isinstance(v, list) and 2 <= len(v) <= MAX_MODULES
-            and all(_is_pos_int(s) for s in v))
+    return isinstance(v, list) and 2 <= len(v) <= MAX_MODULES and all(_is_pos_int(s) for s in v)
 
 
 def _is_str(v: Any) -> bool:
@@ -268,15 +280,31 @@ def _mlp_bytes(c: Mapping[str, Any]) -> int:
 
 # type -> (required keys, {key: check}, bytes of parameters). The built-in layers only:
 # a file names one of these, never an arbitrary class.
-_ARCHITECTURES: dict[str, tuple[frozenset[str], dict[str, Callable[[Any], bool]],
-                                Callable[[Mapping[str, Any]], int]]] = {
-    "Linear": (frozenset({"in_features", "out_features"}),
-               {"in_features": _is_pos_int, "out_features": _is_pos_int, "bias": _is_bool,
-                "dtype": _is_float_dtype}, _linear_bytes),
-    "MLP": (frozenset({"sizes"}),
-            {"sizes": _is_sizes, "activation": _is_str, "dropout": _is_number,
-             "bias": _is_bool, "dtype": _is_float_dtype, "per_epoch_dropout": _is_bool},
-            _mlp_bytes),
+_ARCHITECTURES: dict[
+    str, tuple[frozenset[str], dict[str, Callable[[Any], bool]], Callable[[Mapping[str, Any]], int]]
+] = {
+    "Linear": (
+        frozenset({"in_features", "out_features"}),
+        {
+            "in_features": _is_pos_int,
+            "out_features": _is_pos_int,
+            "bias": _is_bool,
+            "dtype": _is_float_dtype,
+        },
+        _linear_bytes,
+    ),
+    "MLP": (
+        frozenset({"sizes"}),
+        {
+            "sizes": _is_sizes,
+            "activation": _is_str,
+            "dropout": _is_number,
+            "bias": _is_bool,
+            "dtype": _is_float_dtype,
+            "per_epoch_dropout": _is_bool,
+        },
+        _mlp_bytes,
+    ),
     "ReLU": (frozenset(), {}, lambda c: 0),
     "Sigmoid": (frozenset(), {}, lambda c: 0),
     "Tanh": (frozenset(), {}, lambda c: 0),
@@ -285,15 +313,15 @@ _ARCHITECTURES: dict[str, tuple[frozenset[str], dict[str, Callable[[Any], bool]]
     "Softmax": (frozenset(), {"dim": _is_int}, lambda c: 0),
     "Flatten": (frozenset(), {"start_dim": _is_int}, lambda c: 0),
     "Dropout": (frozenset(), {"p": _is_number, "per_epoch": _is_bool}, lambda c: 0),
-    "Sequential": (frozenset({"modules"}), {"modules": lambda v: isinstance(v, list)},
-                   lambda c: 0),
+    "Sequential": (frozenset({"modules"}), {"modules": lambda v: isinstance(v, list)}, lambda c: 0),
 }
 #: The module types a model file may ask to rebuild.
 ARCHITECTURE_TYPES = frozenset(_ARCHITECTURES)
 
 
-def check_architecture(spec: Any, path: str, what: str = "descentlab model", *,
-                       max_bytes: int | None = None) -> int:
+def check_architecture(
+    spec: Any, path: str, what: str = "descentlab model", *, max_bytes: int | None = None
+) -> int:
     """Check a ``Module.spec()`` read from a file; return the bytes its weights need.
 
     Only built-in layer types with well-typed settings pass, at most
@@ -322,8 +350,10 @@ def check_architecture(spec: Any, path: str, what: str = "descentlab model", *,
             fail(f"{where} has unexpected keys {sorted(unknown_keys)}")
         kind, config = node["type"], node.get("config", {})
         if kind not in _ARCHITECTURES:
-            fail(f"{where} has type {_short(kind)}, which is not a built-in layer "
-                 f"({', '.join(sorted(_ARCHITECTURES))}); load custom modules with model=")
+            fail(
+                f"{where} has type {_short(kind)}, which is not a built-in layer "
+                f"({', '.join(sorted(_ARCHITECTURES))}); load custom modules with model="
+            )
         if not isinstance(config, dict):
             fail(f"{where} ({kind}) config must be an object, got {_short(config)}")
         required, checks, weight_bytes = _ARCHITECTURES[kind]

@@ -227,8 +227,9 @@ def build(spec: Mapping[str, Any]) -> Module:
 _MODEL = "descentlab model"
 
 
-def load(path: str | os.PathLike[str], model: Module | None = None, *,
-         max_bytes: int | None = None) -> Module:
+def load(
+    path: str | os.PathLike[str], model: Module | None = None, *, max_bytes: int | None = None
+) -> Module:
     """Read a model written by ``Module.save``.
 
     Without ``model`` the architecture stored in the file is rebuilt (built-in
@@ -252,8 +253,9 @@ def load(path: str | os.PathLike[str], model: Module | None = None, *,
     arrays = read_npz(path, _MODEL, max_bytes=max_bytes)
     if model is None:
         if _SPEC_KEY not in arrays:
-            raise ModelFileError(path, _MODEL, "it holds weights but no architecture; pass "
-                                 "model= to load them into")
+            raise ModelFileError(
+                path, _MODEL, "it holds weights but no architecture; pass model= to load them into"
+            )
         spec = parse_json_member(arrays, _SPEC_KEY, path, _MODEL)
         check_architecture(spec, path, _MODEL, max_bytes=max_bytes)
         for kind in ARCHITECTURE_TYPES:  # the built-in classes, not a user's namesake
@@ -262,32 +264,41 @@ def load(path: str | os.PathLike[str], model: Module | None = None, *,
         try:
             model = build(spec)
         except (TypeError, ValueError, KeyError) as exc:
-            raise ModelFileError(path, _MODEL, f"cannot rebuild the architecture ({exc})"
-                                 ) from None
+            raise ModelFileError(path, _MODEL, f"cannot rebuild the architecture ({exc})") from None
     weights = {k: v for k, v in arrays.items() if k != _SPEC_KEY}
     check_weights(model, weights, path, _MODEL)
     model.load_state_dict(weights)
     return model
 
 
-def check_weights(model: Module, weights: Mapping[str, np.ndarray], path: str,
-                  what: str = _MODEL) -> None:
+def check_weights(
+    model: Module, weights: Mapping[str, np.ndarray], path: str, what: str = _MODEL
+) -> None:
     """Raise :class:`ModelFileError` unless ``weights`` fit ``model`` exactly
     (the same names, shapes, and real numbers)."""
     own = dict(model.named_parameters())
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own and not k.startswith("__")]
     if missing or unexpected:
-        raise ModelFileError(path, what, f"its weights do not fit {type(model).__name__}: "
-                             f"missing {missing[:10]}, unexpected {unexpected[:10]}")
+        raise ModelFileError(
+            path,
+            what,
+            f"its weights do not fit {type(model).__name__}: "
+            f"missing {missing[:10]}, unexpected {unexpected[:10]}",
+        )
     for name, p in own.items():
         value = weights[name]
         if value.shape != p.shape:
-            raise ModelFileError(path, what, f"parameter {name!r} has shape {p.shape} in "
-                                 f"the model but {value.shape} in the file")
+            raise ModelFileError(
+                path,
+                what,
+                f"parameter {name!r} has shape {p.shape} in "
+                f"the model but {value.shape} in the file",
+            )
         if value.dtype.kind not in "biuf":
-            raise ModelFileError(path, what, f"parameter {name!r} holds {value.dtype}, "
-                                 "not real numbers")
+            raise ModelFileError(
+                path, what, f"parameter {name!r} holds {value.dtype}, not real numbers"
+            )
 
 
 def as_tensor_list(params: Any) -> list[Tensor]:

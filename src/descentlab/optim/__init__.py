@@ -29,39 +29,44 @@ clipping in :mod:`descentlab.optim.clip`.
 """
 
 # The family modules register their optimizers on import, in the order menus list them.
-from descentlab.optim.sgd import GD, SGD, sgd  # isort: skip
-from descentlab.optim.adagrad import Adagrad, AdagradNorm, adagrad, adagrad_norm  # isort: skip
-from descentlab.optim.adadelta import Adadelta, adadelta  # isort: skip
-from descentlab.optim.rmsprop import RMSprop, rmsprop  # isort: skip
-from descentlab.optim.adam import Adam, AdamW, NAdam, adam, adamw, nadam  # isort: skip
-from descentlab.optim.adamax import Adamax, adamax  # isort: skip
-from descentlab.optim.radam import RAdam, radam  # isort: skip
-from descentlab.optim.rprop import Rprop, rprop  # isort: skip
-from descentlab.optim.asgd import ASGD, asgd  # isort: skip
-from descentlab.optim.lion import Lion, lion  # isort: skip
-from descentlab.optim.schedulefree import (  # isort: skip
+# isort: off
+from descentlab.optim.sgd import GD, SGD, sgd
+from descentlab.optim.adagrad import Adagrad, AdagradNorm, adagrad, adagrad_norm
+from descentlab.optim.adadelta import Adadelta, adadelta
+from descentlab.optim.rmsprop import RMSprop, rmsprop
+from descentlab.optim.adam import Adam, AdamW, NAdam, adam, adamw, nadam
+from descentlab.optim.adamax import Adamax, adamax
+from descentlab.optim.radam import RAdam, radam
+from descentlab.optim.rprop import Rprop, rprop
+from descentlab.optim.asgd import ASGD, asgd
+from descentlab.optim.lion import Lion, lion
+from descentlab.optim.schedulefree import (
     ScheduleFreeAdamW,
     ScheduleFreeSGD,
     schedulefree_adamw,
     schedulefree_sgd,
 )
-from descentlab.optim.prodigy import Prodigy  # isort: skip
+from descentlab.optim.prodigy import Prodigy
+from descentlab.optim.adafactor import Adafactor, adafactor
+from descentlab.optim.muon import Muon, muon
+from descentlab.optim.lbfgs import LBFGS
+
+# isort: on
 from descentlab.optim import lr_scheduler
 from descentlab.optim.base import ArrayParam, Optimizer
 from descentlab.optim.clip import clip_grad_norm_, clip_grad_value_
 from descentlab.optim.lr_scheduler import SCHEDULES
 from descentlab.optim.registry import REGISTRY, HyperParam, OptimizerSpec, get, register
-from descentlab.optim.adafactor import Adafactor, adafactor  # isort: skip
-from descentlab.optim.muon import Muon, muon  # isort: skip
-from descentlab.optim.lbfgs import LBFGS  # isort: skip
 
 __all__ = [
     "ASGD",
     "GD",
+    "LBFGS",
     "REGISTRY",
     "SCHEDULES",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "AdagradNorm",
     "Adam",
@@ -69,13 +74,19 @@ __all__ = [
     "Adamax",
     "ArrayParam",
     "HyperParam",
+    "Lion",
+    "Muon",
     "NAdam",
     "Optimizer",
     "OptimizerSpec",
+    "Prodigy",
     "RAdam",
     "RMSprop",
     "Rprop",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adagrad_norm",
     "adam",
@@ -85,23 +96,15 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
     "get",
-    "register",
-    "lr_scheduler",
-    "Prodigy",
-    "ScheduleFreeSGD",
-    "ScheduleFreeAdamW",
-    "schedulefree_sgd",
-    "schedulefree_adamw",
-    "Lion",
     "lion",
+    "lr_scheduler",
+    "muon",
     "nadam",
     "radam",
+    "register",
     "rmsprop",
     "rprop",
+    "schedulefree_adamw",
+    "schedulefree_sgd",
     "sgd",
-    "Adafactor",
-    "adafactor",
-    "Muon",
-    "muon",
-    "LBFGS",
 ]

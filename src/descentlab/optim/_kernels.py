@@ -27,8 +27,21 @@ def _sgd_momentum(theta, grad, buf, lr, momentum, dampening, weight_decay, neste
         theta[i] = theta[i] - d * lr_
 
 
-def _adam(theta, grad, m, v, lr, beta1, beta2, eps, weight_decay, maximize, decoupled,
-          step_size, bias_correction2_sqrt):
+def _adam(
+    theta,
+    grad,
+    m,
+    v,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    maximize,
+    decoupled,
+    step_size,
+    bias_correction2_sqrt,
+):
     dt = theta.dtype.type
     w = 1 - beta1
     small = abs(w) < 0.5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.registry import register
 from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.registry import register
 
 __all__ = ["Adadelta", "adadelta"]
 
@@ -89,8 +89,9 @@ class Adadelta(Optimizer):
 
     hyperparameters = (
         settings.lr(1.0),
-        settings.number("rho", 0.9, "rho: decay of the running averages", high=1.0,
-                        slider=(0.0, 0.9999)),
+        settings.number(
+            "rho", 0.9, "rho: decay of the running averages", high=1.0, slider=(0.0, 0.9999)
+        ),
         settings.eps(1e-6),
         settings.weight_decay(),
         settings.maximize(),

@@ -133,20 +133,45 @@ class Adafactor(Optimizer):
     """
 
     hyperparameters: ClassVar[tuple[HyperParam, ...]] = (
-        replace(settings.lr(1e-2), array_ok=False,
-                help="eta: the largest relative step size rho_t, and the decay's factor"),
-        settings.number("beta2_decay", -0.8, "tau: beta2_t = 1 - t^tau", low=None, high=0.0,
-                        slider=(-1.0, 0.0)),
-        HyperParam("eps1", "float", None, low=0.0, slider=(1e-30, 1e-3), log_scale=True,
-                   help="eps1: floor of the variance estimate (None: the dtype's epsilon)",
-                   nullable=True, pack="eps"),
-        HyperParam("eps2", "float", 1e-3, low=0.0, slider=(1e-8, 1e-1), log_scale=True,
-                   help="eps2: floor of RMS(theta) in the relative step size", pack="eps"),
-        settings.number("d", 1.0, "d: clip the update to RMS <= d", low=1.0,
-                        slider=(1.0, 10.0)),
+        replace(
+            settings.lr(1e-2),
+            array_ok=False,
+            help="eta: the largest relative step size rho_t, and the decay's factor",
+        ),
+        settings.number(
+            "beta2_decay", -0.8, "tau: beta2_t = 1 - t^tau", low=None, high=0.0, slider=(-1.0, 0.0)
+        ),
+        HyperParam(
+            "eps1",
+            "float",
+            None,
+            low=0.0,
+            slider=(1e-30, 1e-3),
+            log_scale=True,
+            help="eps1: floor of the variance estimate (None: the dtype's epsilon)",
+            nullable=True,
+            pack="eps",
+        ),
+        HyperParam(
+            "eps2",
+            "float",
+            1e-3,
+            low=0.0,
+            slider=(1e-8, 1e-1),
+            log_scale=True,
+            help="eps2: floor of RMS(theta) in the relative step size",
+            pack="eps",
+        ),
+        settings.number("d", 1.0, "d: clip the update to RMS <= d", low=1.0, slider=(1.0, 10.0)),
         settings.weight_decay(decoupled=True),
-        HyperParam("foreach", "object", None, help="PyTorch's implementation switch; ignored",
-                   nullable=True, kw_only=True),
+        HyperParam(
+            "foreach",
+            "object",
+            None,
+            help="PyTorch's implementation switch; ignored",
+            nullable=True,
+            kw_only=True,
+        ),
         settings.maximize(),
     )
     rule = staticmethod(adafactor)

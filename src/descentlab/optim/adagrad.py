@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.registry import register
 from descentlab.optim.base import Closure, Optimizer, State, scratch_like
+from descentlab.optim.registry import register
 from descentlab.spec import HyperParam
 
 __all__ = ["Adagrad", "AdagradNorm", "adagrad", "adagrad_norm"]
@@ -87,7 +87,9 @@ class Adagrad(Optimizer):
         settings.number("lr_decay", 0.0, "eta_t = eta / (1 + (t-1) lr_decay)", slider=(0.0, 1.0)),
         settings.weight_decay(),
         settings.number(
-            "initial_accumulator_value", 0.0, "starting value s_0 of the sum of squared gradients",
+            "initial_accumulator_value",
+            0.0,
+            "starting value s_0 of the sum of squared gradients",
             slider=(0.0, 10.0),
         ),
         settings.eps(1e-10),
@@ -200,13 +202,20 @@ class AdagradNorm(Optimizer):
     hyperparameters = (
         settings.lr(0.1),
         HyperParam(
-            "eps", "float", 1e-10, low=0.0, low_open=True, slider=(1e-12, 10.0), log_scale=True,
+            "eps",
+            "float",
+            1e-10,
+            low=0.0,
+            low_open=True,
+            slider=(1e-12, 10.0),
+            log_scale=True,
             help="b_0^2: initial accumulator",
         ),
         settings.weight_decay(),
         settings.maximize(),
         settings.flag(
-            "batched", "rows of an (N, D) parameter are N problems, one accumulator each",
+            "batched",
+            "rows of an (N, D) parameter are N problems, one accumulator each",
             kw_only=True,
         ),
     )

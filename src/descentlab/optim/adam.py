@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import fused, settings
-from descentlab.optim.registry import register
 from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 
 __all__ = ["Adam", "AdamW", "NAdam", "adam", "adamw", "nadam"]
@@ -50,9 +50,20 @@ def adam(
         state["step"] += 1
         t = state["step"]
         if not amsgrad and fused.usable(theta, g, lr):
-            fused.adam(theta, g, state["exp_avg"], state["exp_avg_sq"], step=t, lr=lr,
-                       beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                       maximize=maximize, decoupled=decoupled_weight_decay)
+            fused.adam(
+                theta,
+                g,
+                state["exp_avg"],
+                state["exp_avg_sq"],
+                step=t,
+                lr=lr,
+                beta1=beta1,
+                beta2=beta2,
+                eps=eps,
+                weight_decay=weight_decay,
+                maximize=maximize,
+                decoupled=decoupled_weight_decay,
+            )
             continue
         g = _prepare(theta, g, maximize, weight_decay, lr, decoupled_weight_decay)
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -152,9 +163,7 @@ class Adam(Optimizer):
         settings.weight_decay(),
         settings.flag("amsgrad", "AMSGrad: use the running maximum of v (Reddi et al., 2018)"),
         settings.maximize(),
-        settings.flag(
-            "decoupled_weight_decay", "decay the weights directly (AdamW)", kw_only=True
-        ),
+        settings.flag("decoupled_weight_decay", "decay the weights directly (AdamW)", kw_only=True),
     )
     rule = staticmethod(adam)
 

@@ -283,9 +283,7 @@ def check_nonnegative(name: str, value: object, *, array_ok: bool = False) -> No
         raise ValueError(f"Invalid {name} value: {value!r}; expected {expected}")
 
 
-def check_interval(
-    name: str, value: object, low: float, high: float, *, closed_high: bool
-) -> None:
+def check_interval(name: str, value: object, low: float, high: float, *, closed_high: bool) -> None:
     """Raise ValueError unless low <= value <= high (or < high)."""
     bracket = "]" if closed_high else ")"
     try:
@@ -516,7 +514,9 @@ class Optimizer:
             param = id_to_param.get(int(pid))
             if param is None:
                 continue
-            new_state[param] = cast(State, {k: _cast_like(v, param.data, k) for k, v in saved.items()})
+            new_state[param] = cast(
+                State, {k: _cast_like(v, param.data, k) for k, v in saved.items()}
+            )
         for g, s in zip(self.param_groups, saved_groups):
             for k, v in s.items():
                 if k != "params":
@@ -579,13 +579,22 @@ def _described_init(described: tuple[HyperParam, ...]) -> Callable[..., None]:
         if hp.pack is not None:
             if hp.pack not in packs:
                 packs[hp.pack] = []
-                parameters.append(inspect.Parameter(
-                    hp.pack, inspect.Parameter.KEYWORD_ONLY if hp.kw_only
-                    else inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
+                parameters.append(
+                    inspect.Parameter(
+                        hp.pack,
+                        inspect.Parameter.KEYWORD_ONLY
+                        if hp.kw_only
+                        else inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                        default=None,
+                    )
+                )
             packs[hp.pack].append(hp)
             continue
-        kind = (inspect.Parameter.KEYWORD_ONLY if hp.kw_only
-                else inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        kind = (
+            inspect.Parameter.KEYWORD_ONLY
+            if hp.kw_only
+            else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
         parameters.append(inspect.Parameter(hp.name, kind, default=hp.default))
     for i, p in enumerate(parameters):
         if p.name in packs:

@@ -70,26 +70,67 @@ def usable(theta: np.ndarray, g: np.ndarray, lr: float | np.ndarray) -> bool:
     return _load() is not False
 
 
-def sgd_momentum(theta: np.ndarray, g: np.ndarray, b: np.ndarray, *, lr: float | np.ndarray,
-                 momentum: float,
-                 dampening: float, weight_decay: float, nesterov: bool, maximize: bool) -> None:
+def sgd_momentum(
+    theta: np.ndarray,
+    g: np.ndarray,
+    b: np.ndarray,
+    *,
+    lr: float | np.ndarray,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+) -> None:
     """One SGD step with an existing momentum buffer ``b`` (PyTorch's rule), fused."""
     kernel = _kernel("sgd_momentum", theta.size)
-    kernel(theta.reshape(-1), g.reshape(-1), b.reshape(-1), float(lr), float(momentum),
-           float(dampening), float(weight_decay), bool(nesterov), bool(maximize))
+    kernel(
+        theta.reshape(-1),
+        g.reshape(-1),
+        b.reshape(-1),
+        float(lr),
+        float(momentum),
+        float(dampening),
+        float(weight_decay),
+        bool(nesterov),
+        bool(maximize),
+    )
 
 
-def adam(theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int,
-         lr: float | np.ndarray,
-         beta1: float, beta2: float, eps: float, weight_decay: float, maximize: bool,
-         decoupled: bool) -> None:
+def adam(
+    theta: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    *,
+    step: int,
+    lr: float | np.ndarray,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+    decoupled: bool,
+) -> None:
     """One Adam/AdamW step (no AMSGrad) at step count ``step``, fused."""
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     kernel = _kernel("adam", theta.size)
-    kernel(theta.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(lr),
-           float(beta1), float(beta2), float(eps), float(weight_decay), bool(maximize),
-           bool(decoupled), float(lr / bias_correction1), float(bias_correction2_sqrt))
+    kernel(
+        theta.reshape(-1),
+        g.reshape(-1),
+        m.reshape(-1),
+        v.reshape(-1),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        bool(maximize),
+        bool(decoupled),
+        float(lr / bias_correction1),
+        float(bias_correction2_sqrt),
+    )
 
 
 def _compile() -> Any:

@@ -21,7 +21,12 @@ Objective = Callable[[float, np.ndarray], tuple[float, np.ndarray]]
 
 
 def cubic_interpolate(
-    x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,
+    x1: float,
+    f1: float,
+    g1: float,
+    x2: float,
+    f2: float,
+    g2: float,
     bounds: tuple[float, float] | None = None,
 ) -> float:
     """The minimizer of the cubic through (x1, f1, f1'=g1) and (x2, f2, f2'=g2), clipped.
@@ -43,7 +48,15 @@ def cubic_interpolate(
 
 
 def strong_wolfe(
-    obj: Objective, t: float, d: np.ndarray, f: float, g: np.ndarray, gtd: float, c1: float = 1e-4, c2: float = 0.9, tolerance_change: float = 1e-9,
+    obj: Objective,
+    t: float,
+    d: np.ndarray,
+    f: float,
+    g: np.ndarray,
+    gtd: float,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    tolerance_change: float = 1e-9,
     max_ls: int = 25,
 ) -> tuple[float, np.ndarray, float, int]:
     """A step length t along d satisfying the strong Wolfe conditions.
@@ -81,8 +94,11 @@ def strong_wolfe(
         # extrapolate, at least 1% beyond t and at most ten times t
         min_step = t + 0.01 * (t - t_prev)
         max_step = t * 10
-        t_prev, t = t, cubic_interpolate(
-            t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step)
+        t_prev, t = (
+            t,
+            cubic_interpolate(
+                t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step)
+            ),
         )
         f_prev, g_prev, gtd_prev = f_new, g_new, gtd_new
         f_new, g_new = obj(t, d)
@@ -98,8 +114,9 @@ def strong_wolfe(
     while not done and ls_iter < max_ls:
         if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
             break
-        t = cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0],
-                              bracket[1], bracket_f[1], bracket_gtd[1])
+        t = cubic_interpolate(
+            bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1]
+        )
         # a point too close to an end of the bracket makes little progress: move it
         # to 10% of the bracket's width inside, the second time in a row
         eps = 0.1 * (max(bracket) - min(bracket))
@@ -224,18 +241,46 @@ class LBFGS(Optimizer):
 
     hyperparameters: ClassVar[tuple[HyperParam, ...]] = (
         replace(settings.lr(1.0), array_ok=False, help="eta: the step length tried first"),
-        HyperParam("max_iter", "int", 20, low=1, slider=(1, 100),
-                   help="iterations per step"),
-        HyperParam("max_eval", "int", None, low=1, slider=(1, 200), nullable=True,
-                   help="evaluations of f per step (None: max_iter * 5 // 4)"),
-        settings.number("tolerance_grad", 1e-7, "stop when max |g| <= this",
-                        slider=(1e-12, 1e-2), log_scale=True),
-        settings.number("tolerance_change", 1e-9, "stop when the step or change of f is below this",
-                        slider=(1e-15, 1e-3), log_scale=True),
-        HyperParam("history_size", "int", 100, low=1, slider=(1, 200),
-                   help="m: curvature pairs (s, y) kept"),
-        HyperParam("line_search_fn", "choice", None, choices=("strong_wolfe",), nullable=True,
-                   help="None: fixed step eta; 'strong_wolfe': a strong Wolfe line search"),
+        HyperParam("max_iter", "int", 20, low=1, slider=(1, 100), help="iterations per step"),
+        HyperParam(
+            "max_eval",
+            "int",
+            None,
+            low=1,
+            slider=(1, 200),
+            nullable=True,
+            help="evaluations of f per step (None: max_iter * 5 // 4)",
+        ),
+        settings.number(
+            "tolerance_grad",
+            1e-7,
+            "stop when max |g| <= this",
+            slider=(1e-12, 1e-2),
+            log_scale=True,
+        ),
+        settings.number(
+            "tolerance_change",
+            1e-9,
+            "stop when the step or change of f is below this",
+            slider=(1e-15, 1e-3),
+            log_scale=True,
+        ),
+        HyperParam(
+            "history_size",
+            "int",
+            100,
+            low=1,
+            slider=(1, 200),
+            help="m: curvature pairs (s, y) kept",
+        ),
+        HyperParam(
+            "line_search_fn",
+            "choice",
+            None,
+            choices=("strong_wolfe",),
+            nullable=True,
+            help="None: fixed step eta; 'strong_wolfe': a strong Wolfe line search",
+        ),
     )
 
     #: ``step`` needs a closure that re-evaluates the loss and the gradients.
@@ -262,17 +307,20 @@ class LBFGS(Optimizer):
         return list(group_params(self.param_groups[0]))
 
     def _flat_grad(self) -> np.ndarray:
-        return np.concatenate([
-            np.zeros(p.data.size, dtype=p.data.dtype) if p.grad is None
-            else np.asarray(p.grad, dtype=p.data.dtype).reshape(-1)
-            for p in self._params()
-        ])
+        return np.concatenate(
+            [
+                np.zeros(p.data.size, dtype=p.data.dtype)
+                if p.grad is None
+                else np.asarray(p.grad, dtype=p.data.dtype).reshape(-1)
+                for p in self._params()
+            ]
+        )
 
     def _add(self, t: float, d: np.ndarray) -> None:
         offset = 0
         for p in self._params():
             n = p.data.size
-            p.data[...] = _axpy(t, d[offset:offset + n].reshape(p.data.shape), p.data)
+            p.data[...] = _axpy(t, d[offset : offset + n].reshape(p.data.shape), p.data)
             offset += n
 
     def _set(self, x: list[np.ndarray]) -> None:
@@ -372,8 +420,9 @@ class LBFGS(Optimizer):
             if line_search_fn is not None:
                 x_init = [p.data.copy() for p in self._params()]
 
-                def along(step: float, direction: np.ndarray,
-                          start: list[np.ndarray] = x_init) -> tuple[float, np.ndarray]:
+                def along(
+                    step: float, direction: np.ndarray, start: list[np.ndarray] = x_init
+                ) -> tuple[float, np.ndarray]:
                     self._add(step, direction)
                     value = self._evaluate(closure)
                     grad = self._flat_grad()
@@ -403,10 +452,22 @@ class LBFGS(Optimizer):
             if abs(loss - prev_loss) < tolerance_change:
                 break
 
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        state.update(
+            d=d,
+            t=t,
+            old_dirs=old_dirs,
+            old_stps=old_stps,
+            ro=ro,
+            H_diag=H_diag,
+            prev_flat_grad=prev_flat_grad,
+            prev_loss=prev_loss,
+        )
         return orig_loss
 
 
-register(LBFGS, "lbfgs", "quasi-Newton with a memory of curvature pairs; step(closure)",
-         aliases=("l-bfgs",))
+register(
+    LBFGS,
+    "lbfgs",
+    "quasi-Newton with a memory of curvature pairs; step(closure)",
+    aliases=("l-bfgs",),
+)

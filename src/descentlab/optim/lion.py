@@ -48,8 +48,9 @@ def lion(
 
 def _beta(name: str, default: float, help: str) -> HyperParam:
     # The reference accepts the closed interval [0, 1]: beta = 1 freezes an average.
-    return HyperParam(name, "float", default, low=0.0, high=1.0, slider=(0.0, 0.999),
-                      help=help, pack="betas")
+    return HyperParam(
+        name, "float", default, low=0.0, high=1.0, slider=(0.0, 0.999), help=help, pack="betas"
+    )
 
 
 class Lion(Optimizer):
@@ -103,7 +104,8 @@ class Lion(Optimizer):
         settings.maximize(),
         settings.flag(
             "decoupled_weight_decay",
-            "divide lambda by the initial lr: decay independent of eta", kw_only=True,
+            "divide lambda by the initial lr: decay independent of eta",
+            kw_only=True,
         ),
     )
 
@@ -118,8 +120,16 @@ class Lion(Optimizer):
         weight_decay = group["weight_decay"]
         if group["decoupled_weight_decay"]:
             weight_decay = weight_decay / self.defaults["lr"]
-        lion(params, grads, states, lr=group["lr"], beta1=beta1, beta2=beta2,
-             weight_decay=weight_decay, maximize=group["maximize"])
+        lion(
+            params,
+            grads,
+            states,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=weight_decay,
+            maximize=group["maximize"],
+        )
 
     def _after_init(self) -> None:
         if any(g["decoupled_weight_decay"] for g in self.param_groups) and not np.all(

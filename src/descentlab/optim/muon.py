@@ -40,8 +40,10 @@ def _float32(x: np.ndarray) -> np.ndarray:
 
 
 def newton_schulz(
-    G: np.ndarray, coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315),
-    steps: int = 5, eps: float = 1e-7,
+    G: np.ndarray,
+    coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315),
+    steps: int = 5,
+    eps: float = 1e-7,
 ) -> np.ndarray:
     """An approximation of U V^T for G = U S V^T, in bfloat16 as PyTorch's Muon computes it.
 
@@ -112,8 +114,10 @@ def muon(
 
 
 def _shape_message(shape: tuple[int, ...]) -> str:
-    return (f"Muon only supports 2-D parameters, got a parameter of shape {tuple(shape)}; "
-            "optimize vectors, scalars and embeddings with another optimizer (e.g. AdamW)")
+    return (
+        f"Muon only supports 2-D parameters, got a parameter of shape {tuple(shape)}; "
+        "optimize vectors, scalars and embeddings with another optimizer (e.g. AdamW)"
+    )
 
 
 class Muon(Optimizer):
@@ -172,17 +176,49 @@ class Muon(Optimizer):
         settings.weight_decay(0.1, decoupled=True),
         settings.number("momentum", 0.95, "beta: momentum", slider=(0.0, 0.999)),
         settings.flag("nesterov", "Nesterov momentum", default=True),
-        HyperParam("ns_a", "float", 3.4445, slider=(0.0, 5.0), pack="ns_coefficients",
-                   help="a: linear coefficient of the Newton-Schulz polynomial"),
-        HyperParam("ns_b", "float", -4.775, slider=(-10.0, 0.0), pack="ns_coefficients",
-                   help="b: cubic coefficient of the Newton-Schulz polynomial"),
-        HyperParam("ns_c", "float", 2.0315, slider=(0.0, 5.0), pack="ns_coefficients",
-                   help="c: quintic coefficient of the Newton-Schulz polynomial"),
+        HyperParam(
+            "ns_a",
+            "float",
+            3.4445,
+            slider=(0.0, 5.0),
+            pack="ns_coefficients",
+            help="a: linear coefficient of the Newton-Schulz polynomial",
+        ),
+        HyperParam(
+            "ns_b",
+            "float",
+            -4.775,
+            slider=(-10.0, 0.0),
+            pack="ns_coefficients",
+            help="b: cubic coefficient of the Newton-Schulz polynomial",
+        ),
+        HyperParam(
+            "ns_c",
+            "float",
+            2.0315,
+            slider=(0.0, 5.0),
+            pack="ns_coefficients",
+            help="c: quintic coefficient of the Newton-Schulz polynomial",
+        ),
         settings.eps(1e-7, help="eps: floor of ||update||_F in the normalization"),
-        HyperParam("ns_steps", "int", 5, low=0, high=100, high_open=True, slider=(0, 10),
-                   help="k: Newton-Schulz iterations (fewer than 100)"),
-        HyperParam("adjust_lr_fn", "choice", None, choices=("original", "match_rms_adamw"),
-                   nullable=True, help="eta': the step's scaling by the matrix's shape"),
+        HyperParam(
+            "ns_steps",
+            "int",
+            5,
+            low=0,
+            high=100,
+            high_open=True,
+            slider=(0, 10),
+            help="k: Newton-Schulz iterations (fewer than 100)",
+        ),
+        HyperParam(
+            "adjust_lr_fn",
+            "choice",
+            None,
+            choices=("original", "match_rms_adamw"),
+            nullable=True,
+            help="eta': the step's scaling by the matrix's shape",
+        ),
     )
     rule = staticmethod(muon)
 
@@ -194,7 +230,8 @@ class Muon(Optimizer):
         given = param_group.get("params") if isinstance(param_group, dict) else None
         if given is not None and not isinstance(given, set):
             params: list[object] = (
-                [given] if hasattr(given, "data") or not isinstance(given, Iterable)
+                [given]
+                if hasattr(given, "data") or not isinstance(given, Iterable)
                 else list(given)
             )
             for p in params:

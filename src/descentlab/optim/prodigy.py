@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-
 from typing import ClassVar
 
 import numpy as np
@@ -165,25 +164,60 @@ class Prodigy(Optimizer):
     elementwise: ClassVar[bool] = False  # one step size d for all parameters of all groups
 
     hyperparameters = (
-        replace(settings.lr(1.0), array_ok=False, slider=(1e-3, 10.0),
-                help="eta: multiplies the estimated step size d (leave at 1)"),
+        replace(
+            settings.lr(1.0),
+            array_ok=False,
+            slider=(1e-3, 10.0),
+            help="eta: multiplies the estimated step size d (leave at 1)",
+        ),
         *settings.betas(0.9, 0.999),
-        HyperParam("beta3", "float", None, low=0.0, high=1.0, nullable=True,
-                   slider=(0.0, 0.9999), help="beta3: decay of r and s (None: sqrt(beta2))"),
+        HyperParam(
+            "beta3",
+            "float",
+            None,
+            low=0.0,
+            high=1.0,
+            nullable=True,
+            slider=(0.0, 0.9999),
+            help="beta3: decay of r and s (None: sqrt(beta2))",
+        ),
         replace(settings.eps(1e-8), low_open=True),
         settings.weight_decay(),
         settings.flag("decouple", "decoupled (AdamW) weight decay", default=True),
         settings.flag("use_bias_correction", "Adam's bias correction in eta'"),
         settings.flag("safeguard_warmup", "leave eta out of s (for lr warmup)"),
-        settings.number("d0", 1e-6, "d_0: initial estimate of d", low_open=True,
-                        slider=(1e-10, 1.0), log_scale=True),
-        settings.number("d_coef", 1.0, "scales the estimate: d = d_coef r / ||s||_1",
-                        low_open=True, slider=(0.1, 10.0), log_scale=True),
-        settings.number("growth_rate", math.inf, "d may grow by at most this factor per step",
-                        low=1.0, slider=(1.0, math.inf)),
+        settings.number(
+            "d0",
+            1e-6,
+            "d_0: initial estimate of d",
+            low_open=True,
+            slider=(1e-10, 1.0),
+            log_scale=True,
+        ),
+        settings.number(
+            "d_coef",
+            1.0,
+            "scales the estimate: d = d_coef r / ||s||_1",
+            low_open=True,
+            slider=(0.1, 10.0),
+            log_scale=True,
+        ),
+        settings.number(
+            "growth_rate",
+            math.inf,
+            "d may grow by at most this factor per step",
+            low=1.0,
+            slider=(1.0, math.inf),
+        ),
         HyperParam("fsdp_in_use", "object", False, help="accepted for compatibility; ignored"),
-        HyperParam("slice_p", "int", 1, low=1, slider=(1, 32),
-                   help="use every p-th entry for the d estimate (saves memory)"),
+        HyperParam(
+            "slice_p",
+            "int",
+            1,
+            low=1,
+            slider=(1, 32),
+            help="use every p-th entry for the d estimate (saves memory)",
+        ),
         settings.maximize(),
     )
 
@@ -223,7 +257,8 @@ class Prodigy(Optimizer):
         lr = self._check_lrs()
         bias_correction = (
             ((1 - beta2 ** (k + 1)) ** 0.5) / (1 - beta1 ** (k + 1))
-            if first["use_bias_correction"] else 1
+            if first["use_bias_correction"]
+            else 1
         )
         dlr = d * lr * bias_correction
         decouple = first["decouple"]
@@ -248,9 +283,19 @@ class Prodigy(Optimizer):
                 states.append(state)
             if group["lr"] > 0.0 and params:
                 delta_numerator, d_denom = prodigy_moments(
-                    params, grads, states, d=d, dlr=dlr, d0=group["d0"], beta1=beta1,
-                    beta2=beta2, beta3=beta3, safeguard_warmup=group["safeguard_warmup"],
-                    slice_p=group["slice_p"], numerator=delta_numerator, denominator=d_denom,
+                    params,
+                    grads,
+                    states,
+                    d=d,
+                    dlr=dlr,
+                    d0=group["d0"],
+                    beta1=beta1,
+                    beta2=beta2,
+                    beta3=beta3,
+                    safeguard_warmup=group["safeguard_warmup"],
+                    slice_p=group["slice_p"],
+                    numerator=delta_numerator,
+                    denominator=d_denom,
                 )
             active.append((params, grads, states))
 
@@ -265,8 +310,17 @@ class Prodigy(Optimizer):
 
         for group, (params, grads, states) in zip(self.param_groups, active):
             group.update(d_numerator=numerator, d_denom=d_denom, d=d, d_max=d_max, d_hat=d_hat)
-            prodigy_step(params, grads, states, d=d, dlr=dlr, beta1=beta1, eps=group["eps"],
-                         weight_decay=group["weight_decay"], decouple=decouple)
+            prodigy_step(
+                params,
+                grads,
+                states,
+                d=d,
+                dlr=dlr,
+                beta1=beta1,
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                decouple=decouple,
+            )
             group["k"] += 1
         return loss
 

@@ -40,7 +40,12 @@ class OptimizerSpec(Entry[Optimizer]):
         if not cls.hyperparameters:
             raise TypeError(f"{cls.__name__} describes no hyperparameters")
         super().__init__(
-            name, cls, cls.hyperparameters, summary, presets, label="optimizer",
+            name,
+            cls,
+            cls.hyperparameters,
+            summary,
+            presets,
+            label="optimizer",
             noun="hyperparameter",
         )
         self.cls = cls

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.registry import register
 from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.registry import register
 
 __all__ = ["RMSprop", "lerp_", "rmsprop"]
 
@@ -118,8 +118,9 @@ class RMSprop(Optimizer):
 
     hyperparameters = (
         settings.lr(1e-2),
-        settings.number("alpha", 0.99, "alpha: decay of the squared average v", high=1.0,
-                        slider=(0.0, 0.9999)),
+        settings.number(
+            "alpha", 0.99, "alpha: decay of the squared average v", high=1.0, slider=(0.0, 0.9999)
+        ),
         settings.eps(1e-8),
         settings.weight_decay(),
         settings.number("momentum", 0.0, "beta: momentum", slider=(0.0, 0.999)),

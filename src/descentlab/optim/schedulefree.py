@@ -34,8 +34,14 @@ def _lerp(a: np.ndarray, b: np.ndarray, w: Rate, buf: np.ndarray) -> None:
     np.copyto(a, np.where(np.abs(w) < 0.5, low, high))
 
 
-def _interpolate(params: list[np.ndarray], grads: list[np.ndarray], states: list[State],
-                 lr: Rate, c: Rate, beta: float) -> None:
+def _interpolate(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    states: list[State],
+    lr: Rate,
+    c: Rate,
+    beta: float,
+) -> None:
     """The shared y/z move: y <- (1 - c) y + c z + eta (beta (1 - c) - 1) d;  z <- z - eta d.
 
     ``grads`` hold the step directions d (the gradient, or Adam's normalized one).
@@ -135,8 +141,9 @@ def _advance(group: dict[str, Any]) -> tuple[Rate, Rate]:
     weight = ((k + 1) ** group["r"]) * (lr_max ** group["weight_lr_power"])
     weight_sum = group["weight_sum"] = group["weight_sum"] + weight
     if isinstance(weight_sum, np.ndarray):
-        c: Rate = np.divide(weight, weight_sum, out=np.zeros_like(weight_sum),
-                            where=weight_sum != 0)
+        c: Rate = np.divide(
+            weight, weight_sum, out=np.zeros_like(weight_sum), where=weight_sum != 0
+        )
     else:
         c = weight / weight_sum if weight_sum != 0 else 0.0
     return lr, c
@@ -148,8 +155,15 @@ class _ScheduleFree(Optimizer):
     def _beta(self, group: dict[str, Any]) -> float:
         raise NotImplementedError
 
-    def _move(self, group: dict[str, Any], params: list[np.ndarray], grads: list[np.ndarray],
-              states: list[State], lr: Rate, c: Rate) -> None:
+    def _move(
+        self,
+        group: dict[str, Any],
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        states: list[State],
+        lr: Rate,
+        c: Rate,
+    ) -> None:
         raise NotImplementedError
 
     def add_param_group(self, param_group: ParamGroup) -> None:
@@ -157,8 +171,13 @@ class _ScheduleFree(Optimizer):
         mode = self.param_groups[0]["train_mode"] if self.param_groups else True
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        for key, value in (("k", 0), ("train_mode", mode), ("weight_sum", 0.0),
-                           ("lr_max", -1.0), ("scheduled_lr", 0.0)):
+        for key, value in (
+            ("k", 0),
+            ("train_mode", mode),
+            ("weight_sum", 0.0),
+            ("lr_max", -1.0),
+            ("scheduled_lr", 0.0),
+        ):
             group.setdefault(key, value)
 
     def train(self) -> None:
@@ -193,18 +212,31 @@ class _ScheduleFree(Optimizer):
             lr, c = _advance(group)
             active = [p for p in group["params"] if p.grad is not None]
             if active:
-                self._move(group, [p.data for p in active], [np.asarray(p.grad) for p in active],
-                           [self.state.setdefault(p, {}) for p in active], lr, c)
+                self._move(
+                    group,
+                    [p.data for p in active],
+                    [np.asarray(p.grad) for p in active],
+                    [self.state.setdefault(p, {}) for p in active],
+                    lr,
+                    c,
+                )
             group["k"] += 1
         return loss
 
 
 _COMMON = (
-    HyperParam("warmup_steps", "int", 0, low=0, slider=(0, 1000),
-               help="linear warmup of eta over this many steps"),
+    HyperParam(
+        "warmup_steps",
+        "int",
+        0,
+        low=0,
+        slider=(0, 1000),
+        help="linear warmup of eta over this many steps",
+    ),
     settings.number("r", 0.0, "r: average weights grow as t^r", slider=(0.0, 4.0)),
-    settings.number("weight_lr_power", 2.0, "average weights grow as (max eta)^power",
-                    slider=(0.0, 4.0)),
+    settings.number(
+        "weight_lr_power", 2.0, "average weights grow as (max eta)^power", slider=(0.0, 4.0)
+    ),
     HyperParam("foreach", "object", True, help="accepted for compatibility; ignored"),
     settings.maximize(),
 )
@@ -265,8 +297,15 @@ class ScheduleFreeSGD(_ScheduleFree):
 
     hyperparameters = (
         settings.lr(1.0),
-        settings.number("momentum", 0.9, "beta: y interpolates z and x", low_open=True,
-                        high=1.0, high_open=True, slider=(0.01, 0.999)),
+        settings.number(
+            "momentum",
+            0.9,
+            "beta: y interpolates z and x",
+            low_open=True,
+            high=1.0,
+            high_open=True,
+            slider=(0.01, 0.999),
+        ),
         settings.weight_decay(),
         *_COMMON,
     )
@@ -274,10 +313,25 @@ class ScheduleFreeSGD(_ScheduleFree):
     def _beta(self, group: dict[str, Any]) -> float:
         return float(group["momentum"])
 
-    def _move(self, group: dict[str, Any], params: list[np.ndarray], grads: list[np.ndarray],
-              states: list[State], lr: Rate, c: Rate) -> None:
-        schedulefree_sgd(params, grads, states, lr=lr, c=c, momentum=group["momentum"],
-                         weight_decay=group["weight_decay"], maximize=group["maximize"])
+    def _move(
+        self,
+        group: dict[str, Any],
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        states: list[State],
+        lr: Rate,
+        c: Rate,
+    ) -> None:
+        schedulefree_sgd(
+            params,
+            grads,
+            states,
+            lr=lr,
+            c=c,
+            momentum=group["momentum"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
 
 
 class ScheduleFreeAdamW(_ScheduleFree):
@@ -320,8 +374,12 @@ class ScheduleFreeAdamW(_ScheduleFree):
 
     hyperparameters = (
         settings.lr(0.0025),
-        replace(settings.betas(0.9, 0.999)[0], low_open=True, slider=(0.01, 0.999),
-                help="beta1: y interpolates z and x"),
+        replace(
+            settings.betas(0.9, 0.999)[0],
+            low_open=True,
+            slider=(0.01, 0.999),
+            help="beta1: y interpolates z and x",
+        ),
         settings.betas(0.9, 0.999)[1],
         settings.eps(1e-8),
         settings.weight_decay(decoupled=True),
@@ -331,17 +389,40 @@ class ScheduleFreeAdamW(_ScheduleFree):
     def _beta(self, group: dict[str, Any]) -> float:
         return float(group["betas"][0])
 
-    def _move(self, group: dict[str, Any], params: list[np.ndarray], grads: list[np.ndarray],
-              states: list[State], lr: Rate, c: Rate) -> None:
+    def _move(
+        self,
+        group: dict[str, Any],
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        states: list[State],
+        lr: Rate,
+        c: Rate,
+    ) -> None:
         beta1, beta2 = group["betas"]
-        schedulefree_adamw(params, grads, states, lr=lr, c=c, step=group["k"] + 1, beta1=beta1,
-                           beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                           maximize=group["maximize"])
+        schedulefree_adamw(
+            params,
+            grads,
+            states,
+            lr=lr,
+            c=c,
+            step=group["k"] + 1,
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
 
 
-register(ScheduleFreeSGD, "schedulefree_sgd",
-         "SGD whose average is evaluated: no learning-rate schedule needed",
-         aliases=("sf_sgd",))
-register(ScheduleFreeAdamW, "schedulefree_adamw",
-         "AdamW whose average is evaluated: no learning-rate schedule needed",
-         aliases=("sf_adamw",))
+register(
+    ScheduleFreeSGD,
+    "schedulefree_sgd",
+    "SGD whose average is evaluated: no learning-rate schedule needed",
+    aliases=("sf_sgd",),
+)
+register(
+    ScheduleFreeAdamW,
+    "schedulefree_adamw",
+    "AdamW whose average is evaluated: no learning-rate schedule needed",
+    aliases=("sf_adamw",),
+)

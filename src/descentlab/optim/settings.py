@@ -16,8 +16,14 @@ __all__ = ["betas", "eps", "flag", "lr", "maximize", "number", "weight_decay"]
 def lr(default: float) -> HyperParam:
     """eta, the learning rate: >= 0, a slider from 1e-5 to 10 on a log scale, or an array."""
     return HyperParam(
-        "lr", "float", default, low=0.0, slider=(1e-5, 10.0), log_scale=True,
-        help="eta: learning rate", array_ok=True,
+        "lr",
+        "float",
+        default,
+        low=0.0,
+        slider=(1e-5, 10.0),
+        log_scale=True,
+        help="eta: learning rate",
+        array_ok=True,
     )
 
 
@@ -42,12 +48,26 @@ def betas(beta1: float, beta2: float) -> tuple[HyperParam, HyperParam]:
     """beta1 and beta2, packed into PyTorch's ``betas`` pair, each in [0, 1)."""
     return (
         HyperParam(
-            "beta1", "float", beta1, low=0.0, high=1.0, high_open=True, slider=(0.0, 0.999),
-            help="beta1: decay of the gradient average m", pack="betas",
+            "beta1",
+            "float",
+            beta1,
+            low=0.0,
+            high=1.0,
+            high_open=True,
+            slider=(0.0, 0.999),
+            help="beta1: decay of the gradient average m",
+            pack="betas",
         ),
         HyperParam(
-            "beta2", "float", beta2, low=0.0, high=1.0, high_open=True, slider=(0.0, 0.99999),
-            help="beta2: decay of the squared-gradient average v", pack="betas",
+            "beta2",
+            "float",
+            beta2,
+            low=0.0,
+            high=1.0,
+            high_open=True,
+            slider=(0.0, 0.99999),
+            help="beta2: decay of the squared-gradient average v",
+            pack="betas",
         ),
     )
 
@@ -77,6 +97,15 @@ def number(
 ) -> HyperParam:
     """A real-valued hyperparameter (>= 0 unless ``low`` says otherwise)."""
     return HyperParam(
-        name, "float", default, low=low, high=high, low_open=low_open, high_open=high_open,
-        slider=slider, log_scale=log_scale, help=help, kw_only=kw_only,
+        name,
+        "float",
+        default,
+        low=low,
+        high=high,
+        low_open=low_open,
+        high_open=high_open,
+        slider=slider,
+        log_scale=log_scale,
+        help=help,
+        kw_only=kw_only,
     )

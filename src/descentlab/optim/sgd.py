@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from descentlab.optim import fused, settings
-from descentlab.optim.registry import register
 from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.registry import register
 
 __all__ = ["GD", "SGD", "sgd"]
 
@@ -36,9 +36,17 @@ def sgd(
     """
     for theta, g, state in zip(params, grads, states):
         if momentum != 0 and "momentum_buffer" in state and fused.usable(theta, g, lr):
-            fused.sgd_momentum(theta, g, state["momentum_buffer"], lr=lr, momentum=momentum,
-                               dampening=dampening, weight_decay=weight_decay,
-                               nesterov=nesterov, maximize=maximize)
+            fused.sgd_momentum(
+                theta,
+                g,
+                state["momentum_buffer"],
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            )
             continue
         if maximize:
             g = np.negative(g)
@@ -131,9 +139,20 @@ class SGD(Optimizer):
 GD = SGD
 
 
-register(SGD, "sgd", "gradient descent: theta <- theta - eta g (GD when g is full-batch)",
-         aliases=("gd",))
-register(SGD, "momentum", "SGD with heavy-ball momentum beta = 0.9", aliases=("heavyball",),
-         momentum=0.9)
-register(SGD, "nesterov", "SGD with Nesterov momentum beta = 0.9", aliases=("nag",),
-         momentum=0.9, nesterov=True)
+register(
+    SGD,
+    "sgd",
+    "gradient descent: theta <- theta - eta g (GD when g is full-batch)",
+    aliases=("gd",),
+)
+register(
+    SGD, "momentum", "SGD with heavy-ball momentum beta = 0.9", aliases=("heavyball",), momentum=0.9
+)
+register(
+    SGD,
+    "nesterov",
+    "SGD with Nesterov momentum beta = 0.9",
+    aliases=("nag",),
+    momentum=0.9,
+    nesterov=True,
+)

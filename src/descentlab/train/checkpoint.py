@@ -76,8 +76,9 @@ def _restore_array(value: Mapping[str, Any]) -> np.ndarray:
     try:
         dtype = np.dtype(value["dtype"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"stored array has no valid numeric dtype: {value.get('dtype')!r:.60}"
-                         ) from None
+        raise ValueError(
+            f"stored array has no valid numeric dtype: {value.get('dtype')!r:.60}"
+        ) from None
     if dtype.kind not in "biuf" or set(value) != {"__ndarray__", "dtype"}:
         raise ValueError(f"stored array must be real numbers, got dtype {dtype}")
     data = value["__ndarray__"]
@@ -122,8 +123,9 @@ def save_checkpoint(trainer: Trainer, path: str | os.PathLike[str]) -> Path:
         for key, value in state.items():
             if isinstance(value, np.ndarray):
                 arrays[f"optim/{pid}/{key}"] = value
-            elif isinstance(value, list) and value and all(
-                    isinstance(v, np.ndarray) for v in value):
+            elif (
+                isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value)
+            ):
                 # a history of arrays (L-BFGS's old_dirs): arrays key#0, key#1, ...
                 for i, v in enumerate(value):
                     arrays[f"optim/{pid}/{key}#{i}"] = v
@@ -153,8 +155,9 @@ def save_checkpoint(trainer: Trainer, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def load_checkpoint(trainer: Trainer, path: str | os.PathLike[str], *,
-                    max_bytes: int | None = None) -> None:
+def load_checkpoint(
+    trainer: Trainer, path: str | os.PathLike[str], *, max_bytes: int | None = None
+) -> None:
     """Restore a state written by :func:`save_checkpoint` into a matching Trainer.
 
     Everything in the file is checked before the trainer is changed; if anything
@@ -198,8 +201,10 @@ def load_checkpoint(trainer: Trainer, path: str | os.PathLike[str], *,
             if isinstance(value, dict):  # a list of arrays stored as key#0, key#1, ...
                 parts = [target.pop(f"{key}#{i}", None) for i in range(value[_LIST_OF_ARRAYS])]
                 if any(part is None for part in parts):
-                    fail(f"optimizer state {pid}/{key} lacks some of its "
-                         f"{value[_LIST_OF_ARRAYS]} arrays")
+                    fail(
+                        f"optimizer state {pid}/{key} lacks some of its "
+                        f"{value[_LIST_OF_ARRAYS]} arrays"
+                    )
                 target[key] = parts
             else:
                 target[key] = value
@@ -252,22 +257,29 @@ def _read_meta(arrays: Mapping[str, np.ndarray], path: str, fail: Fail) -> dict[
     for key, types in _META_TYPES.items():
         value = meta[key]
         if not isinstance(value, types) or isinstance(value, bool):
-            fail(f"metadata {key!r} must be {' or '.join(t.__name__ for t in types)}, "
-                 f"got {type(value).__name__}")
+            fail(
+                f"metadata {key!r} must be {' or '.join(t.__name__ for t in types)}, "
+                f"got {type(value).__name__}"
+            )
     for key in ("epoch", "global_step"):
         if meta[key] < 0:
             fail(f"metadata {key!r} is negative")
-    if not all(isinstance(g, dict) and isinstance(g.get("params"), list)
-               and all(_is_int(i) and i >= 0 for i in g["params"])
-               for g in meta["param_groups"]):
+    if not all(
+        isinstance(g, dict)
+        and isinstance(g.get("params"), list)
+        and all(_is_int(i) and i >= 0 for i in g["params"])
+        for g in meta["param_groups"]
+    ):
         fail("metadata 'param_groups' must be a list of objects with 'params' id lists")
     for pid, values in meta["optim_scalars"].items():
         if not (pid.isdigit() and len(pid) <= 9) or not isinstance(values, dict):
             fail(f"metadata 'optim_scalars' has a bad entry {pid!r:.40}")
         for key, value in values.items():
             if not _state_value_ok(value):
-                fail(f"optimizer state {pid}/{key} is not a number, a list of numbers or None: "
-                     f"{value!r:.40}")
+                fail(
+                    f"optimizer state {pid}/{key} is not a number, a list of numbers or None: "
+                    f"{value!r:.40}"
+                )
     if not all(isinstance(s, dict) for s in meta["dropout_rngs"]):
         fail("metadata 'dropout_rngs' must be a list of generator states")
     return meta
@@ -300,16 +312,22 @@ def _is_real(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
-                     state: Mapping[int, Mapping[str, Any]], fail: Fail) -> None:
+def _check_optimizer(
+    trainer: Trainer,
+    saved_groups: list[dict[str, Any]],
+    state: Mapping[int, Mapping[str, Any]],
+    fail: Fail,
+) -> None:
     groups = trainer.optimizer.param_groups
     if len(saved_groups) != len(groups):
         fail(f"it has {len(saved_groups)} optimizer parameter groups, this run {len(groups)}")
     id_to_param: dict[int, Any] = {}
     for i, (g, s) in enumerate(zip(groups, saved_groups)):
         if len(s["params"]) != len(g["params"]):
-            fail(f"optimizer parameter group {i} has {len(s['params'])} parameters, this "
-                 f"run {len(g['params'])}")
+            fail(
+                f"optimizer parameter group {i} has {len(s['params'])} parameters, this "
+                f"run {len(g['params'])}"
+            )
         for key, value in s.items():
             if key == "params":
                 continue
@@ -318,8 +336,10 @@ def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
                     continue  # a plain number such as a scheduler's "initial_lr" is harmless
                 fail(f"optimizer parameter group {i} has an unknown setting {key!r:.40}")
             if not _fits(value, g[key]):
-                fail(f"optimizer setting {key!r} of group {i} is {value!r:.60}, which does not "
-                     f"fit this run's {g[key]!r:.60}")
+                fail(
+                    f"optimizer setting {key!r} of group {i} is {value!r:.60}, which does not "
+                    f"fit this run's {g[key]!r:.60}"
+                )
         try:  # the optimizer's own checks of its hyperparameters (lr >= 0, ...)
             trainer.optimizer._validate({**g, **{k: v for k, v in s.items() if k != "params"}})
         except (TypeError, ValueError) as exc:
@@ -340,13 +360,17 @@ def _check_optimizer(trainer: Trainer, saved_groups: list[dict[str, Any]],
                 except ValueError:
                     ok = False
                 if not ok:
-                    fail(f"optimizer state {pid}/{key} has shape {value.shape}, its parameter "
-                         f"{p.data.shape}")
+                    fail(
+                        f"optimizer state {pid}/{key} has shape {value.shape}, its parameter "
+                        f"{p.data.shape}"
+                    )
             # Otherwise shaped as the optimizer likes (Adafactor's factored moments,
             # Prodigy's slices, L-BFGS's flat vectors), but never more numbers than the model.
             elif value.size > total_size:
-                fail(f"optimizer state {pid}/{key} has shape {value.shape}, more numbers than "
-                     f"the model's {total_size} parameters")
+                fail(
+                    f"optimizer state {pid}/{key} has shape {value.shape}, more numbers than "
+                    f"the model's {total_size} parameters"
+                )
 
 
 def _check_callbacks(trainer: Trainer, meta: Mapping[str, Any], fail: Fail) -> None:
@@ -356,8 +380,10 @@ def _check_callbacks(trainer: Trainer, meta: Mapping[str, Any], fail: Fail) -> N
         current = trainer.scheduler.state_dict()
         for key, value in meta["scheduler"].items():
             if key not in current or not _fits(value, current[key]):
-                fail(f"scheduler setting {key!r:.40} = {value!r:.60} does not fit "
-                     f"this run's {type(trainer.scheduler).__name__}")
+                fail(
+                    f"scheduler setting {key!r:.40} = {value!r:.60} does not fit "
+                    f"this run's {type(trainer.scheduler).__name__}"
+                )
     if meta["early_stopping"] is not None and trainer.early_stopping is not None:
         current = trainer.early_stopping.state_dict()
         saved = meta["early_stopping"]
@@ -368,9 +394,11 @@ def _check_callbacks(trainer: Trainer, meta: Mapping[str, Any], fail: Fail) -> N
         fail(f"it has {len(meta['dropout_rngs'])} dropout layers, the model {len(dropouts)}")
     history = meta["history"]
     lists = ("epochs", "step_loss", "step_lr")
-    if (any(not isinstance(history.get(k, []), list) for k in lists)
-            or not all(isinstance(r, dict) for r in history.get("epochs", []))
-            or not all(_is_real(v) or v is None for k in lists[1:] for v in history.get(k, []))):
+    if (
+        any(not isinstance(history.get(k, []), list) for k in lists)
+        or not all(isinstance(r, dict) for r in history.get("epochs", []))
+        or not all(_is_real(v) or v is None for k in lists[1:] for v in history.get(k, []))
+    ):
         fail("metadata 'history' is malformed")
 
 
@@ -396,7 +424,8 @@ def _fits(saved: Any, current: Any, depth: int = 0) -> bool:
         return all(_is_real(s) or s is None for s in saved)
     if isinstance(current, dict):
         return isinstance(saved, dict) and all(
-            k in current and _fits(v, current[k], depth + 1) for k, v in saved.items())
+            k in current and _fits(v, current[k], depth + 1) for k, v in saved.items()
+        )
     return False  # functions and other objects are never replaced from a file
 
 
@@ -407,8 +436,9 @@ def _snapshot(trainer: Trainer) -> dict[str, Any]:
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
-        "early_stopping": (trainer.early_stopping.state_dict()
-                           if trainer.early_stopping is not None else None),
+        "early_stopping": (
+            trainer.early_stopping.state_dict() if trainer.early_stopping is not None else None
+        ),
         "loader": trainer.loader.get_state(),
         "dropout_rngs": [m.rng.bit_generator.state for m in dropouts],
         "attributes": {k: getattr(trainer, k) for k in ("history", "epoch", "global_step", "done")},
@@ -430,14 +460,18 @@ def _restore(trainer: Trainer, backup: Mapping[str, Any]) -> None:
         setattr(trainer, key, value)
 
 
-def _apply(trainer: Trainer, meta: Mapping[str, Any], model_state: Mapping[str, np.ndarray],
-           optim_state: dict[int, dict[str, Any]], stage: list[str]) -> None:
+def _apply(
+    trainer: Trainer,
+    meta: Mapping[str, Any],
+    model_state: Mapping[str, np.ndarray],
+    optim_state: dict[int, dict[str, Any]],
+    stage: list[str],
+) -> None:
     """Load everything into ``trainer``; ``stage`` names the part being loaded."""
     stage.append("the model's weights")
     trainer.model.load_state_dict(model_state)
     stage.append("the optimizer state")
-    trainer.optimizer.load_state_dict({"state": optim_state,
-                                       "param_groups": meta["param_groups"]})
+    trainer.optimizer.load_state_dict({"state": optim_state, "param_groups": meta["param_groups"]})
     stage.append("the scheduler state")
     if meta["scheduler"] is not None:
         trainer.scheduler.load_state_dict(meta["scheduler"])

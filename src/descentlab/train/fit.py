@@ -65,9 +65,7 @@ def _as_arrays(data: Any, what: str, *, allow_empty: bool = True) -> Arrays:
         if len(X) != len(y):
             raise ValueError(f"{what}: {len(X)} inputs but {len(y)} targets")
     else:
-        raise TypeError(
-            f"{what} must be an (X, y) pair or a DataLoader, got {type(data).__name__}"
-        )
+        raise TypeError(f"{what} must be an (X, y) pair or a DataLoader, got {type(data).__name__}")
     if not allow_empty and len(y) == 0:
         raise ValueError(f"the {what} set is empty (0 samples); there is nothing to train on")
     return X, y
@@ -98,7 +96,9 @@ def _build_optimizer(optimizer: Any, params: list[Any], lr: float | None) -> Opt
         options = dict(optimizer)
         optimizer = options.pop("name", None)
         if optimizer is None:
-            raise ValueError("an optimizer given as a dict needs a 'name' key, e.g. {'name': 'adam'}")
+            raise ValueError(
+                "an optimizer given as a dict needs a 'name' key, e.g. {'name': 'adam'}"
+            )
     if not isinstance(optimizer, str):
         raise TypeError(
             f"optimizer must be a name, a dict or an Optimizer, got {type(optimizer).__name__}"
@@ -207,8 +207,11 @@ class Trainer:
         self.val = _as_arrays(val, "validation", allow_empty=False) if val is not None else None
         # An optimizer built here steps one flat buffer holding every parameter.
         self.flat: FlatParameters | None = None
-        if (not isinstance(optimizer, Optimizer) and len({p.dtype for p in self.params}) == 1
-                and _elementwise(optimizer)):
+        if (
+            not isinstance(optimizer, Optimizer)
+            and len({p.dtype for p in self.params}) == 1
+            and _elementwise(optimizer)
+        ):
             self.flat = FlatParameters(self.params)
         self.optimizer = _build_optimizer(optimizer, [self.flat] if self.flat else self.params, lr)
         self.scheduler = _build_scheduler(lr_scheduler, self.optimizer)
@@ -224,8 +227,10 @@ class Trainer:
                 patience=early_stopping, monitor="val_loss" if self.val else "train_loss"
             )
         if isinstance(early_stopping, bool):
-            raise TypeError("early_stopping must be an EarlyStopping, a patience (int) or None, "
-                            f"got {early_stopping!r}")
+            raise TypeError(
+                "early_stopping must be an EarlyStopping, a patience (int) or None, "
+                f"got {early_stopping!r}"
+            )
         self.early_stopping: EarlyStopping | None = early_stopping
         if early_stopping is not None:
             self.callbacks.append(early_stopping)
@@ -237,10 +242,12 @@ class Trainer:
                 m.rng = np.random.default_rng([seed, i])
         self.total_epochs = epochs
         self.steps_per_epoch = len(self.loader)
-        self.history = History(params={
-            "optimizer": _optimizer_name(optimizer),
-            "model": _describe_model(model),
-        })
+        self.history = History(
+            params={
+                "optimizer": _optimizer_name(optimizer),
+                "model": _describe_model(model),
+            }
+        )
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.done = epochs == 0
@@ -321,8 +328,9 @@ class Trainer:
             cb.on_step_end(self, value)
         return value
 
-    def _closure(self, xb: np.ndarray, yb: np.ndarray, stepped: list[Any],
-                 first: Tensor) -> Callable[[], Tensor]:
+    def _closure(
+        self, xb: np.ndarray, yb: np.ndarray, stepped: list[Any], first: Tensor
+    ) -> Callable[[], Tensor]:
         """For an optimizer that re-evaluates the loss (L-BFGS): zero the gradients, recompute
         the batch objective and backpropagate. The first call returns the evaluation that
         train_step has just made (its gradients are in place)."""
@@ -412,14 +420,18 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "early_stopping": (
                 (self.early_stopping.state_dict(), self.early_stopping.best_state)
-                if self.early_stopping is not None else None
+                if self.early_stopping is not None
+                else None
             ),
             "loader": self.loader.get_state(),
             "dropout_rngs": [copy.deepcopy(m.rng.bit_generator.state) for m in self._dropouts()],
             "epoch": self.epoch,
             "global_step": self.global_step,
-            "history": (len(self.history.epochs), len(self.history.step_loss),
-                        len(self.history.step_lr)),
+            "history": (
+                len(self.history.epochs),
+                len(self.history.step_loss),
+                len(self.history.step_lr),
+            ),
             "stop_reason": self._stop_reason,
         }
 
@@ -481,7 +493,9 @@ class Trainer:
         logs: dict[str, Any] = {
             "epoch": self.epoch,
             "train_loss": stats["loss_sum"] / samples if samples else None,
-            "train_accuracy": stats["correct"] / samples if self.classification and samples else None,
+            "train_accuracy": stats["correct"] / samples
+            if self.classification and samples
+            else None,
             "val_loss": None,
             "val_accuracy": None,
             "lr": self._lr(),
@@ -581,14 +595,17 @@ class Trainer:
                 f"checkpoint {path} was made with optimizer {made_with['optimizer']}, "
                 f"this run uses {ours['optimizer']}"
             )
-        saved = {k.removeprefix("model/"): v.shape for k, v in arrays.items()
-                 if k.startswith("model/")}
+        saved = {
+            k.removeprefix("model/"): v.shape for k, v in arrays.items() if k.startswith("model/")
+        }
         mine = {k: v.shape for k, v in self.model.state_dict().items()}
         same_model = made_with.get("model") in (None, ours["model"]) or (
-            _without_dropout(made_with["model"]) == _without_dropout(ours["model"]))
+            _without_dropout(made_with["model"]) == _without_dropout(ours["model"])
+        )
         if saved != mine or not same_model:
             theirs = made_with.get("model") or ", ".join(
-                f"{k} {'x'.join(map(str, v))}" for k, v in saved.items())
+                f"{k} {'x'.join(map(str, v))}" for k, v in saved.items()
+            )
             raise ValueError(
                 f"checkpoint {path} was made with the model {theirs}, this run builds "
                 f"{ours['model']}"
@@ -651,10 +668,22 @@ def fit(
     objective L + lambda R.
     """
     trainer = Trainer(
-        model, train, val, loss=loss, optimizer=optimizer, lr=lr, epochs=epochs,
-        batch_size=batch_size, regularizer=regularizer, lr_scheduler=lr_scheduler,
-        grad_clip=grad_clip, early_stopping=early_stopping, tol=tol, callbacks=callbacks,
-        seed=seed, progress=progress,
+        model,
+        train,
+        val,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        regularizer=regularizer,
+        lr_scheduler=lr_scheduler,
+        grad_clip=grad_clip,
+        early_stopping=early_stopping,
+        tol=tol,
+        callbacks=callbacks,
+        seed=seed,
+        progress=progress,
     )
     if resume is not None:
         trainer.load_checkpoint(resume)

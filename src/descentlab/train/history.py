@@ -65,8 +65,7 @@ class History:
     def to_dict(self, timings: bool = True) -> dict[str, Any]:
         """A JSON-able dict; ``timings=False`` drops the machine-dependent columns."""
         rows = [
-            {k: v for k, v in row.items() if timings or k not in TIMING_KEYS}
-            for row in self.epochs
+            {k: v for k, v in row.items() if timings or k not in TIMING_KEYS} for row in self.epochs
         ]
         return {
             "epochs": rows,

@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int | None = None
+) -> np.ndarray:
     """C[i, j] = number of samples of true class i predicted as class j."""
     y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
     y_pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"{len(y_true)} labels but {len(y_pred)} predictions")
-    k = num_classes if num_classes is not None else int(max(y_true.max(initial=-1), y_pred.max(initial=-1)) + 1)
+    k = (
+        num_classes
+        if num_classes is not None
+        else int(max(y_true.max(initial=-1), y_pred.max(initial=-1)) + 1)
+    )
     matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (y_true, y_pred), 1)
     return matrix

@@ -42,8 +42,18 @@ PALETTE: dict[str, str] = {
     "lbfgs": "#3182bd",
 }
 #: Colours for runs that are not told apart by optimizer (learning rates, batch sizes...).
-CYCLE: tuple[str, ...] = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-                          "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+CYCLE: tuple[str, ...] = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
 
 DPI = 120
 STATIC_SUFFIXES = (".png", ".svg", ".pdf")
@@ -75,8 +85,9 @@ def _key(name: str | None) -> str:
     return {"gd": "sgd", "nag": "nesterov", "heavyball": "momentum"}.get(key, key)
 
 
-def check_out(out: str | os.PathLike[str] | None, kinds: Sequence[str] = STATIC_SUFFIXES
-              ) -> Path | None:
+def check_out(
+    out: str | os.PathLike[str] | None, kinds: Sequence[str] = STATIC_SUFFIXES
+) -> Path | None:
     """Validate the output file name early (before any work) and return it as a Path."""
     if out is None:
         return None
@@ -87,7 +98,8 @@ def check_out(out: str | os.PathLike[str] | None, kinds: Sequence[str] = STATIC_
     if suffix not in kinds:
         raise ValueError(
             f"cannot write {str(path)!r}: unknown file type {suffix or '(none)'!r}; expected a "
-            f"name ending in one of {', '.join(kinds)}")
+            f"name ending in one of {', '.join(kinds)}"
+        )
     return path
 
 
@@ -111,10 +123,11 @@ def save(fig: Any, out: str | os.PathLike[str] | None) -> Any:
     path = check_out(out)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with matplotlib.rc_context({"svg.hashsalt": "descentlab"}), \
-                atomic_write(path, "wb") as f:  # reproducible SVG ids; never a torn file
-            fig.savefig(f, format=path.suffix.lower()[1:], dpi=fig.dpi,
-                        metadata=_metadata(path))
+        with (
+            matplotlib.rc_context({"svg.hashsalt": "descentlab"}),
+            atomic_write(path, "wb") as f,
+        ):  # reproducible SVG ids; never a torn file
+            fig.savefig(f, format=path.suffix.lower()[1:], dpi=fig.dpi, metadata=_metadata(path))
     return fig
 
 
@@ -140,8 +153,16 @@ def fmt(v: Any) -> str:
         return str(v)
 
 
-_SYMBOLS = {"lr": "η", "momentum": "β", "alpha": "α", "rho": "ρ", "eps": "ε",
-            "beta1": "β1", "beta2": "β2", "weight_decay": "λ"}
+_SYMBOLS = {
+    "lr": "η",
+    "momentum": "β",
+    "alpha": "α",
+    "rho": "ρ",
+    "eps": "ε",
+    "beta1": "β1",
+    "beta2": "β2",
+    "weight_decay": "λ",
+}
 
 
 def settings_text(settings: Mapping[str, Any]) -> str:
@@ -199,7 +220,8 @@ def as_runs(results: Any) -> list[tuple[str, Any]]:
     else:
         raise TypeError(
             f"results must be a Result, a list of Results or a dict label -> Result, got "
-            f"{type(results).__name__}")
+            f"{type(results).__name__}"
+        )
     out: list[tuple[str, Any]] = []
     for label, res in pairs:
         if not (isinstance(res, Mapping) and "nit" in res):
@@ -280,7 +302,9 @@ def short_status(result: Mapping[str, Any], left: int | None = None) -> str:
     if status == "converged":
         return f"converged in {nit} steps"
     if status == "diverged":
-        text = msg.split(":")[0] if msg.startswith("diverged at step") else f"diverged at step {nit}"
+        text = (
+            msg.split(":")[0] if msg.startswith("diverged at step") else f"diverged at step {nit}"
+        )
         if left is not None and f"step {left}" not in text:
             text += f" (left the plot at step {left})"
         return text

@@ -34,6 +34,7 @@ __all__ = ["CLASSIC_RACES", "RaceAnimation", "classic_race", "frame_steps", "rac
 
 OutPath = str | os.PathLike[str] | None
 
+
 def frame_steps(n_steps: int, frames: int | None) -> np.ndarray:
     """The step shown by each frame: every step 0..T when ``frames`` is None, else
     ``min(frames, T + 1)`` steps spread evenly from 0 to T (first and last included)."""
@@ -69,7 +70,8 @@ def _check_animation_out(out: OutPath) -> Any:
     if path is not None and path.suffix.lower() == ".mp4" and ffmpeg_executable() is None:
         raise RuntimeError(
             f"cannot write {str(path)!r}: MP4 needs ffmpeg (on the PATH, or pip install "
-            "'descentlab[video]') and none was found; or save as .gif (written with Pillow)")
+            "'descentlab[video]') and none was found; or save as .gif (written with Pillow)"
+        )
     return path
 
 
@@ -134,8 +136,9 @@ def race_animation(
     xn, yn = axis_names(f)
 
     visible, exits, trails, heads, curves, series = [], [], [], [], [], []
-    ymax = 1e4 * max([abs(values_of(r)[0]) for _, r in runs
-                      if np.isfinite(values_of(r)[0])] + [1.0])
+    ymax = 1e4 * max(
+        [abs(values_of(r)[0]) for _, r in runs if np.isfinite(values_of(r)[0])] + [1.0]
+    )
     for (label, res), P, color in zip(runs, paths, colors):
         vis, left = clip_path(P, lo, hi)
         if f.dim == 1 and len(vis):
@@ -156,10 +159,17 @@ def race_animation(
         series.append(v[:cut])
         (curve,) = axv.plot([], [], color=color, lw=1.8)
         curves.append(curve)
-    ax.scatter(paths[0][:1, 0], (paths[0][:1, 1] if f.dim == 2 else f.value(paths[0][:1, :1])),
-               marker="o", s=60, c="white", edgecolors="black", zorder=7, label="start")
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=3, fontsize=7.5,
-              frameon=False)
+    ax.scatter(
+        paths[0][:1, 0],
+        (paths[0][:1, 1] if f.dim == 2 else f.value(paths[0][:1, :1])),
+        marker="o",
+        s=60,
+        c="white",
+        edgecolors="black",
+        zorder=7,
+        label="start",
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=3, fontsize=7.5, frameon=False)
     ax.set_xlabel(xn if f.dim == 2 else "x")
     ax.set_ylabel(yn if f.dim == 2 else "f(x)")
 
@@ -176,15 +186,24 @@ def race_animation(
     axv.set_ylabel("f(x_t)")
     axv.grid(alpha=0.3, which="both")
     axv.set_title("f(x_t) against t", fontsize=10)
-    clock = ax.text(0.02, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize=9,
-                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "alpha": 0.85},
-                    zorder=10)
+    clock = ax.text(
+        0.02,
+        0.97,
+        "",
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=9,
+        bbox={"boxstyle": "round,pad=0.25", "fc": "white", "alpha": 0.85},
+        zorder=10,
+    )
     ax.set_title(title or f"{f.name}: {len(runs)} optimizers racing", fontsize=11)
 
     def update(k: int) -> list[Any]:
         s = int(steps[k])
         for vis, left, trail, head, curve, v, (_, res) in zip(
-                visible, exits, trails, heads, curves, series, runs):
+            visible, exits, trails, heads, curves, series, runs
+        ):
             m = min(s, len(vis) - 1)
             if m >= 0:
                 trail.set_data(vis[: m + 1, 0], vis[: m + 1, 1])
@@ -195,8 +214,7 @@ def race_animation(
         clock.set_text(f"step {s}")
         return [*trails, *heads, *curves, clock]
 
-    anim = RaceAnimation(fig, update, steps, fps,
-                         [*trails, *heads, *curves, clock])
+    anim = RaceAnimation(fig, update, steps, fps, [*trails, *heads, *curves, clock])
     anim.statuses = {label: short_status(res, left) for (label, res), left in zip(runs, exits)}
     if path is not None:
         anim.save(path)
@@ -211,8 +229,9 @@ class RaceAnimation:
     are blitted: the contours and axes are drawn once, then only the moving lines.
     """
 
-    def __init__(self, figure: Any, update: Any, frame_steps: np.ndarray, fps: float,
-                 artists: list[Any]) -> None:
+    def __init__(
+        self, figure: Any, update: Any, frame_steps: np.ndarray, fps: float, artists: list[Any]
+    ) -> None:
         self.figure = figure
         self.update = update
         self.frame_steps = np.asarray(frame_steps)
@@ -276,23 +295,51 @@ class RaceAnimation:
         frames = list(self.frames())
         # one palette for all frames, from the last one (it shows every path's colour)
         palette = frames[-1].quantize(colors=self.colors, method=Image.Quantize.FASTOCTREE)
-        first, *rest = [im.quantize(palette=palette, dither=Image.Dither.NONE)
-                        for im in frames]
+        first, *rest = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in frames]
         durations = [round(1000.0 / self.fps)] * len(frames)
         durations[-1] = max(durations[-1], 1500)  # pause on the final state
         with atomic_write(path, "wb") as f:
-            first.save(f, format="GIF", save_all=True, append_images=rest,
-                       duration=durations, loop=0, optimize=False, disposal=1)
+            first.save(
+                f,
+                format="GIF",
+                save_all=True,
+                append_images=rest,
+                duration=durations,
+                loop=0,
+                optimize=False,
+                disposal=1,
+            )
 
     def _save_mp4(self, path: Any) -> None:
         import subprocess
 
         w, h = self.figure.canvas.get_width_height()
         with atomic_path(path) as tmp:  # ffmpeg writes a temporary file beside path
-            cmd = [ffmpeg_executable() or "ffmpeg", "-y", "-loglevel", "error", "-f",
-                   "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}",
-                   "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p",
-                   "-vcodec", "libx264", "-f", "mp4", str(tmp)]
+            cmd = [
+                ffmpeg_executable() or "ffmpeg",
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                f"{w}x{h}",
+                "-r",
+                f"{self.fps:g}",
+                "-i",
+                "-",
+                "-vf",
+                "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                "-pix_fmt",
+                "yuv420p",
+                "-vcodec",
+                "libx264",
+                "-f",
+                "mp4",
+                str(tmp),
+            ]
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
             assert proc.stdin is not None
             try:
@@ -345,7 +392,14 @@ def classic_race(
     _check_animation_out(out)
     results = run_classic(key, steps)
     spec = CLASSIC_RACES[key]
-    anim = race_animation(key, results, fps=fps, frames=frames, out=out, bounds=spec["bounds"],
-                          title=f"{key}: the classic race from ({', '.join(map(fmt, spec['x0']))})")
+    anim = race_animation(
+        key,
+        results,
+        fps=fps,
+        frames=frames,
+        out=out,
+        bounds=spec["bounds"],
+        title=f"{key}: the classic race from ({', '.join(map(fmt, spec['x0']))})",
+    )
     anim.results = results
     return anim

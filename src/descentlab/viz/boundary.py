@@ -21,8 +21,18 @@ from descentlab.viz._common import CYCLE, check_out, fmt, new_figure, save
 __all__ = ["plot_decision_boundary", "plot_overfitting", "plot_regression_fit"]
 
 OutPath = str | os.PathLike[str] | None
-CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-                "#17becf", "#bcbd22", "#7f7f7f")
+CLASS_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
 
 
 def _outputs(model: Any, X: np.ndarray) -> np.ndarray:
@@ -36,8 +46,9 @@ def _outputs(model: Any, X: np.ndarray) -> np.ndarray:
         return np.asarray(predict(model, X.astype(dtype)), dtype=np.float64)
     if callable(model):
         return np.asarray(model(X), dtype=np.float64)
-    raise TypeError(f"model must be a descentlab Module or a function of X, got "
-                    f"{type(model).__name__}")
+    raise TypeError(
+        f"model must be a descentlab Module or a function of X, got {type(model).__name__}"
+    )
 
 
 def _probabilities(out: np.ndarray) -> np.ndarray:
@@ -109,35 +120,65 @@ def plot_decision_boundary(
         fig = new_figure(6.4, 5.4)
         ax = fig.add_subplot()
     fig = ax.figure
-    ax.imshow(np.clip(img, 0, 1), origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]),
-              aspect="auto", interpolation="bilinear")
+    ax.imshow(
+        np.clip(img, 0, 1),
+        origin="lower",
+        extent=(lo[0], hi[0], lo[1], hi[1]),
+        aspect="auto",
+        interpolation="bilinear",
+    )
     if P.shape[1] > 1 and len(np.unique(pred)) > 1:
-        ax.contour(xs, ys, pred, levels=np.arange(P.shape[1]) + 0.5, colors="black",
-                   linewidths=0.9, alpha=0.7)
+        ax.contour(
+            xs,
+            ys,
+            pred,
+            levels=np.arange(P.shape[1]) + 0.5,
+            colors="black",
+            linewidths=0.9,
+            alpha=0.7,
+        )
     names = list(class_names) if class_names is not None else [f"class {k}" for k in range(C)]
     acc_train = float(np.mean(_probabilities(_outputs(model, X)).argmax(axis=1) == y))
     for k in range(C):
         sel = y == k
         color = CLASS_COLORS[k % len(CLASS_COLORS)]
-        ax.scatter(X[sel, 0], X[sel, 1], s=22, c=color, edgecolors="black", linewidths=0.5,
-                   marker="o", label=f"{names[k] if k < len(names) else k} (train)", zorder=3)
+        ax.scatter(
+            X[sel, 0],
+            X[sel, 1],
+            s=22,
+            c=color,
+            edgecolors="black",
+            linewidths=0.5,
+            marker="o",
+            label=f"{names[k] if k < len(names) else k} (train)",
+            zorder=3,
+        )
         if have_test:
             selt = y_test == k
-            ax.scatter(X_test[selt, 0], X_test[selt, 1], s=34, c=color, edgecolors="white",
-                       linewidths=0.8, marker="^", label=f"{names[k] if k < len(names) else k}"
-                       " (test)", zorder=4)
+            ax.scatter(
+                X_test[selt, 0],
+                X_test[selt, 1],
+                s=34,
+                c=color,
+                edgecolors="white",
+                linewidths=0.8,
+                marker="^",
+                label=f"{names[k] if k < len(names) else k} (test)",
+                zorder=4,
+            )
     text = f"train accuracy {acc_train:.1%}"
     if have_test:
-        acc_test = float(np.mean(_probabilities(_outputs(model, X_test)).argmax(axis=1)
-                                 == y_test))
+        acc_test = float(np.mean(_probabilities(_outputs(model, X_test)).argmax(axis=1) == y_test))
         text += f", test accuracy {acc_test:.1%}"
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")
     ax.legend(fontsize=7.5, loc="best", framealpha=0.85, ncol=2 if have_test else 1)
-    ax.set_title((title or "Decision regions (colour = predicted class probabilities)")
-                 + f"\n{text}", fontsize=10.5)
+    ax.set_title(
+        (title or "Decision regions (colour = predicted class probabilities)") + f"\n{text}",
+        fontsize=10.5,
+    )
     return save(fig, out)
 
 
@@ -192,33 +233,61 @@ def plot_regression_fit(
         ax = fig.add_subplot()
     fig = ax.figure
     if truth is not None:
-        ax.plot(grid[:, 0], np.asarray(truth(grid[:, 0]), dtype=np.float64).reshape(-1), "--",
-                color="0.35", lw=1.3, label="truth")
+        ax.plot(
+            grid[:, 0],
+            np.asarray(truth(grid[:, 0]), dtype=np.float64).reshape(-1),
+            "--",
+            color="0.35",
+            lw=1.3,
+            label="truth",
+        )
     ys_all = [y]
     for i, (label, model) in enumerate(pairs):
         if isinstance(model, (np.ndarray, list, tuple)):
             pred = np.asarray(model, dtype=np.float64).reshape(-1)
             if pred.shape != (resolution,):
-                raise ValueError(f"predictions for {label!r} must have shape ({resolution},) "
-                                 f"(one per grid point), got {pred.shape}")
+                raise ValueError(
+                    f"predictions for {label!r} must have shape ({resolution},) "
+                    f"(one per grid point), got {pred.shape}"
+                )
             mse = ""
         else:
             pred = _outputs(model, grid).reshape(-1)
             err = float(np.mean((_outputs(model, X).reshape(-1) - y) ** 2))
             mse = f"train MSE {fmt(err)}"
             if have_test:
-                errt = float(np.mean((_outputs(model, np.asarray(X_test, dtype=np.float64)
-                                                .reshape(-1, 1)).reshape(-1)
-                                      - np.ravel(y_test)) ** 2))
+                errt = float(
+                    np.mean(
+                        (
+                            _outputs(
+                                model, np.asarray(X_test, dtype=np.float64).reshape(-1, 1)
+                            ).reshape(-1)
+                            - np.ravel(y_test)
+                        )
+                        ** 2
+                    )
+                )
                 mse += f", test MSE {fmt(errt)}"
         ys_all.append(pred[np.isfinite(pred)])
-        ax.plot(grid[:, 0], pred, color=CYCLE[i % len(CYCLE)], lw=2.0,
-                label=f"{label}" + (f" ({mse})" if mse else ""))
+        ax.plot(
+            grid[:, 0],
+            pred,
+            color=CYCLE[i % len(CYCLE)],
+            lw=2.0,
+            label=f"{label}" + (f" ({mse})" if mse else ""),
+        )
     if have_test:
-        ax.scatter(np.ravel(X_test), np.ravel(y_test), marker="x", s=18, c="0.45", zorder=4,
-                   linewidths=1.0, label="test points")
-    ax.scatter(X[:, 0], y, s=46, c="black", edgecolors="white", zorder=5,
-               label="training points")
+        ax.scatter(
+            np.ravel(X_test),
+            np.ravel(y_test),
+            marker="x",
+            s=18,
+            c="0.45",
+            zorder=4,
+            linewidths=1.0,
+            label="test points",
+        )
+    ax.scatter(X[:, 0], y, s=46, c="black", edgecolors="white", zorder=5, label="training points")
     span = np.concatenate([v for v in ys_all if v.size])
     top, bottom = float(np.percentile(span, 99.5)), float(np.percentile(span, 0.5))
     ymin, ymax = min(bottom, y.min()), max(top, y.max())
@@ -271,11 +340,27 @@ def plot_overfitting(
     for label, (p, reg) in runs.items():
         nn.manual_seed(seed)
         model = nn.MLP(sizes, activation="tanh", dropout=p)
-        fit(model, (X, y), loss="mse", optimizer="adam", lr=lr, epochs=epochs, batch_size=len(X),
-            regularizer=reg, seed=seed, progress=False)
+        fit(
+            model,
+            (X, y),
+            loss="mse",
+            optimizer="adam",
+            lr=lr,
+            epochs=epochs,
+            batch_size=len(X),
+            regularizer=reg,
+            seed=seed,
+            progress=False,
+        )
         models[label] = model
     fig = plot_regression_fit(
-        models, X, y, X_test=X_test, y_test=y_test, truth=lambda x: 0.5 * x + 0.2,
-        title=title or f"Overfitting {n} noisy points with an MLP {sizes}, and two cures")
+        models,
+        X,
+        y,
+        X_test=X_test,
+        y_test=y_test,
+        truth=lambda x: 0.5 * x + 0.2,
+        title=title or f"Overfitting {n} noisy points with an MLP {sizes}, and two cures",
+    )
     fig.models = models
     return save(fig, out)

@@ -80,10 +80,16 @@ def plot_values(
         t = np.arange(len(v))
         ax.plot(t[:cut], v[:cut], color=color, lw=1.8, label=run_label(label, res))
         if (str(res.get("status")) == "diverged" or cut < len(v)) and cut > 0:
-            ax.scatter(t[cut - 1], v[cut - 1], marker="X", s=90, c=color,
-                       edgecolors="black", zorder=5)
-            ax.annotate(short_status(res), (t[cut - 1], v[cut - 1]), xytext=(5, 5),
-                        textcoords="offset points", fontsize=7.5)
+            ax.scatter(
+                t[cut - 1], v[cut - 1], marker="X", s=90, c=color, edgecolors="black", zorder=5
+            )
+            ax.annotate(
+                short_status(res),
+                (t[cut - 1], v[cut - 1]),
+                xytext=(5, 5),
+                textcoords="offset points",
+                fontsize=7.5,
+            )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step t")
@@ -147,18 +153,34 @@ def plot_lr_sweep(
         _, left = clip_path(path_of(r), lo, hi)
         text = short_status(r, left)
         ok = r["status"] == "converged"
-        box = {"boxstyle": "round,pad=0.3", "fc": "#e8f5e9" if ok else "#ffebee"
-               if r["status"] == "diverged" else "#fff8e1", "ec": "0.6", "alpha": 0.95}
-        ax.text(0.5, 1.015, text, transform=ax.transAxes, ha="center", va="bottom",
-                fontsize=8, bbox=box, zorder=10)
+        box = {
+            "boxstyle": "round,pad=0.3",
+            "fc": "#e8f5e9" if ok else "#ffebee" if r["status"] == "diverged" else "#fff8e1",
+            "ec": "0.6",
+            "alpha": 0.95,
+        }
+        ax.text(
+            0.5,
+            1.015,
+            text,
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            bbox=box,
+            zorder=10,
+        )
         ax.set_title(f"{label}", fontsize=11, pad=20)
         if i % ncol:
             ax.set_ylabel("")
-    for ax in axes[len(runs):]:
+    for ax in axes[len(runs) :]:
         ax.set_visible(False)
-    fig.suptitle(title or f"{optimizer} on {f.name} from x0 = "
-                 f"{', '.join(fmt(v) for v in start)}: {steps} steps per learning rate",
-                 fontsize=12)
+    fig.suptitle(
+        title
+        or f"{optimizer} on {f.name} from x0 = "
+        f"{', '.join(fmt(v) for v in start)}: {steps} steps per learning rate",
+        fontsize=12,
+    )
     fig.results = res
     return save(fig, out)
 
@@ -204,8 +226,11 @@ def plot_history(
     pairs = _as_histories(histories, labels)
     if not pairs or all(len(h.epochs) == 0 for _, h in pairs):
         raise ValueError("plot_history needs at least one History with epochs")
-    has_acc = any(np.isfinite(_column(h, k)).any() for _, h in pairs
-                  for k in ("train_accuracy", "val_accuracy"))
+    has_acc = any(
+        np.isfinite(_column(h, k)).any()
+        for _, h in pairs
+        for k in ("train_accuracy", "val_accuracy")
+    )
     fig = new_figure(12.0 if has_acc else 7.0, 4.4)
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False).ravel()
     ax_loss = axes[0]
@@ -218,13 +243,29 @@ def plot_history(
             loss = _column(h, f"{key}_loss")
             if np.isfinite(loss).any():
                 losses.append(loss[np.isfinite(loss)])
-                ax_loss.plot(ep, loss, style, color=color, lw=1.8, marker="o" if len(ep) <= 30
-                             else None, ms=3, label=f"{label} ({suffix})")
+                ax_loss.plot(
+                    ep,
+                    loss,
+                    style,
+                    color=color,
+                    lw=1.8,
+                    marker="o" if len(ep) <= 30 else None,
+                    ms=3,
+                    label=f"{label} ({suffix})",
+                )
             if has_acc:
                 acc = _column(h, f"{key}_accuracy")
                 if np.isfinite(acc).any():
-                    axes[1].plot(ep, acc, style, color=color, lw=1.8, marker="o"
-                                 if len(ep) <= 30 else None, ms=3, label=f"{label} ({suffix})")
+                    axes[1].plot(
+                        ep,
+                        acc,
+                        style,
+                        color=color,
+                        lw=1.8,
+                        marker="o" if len(ep) <= 30 else None,
+                        ms=3,
+                        label=f"{label} ({suffix})",
+                    )
         lr = _column(h, "lr")
         finite = lr[np.isfinite(lr)]
         if finite.size > 1 and not np.allclose(finite, finite[0]):
@@ -234,8 +275,11 @@ def plot_history(
             lr_ax.plot(ep, lr, ":", color=color, lw=1.4, alpha=0.8)
     allv = np.concatenate(losses) if losses else np.zeros(0)
     if log_loss is None:
-        log_loss = bool(allv.size) and bool(np.all(allv > 0)) and \
-            float(allv.max()) / max(float(allv.min()), 1e-300) > 30
+        log_loss = (
+            bool(allv.size)
+            and bool(np.all(allv > 0))
+            and float(allv.max()) / max(float(allv.min()), 1e-300) > 30
+        )
     if log_loss:
         ax_loss.set_yscale("log")
     ax_loss.set_xlabel("epoch")

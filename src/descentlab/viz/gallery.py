@@ -31,8 +31,13 @@ def _beale_runs(steps: int) -> Any:
     from descentlab.landscapes.classic import CLASSIC_RACES
 
     spec = CLASSIC_RACES["beale"]
-    return race("beale", spec["x0"], {k: dict(v) for k, v in spec["optimizers"].items()},
-                steps=steps, tol=1e-8)
+    return race(
+        "beale",
+        spec["x0"],
+        {k: dict(v) for k, v in spec["optimizers"].items()},
+        steps=steps,
+        tol=1e-8,
+    )
 
 
 def _saddle_runs(steps: int) -> Any:
@@ -40,16 +45,31 @@ def _saddle_runs(steps: int) -> Any:
     from descentlab.landscapes.classic import CLASSIC_RACES
 
     spec = CLASSIC_RACES["saddle"]
-    return race("saddle", spec["x0"], {k: dict(v) for k, v in spec["optimizers"].items()},
-                steps=steps, tol=1e-8)
+    return race(
+        "saddle",
+        spec["x0"],
+        {k: dict(v) for k, v in spec["optimizers"].items()},
+        steps=steps,
+        tol=1e-8,
+    )
 
 
 def _rosenbrock_runs(steps: int) -> Any:
     from descentlab.landscapes import race
 
-    return race("rosenbrock", [-1.2, 1.0], {
-        "sgd": {"lr": 1e-3}, "momentum": {"lr": 1e-3}, "nesterov": {"lr": 1e-3},
-        "rmsprop": {"lr": 1e-2}, "adam": {"lr": 0.05}}, steps=steps, tol=1e-8)
+    return race(
+        "rosenbrock",
+        [-1.2, 1.0],
+        {
+            "sgd": {"lr": 1e-3},
+            "momentum": {"lr": 1e-3},
+            "nesterov": {"lr": 1e-3},
+            "rmsprop": {"lr": 1e-2},
+            "adam": {"lr": 0.05},
+        },
+        steps=steps,
+        tol=1e-8,
+    )
 
 
 def _moons_histories(epochs: int) -> tuple[dict[str, Any], Any, Any]:
@@ -62,8 +82,16 @@ def _moons_histories(epochs: int) -> tuple[dict[str, Any], Any, Any]:
     for name, kw in settings.items():
         nn.manual_seed(0)
         model = nn.MLP([2, 32, 32, 2], activation="relu")
-        histories[name] = fit(model, bundle.train, bundle.val, optimizer={"name": name, **kw},
-                              epochs=epochs, batch_size=32, seed=0, progress=False)
+        histories[name] = fit(
+            model,
+            bundle.train,
+            bundle.val,
+            optimizer={"name": name, **kw},
+            epochs=epochs,
+            batch_size=32,
+            seed=0,
+            progress=False,
+        )
         models[name] = model
     return histories, models["adam"], bundle
 
@@ -75,8 +103,17 @@ def _spirals_model(epochs: int) -> tuple[Any, Any]:
     bundle = data.load("spirals", seed=0, n=450, noise=0.05, classes=3)
     nn.manual_seed(0)
     model = nn.MLP([2, 64, 64, 3], activation="relu")
-    fit(model, bundle.train, bundle.val, optimizer="adam", lr=0.01, epochs=epochs,
-        batch_size=32, seed=0, progress=False)
+    fit(
+        model,
+        bundle.train,
+        bundle.val,
+        optimizer="adam",
+        lr=0.01,
+        epochs=epochs,
+        batch_size=32,
+        seed=0,
+        progress=False,
+    )
     return model, bundle
 
 
@@ -105,76 +142,152 @@ def _items(quick: bool) -> list[tuple[str, str, str, Callable[[Path], Any]]]:
         return cache["spirals"]
 
     return [
-        ("landscape_beale.png", "Seven optimizers on Beale's function",
-         ("Paths of SGD, momentum, Nesterov, AdaGrad, Adadelta, RMSprop and Adam from "
-         "(0.7, 1.4) on log-spaced contours; the star is the minimum at (3, 0.5)."),
-         lambda p: viz.plot_landscape("beale", beale(), resolution=res,
-                                      bounds=[[-1.0, 4.5], [-1.5, 2.5]], out=p)),
-        ("race_beale.gif", "The classic race on Beale's function (animation)",
-         "The same seven runs moving together, with f(x_t) against t beside them.",
-         lambda p: viz.classic_race("beale", steps=steps, frames=8 if q else 60, out=p)),
-        ("race_saddle.gif", "The classic race on the saddle x² - y² (animation)",
-         ("SGD creeps towards the saddle point and stalls; momentum overshoots; the "
-         "adaptive methods escape along y at once."),
-         lambda p: viz.classic_race("saddle", steps=30 if q else 120, frames=8 if q else 50,
-                                    out=p)),
-        ("values_beale.png", "Loss against steps on Beale's function",
-         "f(x_t) - f* for the seven runs above, on a log scale.",
-         lambda p: viz.plot_values(beale(), f="beale", out=p)),
-        ("landscape_rosenbrock.png", "Rosenbrock's banana valley",
-         "Gradient descent crawls along the curved valley floor; momentum and Adam go faster.",
-         lambda p: viz.plot_landscape("rosenbrock", _rosenbrock_runs(steps * 5 if not q
-                                                                     else steps),
-                                      resolution=res, out=p)),
-        ("surface_saddle.png", "The saddle as a surface",
-         "x² - y² in 3-D with the race's paths: the saddle point is flat but not a minimum.",
-         lambda p: viz.plot_surface("saddle", _saddle_runs(30 if q else 60),
-                                    resolution=20 if q else 60, out=p)),
-        ("lr_sweep_parabola.png", "The learning-rate experiment on x²",
-         ("Gradient descent from x0 = 1 with η = 0.01 (slow), 0.1 (converges), 1 (oscillates "
-         "between ±1), 100 and 1000 (diverge at once)."),
-         lambda p: viz.plot_lr_sweep("parabola", out=p)),
-        ("lr_sweep_ravine.png", "Learning rates on an ill-conditioned ravine",
-         ("0.1 x² + 2 y²: η = 0.5 makes the steep direction oscillate, η = 0.6 diverges, "
-         "while the flat direction wants a larger step."),
-         lambda p: viz.plot_lr_sweep("ill_conditioned", (0.1, 0.4, 0.5, 0.6), steps=20,
-                                     out=p)),
-        ("basins_himmelblau.png", "Basins of attraction on Himmelblau's function",
-         "Each pixel is a start of gradient descent, coloured by the minimum it reaches.",
-         lambda p: viz.plot_basins("himmelblau", resolution=16 if q else 150,
-                                   steps=60 if q else 500, out=p)),
-        ("basins_six_hump_camel.png", "Basins of attraction on the six-hump camel",
-         "Two global and four local minima share the plane.",
-         lambda p: viz.plot_basins("six_hump_camel", resolution=16 if q else 150,
-                                   steps=60 if q else 500, out=p)),
-        ("gd_vs_sgd.png", "GD vs SGD vs mini-batch",
-         ("The eight-point line fit: full-batch steps, single-sample steps and batches of "
-         "four, with the end of every epoch marked."),
-         lambda p: viz.plot_gd_vs_sgd(epochs=3 if q else 10, out=p)),
-        ("history_moons.png", "Training curves: three optimizers on the moons",
-         ("An MLP 2-32-32-2 trained with SGD, momentum and Adam; train solid, validation "
-         "dashed."),
-         lambda p: viz.plot_history(moons()[0], out=p)),
-        ("decision_boundary_moons.png", "Decision regions on the moons",
-         "The Adam-trained network; colours mix the predicted class probabilities.",
-         lambda p: viz.plot_decision_boundary(moons()[1], *moons()[2].train,
-                                              X_test=moons()[2].test[0],
-                                              y_test=moons()[2].test[1],
-                                              resolution=40 if q else 200, out=p)),
-        ("decision_boundary_spirals.png", "Decision regions on three spirals",
-         "A multiclass problem: an MLP 2-64-64-3 trained with Adam.",
-         lambda p: viz.plot_decision_boundary(spirals()[0], *spirals()[1].train,
-                                              X_test=spirals()[1].test[0],
-                                              y_test=spirals()[1].test[1],
-                                              resolution=40 if q else 200, out=p)),
-        ("overfitting.png", "Overfitting, L2 and dropout",
-         ("A wide MLP passes through all eight noisy points; an L2 penalty and dropout give "
-         "smoother fits with lower test error."),
-         lambda p: viz.plot_overfitting(epochs=100 if q else 1500, out=p)),
-        ("regularized_landscape.png", "What a penalty does to the landscape",
-         ("The eight-point loss alone, plus λ‖θ‖₁ (the minimum moves onto the axis b = 0) "
-         "and plus λ‖θ‖² (the minimum shrinks towards 0)."),
-         lambda p: viz.plot_regularized_landscape(resolution=60 if q else 200, out=p)),
+        (
+            "landscape_beale.png",
+            "Seven optimizers on Beale's function",
+            (
+                "Paths of SGD, momentum, Nesterov, AdaGrad, Adadelta, RMSprop and Adam from "
+                "(0.7, 1.4) on log-spaced contours; the star is the minimum at (3, 0.5)."
+            ),
+            lambda p: viz.plot_landscape(
+                "beale", beale(), resolution=res, bounds=[[-1.0, 4.5], [-1.5, 2.5]], out=p
+            ),
+        ),
+        (
+            "race_beale.gif",
+            "The classic race on Beale's function (animation)",
+            "The same seven runs moving together, with f(x_t) against t beside them.",
+            lambda p: viz.classic_race("beale", steps=steps, frames=8 if q else 60, out=p),
+        ),
+        (
+            "race_saddle.gif",
+            "The classic race on the saddle x² - y² (animation)",
+            (
+                "SGD creeps towards the saddle point and stalls; momentum overshoots; the "
+                "adaptive methods escape along y at once."
+            ),
+            lambda p: viz.classic_race(
+                "saddle", steps=30 if q else 120, frames=8 if q else 50, out=p
+            ),
+        ),
+        (
+            "values_beale.png",
+            "Loss against steps on Beale's function",
+            "f(x_t) - f* for the seven runs above, on a log scale.",
+            lambda p: viz.plot_values(beale(), f="beale", out=p),
+        ),
+        (
+            "landscape_rosenbrock.png",
+            "Rosenbrock's banana valley",
+            "Gradient descent crawls along the curved valley floor; momentum and Adam go faster.",
+            lambda p: viz.plot_landscape(
+                "rosenbrock", _rosenbrock_runs(steps * 5 if not q else steps), resolution=res, out=p
+            ),
+        ),
+        (
+            "surface_saddle.png",
+            "The saddle as a surface",
+            "x² - y² in 3-D with the race's paths: the saddle point is flat but not a minimum.",
+            lambda p: viz.plot_surface(
+                "saddle", _saddle_runs(30 if q else 60), resolution=20 if q else 60, out=p
+            ),
+        ),
+        (
+            "lr_sweep_parabola.png",
+            "The learning-rate experiment on x²",
+            (
+                "Gradient descent from x0 = 1 with η = 0.01 (slow), 0.1 (converges), 1 (oscillates "
+                "between ±1), 100 and 1000 (diverge at once)."
+            ),
+            lambda p: viz.plot_lr_sweep("parabola", out=p),
+        ),
+        (
+            "lr_sweep_ravine.png",
+            "Learning rates on an ill-conditioned ravine",
+            (
+                "0.1 x² + 2 y²: η = 0.5 makes the steep direction oscillate, η = 0.6 diverges, "
+                "while the flat direction wants a larger step."
+            ),
+            lambda p: viz.plot_lr_sweep("ill_conditioned", (0.1, 0.4, 0.5, 0.6), steps=20, out=p),
+        ),
+        (
+            "basins_himmelblau.png",
+            "Basins of attraction on Himmelblau's function",
+            "Each pixel is a start of gradient descent, coloured by the minimum it reaches.",
+            lambda p: viz.plot_basins(
+                "himmelblau", resolution=16 if q else 150, steps=60 if q else 500, out=p
+            ),
+        ),
+        (
+            "basins_six_hump_camel.png",
+            "Basins of attraction on the six-hump camel",
+            "Two global and four local minima share the plane.",
+            lambda p: viz.plot_basins(
+                "six_hump_camel", resolution=16 if q else 150, steps=60 if q else 500, out=p
+            ),
+        ),
+        (
+            "gd_vs_sgd.png",
+            "GD vs SGD vs mini-batch",
+            (
+                "The eight-point line fit: full-batch steps, single-sample steps and batches of "
+                "four, with the end of every epoch marked."
+            ),
+            lambda p: viz.plot_gd_vs_sgd(epochs=3 if q else 10, out=p),
+        ),
+        (
+            "history_moons.png",
+            "Training curves: three optimizers on the moons",
+            (
+                "An MLP 2-32-32-2 trained with SGD, momentum and Adam; train solid, validation "
+                "dashed."
+            ),
+            lambda p: viz.plot_history(moons()[0], out=p),
+        ),
+        (
+            "decision_boundary_moons.png",
+            "Decision regions on the moons",
+            "The Adam-trained network; colours mix the predicted class probabilities.",
+            lambda p: viz.plot_decision_boundary(
+                moons()[1],
+                *moons()[2].train,
+                X_test=moons()[2].test[0],
+                y_test=moons()[2].test[1],
+                resolution=40 if q else 200,
+                out=p,
+            ),
+        ),
+        (
+            "decision_boundary_spirals.png",
+            "Decision regions on three spirals",
+            "A multiclass problem: an MLP 2-64-64-3 trained with Adam.",
+            lambda p: viz.plot_decision_boundary(
+                spirals()[0],
+                *spirals()[1].train,
+                X_test=spirals()[1].test[0],
+                y_test=spirals()[1].test[1],
+                resolution=40 if q else 200,
+                out=p,
+            ),
+        ),
+        (
+            "overfitting.png",
+            "Overfitting, L2 and dropout",
+            (
+                "A wide MLP passes through all eight noisy points; an L2 penalty and dropout give "
+                "smoother fits with lower test error."
+            ),
+            lambda p: viz.plot_overfitting(epochs=100 if q else 1500, out=p),
+        ),
+        (
+            "regularized_landscape.png",
+            "What a penalty does to the landscape",
+            (
+                "The eight-point loss alone, plus λ‖θ‖₁ (the minimum moves onto the axis b = 0) "
+                "and plus λ‖θ‖² (the minimum shrinks towards 0)."
+            ),
+            lambda p: viz.plot_regularized_landscape(resolution=60 if q else 200, out=p),
+        ),
     ]
 
 
@@ -182,8 +295,9 @@ def _items(quick: bool) -> list[tuple[str, str, str, Callable[[Path], Any]]]:
 GALLERY_ITEMS: tuple[str, ...] = tuple(name for name, *_ in _items(True))
 
 
-def gallery(directory: PathLike, *, quick: bool = False, markdown: PathLike | None = None
-            ) -> list[Path]:
+def gallery(
+    directory: PathLike, *, quick: bool = False, markdown: PathLike | None = None
+) -> list[Path]:
     """Write every gallery figure into ``directory`` and a markdown page linking them.
 
     The page is ``directory/gallery.md`` unless ``markdown`` names another file (links are
@@ -209,10 +323,12 @@ def gallery(directory: PathLike, *, quick: bool = False, markdown: PathLike | No
         rel = Path(os.path.relpath(path, md_path.parent)).as_posix()
         sections.append(f"## {title}\n\n![{title}]({rel})\n\n{caption}\n")
     mode = "quick mode (tiny grids, few steps)" if quick else "full mode"
-    head = ("# descentlab gallery\n\n"
-            "Every picture below comes from a real run of the library, written by\n"
-            f"`descentlab.viz.gallery(...)` in {mode}. Regenerate with\n\n"
-            "```bash\ndescentlab gallery docs/gallery --markdown docs/gallery.md\n```\n")
+    head = (
+        "# descentlab gallery\n\n"
+        "Every picture below comes from a real run of the library, written by\n"
+        f"`descentlab.viz.gallery(...)` in {mode}. Regenerate with\n\n"
+        "```bash\ndescentlab gallery docs/gallery --markdown docs/gallery.md\n```\n"
+    )
     md_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(md_path, head + "\n" + "\n".join(sections))
     written.append(md_path)
@@ -255,30 +371,44 @@ def _cell(v: Any) -> str:
 
 def _table(summary: Any) -> str:
     """A dict of scalars -> 2 columns; a dict of dicts or a list of dicts -> a grid."""
-    if isinstance(summary, Mapping) and summary and all(isinstance(v, Mapping)
-                                                        for v in summary.values()):
+    if (
+        isinstance(summary, Mapping)
+        and summary
+        and all(isinstance(v, Mapping) for v in summary.values())
+    ):
         rows = [(str(k), dict(v)) for k, v in summary.items()]
     elif isinstance(summary, (list, tuple)) and all(isinstance(v, Mapping) for v in summary):
         rows = [(str(i + 1), dict(v)) for i, v in enumerate(summary)]
     elif isinstance(summary, Mapping):
-        body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_cell(v)}</td></tr>"
-                       for k, v in summary.items())
+        body = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td>{_cell(v)}</td></tr>"
+            for k, v in summary.items()
+        )
         return f"<table><tr><th>quantity</th><th>value</th></tr>{body}</table>"
     else:
-        raise TypeError(f"summary must be a dict or a list of dicts, got "
-                        f"{type(summary).__name__}")
+        raise TypeError(f"summary must be a dict or a list of dicts, got {type(summary).__name__}")
     cols: list[str] = []
     for _, r in rows:
         cols.extend(c for c in r if c not in cols)
     head = "<tr><th></th>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>"
-    body = "".join("<tr><td>" + html.escape(k) + "</td>" + "".join(
-        f"<td>{_cell(r.get(c, ''))}</td>" for c in cols) + "</tr>" for k, r in rows)
+    body = "".join(
+        "<tr><td>"
+        + html.escape(k)
+        + "</td>"
+        + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in cols)
+        + "</tr>"
+        for k, r in rows
+    )
     return f"<table>{head}{body}</table>"
 
 
-def demo_report(directory: PathLike, figures: Mapping[str, PathLike],
-                summary: Mapping[str, Any] | list[Any], *, title: str = "descentlab demo"
-                ) -> Path:
+def demo_report(
+    directory: PathLike,
+    figures: Mapping[str, PathLike],
+    summary: Mapping[str, Any] | list[Any],
+    *,
+    title: str = "descentlab demo",
+) -> Path:
     """Write ``directory/index.html``: the summary table, then every figure with its name.
 
     ``figures`` maps a caption to an image file (PNG, SVG, GIF), linked relative to
@@ -299,13 +429,16 @@ def demo_report(directory: PathLike, figures: Mapping[str, PathLike],
             raise ValueError(f"figure {caption!r}: file {str(path)!r} does not exist")
         src = Path(os.path.relpath(p.resolve(), root.resolve())).as_posix()
         cap = html.escape(str(caption))
-        parts.append(f'<figure><a href="{html.escape(src)}"><img src="{html.escape(src)}" '
-                     f'alt="{cap}"></a><figcaption>{cap}</figcaption></figure>')
+        parts.append(
+            f'<figure><a href="{html.escape(src)}"><img src="{html.escape(src)}" '
+            f'alt="{cap}"></a><figcaption>{cap}</figcaption></figure>'
+        )
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
         f"<h1>{html.escape(title)}</h1>\n<h2>Summary</h2>\n{_table(summary)}\n"
-        f"<h2>Figures</h2>\n" + "\n".join(parts) + "\n</body></html>\n")
+        f"<h2>Figures</h2>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
     out = root / "index.html"
     atomic_write_text(out, page)
     return out

@@ -59,8 +59,9 @@ def axis_names(f: Any) -> tuple[str, str]:
     return ("w", "b") if hasattr(f, "n_samples") else ("x", "y")
 
 
-def grid_values(f: Any, lo: np.ndarray, hi: np.ndarray, resolution: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grid_values(
+    f: Any, lo: np.ndarray, hi: np.ndarray, resolution: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """f on a resolution x resolution grid over the box; returns (xs, ys, Z[y, x])."""
     xs = np.linspace(lo[0], hi[0], resolution)
     ys = np.linspace(lo[1], hi[1], resolution)
@@ -98,8 +99,17 @@ def contour_levels(Z: np.ndarray, n: int, log: bool) -> np.ndarray:
     return levels if levels.size >= 2 else np.array([zmin, zmin + 1.0])
 
 
-def draw_contours(ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray, *, levels: Any = 30,
-                  resolution: int = 200, colorbar: bool = True, lines: bool = True) -> Any:
+def draw_contours(
+    ax: Any,
+    f: Any,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    levels: Any = 30,
+    resolution: int = 200,
+    colorbar: bool = True,
+    lines: bool = True,
+) -> Any:
     """Filled contours of a 2-D landscape over the box (log levels if ``f.log_scale``).
 
     ``levels`` is a number of levels or the increasing level values themselves.
@@ -133,8 +143,9 @@ def draw_contours(ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray, *, levels: An
     return cs
 
 
-def draw_image(ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray, *, levels: int = 25,
-               resolution: int = 200) -> Any:
+def draw_image(
+    ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray, *, levels: int = 25, resolution: int = 200
+) -> Any:
     """The filled-contour colours of a 2-D landscape as one image (fast to redraw: frames)."""
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm
@@ -143,9 +154,16 @@ def draw_image(ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray, *, levels: int =
     lv = contour_levels(Z, int(levels), bool(getattr(f, "log_scale", False)))
     cmap = colormaps[CMAP]
     Zp = np.where(np.isfinite(Z), Z, lv[-1])
-    im = ax.imshow(Zp, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto",
-                   cmap=cmap, norm=BoundaryNorm(lv, cmap.N, extend="max"),
-                   interpolation="bilinear", alpha=0.9)
+    im = ax.imshow(
+        Zp,
+        origin="lower",
+        extent=(lo[0], hi[0], lo[1], hi[1]),
+        aspect="auto",
+        cmap=cmap,
+        norm=BoundaryNorm(lv, cmap.N, extend="max"),
+        interpolation="bilinear",
+        alpha=0.9,
+    )
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     xn, yn = axis_names(f)
@@ -156,18 +174,36 @@ def draw_image(ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray, *, levels: int =
 
 def draw_critical_points(ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray) -> None:
     """Minima as gold stars and saddle points as black crosses (those inside the box)."""
+
     def inside(P: np.ndarray) -> np.ndarray:
         P = np.asarray(P, dtype=np.float64).reshape(-1, f.dim)
         return P[(P >= lo).all(axis=1) & (P <= hi).all(axis=1)]
 
     mins = inside(f.minima) if len(f.minima) else np.zeros((0, 2))
     if len(mins):
-        ax.scatter(mins[:, 0], mins[:, 1], marker="*", s=220, c="gold", edgecolors="black",
-                   linewidths=0.8, zorder=6, label="minimum")
+        ax.scatter(
+            mins[:, 0],
+            mins[:, 1],
+            marker="*",
+            s=220,
+            c="gold",
+            edgecolors="black",
+            linewidths=0.8,
+            zorder=6,
+            label="minimum",
+        )
     sad = inside(f.saddles) if len(f.saddles) else np.zeros((0, 2))
     if len(sad):
-        ax.scatter(sad[:, 0], sad[:, 1], marker="x", s=90, c="black", linewidths=2.0,
-                   zorder=6, label="saddle point")
+        ax.scatter(
+            sad[:, 0],
+            sad[:, 1],
+            marker="x",
+            s=90,
+            c="black",
+            linewidths=2.0,
+            zorder=6,
+            label="saddle point",
+        )
 
 
 def _stroke(width: float) -> list[Any]:
@@ -176,8 +212,15 @@ def _stroke(width: float) -> list[Any]:
     return [patheffects.withStroke(linewidth=width + 1.0, foreground="white", alpha=0.5)]
 
 
-def draw_paths(ax: Any, f: Any, runs: list[tuple[str, Any]], lo: np.ndarray, hi: np.ndarray,
-               colors: Sequence[str] | None = None, markers: bool | None = None) -> list[Any]:
+def draw_paths(
+    ax: Any,
+    f: Any,
+    runs: list[tuple[str, Any]],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    colors: Sequence[str] | None = None,
+    markers: bool | None = None,
+) -> list[Any]:
     """One Line2D per run (clipped to the box), start/end markers, diverged-exit markers.
 
     Works for 1-D landscapes (points on the curve) and 2-D ones (paths on contours).
@@ -203,28 +246,68 @@ def draw_paths(ax: Any, f: Any, runs: list[tuple[str, Any]], lo: np.ndarray, hi:
             xy = np.column_stack([vis[:, 0], yv]) if len(vis) else np.zeros((0, 2))
         else:
             xy = vis[:, :2]
-        (line,) = ax.plot(xy[:, 0], xy[:, 1], color=color, lw=1.8, alpha=0.95,
-                          marker="o" if show_markers else None, ms=3.2, zorder=4,
-                          label=run_label(label, res), path_effects=_stroke(1.8))
+        (line,) = ax.plot(
+            xy[:, 0],
+            xy[:, 1],
+            color=color,
+            lw=1.8,
+            alpha=0.95,
+            marker="o" if show_markers else None,
+            ms=3.2,
+            zorder=4,
+            label=run_label(label, res),
+            path_effects=_stroke(1.8),
+        )
         lines.append(line)
         if len(xy) == 0:
             continue
-        ax.scatter(xy[:1, 0], xy[:1, 1], marker="o", s=60, c="white", edgecolors="black",
-                   linewidths=1.2, zorder=7, label=once("start"))
+        ax.scatter(
+            xy[:1, 0],
+            xy[:1, 1],
+            marker="o",
+            s=60,
+            c="white",
+            edgecolors="black",
+            linewidths=1.2,
+            zorder=7,
+            label=once("start"),
+        )
         status = str(res.get("status", ""))
         if left is not None:
             diverged = status == "diverged"
-            ax.scatter(xy[-1:, 0], xy[-1:, 1], marker="X" if diverged else "D",
-                       s=120 if diverged else 60, c=color, edgecolors="black",
-                       linewidths=1.0, zorder=8,
-                       label=once("diverged: left the plot" if diverged else "left the plot"))
-            ax.annotate(f"step {left}", xy[-1], xytext=(4, 4), textcoords="offset points",
-                        fontsize=7, color="black", zorder=9,
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
-                              "alpha": 0.7})
+            ax.scatter(
+                xy[-1:, 0],
+                xy[-1:, 1],
+                marker="X" if diverged else "D",
+                s=120 if diverged else 60,
+                c=color,
+                edgecolors="black",
+                linewidths=1.0,
+                zorder=8,
+                label=once("diverged: left the plot" if diverged else "left the plot"),
+            )
+            ax.annotate(
+                f"step {left}",
+                xy[-1],
+                xytext=(4, 4),
+                textcoords="offset points",
+                fontsize=7,
+                color="black",
+                zorder=9,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+            )
         else:
-            ax.scatter(xy[-1:, 0], xy[-1:, 1], marker="o", s=45, c=color, edgecolors="black",
-                       linewidths=1.0, zorder=8, label=once("end"))
+            ax.scatter(
+                xy[-1:, 0],
+                xy[-1:, 1],
+                marker="o",
+                s=45,
+                c=color,
+                edgecolors="black",
+                linewidths=1.0,
+                zorder=8,
+                label=once("end"),
+            )
     return lines
 
 
@@ -239,13 +322,21 @@ def draw_curve(ax: Any, f: Any, lo: np.ndarray, hi: np.ndarray, resolution: int 
         pad = 0.08 * max(float(finite.max() - finite.min()), 1e-9)
         ax.set_ylim(float(finite.min()) - pad, float(finite.max()) + pad)
     ax.set_xlim(lo[0], hi[0])
-    for P, kw in ((f.minima, {"marker": "*", "s": 200, "c": "gold", "label": "minimum"}),
-                  (f.saddles, {"marker": "x", "s": 80, "c": "black", "label": "flat point"})):
+    for P, kw in (
+        (f.minima, {"marker": "*", "s": 200, "c": "gold", "label": "minimum"}),
+        (f.saddles, {"marker": "x", "s": 80, "c": "black", "label": "flat point"}),
+    ):
         P = np.asarray(P, dtype=np.float64).reshape(-1)
         P = P[(P >= lo[0]) & (P <= hi[0])]
         if P.size:
-            ax.scatter(P, f.value(P[:, None]).reshape(-1), zorder=6, edgecolors="black",
-                       linewidths=0.8, **kw)
+            ax.scatter(
+                P,
+                f.value(P[:, None]).reshape(-1),
+                zorder=6,
+                edgecolors="black",
+                linewidths=0.8,
+                **kw,
+            )
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     ax.grid(alpha=0.3)
@@ -273,7 +364,8 @@ def _check_dim(f: Any, what: str, dims: tuple[int, ...] = (1, 2)) -> None:
     if f.dim not in dims:
         raise ValueError(
             f"{what} draws {' and '.join(f'{d}-D' for d in dims)} landscapes, got the {f.dim}-D "
-            f"landscape {f.name!r}; use plot_values for the loss curves of higher dimensions")
+            f"landscape {f.name!r}; use plot_values for the loss curves of higher dimensions"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,24 +453,51 @@ def plot_surface(
     ax = fig.add_subplot(projection="3d", computed_zorder=False)  # paths drawn on top
     XX, YY = np.meshgrid(xs, ys)
     H = height(Z)
-    ax.plot_surface(XX, YY, np.where(np.isfinite(H), H, np.nan), cmap=CMAP, alpha=0.6,
-                    linewidth=0, antialiased=True, rstride=1, cstride=1, zorder=1)
+    ax.plot_surface(
+        XX,
+        YY,
+        np.where(np.isfinite(H), H, np.nan),
+        cmap=CMAP,
+        alpha=0.6,
+        linewidth=0,
+        antialiased=True,
+        rstride=1,
+        cstride=1,
+        zorder=1,
+    )
     colors = run_colors([lb for lb, _ in runs], [r.get("optimizer") for _, r in runs])
     for (label, res), color in zip(runs, colors):
         vis, left = clip_path(path_of(res), lo, hi)
         with np.errstate(all="ignore"):
             zv = height(np.asarray(f.value(vis), dtype=np.float64)) if len(vis) else np.zeros(0)
-        ax.plot(vis[:, 0], vis[:, 1], zv, color=color, lw=2.2, zorder=10,
-                label=run_label(label, res))
+        ax.plot(
+            vis[:, 0], vis[:, 1], zv, color=color, lw=2.2, zorder=10, label=run_label(label, res)
+        )
         if len(vis):
-            ax.scatter(vis[-1:, 0], vis[-1:, 1], zv[-1:], color=color, s=60 if left else 30,
-                       marker="X" if left is not None else "o", edgecolors="black",
-                       depthshade=False)
+            ax.scatter(
+                vis[-1:, 0],
+                vis[-1:, 1],
+                zv[-1:],
+                color=color,
+                s=60 if left else 30,
+                marker="X" if left is not None else "o",
+                edgecolors="black",
+                depthshade=False,
+            )
     mins = np.asarray(f.minima).reshape(-1, 2)
     mins = mins[(mins >= lo).all(axis=1) & (mins <= hi).all(axis=1)]
     if len(mins):
-        ax.scatter(mins[:, 0], mins[:, 1], height(f.value(mins)), marker="*", s=200,
-                   c="gold", edgecolors="black", depthshade=False, label="minimum")
+        ax.scatter(
+            mins[:, 0],
+            mins[:, 1],
+            height(f.value(mins)),
+            marker="*",
+            s=200,
+            c="gold",
+            edgecolors="black",
+            depthshade=False,
+            label="minimum",
+        )
     xn, yn = axis_names(f)
     ax.set_xlabel(xn)
     ax.set_ylabel(yn)
@@ -420,15 +539,17 @@ def plot_basins(
     check_out(out)
     f = resolve(f)
     _check_dim(f, "plot_basins", (2,))
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
-            or resolution < 2:
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, (int, np.integer))
+        or resolution < 2
+    ):
         raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
     lo, hi = view_box(f)
     xs = np.linspace(lo[0], hi[0], resolution)
     ys = np.linspace(lo[1], hi[1], resolution)
     X0 = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-    res = minimize(f, X0, optimizer, lr=lr, steps=steps, tol=tol, record=False,
-                   **hyperparameters)
+    res = minimize(f, X0, optimizer, lr=lr, steps=steps, tol=tol, record=False, **hyperparameters)
     ends = np.asarray(res.x, dtype=np.float64)
     status = np.asarray(res.status)
     tol_x = float(near) if near is not None else 0.02 * float(np.max(hi - lo))
@@ -447,10 +568,25 @@ def plot_basins(
     stationary = (status == "converged") & (cls < 0)
     cls[stationary] = -3
 
-    basin_colors = ["#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f",
-                    "#e5c494", "#b3b3b3", "#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
-    special = {-1: ("#262626", "diverged"), -2: ("#f2f2f2", "unfinished (max steps)"),
-               -3: ("#9e9e9e", "stopped at a saddle / flat point")}
+    basin_colors = [
+        "#66c2a5",
+        "#fc8d62",
+        "#8da0cb",
+        "#e78ac3",
+        "#a6d854",
+        "#ffd92f",
+        "#e5c494",
+        "#b3b3b3",
+        "#1b9e77",
+        "#d95f02",
+        "#7570b3",
+        "#e7298a",
+    ]
+    special = {
+        -1: ("#262626", "diverged"),
+        -2: ("#f2f2f2", "unfinished (max steps)"),
+        -3: ("#9e9e9e", "stopped at a saddle / flat point"),
+    }
     codes = sorted(set(cls.tolist()), key=lambda c: (c < 0, c if c >= 0 else -c))
     palette, handles = [], []
     index = {}
@@ -464,50 +600,89 @@ def plot_basins(
         else:
             color, name = special[c]
         palette.append(color)
-        handles.append(Patch(facecolor=color, edgecolor="black", linewidth=0.5,
-                             label=f"{name}: {share:.0f}%"))
+        handles.append(
+            Patch(facecolor=color, edgecolor="black", linewidth=0.5, label=f"{name}: {share:.0f}%")
+        )
     img = np.vectorize(index.get)(cls).reshape(resolution, resolution)
 
     fig = new_figure(8.4, 5.8)
     ax = fig.add_subplot()
-    ax.imshow(img, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto",
-              cmap=ListedColormap(palette), vmin=-0.5, vmax=len(palette) - 0.5,
-              interpolation="nearest")
+    ax.imshow(
+        img,
+        origin="lower",
+        extent=(lo[0], hi[0], lo[1], hi[1]),
+        aspect="auto",
+        cmap=ListedColormap(palette),
+        vmin=-0.5,
+        vmax=len(palette) - 0.5,
+        interpolation="nearest",
+    )
     gx, gy, Z = grid_values(f, lo, hi, 200)
     lv = contour_levels(Z, 20, bool(f.log_scale))
-    ax.contour(gx, gy, np.where(np.isfinite(Z), Z, lv[-1]), levels=lv, colors="black",
-               linewidths=0.4, alpha=0.35)
+    ax.contour(
+        gx,
+        gy,
+        np.where(np.isfinite(Z), Z, lv[-1]),
+        levels=lv,
+        colors="black",
+        linewidths=0.4,
+        alpha=0.35,
+    )
     if len(centers):
-        ax.scatter(centers[:, 0], centers[:, 1], marker="*", s=220, c="gold",
-                   edgecolors="black", linewidths=0.8, zorder=5)
+        ax.scatter(
+            centers[:, 0],
+            centers[:, 1],
+            marker="*",
+            s=220,
+            c="gold",
+            edgecolors="black",
+            linewidths=0.8,
+            zorder=5,
+        )
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     xn, yn = axis_names(f)
     ax.set_xlabel(xn)
     ax.set_ylabel(yn)
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-              title="end point of each start", title_fontsize=8, frameon=False)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        title="end point of each start",
+        title_fontsize=8,
+        frameon=False,
+    )
     lr_used = res.lr if np.size(res.lr) == 1 else None
     if title is None:
-        title = (f"Basins of attraction of {f.name}: {optimizer}"
-                 + (f", η = {fmt(lr_used)}" if lr_used is not None else "")
-                 + f", {steps} steps, {resolution}×{resolution} starts")
+        title = (
+            f"Basins of attraction of {f.name}: {optimizer}"
+            + (f", η = {fmt(lr_used)}" if lr_used is not None else "")
+            + f", {steps} steps, {resolution}×{resolution} starts"
+        )
     ax.set_title(title, fontsize=11)
-    fig.basins = {"classes": cls.reshape(resolution, resolution), "centers": centers,
-                  "kinds": kinds}
+    fig.basins = {
+        "classes": cls.reshape(resolution, resolution),
+        "centers": centers,
+        "kinds": kinds,
+    }
     return save(fig, out)
 
 
-def _find_basin_centers(f: Any, ends: np.ndarray, status: np.ndarray, tol_x: float
-                        ) -> tuple[np.ndarray, list[str]]:
+def _find_basin_centers(
+    f: Any, ends: np.ndarray, status: np.ndarray, tol_x: float
+) -> tuple[np.ndarray, list[str]]:
     """The listed minima plus other local minima where converged runs ended."""
     listed = np.asarray(f.minima, dtype=np.float64).reshape(-1, 2)
     gvals = np.asarray(f.minimum_values, dtype=np.float64).reshape(-1)
     gmin = float(gvals.min()) if gvals.size else None
     kinds = []
     for v in gvals:
-        kinds.append("global min" if gmin is not None and abs(v - gmin) <= 1e-9 * (1 + abs(gmin))
-                     else "local min")
+        kinds.append(
+            "global min"
+            if gmin is not None and abs(v - gmin) <= 1e-9 * (1 + abs(gmin))
+            else "local min"
+        )
     centers = list(listed)
     cand = ends[(status == "converged") & np.isfinite(ends).all(axis=1)]
     if len(centers) and len(cand):
@@ -559,8 +734,9 @@ def plot_gd_vs_sgd(
     runs, per_epoch = [], []
     for b in batch_sizes:
         k = 1 if b is None or b >= n else int(np.ceil(n / b))
-        res = minimize(f, f.start, "gd", lr=lr, steps=int(epochs) * k, tol=0.0,
-                       batch_size=b, seed=seed)
+        res = minimize(
+            f, f.start, "gd", lr=lr, steps=int(epochs) * k, tol=0.0, batch_size=b, seed=seed
+        )
         if b is None or b >= n:
             label = f"GD (all {n} points)"
         elif b == 1:
@@ -582,8 +758,9 @@ def plot_gd_vs_sgd(
         P = path_of(res)
         ends = P[k::k]
         ends = ends[(ends >= lo).all(axis=1) & (ends <= hi).all(axis=1)]
-        ax.scatter(ends[:, 0], ends[:, 1], s=16, c=color, edgecolors="white", linewidths=0.6,
-                   zorder=6)
+        ax.scatter(
+            ends[:, 0], ends[:, 1], s=16, c=color, edgecolors="white", linewidths=0.6, zorder=6
+        )
         vals = res.trajectory.values
         t = np.arange(len(vals)) / k
         with np.errstate(all="ignore"):
@@ -595,12 +772,15 @@ def plot_gd_vs_sgd(
     ax2.set_xlabel("epoch (passes over the 8 points)")
     ax2.set_ylabel("F(w, b) after each step")
     ax2.grid(alpha=0.3, which="both")
-    ax2.axhline(float(f.minimum_values[0]), color="black", ls=":", lw=1,
-                label="minimum of F")
+    ax2.axhline(float(f.minimum_values[0]), color="black", ls=":", lw=1, label="minimum of F")
     ax2.legend(fontsize=8)
     ax2.set_title("Loss per step", fontsize=11)
-    fig.suptitle(title or "Gradient descent vs stochastic and mini-batch gradient descent "
-                 "on the eight-point line fit", fontsize=12)
+    fig.suptitle(
+        title
+        or "Gradient descent vs stochastic and mini-batch gradient descent "
+        "on the eight-point line fit",
+        fontsize=12,
+    )
     return save(fig, out)
 
 
@@ -633,26 +813,47 @@ def plot_regularized_landscape(
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     base_min = np.asarray(f.minima, dtype=np.float64).reshape(-1, 2)[:1]
     grids = [grid_values(g, lo, hi, resolution)[2] for g, _ in panels]
-    common = contour_levels(np.concatenate([Z.ravel() for Z in grids]), int(levels),
-                            bool(f.log_scale))
+    common = contour_levels(
+        np.concatenate([Z.ravel() for Z in grids]), int(levels), bool(f.log_scale)
+    )
     for ax, (g, name) in zip(axes, panels):
-        draw_contours(ax, g, lo, hi, levels=common, resolution=resolution,
-                      colorbar=ax is axes[-1])
+        draw_contours(ax, g, lo, hi, levels=common, resolution=resolution, colorbar=ax is axes[-1])
         ax.axhline(0, color="white", lw=0.8, ls="--", alpha=0.7)
         ax.axvline(0, color="white", lw=0.8, ls="--", alpha=0.7)
         if len(base_min):
-            ax.scatter(base_min[:, 0], base_min[:, 1], marker="*", s=220, facecolors="none",
-                       edgecolors="black", linewidths=1.2, zorder=6,
-                       label=f"minimum of f ({base_min[0, 0]:.2f}, {base_min[0, 1]:.2f})")
+            ax.scatter(
+                base_min[:, 0],
+                base_min[:, 1],
+                marker="*",
+                s=220,
+                facecolors="none",
+                edgecolors="black",
+                linewidths=1.2,
+                zorder=6,
+                label=f"minimum of f ({base_min[0, 0]:.2f}, {base_min[0, 1]:.2f})",
+            )
         if g is not f:
             mins = np.asarray(g.minima, dtype=np.float64).reshape(-1, 2)[:1]
             if len(mins):
-                ax.scatter(mins[:, 0], mins[:, 1], marker="*", s=220, c="gold",
-                           edgecolors="black", linewidths=0.8, zorder=7,
-                           label=f"new minimum ({mins[0, 0]:.2f}, {mins[0, 1]:.2f})")
+                ax.scatter(
+                    mins[:, 0],
+                    mins[:, 1],
+                    marker="*",
+                    s=220,
+                    c="gold",
+                    edgecolors="black",
+                    linewidths=0.8,
+                    zorder=7,
+                    label=f"new minimum ({mins[0, 0]:.2f}, {mins[0, 1]:.2f})",
+                )
                 if len(base_min):
-                    ax.annotate("", mins[0], base_min[0], zorder=8, arrowprops={
-                        "arrowstyle": "->", "color": "black", "lw": 1.4})
+                    ax.annotate(
+                        "",
+                        mins[0],
+                        base_min[0],
+                        zorder=8,
+                        arrowprops={"arrowstyle": "->", "color": "black", "lw": 1.4},
+                    )
         ax.legend(loc="lower left", fontsize=7.5, framealpha=0.9)
         ax.set_title(name, fontsize=10.5)
     for ax in axes[1:]:

@@ -174,8 +174,9 @@ def _finite(v: float, name: str) -> float:
 HyperValue = bool | int | float | str | None  # None: a nullable setting left unset
 
 
-def check_hyperparameters(spec_hps: dict[str, Any], hyper: dict[str, Any], owner: str,
-                          allow_lr: bool = True) -> None:
+def check_hyperparameters(
+    spec_hps: dict[str, Any], hyper: dict[str, Any], owner: str, allow_lr: bool = True
+) -> None:
     """Check names and types of ``hyper`` against a registry's HyperParam table.
 
     Ranges are left to the library's own constructors (the registry's low/high are
@@ -185,7 +186,9 @@ def check_hyperparameters(spec_hps: dict[str, Any], hyper: dict[str, Any], owner
         if key not in spec_hps:
             raise FieldError(
                 f"{owner} has no hyperparameter {key!r}; expected some of "
-                f"{', '.join(sorted(spec_hps))}", key)
+                f"{', '.join(sorted(spec_hps))}",
+                key,
+            )
         if key == "lr" and not allow_lr:
             raise FieldError("set the learning rates with 'lrs', not hyper.lr", key)
         hp = spec_hps[key]
@@ -269,13 +272,15 @@ def _check_landscape_name(v: str) -> str:
     if not landscapes.looks_like_formula(v):
         raise ValueError(
             f"unknown landscape {v!r}; expected one of {', '.join(landscapes.REGISTRY)} or a "
-            "formula such as 'x**2 + 3*sin(y)'")
+            "formula such as 'x**2 + 3*sin(y)'"
+        )
     variables = _formula_variables(v)
     if len(variables) > 2:
         plain = variables[0] == "x"
         raise ValueError(
             f"the formula uses {variables[-1]}; the playground shows 1-D and 2-D landscapes: "
-            f"use {'x and y' if plain else 'x1 and x2'}")
+            f"use {'x and y' if plain else 'x1 and x2'}"
+        )
     return v
 
 
@@ -298,8 +303,9 @@ def _check_formula_params(text: str, v: dict[str, Any]) -> None:
     dim = len(_formula_variables(text))
     for key, val in v.items():
         if key not in _FORMULA_PARAMS:
-            raise FieldError(f"a formula takes only the params {', '.join(_FORMULA_PARAMS)}; "
-                             f"got {key!r}", key)
+            raise FieldError(
+                f"a formula takes only the params {', '.join(_FORMULA_PARAMS)}; got {key!r}", key
+            )
         if key == "lr":
             if isinstance(val, bool) or not isinstance(val, (int, float)):
                 raise FieldError(f"learning rate must be a number, got {_shown(val)}", key)
@@ -310,24 +316,40 @@ def _check_formula_params(text: str, v: dict[str, Any]) -> None:
                 raise FieldError(f"log scale must be true or false, got {_shown(val)}", key)
         elif key == "start":
             if not _numbers(val, dim):
-                raise FieldError(f"start must be {dim} number(s) within +-{MAX_ABS_COORD:g}, "
-                                 f"got {_shown(val)}", key)
-        elif not (isinstance(val, list) and len(val) == dim
-                  and all(_numbers(row, 2) and row[0] < row[1] for row in val)):
-            raise FieldError(f"bounds must be {dim} pair(s) [low, high] with low < high, "
-                             f"within +-{MAX_ABS_COORD:g}, got {_shown(val)}", key)
+                raise FieldError(
+                    f"start must be {dim} number(s) within +-{MAX_ABS_COORD:g}, got {_shown(val)}",
+                    key,
+                )
+        elif not (
+            isinstance(val, list)
+            and len(val) == dim
+            and all(_numbers(row, 2) and row[0] < row[1] for row in val)
+        ):
+            raise FieldError(
+                f"bounds must be {dim} pair(s) [low, high] with low < high, "
+                f"within +-{MAX_ABS_COORD:g}, got {_shown(val)}",
+                key,
+            )
 
 
 def _numbers(val: Any, n: int) -> bool:
-    return (isinstance(val, list) and len(val) == n
-            and all(not isinstance(x, bool) and isinstance(x, (int, float))
-                    and math.isfinite(x) and abs(x) <= MAX_ABS_COORD for x in val))
+    return (
+        isinstance(val, list)
+        and len(val) == n
+        and all(
+            not isinstance(x, bool)
+            and isinstance(x, (int, float))
+            and math.isfinite(x)
+            and abs(x) <= MAX_ABS_COORD
+            for x in val
+        )
+    )
 
 
 def _shown(value: Any, limit: int = 60) -> str:
     """A value as the user sent it, shortened."""
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_start(v: list[float] | None) -> list[float] | None:
@@ -406,9 +428,12 @@ class RaceConfig(_FromStart):
 
     landscape: str = "beale"
     optimizers: list[RaceOptimizer] = Field(
-        default_factory=lambda: [RaceOptimizer(id="sgd", name="sgd"),
-                                 RaceOptimizer(id="momentum", name="momentum"),
-                                 RaceOptimizer(id="adam", name="adam", hyper={"lr": 0.1})])
+        default_factory=lambda: [
+            RaceOptimizer(id="sgd", name="sgd"),
+            RaceOptimizer(id="momentum", name="momentum"),
+            RaceOptimizer(id="adam", name="adam", hyper={"lr": 0.1}),
+        ]
+    )
     max_steps: int = Field(500, ge=1)
     tol: float = Field(1e-6, gt=0, allow_inf_nan=False)
     grad_noise: float = Field(0.0, ge=0, le=1e6, allow_inf_nan=False)
@@ -507,7 +532,8 @@ class TrainConfig(_Model):
     hidden: list[int] = Field(default_factory=lambda: [8, 8])
     activation: str = "relu"
     optimizer: OptimizerChoice = Field(
-        default_factory=lambda: OptimizerChoice(name="adam", hyper={"lr": 0.01}))
+        default_factory=lambda: OptimizerChoice(name="adam", hyper={"lr": 0.01})
+    )
     l1: float = Field(0.0, ge=0, le=1e3, allow_inf_nan=False)
     l2: float = Field(0.0, ge=0, le=1e3, allow_inf_nan=False)
     dropout: float = Field(0.0, ge=0, le=0.9, allow_inf_nan=False)
@@ -523,7 +549,8 @@ class TrainConfig(_Model):
         key = v.strip().lower()
         if key not in PLAYGROUND_DATASETS and key != "blobs":
             raise ValueError(
-                f"unknown data set {v!r}; expected one of {', '.join(PLAYGROUND_DATASETS)}")
+                f"unknown data set {v!r}; expected one of {', '.join(PLAYGROUND_DATASETS)}"
+            )
         return "gaussians" if key == "blobs" else key
 
     @field_validator("points", "batch_size")
@@ -590,8 +617,9 @@ class LrConfig(_FromStart):
         name = info.data.get("optimizer")
         if name is not None:
             spec = optim.get(name)
-            check_hyperparameters(dict(spec.hyperparameters), v, f"optimizer {name!r}",
-                                  allow_lr=False)
+            check_hyperparameters(
+                dict(spec.hyperparameters), v, f"optimizer {name!r}", allow_lr=False
+            )
             check_each_setting(dict(spec.hyperparameters), v)
         return v
 
@@ -785,8 +813,9 @@ class ErrorMessage(_Out):
     request: str | None = None
 
 
-def error_message(message: str, field: str | None = None,
-                  request: str | None = None) -> dict[str, Any]:
+def error_message(
+    message: str, field: str | None = None, request: str | None = None
+) -> dict[str, Any]:
     """An ``error`` frame, built (and so checked) by :class:`ErrorMessage`."""
     return ErrorMessage(message=message, field=field, request=request).model_dump()
 
@@ -807,17 +836,30 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 
 #: Field names in plain words (the rest: underscores become spaces).
-_WORDS = {"lr": "learning rate", "lrs": "learning rates", "hyper": "hyperparameters",
-          "l1": "L1 strength", "l2": "L2 strength", "tol": "tolerance",
-          "params": "landscape parameters", "hidden": "hidden layers"}
+_WORDS = {
+    "lr": "learning rate",
+    "lrs": "learning rates",
+    "hyper": "hyperparameters",
+    "l1": "L1 strength",
+    "l2": "L2 strength",
+    "tol": "tolerance",
+    "params": "landscape parameters",
+    "hidden": "hidden layers",
+}
 
 _TYPE_WORDS = {
-    "float_type": "must be a number", "float_parsing": "must be a number",
-    "int_type": "must be an integer", "int_parsing": "must be an integer",
-    "int_from_float": "must be an integer", "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false", "string_type": "must be text",
-    "list_type": "must be a list", "dict_type": "must be an object",
-    "model_type": "must be an object", "model_attributes_type": "must be an object",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
     "finite_number": "must be a finite number",
 }
 
@@ -846,8 +888,12 @@ def _plain(first: Mapping[str, Any]) -> str:
     got = f", got {_shown(first.get('input'))}"
     if kind in _TYPE_WORDS:
         return f"{what} {_TYPE_WORDS[kind]}{got}"
-    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
-              "greater_than": ("greater than", "gt"), "less_than": ("less than", "lt")}
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "less_than_equal": ("at most", "le"),
+        "greater_than": ("greater than", "gt"),
+        "less_than": ("less than", "lt"),
+    }
     if kind in bounds:
         words, key = bounds[kind]
         return f"{what} must be {words} {ctx.get(key)}{got}"
@@ -881,8 +927,10 @@ def error_from_validation(err: ValidationError, request: str) -> ProtocolError:
     elif first.get("type") == "extra_forbidden":
         text = f"unknown field {field!r}"
     elif union:
-        text = (f"{_words(loc)} must be a number, true or false, or text, got "
-                f"{_shown(first.get('input'))}")
+        text = (
+            f"{_words(loc)} must be a number, true or false, or text, got "
+            f"{_shown(first.get('input'))}"
+        )
     else:
         text = _plain(first)
     return ProtocolError(text, field or None, request)
@@ -895,7 +943,8 @@ def parse_client_message(raw: str | bytes, limits: Limits | None = None) -> Base
     if size > limits.max_message_bytes:
         raise ProtocolError(
             f"message of {size} bytes refused: the limit is {limits.max_message_bytes} bytes",
-            "message")
+            "message",
+        )
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -907,15 +956,17 @@ def parse_client_message(raw: str | bytes, limits: Limits | None = None) -> Base
         raise ProtocolError(f"bad JSON: {err}", "message") from None
     if not isinstance(data, dict):
         raise ProtocolError(
-            f"a message must be a JSON object with a 'type', got {type(data).__name__}",
-            "message")
+            f"a message must be a JSON object with a 'type', got {type(data).__name__}", "message"
+        )
     kind = data.get("type")
     model = CLIENT_MESSAGES.get(kind) if isinstance(kind, str) else None
     if model is None:
         shown = json.dumps(kind)[:60]
         raise ProtocolError(
             f"unknown message type {shown}; expected one of {', '.join(CLIENT_MESSAGES)}",
-            "type", kind if isinstance(kind, str) else None)
+            "type",
+            kind if isinstance(kind, str) else None,
+        )
     try:
         return model.model_validate(data, context={"limits": limits})
     except ValidationError as err:

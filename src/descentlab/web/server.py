@@ -93,8 +93,9 @@ class SameOriginMiddleware:
 
     def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str] | None = None) -> None:
         self.app = app
-        self.allowed_hosts = (None if allowed_hosts is None
-                              else frozenset(h.strip().lower() for h in allowed_hosts))
+        self.allowed_hosts = (
+            None if allowed_hosts is None else frozenset(h.strip().lower() for h in allowed_hosts)
+        )
 
     def _hosts(self, scope: Scope) -> frozenset[str]:
         if self.allowed_hosts is not None:
@@ -150,8 +151,9 @@ class _Connection:
     """One WebSocket: its session, its queue of pending requests, a worker that answers
     them in order and a ticker that streams the playing runs."""
 
-    def __init__(self, ws: WebSocket, limits: Limits,
-                 threads: anyio.CapacityLimiter | None = None) -> None:
+    def __init__(
+        self, ws: WebSocket, limits: Limits, threads: anyio.CapacityLimiter | None = None
+    ) -> None:
         self.ws = ws
         self.limits = limits
         self.threads = threads
@@ -187,9 +189,13 @@ class _Connection:
         try:
             self.pending.put_nowait(raw)
         except asyncio.QueueFull:
-            await self.send(error_message(
-                f"too many requests waiting ({self.limits.max_pending}); this one was "
-                "dropped: wait for the answers before sending more", "message"))
+            await self.send(
+                error_message(
+                    f"too many requests waiting ({self.limits.max_pending}); this one was "
+                    "dropped: wait for the answers before sending more",
+                    "message",
+                )
+            )
 
     def _answer(self, raw: str | bytes) -> list[dict[str, Any]]:
         """Validate and answer one raw message (in a worker thread)."""
@@ -209,8 +215,7 @@ class _Connection:
             raw = await self.pending.get()
             try:
                 async with self.lock:
-                    out = await anyio.to_thread.run_sync(self._answer, raw,
-                                                         limiter=self.threads)
+                    out = await anyio.to_thread.run_sync(self._answer, raw, limiter=self.threads)
                     await self.send_all(out)
             except Exception as err:  # a bug must not end the tab or the server
                 log.exception("error while handling a playground message")
@@ -231,8 +236,9 @@ class _Connection:
                     if self.session.light_tick:  # a few race steps: cheaper than a thread hop
                         frames = self.session.tick()
                     else:
-                        frames = await anyio.to_thread.run_sync(self.session.tick,
-                                                                limiter=self.threads)
+                        frames = await anyio.to_thread.run_sync(
+                            self.session.tick, limiter=self.threads
+                        )
                 except Exception as err:  # stop the runs, keep the tab
                     log.exception("error while advancing a playground run")
                     self.session.pause()
@@ -241,8 +247,9 @@ class _Connection:
             await asyncio.sleep(max(0.0, period - (time.perf_counter() - t0)))
 
 
-def create_app(limits: Limits | None = None, *,
-               allowed_hosts: Iterable[str] | None = None) -> FastAPI:
+def create_app(
+    limits: Limits | None = None, *, allowed_hosts: Iterable[str] | None = None
+) -> FastAPI:
     """The playground app: ``/`` and ``/static`` (the page), ``/api/registry``,
     ``/api/health`` and the WebSocket ``/ws`` (protocol in ``docs/playground.md``).
 
@@ -280,8 +287,13 @@ def create_app(limits: Limits | None = None, *,
         connections: set[_Connection] = app.state.connections
         if len(connections) >= limits.max_sessions:
             with contextlib.suppress(Exception):
-                await ws.send_text(_dumps(error_message(
-                    f"the server is full ({limits.max_sessions} sessions); try again later")))
+                await ws.send_text(
+                    _dumps(
+                        error_message(
+                            f"the server is full ({limits.max_sessions} sessions); try again later"
+                        )
+                    )
+                )
                 await ws.close(code=CLOSE_TRY_AGAIN)
             return
         if app.state.threads is None:  # created in the server's event loop
@@ -331,12 +343,19 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as err:
-            raise OSError(f"cannot listen on {host}:{port}: {err.strerror}; choose another "
-                          "--port") from None
+            raise OSError(
+                f"cannot listen on {host}:{port}: {err.strerror}; choose another --port"
+            ) from None
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, *,
-          limits: Limits | None = None, log_level: str = "info") -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    open_browser: bool = True,
+    *,
+    limits: Limits | None = None,
+    log_level: str = "info",
+) -> None:
     """Run the playground with uvicorn at ``http://host:port/`` until interrupted.
 
     The browser is opened (``webbrowser``) once the server is up, unless
@@ -351,8 +370,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
     limits = limits or Limits()
     app = create_app(limits, allowed_hosts=allowed_hosts_for(host, port))
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level,
-        ws_max_size=max(1 << 20, 16 * limits.max_message_bytes), ws_ping_interval=20.0,
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws_max_size=max(1 << 20, 16 * limits.max_message_bytes),
+        ws_ping_interval=20.0,
         # no per-message deflate: on the loopback it buys nothing and costs each tab a
         # zlib state (~300 kB) and CPU on every frame
         ws_per_message_deflate=False,

@@ -105,31 +105,57 @@ def _registry_json(versions: tuple[int, ...]) -> str:
     """The registry message as JSON; ``versions`` (of the library's registries) keys the cache."""
     from descentlab import data, landscapes, nn, optim
 
-    optimizers = [{"name": name, "summary": spec.summary,
-                   "hyperparameters": _hyper_list(spec.hyperparameters)}
-                  for name, spec in optim.REGISTRY.items()]
+    optimizers = [
+        {
+            "name": name,
+            "summary": spec.summary,
+            "hyperparameters": _hyper_list(spec.hyperparameters),
+        }
+        for name, spec in optim.REGISTRY.items()
+    ]
     lands = []
     for name, spec in landscapes.REGISTRY.items():
         f = spec.build()
-        lands.append({
-            "name": name, "description": spec.description, "formula": spec.formula,
-            "dims": spec.dims,
-            "parameters": _hyper_list(spec.parameters),
-            "dim": f.dim, "bounds": clean(f.bounds) if f.bounds is not None else None,
-            "start": clean(f.start), "lr": f.lr, "log_scale": f.log_scale,
-            "finite_sum": hasattr(f, "n_samples"),
-        })
+        lands.append(
+            {
+                "name": name,
+                "description": spec.description,
+                "formula": spec.formula,
+                "dims": spec.dims,
+                "parameters": _hyper_list(spec.parameters),
+                "dim": f.dim,
+                "bounds": clean(f.bounds) if f.bounds is not None else None,
+                "start": clean(f.start),
+                "lr": f.lr,
+                "log_scale": f.log_scale,
+                "finite_sum": hasattr(f, "n_samples"),
+            }
+        )
     datasets = []
     for name, reg_name in PLAYGROUND_DATASETS.items():
         dataset = data.DATASETS[reg_name]
-        datasets.append({"name": name, "registry_name": reg_name, "summary": dataset.summary,
-                         "hyperparameters": _hyper_list(dataset.hyperparameters)})
-    schedules = [{"name": name, "hyperparameters": _hyper_list(spec.hyperparameters)}
-                 for name, spec in optim.lr_scheduler.SCHEDULES.items()]
-    return json.dumps({
-        "optimizers": optimizers, "landscapes": lands, "datasets": datasets,
-        "schedules": schedules, "activations": list(nn.ACTIVATION_NAMES),
-    }, allow_nan=False)
+        datasets.append(
+            {
+                "name": name,
+                "registry_name": reg_name,
+                "summary": dataset.summary,
+                "hyperparameters": _hyper_list(dataset.hyperparameters),
+            }
+        )
+    schedules = [
+        {"name": name, "hyperparameters": _hyper_list(spec.hyperparameters)}
+        for name, spec in optim.lr_scheduler.SCHEDULES.items()
+    ]
+    return json.dumps(
+        {
+            "optimizers": optimizers,
+            "landscapes": lands,
+            "datasets": datasets,
+            "schedules": schedules,
+            "activations": list(nn.ACTIVATION_NAMES),
+        },
+        allow_nan=False,
+    )
 
 
 def registry() -> dict[str, Any]:
@@ -137,15 +163,23 @@ def registry() -> dict[str, Any]:
     registries (optimizers, landscapes, 2-D data sets, schedules, activations)."""
     from descentlab import data, landscapes, optim
 
-    versions = (optim.REGISTRY.version, landscapes.REGISTRY.version, data.DATASETS.version,
-                optim.lr_scheduler.SCHEDULES.version)
+    versions = (
+        optim.REGISTRY.version,
+        landscapes.REGISTRY.version,
+        data.DATASETS.version,
+        optim.lr_scheduler.SCHEDULES.version,
+    )
     return json.loads(_registry_json(versions))
 
 
 def hello(limits: Limits) -> dict[str, Any]:
     """The first message of every connection."""
-    return {"type": "hello", "version": PROTOCOL_VERSION, "registry": registry(),
-            "limits": limits.as_dict()}
+    return {
+        "type": "hello",
+        "version": PROTOCOL_VERSION,
+        "registry": registry(),
+        "limits": limits.as_dict(),
+    }
 
 
 def _param_field(err: Exception, params: dict[str, Any], prefix: str) -> str:
@@ -155,8 +189,15 @@ def _param_field(err: Exception, params: dict[str, Any], prefix: str) -> str:
     return f"{prefix}params.{named[0]}" if len(named) == 1 else f"{prefix}params"
 
 
-def build_landscape(name: str, params: dict[str, Any], l1: float, l2: float, limits: Limits,
-                    prefix: str = "", request: str | None = None) -> Any:
+def build_landscape(
+    name: str,
+    params: dict[str, Any],
+    l1: float,
+    l2: float,
+    limits: Limits,
+    prefix: str = "",
+    request: str | None = None,
+) -> Any:
     """The (penalized) landscape of a config; ProtocolError naming the field otherwise.
 
     ``params`` were checked by the protocol (types and sizes); the library checks ranges."""
@@ -167,25 +208,36 @@ def build_landscape(name: str, params: dict[str, Any], l1: float, l2: float, lim
         if "dim" in params and params["dim"] not in (1, 2):
             raise ProtocolError(
                 f"the playground shows 1-D and 2-D landscapes, got dim = {params['dim']!r}",
-                f"{prefix}params.dim", request)
+                f"{prefix}params.dim",
+                request,
+            )
         if "n" in params and isinstance(params["n"], int) and params["n"] > limits.max_points:
             raise ProtocolError(
                 f"n must be at most max_points = {limits.max_points}, got {params['n']}",
-                f"{prefix}params.n", request)
+                f"{prefix}params.n",
+                request,
+            )
     elif set(params) - {"bounds", "start", "lr", "log_scale"}:
         raise ProtocolError(
-            f"a formula takes only the params bounds, start, lr, log_scale; got "
-            f"{sorted(params)}", f"{prefix}params", request)
+            f"a formula takes only the params bounds, start, lr, log_scale; got {sorted(params)}",
+            f"{prefix}params",
+            request,
+        )
     try:
-        f = (landscapes.get(name, **params) if spec is not None
-             else landscapes.from_formula(name, **params))
+        f = (
+            landscapes.get(name, **params)
+            if spec is not None
+            else landscapes.from_formula(name, **params)
+        )
     except (ValueError, TypeError, ArithmeticError) as err:
         where = _param_field(err, params, prefix) if params else f"{prefix}landscape"
         raise ProtocolError(str(err), where, request) from None
     if f.dim > 2:
         raise ProtocolError(
             f"the playground shows 1-D and 2-D landscapes; {name!r} has {f.dim} variables",
-            f"{prefix}landscape", request)
+            f"{prefix}landscape",
+            request,
+        )
     try:
         return f.with_penalty(l1, l2)
     except ValueError as err:
@@ -197,8 +249,10 @@ def _start_of(f: Any, start: list[float] | None, prefix: str, request: str) -> n
         return f.start.copy()
     if len(start) != f.dim:
         raise ProtocolError(
-            f"start must have {f.dim} coordinate(s) for this {f.dim}-D landscape, "
-            f"got {start}", f"{prefix}start", request)
+            f"start must have {f.dim} coordinate(s) for this {f.dim}-D landscape, got {start}",
+            f"{prefix}start",
+            request,
+        )
     return np.asarray(start, dtype=np.float64)
 
 
@@ -212,8 +266,13 @@ def surface_message(f: Any, name: str, resolution: int) -> dict[str, Any]:
     """``f`` on a resolution x resolution grid over its bounds (1-D: a curve)."""
     bounds = _plot_bounds(f)
     xs = np.linspace(bounds[0, 0], bounds[0, 1], resolution)
-    msg: dict[str, Any] = {"type": "surface", "landscape": name, "dim": f.dim,
-                           "bounds": clean(bounds), "log_scale": bool(f.log_scale)}
+    msg: dict[str, Any] = {
+        "type": "surface",
+        "landscape": name,
+        "dim": f.dim,
+        "bounds": clean(bounds),
+        "log_scale": bool(f.log_scale),
+    }
     with np.errstate(all="ignore"):
         if f.dim == 1:
             values = f.value(xs[:, None])
@@ -224,12 +283,18 @@ def surface_message(f: Any, name: str, resolution: int) -> dict[str, Any]:
             n = getattr(f, "n_samples", 1)
             rows = max(1, int(2_000_000 // max(1, n * resolution)))  # bound the memory
             for r0 in range(0, resolution, rows):
-                gx, gy = np.meshgrid(xs, ys[r0:r0 + rows])
-                values[r0:r0 + rows] = f.value(np.stack([gx, gy], axis=-1))
+                gx, gy = np.meshgrid(xs, ys[r0 : r0 + rows])
+                values[r0 : r0 + rows] = f.value(np.stack([gx, gy], axis=-1))
             msg.update(xs=clean(xs), ys=clean(ys))
         minima = f.minima
-    msg.update(values=clean(values), minima=clean(minima), saddles=clean(f.saddles),
-               start=clean(f.start), formula=f.formula, description=f.description)
+    msg.update(
+        values=clean(values),
+        minima=clean(minima),
+        saddles=clean(f.saddles),
+        start=clean(f.start),
+        formula=f.formula,
+        description=f.description,
+    )
     return msg
 
 
@@ -254,29 +319,38 @@ def _landscape_code(name: str, params: dict[str, Any], l1: float, l2: float) -> 
 def export_race_python(config: RaceConfig, start: list[float]) -> str:
     """Python code that reproduces a race with ``landscapes.race``."""
     opts = ",\n".join(
-        f"        {_py(o.id)}: {_py({'optimizer': o.name, **o.hyper})}" for o in config.optimizers)
-    common = (f"steps={config.max_steps}, tol={_py(config.tol)}, "
-              f"grad_noise={_py(config.grad_noise)}, batch_size={_py(config.batch_size)}, "
-              f"seed={config.seed}")
-    return "\n".join([
-        (f'"""descentlab playground export: a race on {config.landscape} '
-        '(seeded: the same numbers as the playground)."""'),
-        "from descentlab import landscapes",
-        "",
-        *_landscape_code(config.landscape, config.params, config.l1, config.l2),
-        f"start = {_py(start)}",
-        "results = landscapes.race(",
-        "    f, start,",
-        "    {",
-        opts + ",",
-        "    },",
-        f"    {common},",
-        ")",
-        "for label, res in results.items():",
-        ('    print(f"{label}: {res.status} after {res.nit} steps, x = {res.x}, '
-        'f = {res.fun:.6g}")'),
-        "",
-    ])
+        f"        {_py(o.id)}: {_py({'optimizer': o.name, **o.hyper})}" for o in config.optimizers
+    )
+    common = (
+        f"steps={config.max_steps}, tol={_py(config.tol)}, "
+        f"grad_noise={_py(config.grad_noise)}, batch_size={_py(config.batch_size)}, "
+        f"seed={config.seed}"
+    )
+    return "\n".join(
+        [
+            (
+                f'"""descentlab playground export: a race on {config.landscape} '
+                '(seeded: the same numbers as the playground)."""'
+            ),
+            "from descentlab import landscapes",
+            "",
+            *_landscape_code(config.landscape, config.params, config.l1, config.l2),
+            f"start = {_py(start)}",
+            "results = landscapes.race(",
+            "    f, start,",
+            "    {",
+            opts + ",",
+            "    },",
+            f"    {common},",
+            ")",
+            "for label, res in results.items():",
+            (
+                '    print(f"{label}: {res.status} after {res.nit} steps, x = {res.x}, '
+                'f = {res.fun:.6g}")'
+            ),
+            "",
+        ]
+    )
 
 
 def _train_parts(config: TrainConfig) -> dict[str, Any]:
@@ -289,10 +363,13 @@ def _train_parts(config: TrainConfig) -> dict[str, Any]:
     schedule = None
     if config.schedule is not None:
         schedule = (config.schedule.name, dict(config.schedule.params))
-    return {"dataset": reg_name, "data_params": data_params,
-            "test": _test_fraction(config.train_ratio),
-            "optimizer": {"name": config.optimizer.name, **config.optimizer.hyper},
-            "schedule": schedule}
+    return {
+        "dataset": reg_name,
+        "data_params": data_params,
+        "test": _test_fraction(config.train_ratio),
+        "optimizer": {"name": config.optimizer.name, **config.optimizer.hyper},
+        "schedule": schedule,
+    }
 
 
 def _regularizer_code(l1: float, l2: float) -> str:
@@ -310,54 +387,73 @@ def export_train_python(config: TrainConfig, classes: int, epochs_done: int | No
     p = _train_parts(config)
     data_args = "".join(f", {k}={_py(v)}" for k, v in p["data_params"].items())
     sizes = [2, *config.hidden, classes]
-    note = ([f"# (the playground run had completed {epochs_done} epoch(s) when exported)"]
-            if epochs_done is not None else [])
-    return "\n".join([
-        (f'"""descentlab playground export: an MLP on {config.dataset} '
-        '(seeded: the same numbers as the playground)."""'),
-        "from descentlab import data, nn",
-        "from descentlab.train import evaluate, fit",
-        "",
-        (f"bundle = data.load({_py(p['dataset'])}, seed={config.seed}, val=0.0, "
-        f"test={_py(p['test'])}{data_args})"),
-        f"nn.manual_seed({config.seed})",
-        (f"model = nn.MLP({_py(sizes)}, activation={_py(config.activation)}, "
-        f"dropout={_py(config.dropout)})"),
-        *note,
-        "history = fit(",
-        "    model, bundle.train, bundle.test,",
-        f"    optimizer={_py(p['optimizer'])},",
-        f"    epochs={config.max_epochs}, batch_size={config.batch_size},",
-        f"    regularizer={_regularizer_code(config.l1, config.l2)},",
-        f"    lr_scheduler={_py(p['schedule'])},",
-        f"    seed={config.seed}, progress=False,",
-        ")",
-        "test = evaluate(model, bundle.test)",
-        ('print(f"{len(history)} epochs ({history.stop_reason}); test accuracy '
-        '{test[\'accuracy\']:.4f}, test loss {test[\'loss\']:.4f}")'),
-        "",
-    ])
+    note = (
+        [f"# (the playground run had completed {epochs_done} epoch(s) when exported)"]
+        if epochs_done is not None
+        else []
+    )
+    return "\n".join(
+        [
+            (
+                f'"""descentlab playground export: an MLP on {config.dataset} '
+                '(seeded: the same numbers as the playground)."""'
+            ),
+            "from descentlab import data, nn",
+            "from descentlab.train import evaluate, fit",
+            "",
+            (
+                f"bundle = data.load({_py(p['dataset'])}, seed={config.seed}, val=0.0, "
+                f"test={_py(p['test'])}{data_args})"
+            ),
+            f"nn.manual_seed({config.seed})",
+            (
+                f"model = nn.MLP({_py(sizes)}, activation={_py(config.activation)}, "
+                f"dropout={_py(config.dropout)})"
+            ),
+            *note,
+            "history = fit(",
+            "    model, bundle.train, bundle.test,",
+            f"    optimizer={_py(p['optimizer'])},",
+            f"    epochs={config.max_epochs}, batch_size={config.batch_size},",
+            f"    regularizer={_regularizer_code(config.l1, config.l2)},",
+            f"    lr_scheduler={_py(p['schedule'])},",
+            f"    seed={config.seed}, progress=False,",
+            ")",
+            "test = evaluate(model, bundle.test)",
+            (
+                'print(f"{len(history)} epochs ({history.stop_reason}); test accuracy '
+                "{test['accuracy']:.4f}, test loss {test['loss']:.4f}\")"
+            ),
+            "",
+        ]
+    )
 
 
 def export_lr_python(config: LrConfig, start: list[float]) -> str:
     """Python code that reproduces the learning-rate experiment with one ``minimize``."""
     hyper = "".join(f", {k}={_py(v)}" for k, v in config.hyper.items())
-    return "\n".join([
-        ('"""descentlab playground export: the learning-rate experiment '
-        f'(one run per learning rate on {config.landscape})."""'),
-        "import numpy as np",
-        "",
-        "from descentlab import landscapes",
-        "",
-        *_landscape_code(config.landscape, config.params, 0.0, 0.0),
-        f"lrs = np.array({_py(list(config.lrs))})",
-        f"x0 = np.tile({_py(start)}, (len(lrs), 1))",
-        (f"res = landscapes.minimize(f, x0, optimizer={_py(config.optimizer)}, lr=lrs, "
-        f"steps={config.steps}, tol={_py(config.tol)}{hyper})"),
-        "for i, lr in enumerate(lrs):",
-        '    print(f"lr = {lr:g}: {res.status[i]} after {res.nit[i]} steps; {res.message[i]}")',
-        "",
-    ])
+    return "\n".join(
+        [
+            (
+                '"""descentlab playground export: the learning-rate experiment '
+                f'(one run per learning rate on {config.landscape})."""'
+            ),
+            "import numpy as np",
+            "",
+            "from descentlab import landscapes",
+            "",
+            *_landscape_code(config.landscape, config.params, 0.0, 0.0),
+            f"lrs = np.array({_py(list(config.lrs))})",
+            f"x0 = np.tile({_py(start)}, (len(lrs), 1))",
+            (
+                f"res = landscapes.minimize(f, x0, optimizer={_py(config.optimizer)}, lr=lrs, "
+                f"steps={config.steps}, tol={_py(config.tol)}{hyper})"
+            ),
+            "for i, lr in enumerate(lrs):",
+            '    print(f"lr = {lr:g}: {res.status[i]} after {res.nit[i]} steps; {res.message[i]}")',
+            "",
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- state
@@ -438,8 +534,9 @@ class Session:
         if isinstance(msg, Ping):
             return [{"type": "pong"}]
         if isinstance(msg, SurfaceRequest):
-            f = build_landscape(msg.landscape, msg.params, msg.l1, msg.l2, self.limits,
-                                request=msg.type)
+            f = build_landscape(
+                msg.landscape, msg.params, msg.l1, msg.l2, self.limits, request=msg.type
+            )
             return [surface_message(f, msg.landscape, msg.resolution)]
         if isinstance(msg, RaceStart):
             return self.start_race(msg.config)
@@ -479,21 +576,38 @@ class Session:
         from descentlab.landscapes import Runner
 
         req = "race.start"
-        f = build_landscape(config.landscape, config.params, config.l1, config.l2, self.limits,
-                            prefix="config.", request=req)
+        f = build_landscape(
+            config.landscape,
+            config.params,
+            config.l1,
+            config.l2,
+            self.limits,
+            prefix="config.",
+            request=req,
+        )
         start = _start_of(f, config.start, "config.", req)
         race = _Race(config, f, start)
         for i, opt in enumerate(config.optimizers):
             hyper = dict(opt.hyper)
             lr = hyper.pop("lr", None)
             try:
-                runner = Runner(f, start.copy(), opt.name, lr, steps=config.max_steps,
-                                tol=config.tol, batch_size=config.batch_size,
-                                grad_noise=config.grad_noise, seed=config.seed, record=False,
-                                **hyper)
+                runner = Runner(
+                    f,
+                    start.copy(),
+                    opt.name,
+                    lr,
+                    steps=config.max_steps,
+                    tol=config.tol,
+                    batch_size=config.batch_size,
+                    grad_noise=config.grad_noise,
+                    seed=config.seed,
+                    record=False,
+                    **hyper,
+                )
             except (ValueError, TypeError) as err:
-                field_ = ("config.batch_size" if "batch_size" in str(err)
-                          else f"config.optimizers[{i}]")
+                field_ = (
+                    "config.batch_size" if "batch_size" in str(err) else f"config.optimizers[{i}]"
+                )
                 raise ProtocolError(str(err), field_, req) from None
             race.runners.append(runner)
             lr_text = np.ravel(runner.lr)[0] if np.ndim(runner.lr) else runner.lr
@@ -504,23 +618,31 @@ class Session:
 
     def start_race(self, config: RaceConfig) -> list[dict[str, Any]]:
         race = self._new_race(config)
-        surface = surface_message(race.landscape, config.landscape,
-                                  min(RACE_SURFACE_RESOLUTION, self.limits.max_resolution))
+        surface = surface_message(
+            race.landscape,
+            config.landscape,
+            min(RACE_SURFACE_RESOLUTION, self.limits.max_resolution),
+        )
         surface["start"] = clean(race.start)
         self.race = race
         race.playing = config.autoplay and not self._race_done(race)
         return [surface, self._race_frame(race)]
 
-    def control_race(self, action: str, steps: int,
-                     steps_per_frame: int | None = None) -> list[dict[str, Any]]:
+    def control_race(
+        self, action: str, steps: int, steps_per_frame: int | None = None
+    ) -> list[dict[str, Any]]:
         race = self.race
         if race is None:
-            raise ProtocolError("race.control: no race yet; send race.start first", "action",
-                                "race.control")
+            raise ProtocolError(
+                "race.control: no race yet; send race.start first", "action", "race.control"
+            )
         if action == "speed":  # the same runs go on, faster or slower
             if steps_per_frame is None:
-                raise ProtocolError("race.control speed needs steps_per_frame (1..200)",
-                                    "steps_per_frame", "race.control")
+                raise ProtocolError(
+                    "race.control speed needs steps_per_frame (1..200)",
+                    "steps_per_frame",
+                    "race.control",
+                )
             race.config = race.config.model_copy(update={"steps_per_frame": steps_per_frame})
             return []
         if action == "play":
@@ -558,25 +680,37 @@ class Session:
             res = runner.result()
             ro = runner.readout()
             pts = race.pending[i]
-            runs.append({
-                "id": opt.id, "optimizer": opt.name, "label": race.labels[i],
-                "points": clean(np.array(pts).reshape(len(pts), -1)) if pts else [],
-                "values": clean(race.pending_f[i]) if race.pending_f[i] else [],
-                "status": str(res.status), "nit": int(res.nit), "message": str(res.message),
-                "readout": {
-                    "grad": clean(np.atleast_1d(ro["grad"])),
-                    "velocity": None if ro["velocity"] is None
-                    else clean(np.atleast_1d(ro["velocity"])),
-                    "second_moment": None if ro["second_moment"] is None
-                    else clean(np.atleast_1d(ro["second_moment"])),
-                    "effective_lr": clean(ro["effective_lr"]),
-                },
-            })
+            runs.append(
+                {
+                    "id": opt.id,
+                    "optimizer": opt.name,
+                    "label": race.labels[i],
+                    "points": clean(np.array(pts).reshape(len(pts), -1)) if pts else [],
+                    "values": clean(race.pending_f[i]) if race.pending_f[i] else [],
+                    "status": str(res.status),
+                    "nit": int(res.nit),
+                    "message": str(res.message),
+                    "readout": {
+                        "grad": clean(np.atleast_1d(ro["grad"])),
+                        "velocity": None
+                        if ro["velocity"] is None
+                        else clean(np.atleast_1d(ro["velocity"])),
+                        "second_moment": None
+                        if ro["second_moment"] is None
+                        else clean(np.atleast_1d(ro["second_moment"])),
+                        "effective_lr": clean(ro["effective_lr"]),
+                    },
+                }
+            )
             race.pending[i] = []
             race.pending_f[i] = []
         step = max((r.t for r in race.runners), default=0)
-        return {"type": "race.frame", "step": int(step), "done": self._race_done(race),
-                "runs": runs}
+        return {
+            "type": "race.frame",
+            "step": int(step),
+            "done": self._race_done(race),
+            "runs": runs,
+        }
 
     # ------------------------------------------------------------------ training
     def _new_train(self, config: TrainConfig) -> _Train:
@@ -586,16 +720,18 @@ class Session:
         req = "train.start"
         p = _train_parts(config)
         try:
-            bundle = data.load(p["dataset"], seed=config.seed, val=0.0, test=p["test"],
-                               **p["data_params"])
+            bundle = data.load(
+                p["dataset"], seed=config.seed, val=0.0, test=p["test"], **p["data_params"]
+            )
         except (ValueError, TypeError) as err:
             raise ProtocolError(str(err), "config.dataset", req) from None
         assert bundle.num_classes is not None and bundle.test is not None  # 2-D classification
         classes = int(bundle.num_classes)
         with _MODEL_LOCK:
             nn.manual_seed(config.seed)
-            model = nn.MLP([2, *config.hidden, classes], activation=config.activation,
-                           dropout=config.dropout)
+            model = nn.MLP(
+                [2, *config.hidden, classes], activation=config.activation, dropout=config.dropout
+            )
         regularizer: nn.Regularizer | None = None
         if config.l1 and config.l2:
             regularizer = nn.ElasticNet(config.l1, config.l2)
@@ -604,10 +740,19 @@ class Session:
         elif config.l2:
             regularizer = nn.L2(config.l2)
         try:
-            trainer = Trainer(model, bundle.train, bundle.test, loss="cross_entropy",
-                              optimizer=p["optimizer"], epochs=config.max_epochs,
-                              batch_size=config.batch_size, regularizer=regularizer,
-                              lr_scheduler=p["schedule"], seed=config.seed, progress=False)
+            trainer = Trainer(
+                model,
+                bundle.train,
+                bundle.test,
+                loss="cross_entropy",
+                optimizer=p["optimizer"],
+                epochs=config.max_epochs,
+                batch_size=config.batch_size,
+                regularizer=regularizer,
+                lr_scheduler=p["schedule"],
+                seed=config.seed,
+                progress=False,
+            )
         except (ValueError, TypeError) as err:
             raise ProtocolError(str(err), "config.optimizer", req) from None
         X = np.concatenate([bundle.train[0], bundle.test[0]]).astype(np.float64)
@@ -615,8 +760,9 @@ class Session:
         pad = 0.1 * np.maximum(hi - lo, 1e-3)
         bounds = np.stack([lo - pad, hi + pad], axis=1)
         r = min(BOUNDARY_RESOLUTION, self.limits.max_resolution)
-        gx, gy = np.meshgrid(np.linspace(bounds[0, 0], bounds[0, 1], r),
-                             np.linspace(bounds[1, 0], bounds[1, 1], r))
+        gx, gy = np.meshgrid(
+            np.linspace(bounds[0, 0], bounds[0, 1], r), np.linspace(bounds[1, 0], bounds[1, 1], r)
+        )
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
         return _Train(config, bundle, model, trainer, classes, bounds, grid)
 
@@ -626,24 +772,37 @@ class Session:
         train.playing = config.autoplay
         b = train.bundle
         data_msg = {
-            "type": "train.data", "classes": train.classes, "bounds": clean(train.bounds),
-            "train": {"X": clean(np.round(b.train[0].astype(np.float64), 5)),
-                      "y": b.train[1].astype(int).tolist()},
-            "test": {"X": clean(np.round(b.test[0].astype(np.float64), 5)),
-                     "y": b.test[1].astype(int).tolist()},
+            "type": "train.data",
+            "classes": train.classes,
+            "bounds": clean(train.bounds),
+            "train": {
+                "X": clean(np.round(b.train[0].astype(np.float64), 5)),
+                "y": b.train[1].astype(int).tolist(),
+            },
+            "test": {
+                "X": clean(np.round(b.test[0].astype(np.float64), 5)),
+                "y": b.test[1].astype(int).tolist(),
+            },
         }
         return [data_msg, self._train_frame(train)]
 
-    def control_train(self, action: str,
-                      epochs_per_frame: int | None = None) -> list[dict[str, Any]]:
+    def control_train(
+        self, action: str, epochs_per_frame: int | None = None
+    ) -> list[dict[str, Any]]:
         train = self.train
         if train is None:
-            raise ProtocolError("train.control: no training run yet; send train.start first",
-                                "action", "train.control")
+            raise ProtocolError(
+                "train.control: no training run yet; send train.start first",
+                "action",
+                "train.control",
+            )
         if action == "speed":  # the same run goes on, faster or slower
             if epochs_per_frame is None:
-                raise ProtocolError("train.control speed needs epochs_per_frame (1..50)",
-                                    "epochs_per_frame", "train.control")
+                raise ProtocolError(
+                    "train.control speed needs epochs_per_frame (1..50)",
+                    "epochs_per_frame",
+                    "train.control",
+                )
             train.config = train.config.model_copy(update={"epochs_per_frame": epochs_per_frame})
             return []
         if action == "play":
@@ -677,18 +836,23 @@ class Session:
         from descentlab.train import evaluate, predict
 
         trainer = train.trainer
-        rows = trainer.history.epochs[train.rows_sent:]
+        rows = trainer.history.epochs[train.rows_sent :]
         train.rows_sent += len(rows)
-        history = [{
-            "epoch": int(row["epoch"]) + 1,
-            "train_loss": clean(row["train_loss"]) if row["train_loss"] is not None else None,
-            "train_accuracy": clean(row["train_accuracy"])
-            if row["train_accuracy"] is not None else None,
-            "test_loss": clean(row["val_loss"]) if row["val_loss"] is not None else None,
-            "test_accuracy": clean(row["val_accuracy"])
-            if row["val_accuracy"] is not None else None,
-            "lr": clean(row["lr"]) if row["lr"] is not None else None,
-        } for row in rows]
+        history = [
+            {
+                "epoch": int(row["epoch"]) + 1,
+                "train_loss": clean(row["train_loss"]) if row["train_loss"] is not None else None,
+                "train_accuracy": clean(row["train_accuracy"])
+                if row["train_accuracy"] is not None
+                else None,
+                "test_loss": clean(row["val_loss"]) if row["val_loss"] is not None else None,
+                "test_accuracy": clean(row["val_accuracy"])
+                if row["val_accuracy"] is not None
+                else None,
+                "lr": clean(row["lr"]) if row["lr"] is not None else None,
+            }
+            for row in rows
+        ]
         r = round(math.sqrt(len(train.grid)))
         with np.errstate(all="ignore"):
             logits = predict(train.model, train.grid)
@@ -697,11 +861,15 @@ class Session:
         confidence = probs.max(axis=1)
         test = evaluate(train.model, train.bundle.test, loss="cross_entropy")
         return {
-            "type": "train.frame", "epoch": int(trainer.epoch), "step": int(trainer.global_step),
-            "done": bool(trainer.done), "stop_reason": trainer.history.stop_reason or "",
+            "type": "train.frame",
+            "epoch": int(trainer.epoch),
+            "step": int(trainer.global_step),
+            "done": bool(trainer.done),
+            "stop_reason": trainer.history.stop_reason or "",
             "history": history,
             "boundary": {
-                "resolution": r, "classes": train.classes,
+                "resolution": r,
+                "classes": train.classes,
                 "probs": clean(np.round(probs, 4).reshape(r, r, train.classes)),
                 "argmax": argmax.astype(int).tolist(),
                 "confidence": clean(np.round(confidence, 4)),
@@ -714,8 +882,9 @@ class Session:
         from descentlab.landscapes import minimize
 
         req = "lr.start"
-        f = build_landscape(config.landscape, config.params, 0.0, 0.0, self.limits,
-                            prefix="config.", request=req)
+        f = build_landscape(
+            config.landscape, config.params, 0.0, 0.0, self.limits, prefix="config.", request=req
+        )
         start = _start_of(f, config.start, "config.", req)
         lrs = np.asarray(config.lrs, dtype=np.float64)
         # One lr as a number: Result.run(0) cannot read back an lr array of size 1.
@@ -723,20 +892,31 @@ class Session:
         # the optimizer's settings, checked against its description by minimize
         hyper: dict[str, Any] = dict(config.hyper)
         try:
-            res = minimize(f, np.tile(start, (len(lrs), 1)), optimizer=config.optimizer,
-                           lr=lr_arg, steps=config.steps, tol=config.tol, **hyper)
+            res = minimize(
+                f,
+                np.tile(start, (len(lrs), 1)),
+                optimizer=config.optimizer,
+                lr=lr_arg,
+                steps=config.steps,
+                tol=config.tol,
+                **hyper,
+            )
         except (ValueError, TypeError) as err:
             raise ProtocolError(str(err), "config.hyper", req) from None
         runs = []
         for i, lr in enumerate(config.lrs):
             one = res.run(i)
             traj = one.trajectory
-            runs.append({
-                "lr": lr, "status": str(one.status), "nit": int(one.nit),
-                "message": str(one.message),
-                "points": clean(traj.positions.reshape(len(traj.positions), -1)),
-                "values": clean(traj.values),
-            })
+            runs.append(
+                {
+                    "lr": lr,
+                    "status": str(one.status),
+                    "nit": int(one.nit),
+                    "message": str(one.message),
+                    "points": clean(traj.positions.reshape(len(traj.positions), -1)),
+                    "values": clean(traj.values),
+                }
+            )
         self.lr_config = config
         self.lr_start = start.tolist()
         return {"type": "lr.result", "landscape": config.landscape, "runs": runs}
@@ -745,22 +925,25 @@ class Session:
     def export(self, what: str, fmt: str) -> dict[str, Any]:
         if what == "race":
             if self.race is None:
-                raise ProtocolError("export: no race to export; start one first", "what",
-                                    "export")
+                raise ProtocolError("export: no race to export; start one first", "what", "export")
             config: Any = self.race.config
-            text = (export_race_python(config, self.race.start.tolist()) if fmt == "python"
-                    else None)
+            text = export_race_python(config, self.race.start.tolist()) if fmt == "python" else None
         elif what == "train":
             if self.train is None:
-                raise ProtocolError("export: no training run to export; start one first",
-                                    "what", "export")
+                raise ProtocolError(
+                    "export: no training run to export; start one first", "what", "export"
+                )
             config = self.train.config
-            text = (export_train_python(config, self.train.classes, self.train.trainer.epoch)
-                    if fmt == "python" else None)
+            text = (
+                export_train_python(config, self.train.classes, self.train.trainer.epoch)
+                if fmt == "python"
+                else None
+            )
         else:
             if self.lr_config is None or self.lr_start is None:
-                raise ProtocolError("export: no learning-rate experiment to export; run one "
-                                    "first", "what", "export")
+                raise ProtocolError(
+                    "export: no learning-rate experiment to export; run one first", "what", "export"
+                )
             config = self.lr_config
             text = export_lr_python(config, self.lr_start) if fmt == "python" else None
         if text is None:

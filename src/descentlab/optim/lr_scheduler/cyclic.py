@@ -47,8 +47,9 @@ def _init_momentum_cycle(
     sched.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
     sched.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
     if fresh:
-        for top, low, group in zip(sched.max_momentums, sched.base_momentums,
-                                   optimizer.param_groups):
+        for top, low, group in zip(
+            sched.max_momentums, sched.base_momentums, optimizer.param_groups
+        ):
             _set_momentum(group, sched.use_beta1, top)
             group["max_momentum"] = top
             group["base_momentum"] = low
@@ -118,8 +119,9 @@ class CyclicLR(_MomentumCycle):
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         if mode not in _CYCLIC_MODES and scale_fn is None:
-            raise ValueError(f"Invalid mode value: {mode!r}; expected one of {_CYCLIC_MODES} "
-                             "or a scale_fn")
+            raise ValueError(
+                f"Invalid mode value: {mode!r}; expected one of {_CYCLIC_MODES} or a scale_fn"
+            )
         if scale_mode not in ("cycle", "iterations"):
             raise ValueError(
                 f"Invalid scale_mode value: {scale_mode!r}; expected 'cycle' or 'iterations'"
@@ -254,8 +256,11 @@ class OneCycleLR(_MomentumCycle):
         if three_phase:
             ends = [up, float(2 * pct_start * T) - 2, T - 1]
             lrs = [("initial_lr", "max_lr"), ("max_lr", "initial_lr"), ("initial_lr", "min_lr")]
-            moms = [("max_momentum", "base_momentum"), ("base_momentum", "max_momentum"),
-                    ("max_momentum", "max_momentum")]
+            moms = [
+                ("max_momentum", "base_momentum"),
+                ("base_momentum", "max_momentum"),
+                ("max_momentum", "max_momentum"),
+            ]
         else:
             ends = [up, T - 1]
             lrs = [("initial_lr", "max_lr"), ("max_lr", "min_lr")]
@@ -267,8 +272,13 @@ class OneCycleLR(_MomentumCycle):
                 f"{', three_phase=True' if three_phase else ''} has a phase of zero steps"
             )
         self._schedule_phases = [
-            _Phase(end_step=end, start_lr=lr[0], end_lr=lr[1], start_momentum=mom[0],
-                   end_momentum=mom[1])
+            _Phase(
+                end_step=end,
+                start_lr=lr[0],
+                end_lr=lr[1],
+                start_momentum=mom[0],
+                end_momentum=mom[1],
+            )
             for end, lr, mom in zip(ends, lrs, moms)
         ]
         self.anneal_strategy = anneal_strategy
@@ -292,9 +302,7 @@ class OneCycleLR(_MomentumCycle):
     def get_lr(self) -> list[LearningRate]:
         t = self.last_epoch
         if t > self.total_steps:
-            raise ValueError(
-                f"OneCycleLR stepped {t} times, but total_steps is {self.total_steps}"
-            )
+            raise ValueError(f"OneCycleLR stepped {t} times, but total_steps is {self.total_steps}")
         lrs = []
         last = len(self._schedule_phases) - 1
         for group in self.optimizer.param_groups:
