@@ -12,8 +12,18 @@ from descentlab.optim.rmsprop import lerp_
 __all__ = ["Adam", "AdamW", "NAdam", "adam", "adamw", "nadam"]
 
 
-def _prepare(theta, g, maximize, weight_decay, lr, decoupled):
-    """Return the gradient after sign and (coupled) decay; apply decoupled decay."""
+def prepare_gradient(
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    maximize: bool,
+    weight_decay: float,
+    lr: float | np.ndarray,
+    decoupled: bool,
+) -> np.ndarray:
+    """The gradient after its sign (maximize) and coupled decay g + lambda theta; decoupled
+    decay instead shrinks theta in place, theta <- theta (1 - eta lambda). The Adam family
+    (Adam, AdamW, NAdam, RAdam, Adamax) starts its step with this."""
     if maximize:
         g = np.negative(g)
     if weight_decay != 0:
@@ -22,6 +32,18 @@ def _prepare(theta, g, maximize, weight_decay, lr, decoupled):
         else:
             g = g + weight_decay * theta
     return g
+
+
+def update_moments(
+    m: np.ndarray, v: np.ndarray, g: np.ndarray, beta1: float, beta2: float, buf: np.ndarray
+) -> None:
+    """m <- beta1 m + (1 - beta1) g and v <- beta2 v + (1 - beta2) g^2, in place (``buf`` is
+    scratch space shaped like g)."""
+    lerp_(m, g, 1 - beta1, buf)
+    np.multiply(g, 1 - beta2, out=buf)
+    buf *= g
+    v *= beta2
+    v += buf
 
 
 def adam(
@@ -65,14 +87,17 @@ def adam(
                 decoupled=decoupled_weight_decay,
             )
             continue
-        g = _prepare(theta, g, maximize, weight_decay, lr, decoupled_weight_decay)
+        g = prepare_gradient(
+            theta,
+            g,
+            maximize=maximize,
+            weight_decay=weight_decay,
+            lr=lr,
+            decoupled=decoupled_weight_decay,
+        )
         m, v = state["exp_avg"], state["exp_avg_sq"]
         buf = scratch_like(theta, 0)
-        lerp_(m, g, 1 - beta1, buf)
-        np.multiply(g, 1 - beta2, out=buf)
-        buf *= g
-        v *= beta2
-        v += buf
+        update_moments(m, v, g, beta1, beta2, buf)
         bias_correction1 = 1 - beta1**t
         bias_correction2_sqrt = (1 - beta2**t) ** 0.5
         step_size = lr / bias_correction1
@@ -230,7 +255,14 @@ def nadam(
             state["exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
         t = state["step"]
-        g = _prepare(theta, g, maximize, weight_decay, lr, decoupled_weight_decay)
+        g = prepare_gradient(
+            theta,
+            g,
+            maximize=maximize,
+            weight_decay=weight_decay,
+            lr=lr,
+            decoupled=decoupled_weight_decay,
+        )
         bias_correction2 = 1 - beta2**t
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
@@ -239,11 +271,7 @@ def nadam(
         mu_product_next = mu_product * mu_next
         m, v = state["exp_avg"], state["exp_avg_sq"]
         buf = scratch_like(theta, 0)
-        lerp_(m, g, 1 - beta1, buf)
-        np.multiply(g, 1 - beta2, out=buf)
-        buf *= g
-        v *= beta2
-        v += buf
+        update_moments(m, v, g, beta1, beta2, buf)
         denom = np.divide(v, bias_correction2, out=scratch_like(theta, 1))
         np.sqrt(denom, out=denom)
         denom += eps

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import settings
+from descentlab.optim.adam import prepare_gradient
 from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
@@ -33,10 +34,9 @@ def adamax(
             state["exp_inf"] = np.zeros_like(theta)
         state["step"] += 1
         t = state["step"]
-        if maximize:
-            g = np.negative(g)
-        if weight_decay != 0:
-            g = g + weight_decay * theta
+        g = prepare_gradient(
+            theta, g, maximize=maximize, weight_decay=weight_decay, lr=lr, decoupled=False
+        )
         m, u = state["exp_avg"], state["exp_inf"]
         buf = scratch_like(theta, 0)
         lerp_(m, g, 1 - beta1, buf)

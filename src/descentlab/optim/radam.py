@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 from descentlab.optim import settings
+from descentlab.optim.adam import prepare_gradient, update_moments
 from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
-from descentlab.optim.rmsprop import lerp_
 
 __all__ = ["RAdam", "radam"]
 
@@ -37,20 +37,17 @@ def radam(
             state["exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
         t = state["step"]
-        if maximize:
-            g = np.negative(g)
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                theta *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * theta
+        g = prepare_gradient(
+            theta,
+            g,
+            maximize=maximize,
+            weight_decay=weight_decay,
+            lr=lr,
+            decoupled=decoupled_weight_decay,
+        )
         m, v = state["exp_avg"], state["exp_avg_sq"]
         buf = scratch_like(theta, 0)
-        lerp_(m, g, 1 - beta1, buf)
-        np.multiply(g, 1 - beta2, out=buf)
-        buf *= g
-        v *= beta2
-        v += buf
+        update_moments(m, v, g, beta1, beta2, buf)
         bias_correction1 = 1 - beta1**t
         bias_correction2 = 1 - beta2**t
         rho_t = rho_inf - 2 * t * beta2**t / bias_correction2
