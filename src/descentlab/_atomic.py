@@ -50,11 +50,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write mode must be 'wb' or 'w', got {mode!r}")
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    tmp = Path(tmp_name)
-    try:
+    with _replacing(path, ".tmp") as (fd, _):
         if mode == "w":
             f: IO = os.fdopen(fd, "w", encoding="utf-8", newline="")
         else:
@@ -63,13 +59,6 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
             yield f
             f.flush()
             os.fsync(f.fileno())
-        _match_umask(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(folder)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -98,20 +87,27 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     >>> target.read_bytes()
     b'frames'
     """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=folder
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with _replacing(path, f".tmp{Path(path).suffix}") as (fd, tmp):
+        os.close(fd)
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def _replacing(path: str | os.PathLike[str], suffix: str) -> Iterator[tuple[int, Path]]:
+    """A new temporary file beside ``path`` (its descriptor and name); once the body has
+    written and fsynced it, it takes the permissions a plain open would and replaces
+    ``path``. If the body raises, the temporary file is removed and ``path`` is untouched."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        yield fd, tmp
         _match_umask(tmp)
         os.replace(tmp, target)
     except BaseException:

@@ -21,18 +21,7 @@ from descentlab.viz._common import CYCLE, check_out, fmt, new_figure, save
 __all__ = ["plot_decision_boundary", "plot_overfitting", "plot_regression_fit"]
 
 OutPath = str | os.PathLike[str] | None
-CLASS_COLORS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-    "#7f7f7f",
-)
+CLASS_COLORS = CYCLE  # one colour per class, the same ten as every other figure
 
 
 def _outputs(model: Any, X: np.ndarray) -> np.ndarray:
