@@ -373,8 +373,12 @@ def _check_params(spec: DatasetSpec, params: dict[str, Any]) -> None:
         numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
         if hp.type == "int":
             numeric = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if numeric and not (hp.low <= value <= hp.high):  # other types: the loader says why
-            raise _out_of_range(spec, hp, value)
+        if not numeric:  # other types: the loader says why
+            continue
+        try:
+            hp.check(value)
+        except ValueError:
+            raise _out_of_range(spec, hp, value) from None
 
 
 def load(

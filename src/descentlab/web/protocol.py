@@ -137,23 +137,6 @@ class FieldError(ValueError):
         self.subfield = subfield
 
 
-def check_each_setting(described: dict[str, Any], values: dict[str, Any]) -> None:
-    """Check every value against its own description; the first refusal names its setting.
-
-    The message is plain ("momentum must be a number in [0, 1), got 1.5") and the
-    error's field ends with the setting's name, so the page marks that very control.
-    """
-    for key, value in values.items():
-        hp = described.get(key)
-        if hp is None or not hasattr(hp, "check"):
-            continue
-        try:
-            hp.check(value)
-        except ValueError:
-            expected = hp.expectation().replace(" (or an array of them)", "")
-            raise FieldError(f"{key} must be {expected}, got {_shown(value)}", key) from None
-
-
 def _limits(info: ValidationInfo) -> Limits:
     ctx = info.context or {}
     limits = ctx.get("limits") if isinstance(ctx, dict) else None
@@ -177,11 +160,10 @@ HyperValue = bool | int | float | str | None  # None: a nullable setting left un
 def check_hyperparameters(
     spec_hps: dict[str, Any], hyper: dict[str, Any], owner: str, allow_lr: bool = True
 ) -> None:
-    """Check names and types of ``hyper`` against a registry's HyperParam table.
-
-    Ranges are left to the library's own constructors (the registry's low/high are
-    slider bounds; a student may want lr = 1000 to see divergence). A refusal is a
-    :class:`FieldError` naming the hyperparameter."""
+    """Check ``hyper`` against a registry's HyperParam table: names, JSON types, then each
+    value against its setting's own hard bounds (the slider's range is no bound: a student
+    may type lr = 1000 to see divergence). A refusal is a :class:`FieldError` naming the
+    hyperparameter, in plain words ("momentum must be a number in [0, 1), got 1.5")."""
     for key, val in hyper.items():
         if key not in spec_hps:
             raise FieldError(
@@ -213,6 +195,11 @@ def check_hyperparameters(
                 raise FieldError(f"{what} must be at most 1e12 in size, got {val!r}", key)
         elif hp.type == "choice" and val not in hp.choices:
             raise FieldError(f"{what} must be one of {list(hp.choices)}, got {_shown(val)}", key)
+        try:
+            hp.check(val)
+        except ValueError:
+            expected = hp.expectation().replace(" (or an array of them)", "")
+            raise FieldError(f"{key} must be {expected}, got {_shown(val)}", key) from None
 
 
 class _Model(BaseModel):
@@ -245,7 +232,6 @@ class OptimizerChoice(_Model):
             return v
         spec = optim.get(name)
         check_hyperparameters(dict(spec.hyperparameters), v, f"optimizer {name!r}")
-        check_each_setting(dict(spec.hyperparameters), v)
         try:  # the checks across settings (Nesterov needs momentum, ...)
             spec.validate(**v)
         except (ValueError, TypeError) as err:
@@ -512,7 +498,6 @@ class ScheduleChoice(_Model):
             return v
         spec = get_schedule(name)
         check_hyperparameters(dict(spec.hyperparameters), v, f"schedule {name!r}")
-        check_each_setting(dict(spec.hyperparameters), v)
         try:
             spec.build(optim.SGD([optim.ArrayParam(np.zeros(1))], lr=0.1), **v)
         except (ValueError, TypeError) as err:
@@ -620,7 +605,6 @@ class LrConfig(_FromStart):
             check_hyperparameters(
                 dict(spec.hyperparameters), v, f"optimizer {name!r}", allow_lr=False
             )
-            check_each_setting(dict(spec.hyperparameters), v)
         return v
 
     @field_validator("lrs")
