@@ -35,6 +35,7 @@ __all__ = [
     "HyperParam",
     "ParamType",
     "Registry",
+    "from_text",
     "normalize_name",
     "parse_value",
 ]
@@ -224,48 +225,45 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def from_text(hp: HyperParam, text: str) -> object:
+    """Command-line text as a value of ``hp``'s type, not yet checked against its bounds.
+
+    Raises ValueError naming the setting when the text is not of that type.
+    """
+    raw = text.strip()
+    if hp.nullable and raw.lower() in ("none", "null"):
+        return None
+    if hp.type == "bool":
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"Invalid {hp.name} value: {text!r}; expected true or false")
+    if hp.type in ("int", "float"):
+        try:
+            return int(raw) if hp.type == "int" else float(raw)
+        except ValueError:
+            raise ValueError(
+                f"Invalid {hp.name} value: {text!r}; expected {hp.expectation()}"
+            ) from None
+    if hp.type == "choice":
+        matches = [c for c in hp.choices if str(c) == raw]
+        if not matches:
+            raise ValueError(f"Invalid {hp.name} value: {text!r}; expected {hp.expectation()}")
+        return matches[0]
+    if hp.type == "str":
+        return raw
+    raise ValueError(f"{hp.name} cannot be given as text")
+
+
 def parse_value(hp: HyperParam, text: str) -> object:
     """Convert command-line text to a checked value of ``hp``'s type.
 
     >>> parse_value(HyperParam("nesterov", "bool", False), "true")
     True
     """
-    raw = text.strip()
-    value: object
-    if hp.nullable and raw.lower() in ("none", "null"):
-        value = None
-    elif hp.type == "bool":
-        lowered = raw.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            value = True
-        elif lowered in ("0", "false", "no", "off"):
-            value = False
-        else:
-            raise ValueError(f"Invalid {hp.name} value: {text!r}; expected true or false")
-    elif hp.type == "int":
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(
-                f"Invalid {hp.name} value: {text!r}; expected {hp.expectation()}"
-            ) from None
-    elif hp.type == "float":
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(
-                f"Invalid {hp.name} value: {text!r}; expected {hp.expectation()}"
-            ) from None
-    elif hp.type == "choice":
-        matches = [c for c in hp.choices if str(c) == raw]
-        if not matches:
-            raise ValueError(f"Invalid {hp.name} value: {text!r}; expected {hp.expectation()}")
-        value = matches[0]
-    elif hp.type == "str":
-        value = raw
-    else:
-        raise ValueError(f"{hp.name} cannot be given as text")
-    return hp.check(value)
+    return hp.check(from_text(hp, text))
 
 
 def normalize_name(name: str) -> str:

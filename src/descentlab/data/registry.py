@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from descentlab.data.npz import load_npz
 from descentlab.data.preprocess import train_val_test_split
 from descentlab.data.regression import make_line, make_polynomial
 from descentlab.data.toy2d import make_blobs, make_circles, make_moons, make_spirals, make_xor
-from descentlab.spec import Entry, HyperParam, Registry
+from descentlab.spec import Entry, HyperParam, Registry, from_text
 
 __all__ = ["ALIASES", "DATASETS", "DataBundle", "DatasetSpec", "HyperParam", "get", "load"]
 
@@ -332,25 +332,16 @@ def _out_of_range(dataset: DatasetSpec, hp: HyperParam, value: object) -> ValueE
 
 
 def _convert(dataset: DatasetSpec, hp: HyperParam, text: str) -> Any:
-    """A spec string's option value as the hyperparameter's type, checked against its bounds."""
+    """A spec string's option value as the hyperparameter's type (its bounds are checked
+    with the other options, in :func:`_check_params`)."""
     try:
-        if hp.type == "bool":
-            lowered = text.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
+        value = from_text(hp, text)
+        if hp.type == "float" and not math.isfinite(cast(float, value)):
             raise ValueError
-        if hp.type == "int":
-            value: Any = int(text)
-        elif hp.type == "float":
-            value = float(text)
-            if not math.isfinite(value):
-                raise ValueError
-        else:
-            return text
     except ValueError:
-        kind = {"bool": "true or false", "int": "an integer", "float": "a finite number"}[hp.type]
+        kind = {"bool": "true or false", "int": "an integer", "float": "a finite number"}.get(
+            hp.type, hp.expectation()
+        )
         raise ValueError(
             f"option {hp.name}={text!r} of data set {dataset.name!r} must be {kind}"
         ) from None
