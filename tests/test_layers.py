@@ -3,8 +3,10 @@
 The AST of every module is walked, imports inside functions included, so a lazy
 import cannot hide an upward dependency. Layers, bottom to top::
 
-    spec, _atomic  <  autograd  <  optim  <  nn  <  landscapes, data  <  train, sweep
+    spec, _atomic  <  autograd  <  optim  <  nn  <  landscapes, data  <  train  <  sweep
     <  viz  <  demo, web  <  cli
+
+(``sweep`` runs ``fit``, so it sits just above ``train``.)
 
 ``autograd`` imports nothing but NumPy and the standard library; ``optim`` adds
 only ``descentlab.spec`` (and Numba in its optional compiled kernels).
@@ -31,7 +33,7 @@ RANK = {
     "landscapes": 4,
     "data": 4,
     "train": 5,
-    "sweep": 5,
+    "sweep": 5.5,
     "viz": 6,
     "demo": 7,
     "web": 7,

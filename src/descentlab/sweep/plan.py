@@ -455,7 +455,8 @@ class Plan:
         labels = self.arms_of.get(problem.name)
         if labels is None:
             return self.arms
-        return tuple(a for a in self.arms if a.label in labels)
+        by_label = {a.label: a for a in self.arms}
+        return tuple(by_label[label] for label in labels)
 
     def grid_for(self, problem: Problem | None) -> Mapping[str, Any]:
         if problem is not None and problem.name in self.grids:
