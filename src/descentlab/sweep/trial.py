@@ -88,6 +88,12 @@ def _run_landscape(
     f = landscapes.get(problem.function, **kwargs)
     X0 = starts_for(problem, f, job["seed"])
     overrides = job["arm"].get("problem", {})
+    hyperparameters = dict(job["hyperparameters"])
+    if "lr" not in hyperparameters:  # what minimize would use: the landscape's lr for SGD
+        from descentlab.optim import REGISTRY, SGD
+
+        if REGISTRY[job["arm"]["optimizer"]].cls is SGD:
+            hyperparameters["lr"] = f.lr
     res = minimize(
         f,
         X0,
@@ -98,7 +104,7 @@ def _run_landscape(
         grad_noise=overrides.get("grad_noise", problem.grad_noise),
         seed=job["seed"],
         record=True,
-        **job["hyperparameters"],
+        **hyperparameters,
     )
     status = np.asarray(res.status).reshape(-1)
     values = np.asarray(res.trajectory.values, dtype=np.float64).reshape(len(res.trajectory), -1)
@@ -115,6 +121,7 @@ def _run_landscape(
         verdict, final = "max_steps", _finite(np.mean(res.fun))
     idx = _downsample(len(curve))
     return {
+        "used": hyperparameters,
         "status": verdict,
         "final_loss": final,
         "best_loss": _finite(finite.min()) if finite.size else None,
@@ -229,6 +236,7 @@ def run_trial(job: Mapping[str, Any], budget: int | None = None) -> dict[str, An
             result = _run_landscape(problem, job, budget)
         else:
             result = _run_data(problem, job, budget)
+    used = result.pop("used", job["hyperparameters"])
     if budget < full and result["status"] != "diverged":
         result["status"] = "partial"
     return {
@@ -237,8 +245,8 @@ def run_trial(job: Mapping[str, Any], budget: int | None = None) -> dict[str, An
         "kind": problem.kind,
         "arm": job["arm"]["label"],
         "optimizer": job["arm"]["optimizer"],
-        "hyperparameters": _all_hyperparameters(job),
-        "lr": job["hyperparameters"].get("lr"),
+        "hyperparameters": _all_hyperparameters(job["arm"]["optimizer"], used),
+        "lr": used.get("lr"),
         "seed": job["seed"],
         "replicate": job["replicate"],
         "budget": budget,
@@ -248,19 +256,19 @@ def run_trial(job: Mapping[str, Any], budget: int | None = None) -> dict[str, An
     }
 
 
-def _all_hyperparameters(job: Mapping[str, Any]) -> dict[str, Any]:
+def _all_hyperparameters(optimizer: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """Every hyperparameter of the trial's optimizer: the swept and fixed ones, and the
     defaults of the rest (JSON values only)."""
     from descentlab.optim import REGISTRY
 
-    spec = REGISTRY[job["arm"]["optimizer"]]
+    spec = REGISTRY[optimizer]
     out: dict[str, Any] = {}
     for name, hp in spec.hyperparameters.items():
         if not hp.in_ui:
             continue
-        value = job["hyperparameters"].get(name, hp.default)
+        value = given.get(name, hp.default)
         if isinstance(value, (bool, int, float, str)) or value is None:
             out[name] = value
-    for name, value in job["hyperparameters"].items():
+    for name, value in given.items():
         out[name] = value
     return out
