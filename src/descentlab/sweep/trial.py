@@ -237,6 +237,7 @@ def run_trial(job: Mapping[str, Any], budget: int | None = None) -> dict[str, An
         else:
             result = _run_data(problem, job, budget)
     used = result.pop("used", job["hyperparameters"])
+    every = _all_hyperparameters(job["arm"]["optimizer"], used)
     if budget < full and result["status"] != "diverged":
         result["status"] = "partial"
     return {
@@ -245,8 +246,8 @@ def run_trial(job: Mapping[str, Any], budget: int | None = None) -> dict[str, An
         "kind": problem.kind,
         "arm": job["arm"]["label"],
         "optimizer": job["arm"]["optimizer"],
-        "hyperparameters": _all_hyperparameters(job["arm"]["optimizer"], used),
-        "lr": used.get("lr"),
+        "hyperparameters": every,
+        "lr": every.get("lr"),
         "seed": job["seed"],
         "replicate": job["replicate"],
         "budget": budget,
