@@ -126,3 +126,20 @@ def test_the_lecture_suite_plans_every_comparison_of_the_lecture():
     assert all(len(plan.settings(a, p)) == 9 for p in plan.problems for a in plan.arms_for(p))
     with pytest.raises(ValueError, match="unknown suite"):
         S.get_suite("nope")
+
+
+def test_a_bad_problem_fails_once_before_any_work(tmp_path):
+    out = tmp_path / "sw"
+    with pytest.raises(ValueError, match="zz"):
+        S.sweep("x**2 + zz", optimizers="adam", seeds=1, steps=5, out=out, report=False)
+    with pytest.raises(ValueError, match="nonexistent"):
+        S.sweep(str(tmp_path / "nonexistent.npz"), optimizers="adam", seeds=1, out=out)
+    assert not out.exists()
+
+
+def test_no_sweep_folder_is_claimed_when_the_backend_cannot_start(tmp_path):
+    out = tmp_path / "sw"
+    with pytest.raises(ValueError, match="workers"):
+        _small(backend="local", workers=0, out=out)
+    assert not (out / "sweep.json").exists()
+    assert len(_small(backend="serial", out=out, seeds=1)) == 9  # the same command again works

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from descentlab.sweep.backends import Backend, TrialError, make_backend
-from descentlab.sweep.plan import Arm, Plan, Trial, coerce_arms, coerce_problems
+from descentlab.sweep.plan import (
+    Arm,
+    LandscapeProblem,
+    Plan,
+    Trial,
+    coerce_arms,
+    coerce_problems,
+)
 from descentlab.sweep.scheduler import ASHA, execute
 from descentlab.sweep.store import RUNGS, TRIALS, SweepStore
 from descentlab.sweep.summary import summarize
@@ -165,6 +172,21 @@ def _plan(
     )
 
 
+def _check_problems(plan: Plan) -> None:
+    """Build every problem once here, so that a typo in a formula or a missing data file is
+    one clear error before any work, and a data set is downloaded once, not by each worker."""
+    from descentlab import landscapes
+    from descentlab.sweep.trial import load_bundle, starts_for
+
+    for problem in plan.problems:
+        if isinstance(problem, LandscapeProblem):
+            kwargs = {"dim": problem.dim} if problem.dim else {}
+            f = landscapes.get(problem.function, **kwargs)
+            starts_for(problem, f, 0)
+        else:
+            load_bundle(problem.data, plan.data_seed(problem))
+
+
 def sweep(
     problem: Any = None,
     optimizers: Any = ("sgd", "momentum", "adam"),
@@ -254,16 +276,13 @@ def sweep(
             store.repair(RUNGS)
             done = {r["key"]: r for r in store.records(TRIALS) if r["key"] in keys}
             rung_records = [r for r in store.records(RUNGS) if r["key"] in keys]
-        else:
-            store.write_manifest(
-                {"version": 1, "plan": plan.to_dict(), "early_stop": early_stop, "eta": eta}
-            )
 
     failures: list[tuple[str, str]] = []
 
     def on_error(trial: Trial, err: TrialError) -> None:
         failures.append((trial.key, str(err)))
 
+    _check_problems(plan)
     remaining = [t for t in trials if t.key not in done]
     asha = (
         ASHA(trials, eta=eta, done=done, rung_records=rung_records)
@@ -273,6 +292,10 @@ def sweep(
     new: list[dict[str, Any]] = []
     if remaining:
         engine = make_backend(backend, workers=workers, address=address)
+        if store is not None and manifest is None:  # only once the backend is there
+            store.write_manifest(
+                {"version": 1, "plan": plan.to_dict(), "early_stop": early_stop, "eta": eta}
+            )
         if on_start is not None:
             on_start(len(remaining), len(done), engine.describe())
         with engine:

@@ -505,11 +505,16 @@ class Plan:
             out.append(setting)
         return out
 
+    def data_seed(self, problem: Problem) -> int:
+        """The seed of a data set's split: one per data set, whatever the problem's variant."""
+        where = problem.data if isinstance(problem, DataProblem) else problem.name
+        return replicate_seed(self.seed, f"data:{where}", -1)
+
     def trials(self) -> list[Trial]:
         """Every trial, problem by problem, arm by arm, setting by setting, seed by seed."""
         out = []
         for problem in self.problems:
-            data_seed = replicate_seed(self.seed, problem.name, -1)
+            data_seed = self.data_seed(problem)
             for arm in self.arms_for(problem):
                 for setting in self.settings(arm, problem):
                     hps = {**arm.fixed, **setting}

@@ -18,7 +18,7 @@ import numpy as np
 
 from descentlab.sweep.plan import DataProblem, LandscapeProblem, Problem, problem_from_dict
 
-__all__ = ["CURVE_POINTS", "run_trial", "starts_for"]
+__all__ = ["CURVE_POINTS", "load_bundle", "run_trial", "starts_for"]
 
 #: The most points of a trial's loss curve kept in its record.
 CURVE_POINTS = 101
@@ -135,11 +135,13 @@ def _run_landscape(
     }
 
 
-def _bundle(spec: str, seed: int) -> Any:
+def load_bundle(spec: str, seed: int) -> Any:
+    """The data set ``spec`` split with ``seed``, loaded once per process."""
     key = (spec, seed)
     if key not in _BUNDLES:
         from descentlab import data
 
+        _BUNDLES.clear()  # keep one data set, not every one a process has ever seen
         _BUNDLES[key] = data.load(spec, seed=seed)
     return _BUNDLES[key]
 
@@ -153,7 +155,7 @@ def _run_data(problem: DataProblem, job: Mapping[str, Any], budget: int) -> dict
     dropout = overrides.get("dropout", problem.dropout)
     l1, l2 = overrides.get("l1", problem.l1), overrides.get("l2", problem.l2)
     batch_size = overrides.get("batch_size", problem.batch_size)
-    bundle = _bundle(problem.data, job["data_seed"])
+    bundle = load_bundle(problem.data, job["data_seed"])
     classification = bundle.kind == "classification"
     outputs = bundle.num_classes if classification else bundle.train[1].shape[1]
     saved = init.generator()
@@ -229,7 +231,7 @@ def run_trial(job: Mapping[str, Any], budget: int | None = None) -> dict[str, An
     full = problem.budget
     budget = full if budget is None else int(budget)
     if isinstance(problem, DataProblem):
-        _bundle(problem.data, job["data_seed"])  # loading is not the optimizer's time
+        load_bundle(problem.data, job["data_seed"])  # loading is not the optimizer's time
     started = time.perf_counter()
     with np.errstate(all="ignore"):
         if isinstance(problem, LandscapeProblem):
