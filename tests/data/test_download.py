@@ -304,3 +304,33 @@ def test_no_test_reaches_the_internet():
     # tests/conftest.py points the mirrors at a closed local port unless a test overrides them
     for variable in download.MIRROR_ENV.values():
         assert os.environ[variable].startswith("http://127.0.0.1")
+
+
+def test_concurrent_downloads_of_one_data_set_fetch_each_file_once(tmp_path, monkeypatch):
+    """A sweep's workers may all ask for MNIST at once: one downloads, the others wait."""
+    from descentlab.data import download as dl
+
+    calls: list[str] = []
+
+    def slow_download(url, dest, *args, **kwargs):
+        calls.append(Path(dest).name)
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        Path(dest).write_bytes(b"x")  # stands for a whole, checked file
+        threading.Event().wait(0.05)
+
+    monkeypatch.setattr(dl, "download_file", slow_download)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            dl.download_dataset("mnist", tmp_path, quiet=True)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors
+    assert sorted(calls) == sorted(f"{stem}.gz" for stem in dl.MNIST_FILES)

@@ -22,6 +22,7 @@ used as they are: the IDX reader checks their structure. Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -29,7 +30,7 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from descentlab._atomic import atomic_write
@@ -317,8 +318,44 @@ def download_dataset(
     folder = (Path(root).expanduser() if root is not None else cache_dir()) / key
     base = mirror or os.environ.get(MIRROR_ENV[key], "").strip() or MIRRORS[key]
     base = base if base.endswith("/") else base + "/"
+    if all(_find(folder, stem) is not None for stem in MNIST_FILES):
+        return folder
+    with _exclusive(folder):  # several processes (a sweep's workers) may ask at once
+        _download_missing(key, folder, base, checksums, timeout, quiet)
+    return folder
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.lock`` (an advisory lock, where the platform has one) meanwhile."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; downloads are still atomic
+        yield
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # an unwritable folder: the download itself will say so
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _download_missing(
+    key: str,
+    folder: Path,
+    base: str,
+    checksums: Mapping[str, str] | None,
+    timeout: float,
+    quiet: bool,
+) -> None:
     for stem in MNIST_FILES:
-        if _find(folder, stem) is not None:
+        if _find(folder, stem) is not None:  # another process may have fetched it meanwhile
             continue
         file_name = f"{stem}.gz"
         size: int | None = FILES[key][file_name][0]
@@ -340,4 +377,3 @@ def download_dataset(
                 f"{exc} (offline?): put the files {names} (from {base}) into "
                 f"{str(folder)!r}, or set DESCENTLAB_DATA to a folder whose {key}/ holds them"
             ) from None
-    return folder
