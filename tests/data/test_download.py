@@ -314,9 +314,9 @@ def test_concurrent_downloads_of_one_data_set_fetch_each_file_once(tmp_path, mon
 
     def slow_download(url, dest, *args, **kwargs):
         calls.append(Path(dest).name)
+        threading.Event().wait(0.05)  # the file appears only when the download is done
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         Path(dest).write_bytes(b"x")  # stands for a whole, checked file
-        threading.Event().wait(0.05)
 
     monkeypatch.setattr(dl, "download_file", slow_download)
     errors: list[BaseException] = []

@@ -327,15 +327,16 @@ def download_dataset(
 
 @contextlib.contextmanager
 def _exclusive(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.lock`` (an advisory lock, where the platform has one) meanwhile."""
+    """Hold ``.<folder name>.lock`` beside ``folder`` (an advisory lock, where the platform
+    has one) meanwhile; the data set's own folder holds only its files."""
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks here; downloads are still atomic
         yield
         return
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder.parent / f".{folder.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:  # an unwritable folder: the download itself will say so
         yield
         return
