@@ -6,6 +6,8 @@
 * :func:`plot_values`, :func:`plot_lr_sweep`, :func:`plot_history` (:mod:`.curves`)
 * :func:`plot_decision_boundary`, :func:`plot_regression_fit`, :func:`plot_overfitting`
   (:mod:`.boundary`)
+* :func:`plot_sensitivity`, :func:`plot_sweep_curves`, :func:`plot_profile`, :func:`plot_sweep`
+  (:mod:`.sweep`: figures of a sweep's summary)
 * :func:`gallery`, :func:`demo_report` (:mod:`.gallery`)
 
 Every function returns its Figure (or animation) and saves it when ``out`` names a file;
@@ -33,6 +35,10 @@ _WHERE = {
     "plot_decision_boundary": "boundary",
     "plot_regression_fit": "boundary",
     "plot_overfitting": "boundary",
+    "plot_sensitivity": "sweep",
+    "plot_sweep_curves": "sweep",
+    "plot_profile": "sweep",
+    "plot_sweep": "sweep",
     "gallery": "gallery",
     "demo_report": "gallery",
     "PALETTE": "_common",

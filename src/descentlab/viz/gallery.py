@@ -117,6 +117,14 @@ def _spirals_model(epochs: int) -> tuple[Any, Any]:
     return model, bundle
 
 
+def _rosenbrock_sweep(steps: int, values: int) -> Any:
+    from descentlab.sweep import sweep
+
+    grid = {"lr": (1e-5, 1.0, values)}
+    optimizers = ("sgd", "momentum", "adam")
+    return sweep("rosenbrock", optimizers, grid, seeds=3, steps=steps, backend="serial").summary
+
+
 def _items(quick: bool) -> list[tuple[str, str, str, Callable[[Path], Any]]]:
     """(file name, title, caption, writer(path)) for every gallery entry."""
     from descentlab import viz
@@ -175,6 +183,15 @@ def _items(quick: bool) -> list[tuple[str, str, str, Callable[[Path], Any]]]:
             "Loss against steps on Beale's function",
             "f(x_t) - f* for the seven runs above, on a log scale.",
             lambda p: viz.plot_values(beale(), f="beale", out=p),
+        ),
+        (
+            "sweep_rosenbrock.png",
+            "A fair comparison on Rosenbrock: every optimizer on its own learning-rate grid",
+            (
+                "descentlab.sweep with 3 seeds per setting: final loss against η (band: the seeds' "
+                "spread, circle: the chosen η, crosses: diverged) and the loss at each best η."
+            ),
+            lambda p: viz.plot_sweep(_rosenbrock_sweep(steps if q else 500, 6 if q else 11), out=p),
         ),
         (
             "landscape_rosenbrock.png",
