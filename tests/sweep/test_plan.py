@@ -162,3 +162,8 @@ def test_seed_count_bounds():
     for bad in (0, -1, 1.5):
         with pytest.raises((ValueError, TypeError)):
             _plan(seeds=bad)
+
+
+def test_a_label_with_the_key_separator_is_refused():
+    with pytest.raises(ValueError, match="'\\|'"):
+        _plan(arms=(Arm("sgd", label="sgd|fast"),))

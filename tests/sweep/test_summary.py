@@ -97,3 +97,46 @@ def test_profile_taus_start_at_one_and_reach_past_the_largest_ratio():
     assert prof["tau"][0] == 1.0 and prof["tau"][-1] >= 7.0
     assert prof["rho"]["b"][-1] == 1.0 and prof["rho"]["b"][0] == 0.0
     assert all(math.isfinite(t) for t in prof["tau"])
+
+
+def test_a_target_met_at_the_start_is_one_step_not_a_tie():
+    prof = performance_profile({"p": {"a": 0, "b": 500}}, taus=[1.0, 10.0, 1000.0])
+    assert prof["rho"]["a"] == [1.0, 1.0, 1.0]
+    assert prof["rho"]["b"] == [0.0, 0.0, 1.0]
+
+
+def test_profiles_compare_optimizers_only_on_problems_they_all_ran():
+    from descentlab.sweep.plan import Arm
+
+    plan = Plan(
+        problems=(
+            LandscapeProblem("booth", steps=100),
+            LandscapeProblem("ill_conditioned", steps=100),
+            LandscapeProblem("beale", steps=100),
+        ),
+        arms=(Arm("sgd"), Arm("adam"), Arm("adagrad")),
+        grid={"lr": [0.1]},
+        seeds=1,
+        arms_of={
+            "booth": ["sgd", "adam"],
+            "ill_conditioned": ["sgd", "adam"],
+            "beale": ["adagrad"],
+        },
+    )
+    records = []
+    for t in plan.trials():
+        records.append(
+            {
+                "key": t.key, "problem": t.problem.name, "arm": t.arm.label,
+                "hyperparameters": {"lr": 0.1}, "lr": 0.1, "replicate": 0,
+                "status": "converged", "final_loss": 0.0, "target": 1e-3,
+                "steps_to_target": 10, "steps": 10, "wall_time_s": 0.1,
+            }
+        )  # fmt: skip
+    summary = summarize(plan, records)
+    assert [sorted(p["problems"]) for p in summary["profiles"]] == [
+        ["booth", "ill_conditioned"],
+        ["beale"],
+    ]
+    assert set(summary["profiles"][0]["rho"]) == {"sgd", "adam"}
+    assert summary["profile"] == summary["profiles"][0]

@@ -396,6 +396,12 @@ class Plan:
         labels = [a.label for a in self.arms]
         if len(set(labels)) != len(labels):
             raise ValueError(f"optimizer labels must differ, got {labels}")
+        for text in (*names, *labels):
+            if "|" in text or len(text) > 200:
+                raise ValueError(
+                    f"problem names and optimizer labels are at most 200 characters without "
+                    f"'|' (it separates the parts of a trial's key), got {text!r}"
+                )
         _check_positive_int(self.seeds, "seeds")
         if self.seeds > 1000:
             raise ValueError(f"seeds must be at most 1000, got {self.seeds}")

@@ -898,7 +898,16 @@ def _problem_section(
 
 
 def _profile_section(summary: Mapping[str, Any], colors: Mapping[str, str]) -> str:
-    profile = summary.get("profile")
+    """One profile per set of optimizers that ran on the same problems."""
+    profiles = [p for p in _seq(summary.get("profiles")) if isinstance(p, Mapping)]
+    if not profiles:
+        profiles = [summary.get("profile")]  # type: ignore[list-item]
+    return "".join(_one_profile(p, summary, colors) for p in profiles)
+
+
+def _one_profile(
+    profile: Mapping[str, Any] | None, summary: Mapping[str, Any], colors: Mapping[str, str]
+) -> str:
     if not isinstance(profile, Mapping) or not profile.get("problems"):
         return ""
     rho = _map(profile.get("rho"))
@@ -912,19 +921,13 @@ def _profile_section(summary: Mapping[str, Any], colors: Mapping[str, str]) -> s
     if chart is None:
         return ""
     names = [_text(p) for p in _seq(profile.get("problems"))]
-    plan = _map(summary.get("plan"))
-    caveat = (
-        " An optimizer counts as not solving a problem it did not run on."
-        if plan.get("arms_of")
-        else ""
-    )
     return (
         '<section class="profile"><h2>Performance profile</h2><div class="charts"><figure>'
         f"{chart}<figcaption>ρ(τ) of an optimizer is the fraction of the {len(names)} "
         "problems with a target on which it reached the target on every seed within τ times "
         "the fewest steps of any optimizer (Dolan and Moré 2002); ρ(1) is how often it was "
-        f"the fastest. Lines are offset by a pixel or two so that equal ones stay visible."
-        f"{caveat} Problems: {_esc(', '.join(names))}.</figcaption></figure></div></section>"
+        "the fastest. Lines are offset by a pixel or two so that equal ones stay visible."
+        f" Problems: {_esc(', '.join(names))}.</figcaption></figure></div></section>"
     )
 
 

@@ -189,8 +189,8 @@ def performance_profile(
             t = row.get(m)
             if best is None or t is None or not math.isfinite(float(t)):
                 ratios[m].append(math.inf)
-            else:
-                ratios[m].append(float(t) / best if best > 0 else 1.0)
+            else:  # a target met at the start counts as one step, not as a tie of everyone
+                ratios[m].append(max(float(t), 1.0) / max(best, 1.0))
     finite_r = [r for rs in ratios.values() for r in rs if math.isfinite(r)]
     top = max(finite_r + [1.0])
     if taus is None:
@@ -245,6 +245,12 @@ def summarize(plan: Plan, records: Iterable[Mapping[str, Any]]) -> dict[str, Any
             row[a["arm"]] = best["steps_to_target"]["mean"] if ok else None
         if row and any(r.get("target") is not None for r in mine):
             times[problem.name] = row
+    # a profile compares optimizers on the problems they all ran: one per set of optimizers
+    groups: dict[tuple[str, ...], dict[str, dict[str, float | None]]] = {}
+    for name, row in times.items():
+        groups.setdefault(tuple(sorted(row)), {})[name] = row
+    profiles = [performance_profile(group) for group in groups.values()]
+    profiles.sort(key=lambda prof: -len(prof["problems"]))
     return {
         "version": 1,
         "plan": plan.to_dict(),
@@ -255,5 +261,6 @@ def summarize(plan: Plan, records: Iterable[Mapping[str, Any]]) -> dict[str, Any
             "pruned": sum(r.get("status") == "pruned" for r in records),
         },
         "problems": problems,
-        "profile": performance_profile(times) if times else None,
+        "profile": profiles[0] if profiles else None,
+        "profiles": profiles,
     }
