@@ -27,4 +27,10 @@ def test_demo_quick_writes_report(tmp_path):
         assert (out / name).stat().st_size > 1000
         assert name in html
     assert "Report with" in proc.stdout
+    # the fair comparison: its own folder and report, linked from the index
+    assert set(summary["comparison"]) == {"ill_conditioned"}
+    trials = (out / "comparison" / "trials.jsonl").read_text().splitlines()
+    assert len(trials) == 3 * 4 * 2  # gd, momentum, nesterov x 4 learning rates x 2 seeds
+    assert (out / "comparison" / "report.html").stat().st_size > 1000
+    assert 'href="comparison/report.html"' in html
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporaries

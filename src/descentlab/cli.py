@@ -1,6 +1,6 @@
 """The ``descentlab`` command line.
 
-Subcommands: ``train``, ``evaluate``, ``minimize``, ``race``, ``plot``,
+Subcommands: ``train``, ``evaluate``, ``minimize``, ``race``, ``plot``, ``sweep``,
 ``functions``, ``optimizers``, ``datasets``, ``gallery``, ``demo`` and
 ``playground``. Options for optimizer hyperparameters are generated from
 ``optim.REGISTRY``. Heavy modules load only when a command needs them, so
@@ -10,7 +10,8 @@ Every user error (a ``ValueError`` such as ``DataError``, an ``OSError``, a
 :class:`UsageError`) prints one line on stderr and exits with status 2; any
 other exception is a bug and surfaces as one, with its traceback. Output paths
 are checked before any work starts. Ctrl-C exits with status 130; during
-``train`` it first writes a checkpoint and prints the command that resumes it.
+``train`` it first writes a checkpoint and prints the command that resumes it;
+``sweep`` keeps every finished trial and prints the command that finishes the sweep.
 Options are never abbreviated (``--lr`` is not ``--lr-decay``).
 """
 
@@ -33,6 +34,8 @@ from descentlab.optim.registry import HyperParam
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: the hidden layers' activations of ``train`` and ``sweep``
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "identity"]
 #: where ``train`` leaves a checkpoint on Ctrl-C when neither --save nor --checkpoint is given.
 RUNS_FOLDER = "descentlab-runs"
 
@@ -83,16 +86,29 @@ def _owners(name: str) -> str:
     return ", ".join(owners[:6]) + (", ..." if len(owners) > 6 else "")
 
 
-def _add_optimizer_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per described hyperparameter; each optimizer checks its own values."""
-    group = parser.add_argument_group(
+def _add_optimizer_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """One flag per described hyperparameter; each optimizer checks its own values.
+
+    With ``sweep`` every flag takes the values to sweep (``a,b,c`` or ``LOW:HIGH:N``),
+    booleans included (``--nesterov true,false``).
+    """
+    title = (
         "optimizer hyperparameters (each applies to the optimizers that have it; "
         "see 'descentlab optimizers')"
     )
+    description = None
+    if sweep:
+        description = (
+            "Each takes the values to sweep: a,b,c or LOW:HIGH:N (N log-spaced values). "
+            "Default: not swept; each optimizer keeps its own default."
+        )
+    group = parser.add_argument_group(title, description)
     for name, hp in _hyperparameters().items():
         flag = "--" + name.replace("_", "-")
         help = f"{hp.help} [{_owners(name)}]"
-        if hp.type == "bool":
+        if sweep:
+            group.add_argument(flag, dest=f"hp_{name}", default=None, metavar="VALUES", help=help)
+        elif hp.type == "bool":
             group.add_argument(
                 flag,
                 dest=f"hp_{name}",
@@ -112,6 +128,13 @@ def _add_optimizer_options(parser: argparse.ArgumentParser) -> None:
 
 def _given_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     return {k[3:]: v for k, v in vars(args).items() if k.startswith("hp_") and v is not None}
+
+
+def _check_owned(names: Sequence[str], given: dict[str, Any]) -> None:
+    """Refuse a hyperparameter that none of the optimizers ``names`` has."""
+    for key in given:
+        if not any(key in OPTIMIZERS[OPTIMIZERS.resolve(n)].hyperparameters for n in names):
+            raise UsageError(f"none of the optimizers {list(names)} has a hyperparameter {key!r}")
 
 
 def _options_for(optimizer: str, given: dict[str, Any], strict: bool) -> dict[str, Any]:
@@ -205,6 +228,11 @@ def _nonnegative(kind: type) -> Any:
 
 
 _nonnegative_float = _nonnegative(float)
+
+
+def _finite_float(text: str) -> float:
+    value: float = _number(float, text, "a finite number")
+    return value
 
 
 def _probability(text: str) -> float:
@@ -378,13 +406,19 @@ def _resume_command(argv: Sequence[str], checkpoint: Path) -> str:
     return "descentlab " + shlex.join([*kept, "--resume", str(checkpoint)])
 
 
-def _default_checkpoint() -> Path:
-    folder = Path(RUNS_FOLDER) / time.strftime("%Y%m%d-%H%M%S")
+def _fresh_folder(root: str) -> Path:
+    """``root/TIME``, a folder that does not exist yet (``TIME-2``, ``TIME-3``, ... if taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(root) / stamp
     n = 1
     while folder.exists():
         n += 1
-        folder = folder.with_name(f"{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-    return folder / "checkpoint.npz"
+        folder = folder.with_name(f"{stamp}-{n}")
+    return folder
+
+
+def _default_checkpoint() -> Path:
+    return _fresh_folder(RUNS_FOLDER) / "checkpoint.npz"
 
 
 def _on_interrupt(trainer: Any, args: argparse.Namespace, target: Path | None) -> int:
@@ -582,9 +616,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
     f = _landscape(args.function, args.dim)
     x0 = _start(f, args.start)
     given = _given_hyperparameters(args)
-    for key in given:
-        if not any(key in _options_for(n, {key: 0}, strict=False) for n in names):
-            raise UsageError(f"none of the optimizers {names} has a hyperparameter {key!r}")
+    _check_owned(names, given)
     rows, results = [], {}
     records: list[dict[str, Any]] = []
     for name in names:
@@ -727,6 +759,299 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ sweep
+#: where ``sweep`` writes when --out is not given: one folder per sweep, named by its start.
+SWEEPS_FOLDER = "descentlab-sweeps"
+#: the defaults of ``descentlab.sweep.sweep`` as command-line text (tests hold them equal)
+SWEEP_OPTIMIZERS = "sgd,momentum,adam"
+SWEEP_LR = "1e-4:1:9"
+#: what ``--backend ray`` says when Ray is not installed
+NEEDS_RAY = 'the ray backend needs Ray, which is not installed: pip install "descentlab[cluster]"'
+#: the problem options of ``sweep`` (argparse destinations), landscapes' and data sets'
+_PROBLEM_OPTIONS = (
+    "steps",
+    "tol",
+    "start",
+    "starts",
+    "dim",
+    "grad_noise",
+    "epochs",
+    "hidden",
+    "activation",
+    "dropout",
+    "l1",
+    "l2",
+    "batch_size",
+    "target",
+)
+#: the options that say what to compare; a suite and a bare --resume bring their own
+_PLAN_OPTIONS = ("optimizers", "lr", "seeds", "search", *_PROBLEM_OPTIONS)
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _sweep_axis(
+    name: str, text: str, owners: Sequence[str]
+) -> list[Any] | tuple[float, float, int]:
+    """``--NAME a,b,c`` as values of the hyperparameter's type, each checked by every chosen
+    optimizer that has it; ``LOW:HIGH:N`` as a range (the plan checks every value of it)."""
+    from descentlab.sweep.plan import parse_values
+
+    flag = _flag(name)
+    axis = parse_values(text, flag)
+    if isinstance(axis, tuple):
+        return axis
+    values = []
+    for item in _items(text, flag, "values"):
+        converted = [_options_for(owner, {name: item}, strict=False)[name] for owner in owners]
+        values.append(converted[0])
+    return values
+
+
+def _sweep_grid(args: argparse.Namespace, optimizers: Sequence[str]) -> dict[str, Any]:
+    """``--lr`` and the hyperparameter flags as the sweep's grid."""
+    given = _given_hyperparameters(args)
+    _check_owned(optimizers, given)
+    grid = {}
+    for name, text in {"lr": args.lr or SWEEP_LR, **given}.items():
+        owners = [o for o in optimizers if name in OPTIMIZERS[o].hyperparameters]
+        grid[name] = _sweep_axis(name, text, owners)
+    return grid
+
+
+def _sweep_problem(args: argparse.Namespace) -> Any:
+    """The problem of ``descentlab sweep PROBLEM`` with its options (the sweep builds it
+    once before any work, so a typo or a start of the wrong dimension is one error)."""
+    import dataclasses
+
+    from descentlab.sweep.plan import LandscapeProblem, coerce_problems
+
+    options = {k: getattr(args, k) for k in _PROBLEM_OPTIONS if getattr(args, k) is not None}
+    start = options.pop("start", None)
+    if start is not None and "starts" in options:
+        raise UsageError("give --start X,Y (one start) or --starts random:K|grid:K, not both")
+    if "hidden" in options:
+        options["hidden"] = tuple(_ints(options["hidden"], "--hidden"))
+    (problem,) = coerce_problems(args.problem, **options)
+    if start is not None:
+        if not isinstance(problem, LandscapeProblem):
+            raise UsageError(f"--start does not apply to the data set {args.problem!r}")
+        problem = dataclasses.replace(problem, starts=(tuple(_floats(start, "--start")),))
+    return problem
+
+
+def _given_flags(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
+    flags = [_flag(n) for n in names if getattr(args, n) is not None]
+    return flags + [_flag(k) for k in _given_hyperparameters(args)]
+
+
+def _check_sweep_args(args: argparse.Namespace) -> None:
+    """What to compare comes from exactly one place: a problem, a suite or the sweep resumed."""
+    if args.suite is not None:
+        if args.problem is not None:
+            raise UsageError(f"give a problem or --suite, not both (got {args.problem!r})")
+        fixed = _given_flags(args, [n for n in _PLAN_OPTIONS if n not in ("steps", "epochs")])
+        if fixed:
+            raise UsageError(
+                f"--suite {args.suite} brings its own problems, optimizers, grids and seeds; "
+                f"drop {', '.join(fixed)} (only --steps and --epochs change a suite)"
+            )
+    elif args.problem is None and args.resume:
+        fixed = _given_flags(args, [*_PLAN_OPTIONS, "seed"])
+        if fixed:
+            raise UsageError(
+                "--resume without a problem finishes the sweep in --out with its own "
+                f"settings; drop {', '.join(fixed)} or give the whole command again"
+            )
+    elif args.problem is None:
+        raise UsageError(
+            "give a problem (a landscape, a formula or a data set), --suite NAME, "
+            "or --out DIR --resume"
+        )
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out DIR, the folder of the sweep to finish")
+    if args.backend != "ray" and args.address is not None:
+        raise UsageError("--address names a Ray cluster; it needs --backend ray")
+
+
+def _check_ray() -> None:
+    """Fail before any work when Ray is missing (the sweep folder is not even made)."""
+    import importlib
+
+    try:
+        importlib.import_module("ray")
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "ray":
+            raise UsageError(NEEDS_RAY) from None
+        raise
+
+
+def _sweep_resume_command(argv: Sequence[str], out: Path, out_given: bool) -> str:
+    """The command that finishes this sweep: ``argv`` with --resume (and --out if implicit)."""
+    kept = [a for a in argv if a != "--resume"]
+    extra = [] if out_given else ["--out", str(out)]
+    return "descentlab " + shlex.join([*kept, *extra, "--resume"])
+
+
+def _sweep_interrupted(args: argparse.Namespace, out: Path, progress: Any) -> int:
+    """Ctrl-C during a sweep: the finished trials are on disk; say how many and how to go on."""
+    from descentlab.sweep.plan import Plan
+    from descentlab.sweep.store import SweepStore
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+    progress.close()
+    store = SweepStore(out)
+    try:
+        manifest = store.read_manifest()
+    except ValueError:
+        manifest = None
+    if manifest is None:
+        print("descentlab: interrupted before the sweep started; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    total = len(Plan.from_dict(manifest["plan"]).trials())
+    saved = len({r["key"] for r in store.records()})
+    print(f"descentlab: interrupted; {saved} of {total} trials are saved in {out}", file=sys.stderr)
+    command = _sweep_resume_command(args.argv, out, args.out is not None)
+    print(f"resume with: {command}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _sweep_json(result: Any) -> dict[str, Any]:
+    """What ``sweep --json`` prints: per problem each optimizer's best setting (mean, std
+    and n over seeds), the counts, the folder and its files."""
+
+    def brief(stats: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if stats is None else {k: stats[k] for k in ("mean", "std", "n")}
+
+    problems = []
+    for p in result.summary["problems"]:
+        optimizers: dict[str, Any] = {}
+        for a in p["optimizers"]:
+            best = a["best"]
+            optimizers[a["arm"]] = {
+                "optimizer": a["optimizer"],
+                "settings": a["settings"],
+                "trials": a["trials"],
+                "diverged_fraction": a["diverged_fraction"],
+                "best": None
+                if best is None
+                else {
+                    "hyperparameters": best["hyperparameters"],
+                    "final_loss": brief(best["final_loss"]),
+                    "test_accuracy": brief(best["test_accuracy"]),
+                    "steps_to_target": brief(best["steps_to_target"]),
+                    "reached_target": best["reached_target"],
+                    "of": best["of"],
+                },
+            }
+        problems.append(
+            {
+                "name": p["name"],
+                "kind": p["kind"],
+                "selection": p["selection"],
+                "target": p["target"],
+                "ranking": p["ranking"],
+                "optimizers": optimizers,
+            }
+        )
+    folder: Path = result.out
+    return {
+        "folder": str(folder),
+        "files": {
+            "trials": str(folder / "trials.jsonl"),
+            "summary": str(folder / "summary.json"),
+            "report": None if result.report is None else str(result.report),
+        },
+        "trials": {**result.summary["trials"], "errors": len(result.failures)},
+        "problems": problems,
+        "failures": [{"key": k, "error": e} for k, e in result.failures],
+    }
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    _check_sweep_args(args)
+    out = check_output(args.out or _fresh_folder(SWEEPS_FOLDER), "--out", folder=True)
+    problem = None
+    optimizers: list[str] = []
+    grid = None
+    options: dict[str, Any] = {}
+    early_stop, eta = args.early_stop, args.eta
+    if args.suite is not None:
+        options = {k: getattr(args, k) for k in ("steps", "epochs") if getattr(args, k)}
+    elif args.problem is None:  # --out DIR --resume
+        from descentlab.sweep.store import SweepStore
+
+        manifest = SweepStore(out).read_manifest()
+        if manifest is None:
+            raise UsageError(f"--resume: {out} holds no sweep to resume (no sweep.json)")
+        # the interrupted sweep's early stopping, which the plan in sweep.json does not hold
+        early_stop = early_stop or manifest.get("early_stop")
+        eta = eta or manifest.get("eta")
+    else:
+        names = _names(args.optimizers or SWEEP_OPTIMIZERS, "--optimizers")
+        optimizers = [OPTIMIZERS.resolve(n) for n in names]
+        grid = _sweep_grid(args, optimizers)
+        problem = _sweep_problem(args)
+    if args.backend == "ray":
+        _check_ray()
+
+    from descentlab.sweep import sweep
+    from descentlab.sweep.progress import SweepProgress
+
+    progress = SweepProgress(style="off" if args.quiet or args.json else "auto")
+    try:
+        result = sweep(
+            problem,
+            optimizers=optimizers,
+            grid=grid,
+            seeds=args.seeds or 3,
+            seed=args.seed or 0,
+            search=args.search or "grid",
+            suite=args.suite,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            out=out,
+            resume=args.resume,
+            early_stop=early_stop,
+            eta=eta or 3,
+            report=not args.no_report,
+            on_start=progress.on_start,
+            on_record=progress.on_record,
+            **options,
+        )
+        for key, error in result.failures:
+            progress.on_error(key, error)
+    except KeyboardInterrupt:
+        return _sweep_interrupted(args, out, progress)
+    except ImportError as exc:
+        if exc.name == "ray":
+            raise UsageError(NEEDS_RAY) from None
+        raise
+    finally:
+        progress.close()
+
+    if args.json:
+        _print_json(_sweep_json(result), "ok" if not result.failures else "trials failed")
+    elif not args.quiet:
+        print(result.table())
+        written = [out / "trials.jsonl", out / "summary.json"]
+        written += [result.report] if result.report is not None else []
+        print(f"{len(result)} trials; wrote {', '.join(map(str, written))}")
+    if result.failures:
+        key, error = result.failures[0]
+        print(
+            f"descentlab: {len(result.failures)} trials raised an error and were not saved "
+            f"(first: {key}: {error}); rerun them with: "
+            f"{_sweep_resume_command(args.argv, out, args.out is not None)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def cmd_gallery(args: argparse.Namespace) -> int:
     check_output(args.directory, "DIRECTORY", folder=True)
     if args.markdown:
@@ -827,7 +1152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--activation",
         default="relu",
-        choices=["relu", "tanh", "sigmoid", "leaky_relu", "identity"],
+        choices=ACTIVATIONS,
     )
     p.add_argument(
         "--optimizer",
@@ -975,6 +1300,197 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive(int), default=None)
     p.add_argument("--out", required=True, help="PNG, SVG, GIF or MP4 file")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser(
+        "sweep",
+        help="compare optimizers fairly: each tuned on its own grid, each setting over seeds",
+        description="Run every optimizer with every setting of its grid over several seeds on "
+        "a landscape, a formula or a data set (or a built-in --suite), in parallel; write each "
+        "finished trial to OUT/trials.jsonl as it finishes, then OUT/summary.json and "
+        "OUT/report.html, and print each optimizer's best setting with mean +- std over seeds.",
+        epilog="Exit status: 0 done; 1 some trials raised an error (they are not saved; "
+        "--resume runs them again); 2 a usage error; 130 interrupted (the finished trials "
+        "are saved; the command to resume is printed).",
+    )
+    p.add_argument(
+        "problem",
+        nargs="?",
+        default=None,
+        help="a test function (descentlab functions), a formula in x, y, or a data set "
+        "(descentlab datasets); none with --suite or with --out DIR --resume",
+    )
+    p.add_argument(
+        "--suite",
+        default=None,
+        metavar="NAME",
+        help="a built-in comparison instead of a problem: lecture (the lecture's claims: "
+        "GD vs momentum vs Nesterov, noise at a saddle, adaptive methods, the digits MLP "
+        "with and without dropout/L2) or lecture-quick (the same, in seconds) (default: none)",
+    )
+    p.add_argument(
+        "--optimizers",
+        "--optimizer",
+        dest="optimizers",
+        default=None,
+        metavar="NAMES",
+        help=f"comma-separated, of: {_optimizer_list()} (default: {SWEEP_OPTIMIZERS})",
+    )
+    p.add_argument(
+        "--lr",
+        default=None,
+        metavar="VALUES",
+        help=f"learning rates eta: LOW:HIGH:N (N log-spaced values) or a,b,c (default: {SWEEP_LR})",
+    )
+    p.add_argument(
+        "--search",
+        default=None,
+        metavar="grid|random:N",
+        help="every setting of the grid, or N settings per optimizer drawn from it "
+        "(log-uniform for ranges) (default: grid)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_positive(int),
+        default=None,
+        help="replicates of every setting, each its own start points, weights and batches "
+        "(default: 3)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="the seed of the whole sweep (default: 0)"
+    )
+    p.add_argument(
+        "--early-stop",
+        choices=["asha"],
+        default=None,
+        help="stop hopeless settings early with asynchronous successive halving "
+        "(default: none, every trial runs its full budget)",
+    )
+    p.add_argument(
+        "--eta",
+        type=_positive(int),
+        default=None,
+        help="ASHA's factor: the top 1/eta of a rung go on with eta times the budget (default: 3)",
+    )
+    group = p.add_argument_group("a landscape or formula")
+    group.add_argument(
+        "--steps", type=_positive(int), default=None, help="steps of each run (default: 500)"
+    )
+    group.add_argument(
+        "--tol",
+        type=_nonnegative_float,
+        default=None,
+        help="stop a run when the gradient norm is below this (default: 1e-6)",
+    )
+    group.add_argument(
+        "--start", default=None, metavar="X,Y", help="one start point (default: --starts)"
+    )
+    group.add_argument(
+        "--starts",
+        default=None,
+        metavar="random:K|grid:K",
+        help="K random start points per seed, or a K x K grid; a trial's loss is the mean "
+        "over its starts (default: random:4)",
+    )
+    group.add_argument(
+        "--dim",
+        type=_positive(int),
+        default=None,
+        help="dimension of n-D functions (default: the function's own)",
+    )
+    group.add_argument(
+        "--grad-noise",
+        type=_nonnegative_float,
+        default=None,
+        help="standard deviation of Gaussian noise added to each gradient (default: 0)",
+    )
+    group = p.add_argument_group("a data set (an MLP trained as by 'descentlab train')")
+    group.add_argument(
+        "--epochs", type=_positive(int), default=None, help="epochs of each run (default: 10)"
+    )
+    group.add_argument("--hidden", default=None, help="hidden layer sizes (default: 64)")
+    group.add_argument(
+        "--activation",
+        default=None,
+        choices=ACTIVATIONS,
+        help="activation of the hidden layers (default: relu)",
+    )
+    group.add_argument(
+        "--dropout",
+        type=_probability,
+        default=None,
+        help="dropout probability after each hidden layer (default: 0)",
+    )
+    group.add_argument(
+        "--l1", type=_nonnegative_float, default=None, help="L1 penalty lambda (default: 0)"
+    )
+    group.add_argument(
+        "--l2", type=_nonnegative_float, default=None, help="L2 penalty lambda (default: 0)"
+    )
+    group = p.add_argument_group("either")
+    group.add_argument(
+        "--batch-size",
+        type=_positive(int),
+        default=None,
+        help="mini-batch size (default: 32 on a data set; the full batch on a landscape)",
+    )
+    group.add_argument(
+        "--target",
+        type=_finite_float,
+        default=None,
+        help="what counts as reached, for steps to target: a loss on a landscape (default: "
+        "its minimum + 1e-3, if known), a validation accuracy on a data set (default: none)",
+    )
+    group = p.add_argument_group("where it runs and what it writes")
+    group.add_argument(
+        "--backend",
+        choices=["local", "serial", "ray"],
+        default="local",
+        help="local: a pool of processes on this machine; serial: in this process; ray: a "
+        "Ray cluster, see docs/cluster.md (default: local)",
+    )
+    group.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=None,
+        help="processes of the local backend (default: one per core)",
+    )
+    group.add_argument(
+        "--address",
+        default=None,
+        help="the Ray cluster: auto or HOST:PORT (default: a Ray runtime on this machine)",
+    )
+    group.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="the sweep's folder: sweep.json, trials.jsonl (one line per finished trial), "
+        f"summary.json, report.html (default: ./{SWEEPS_FOLDER}/TIME/)",
+    )
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the interrupted sweep in --out: the same command with --resume, or "
+        "just --out DIR --resume (default: refuse a folder that holds a sweep)",
+    )
+    group.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write report.html (default: write it)",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: each optimizer's best setting, the counts, the files "
+        "(default: a table)",
+    )
+    group.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress and no table (default: a progress bar on a terminal, plain lines "
+        "otherwise)",
+    )
+    _add_optimizer_options(p, sweep=True)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("gallery", help="draw every figure into a folder with a gallery.md")
     p.add_argument("directory")

@@ -5,7 +5,11 @@
    eta in {0.01, 0.1, 1, 100, 1000}.
 3. An MLP learns scikit-learn's handwritten digits with plain SGD, with Adam,
    and with Adam plus L2 and dropout.
-4. A report (summary.json, figures, index.html) in the output folder.
+4. A fair comparison (the ``lecture-quick`` suite of :mod:`descentlab.sweep`): every
+   optimizer tuned on its own learning-rate grid, every setting over seeds, into
+   ``comparison/`` with its own ``report.html``.
+5. A report (summary.json, figures, index.html linking the comparison) in the output
+   folder.
 
 Every file is written atomically (a temporary file beside it, fsync, ``os.replace``),
 so an interrupted demo leaves each earlier report file whole.
@@ -13,17 +17,24 @@ so an interrupted demo leaves each earlier report file whole.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
+import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from descentlab._atomic import atomic_write_text
 
+if TYPE_CHECKING:
+    from descentlab.sweep import SweepResult
+
 LEARNING_RATES = (0.01, 0.1, 1.0, 100.0, 1000.0)
+#: the comparison's folder inside the demo's
+COMPARISON = "comparison"
 
 
 def _race(quick: bool) -> dict[str, Any]:
@@ -100,6 +111,41 @@ def _train(quick: bool) -> dict[str, Any]:
     return results
 
 
+def _comparison(out: Path, quick: bool) -> SweepResult:
+    """The lecture's comparisons as a sweep into ``out`` (quick: GD, momentum and Nesterov
+    on the ill-conditioned quadratic only, in this process)."""
+    from descentlab.sweep import SweepStore, sweep
+
+    store = SweepStore(out)
+    if store.read_manifest() is not None:  # an earlier demo's: this run replaces it
+        for name in ("sweep.json", "trials.jsonl", "rungs.jsonl", "summary.json", "report.html"):
+            (out / name).unlink(missing_ok=True)
+    if not quick:
+        return sweep(suite="lecture-quick", out=out)
+    return sweep(
+        "ill_conditioned",
+        optimizers=[{"optimizer": "sgd", "label": "gd"}, "momentum", "nesterov"],
+        grid={"lr": "1e-3:1:4"},
+        seeds=2,
+        steps=200,
+        starts="random:2",
+        backend="serial",
+        out=out,
+    )
+
+
+def _link_comparison(index: Path, report: Path) -> None:
+    """Add a link to the comparison's report.html to the demo's index.html."""
+    href = html.escape(Path(os.path.relpath(report, index.parent)).as_posix())
+    section = (
+        "<h2>A fair comparison</h2>\n<p>Each optimizer tuned on its own learning-rate grid, "
+        f'every setting over seeds: <a href="{href}">{href}</a></p>\n'
+    )
+    page = index.read_text(encoding="utf-8")
+    marker = "<h2>Figures</h2>" if "<h2>Figures</h2>" in page else "</body>"
+    atomic_write_text(index, page.replace(marker, section + marker, 1))
+
+
 def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict[str, Path]:
     from descentlab import landscapes, viz
 
@@ -174,17 +220,40 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
             f"(train {run['train_accuracy']:.4f}) in {run['seconds']:.1f} s"
         )
 
-    summary = {"race": race_rows, "learning_rates": lr_rows, "training": train_rows}
+    print("4. A fair comparison: each optimizer tuned on its own learning-rate grid, over seeds")
+    comparison = _comparison(out / COMPARISON, quick)
+    winners: dict[str, str] = {}
+    for problem in comparison.summary["problems"]:
+        ranking = problem["ranking"]
+        if not ranking:
+            winners[problem["name"]] = order = "no optimizer finished every seed"
+        else:
+            best = comparison.best(problem["name"]).get(ranking[0]) or {}
+            order = ranking[0] + (f" (lr {best['lr']:.3g})" if "lr" in best else "")
+            order += f", then {', '.join(ranking[1:])}" if len(ranking) > 1 else ""
+            winners[problem["name"]] = order
+        print(f"   {problem['name']:<34} {order}")
+    where = comparison.report or out / COMPARISON / "summary.json"
+    print(f"   {len(comparison)} runs; {where}")
+
+    summary = {
+        "race": race_rows,
+        "learning_rates": lr_rows,
+        "training": train_rows,
+        "comparison": winners,
+    }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     if importlib.util.find_spec("matplotlib") is not None:
         from descentlab import viz
 
         figures = _figures(out, races, training)
-        viz.demo_report(out, figures, summary)
-        print(f"4. Report with {len(figures)} figures: {out / 'index.html'}")
+        index = viz.demo_report(out, figures, summary)
+        if comparison.report is not None:
+            _link_comparison(index, comparison.report)
+        print(f"5. Report with {len(figures)} figures: {index}")
     else:
         print(
-            "4. matplotlib is not installed, so the report has no figures "
+            "5. matplotlib is not installed, so the report has no figures "
             "(pip install 'descentlab[plot]'); numbers are in summary.json"
         )
     print(f"done in {time.perf_counter() - started:.1f} s; everything is in {out}/")
