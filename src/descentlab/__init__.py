@@ -50,6 +50,7 @@ _SUBMODULES = {
     "cli",
     "web",
     "spec",
+    "sweep",
 }
 
 

@@ -983,12 +983,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     elif args.problem is None:  # --out DIR --resume
         from descentlab.sweep.store import SweepStore
 
-        manifest = SweepStore(out).read_manifest()
-        if manifest is None:
+        if SweepStore(out).read_manifest() is None:
             raise UsageError(f"--resume: {out} holds no sweep to resume (no sweep.json)")
-        # the interrupted sweep's early stopping, which the plan in sweep.json does not hold
-        early_stop = early_stop or manifest.get("early_stop")
-        eta = eta or manifest.get("eta")
     else:
         names = _names(args.optimizers or SWEEP_OPTIMIZERS, "--optimizers")
         optimizers = [OPTIMIZERS.resolve(n) for n in names]
@@ -1020,10 +1016,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             report=not args.no_report,
             on_start=progress.on_start,
             on_record=progress.on_record,
+            on_error=progress.on_error,
             **options,
         )
-        for key, error in result.failures:
-            progress.on_error(key, error)
     except KeyboardInterrupt:
         return _sweep_interrupted(args, out, progress)
     except ImportError as exc:

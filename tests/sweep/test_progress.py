@@ -24,9 +24,12 @@ def test_plain_lines_count_trials_and_failures():
     _feed(progress)
     text = stream.getvalue().splitlines()
     assert text[0] == "sweep: 4 trials to run on local (2 workers); 2 already done"
-    assert text[1].startswith("sweep: 3/6 trials, 0 failed (0 diverged, 0 errors)")
+    # resumed with 2 done: the counts are of the trials run now
+    assert text[1].startswith("sweep: 3/6 trials, 1 run now, 0 failed (0 diverged, 0 errors)")
     assert "left" in text[1]  # an estimate once a trial has finished
-    assert text[-1].startswith("sweep: 6/6 trials, 2 failed (1 diverged, 1 error), 1 pruned")
+    assert text[-1].startswith(
+        "sweep: 6/6 trials, 4 run now, 2 failed (1 diverged, 1 error), 1 pruned"
+    )
     assert progress.failures == 2 and progress.done == progress.total == 6
 
 

@@ -206,6 +206,7 @@ def sweep(
     report: bool = True,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[int, int, str], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
     **problem_options: Any,
 ) -> SweepResult:
     """Compare optimizers fairly: each tuned on its own grid, each setting over seeds.
@@ -236,6 +237,8 @@ def sweep(
         report: write ``report.html`` beside the summary.
         on_record: called with each final record as it arrives.
         on_start: called once with (trials to run, trials already done, backend).
+        on_error: called with (trial key, message) when a trial raises (it is not saved,
+            so a resume runs it again).
         **problem_options: fields of the problem (``steps``, ``tol``, ``starts``,
             ``target``, ``dim``, ``grad_noise``, ``batch_size``; ``epochs``,
             ``hidden``, ``dropout``, ``l1``, ``l2``, ``activation``).
@@ -250,7 +253,9 @@ def sweep(
     if resume and manifest is None:
         raise ValueError(f"{out} holds no sweep to resume (no sweep.json)")
     if resume and manifest is not None and problem is None and suite is None:
-        plan = Plan.from_dict(manifest["plan"])
+        plan = Plan.from_dict(manifest["plan"])  # the folder alone: its own settings
+        early_stop = manifest.get("early_stop")
+        eta = int(manifest.get("eta") or eta)
     else:
         plan = _plan(problem, suite, optimizers, grid, seeds, seed, search, problem_options)
     if early_stop not in (None, "asha"):
@@ -267,7 +272,11 @@ def sweep(
                 "another folder"
             )
         if manifest is not None:
-            if manifest["plan"] != plan.to_dict() or manifest.get("early_stop") != early_stop:
+            if (
+                manifest["plan"] != plan.to_dict()
+                or manifest.get("early_stop") != early_stop
+                or (early_stop is not None and manifest.get("eta") != eta)
+            ):
                 raise ValueError(
                     f"the sweep in {out} was started with other settings; resume it with the "
                     "same ones (or with none: --resume --out DIR)"
@@ -279,8 +288,10 @@ def sweep(
 
     failures: list[tuple[str, str]] = []
 
-    def on_error(trial: Trial, err: TrialError) -> None:
+    def failed(trial: Trial, err: TrialError) -> None:
         failures.append((trial.key, str(err)))
+        if on_error is not None:
+            on_error(trial.key, str(err))
 
     _check_problems(plan)
     remaining = [t for t in trials if t.key not in done]
@@ -291,14 +302,14 @@ def sweep(
     )
     new: list[dict[str, Any]] = []
     if remaining:
-        engine = make_backend(backend, workers=workers, address=address)
-        if store is not None and manifest is None:  # only once the backend is there
-            store.write_manifest(
-                {"version": 1, "plan": plan.to_dict(), "early_stop": early_stop, "eta": eta}
-            )
-        if on_start is not None:
-            on_start(len(remaining), len(done), engine.describe())
-        with engine:
+        options = {"workers": workers, "address": address}
+        with make_backend(backend, **{k: v for k, v in options.items() if v is not None}) as engine:
+            if store is not None and manifest is None:  # only once the backend is up
+                store.write_manifest(
+                    {"version": 1, "plan": plan.to_dict(), "early_stop": early_stop, "eta": eta}
+                )
+            if on_start is not None:
+                on_start(len(remaining), len(done), engine.describe())
             new = execute(
                 remaining if asha is None else trials,
                 engine,
@@ -306,7 +317,7 @@ def sweep(
                 done=done,
                 early_stop=asha,
                 on_record=on_record,
-                on_error=on_error,
+                on_error=failed,
             )
     elif on_start is not None:
         on_start(0, len(done), "none")

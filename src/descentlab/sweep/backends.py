@@ -12,11 +12,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 import threading
 import traceback
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from descentlab.sweep.trial import run_trial
@@ -121,7 +123,9 @@ class SerialBackend(Backend):
 
 
 def _limit_threads() -> None:
-    """Pool worker initializer: one BLAS/OpenMP thread per worker, so workers do not fight."""
+    """Pool worker initializer: one BLAS/OpenMP thread per worker, so workers do not fight;
+    Ctrl-C is the parent's to handle (it stops the workers), not a traceback in each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # the environment set at spawn time already asked for one thread
@@ -152,17 +156,21 @@ class LocalBackend(Backend):
             raise ValueError(f"workers must be an integer from 1 to 1024, got {workers!r}")
         self.workers = workers
         self._futures: dict[cf.Future[Any], int] = {}
+        self._pool = self._start()
+
+    def _start(self) -> cf.ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
+        workers = self.workers
         with _SPAWN_LOCK:
             saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
             try:
                 for key in THREAD_VARIABLES:
                     os.environ.setdefault(key, "1")
-                self._pool = cf.ProcessPoolExecutor(
+                pool = cf.ProcessPoolExecutor(
                     max_workers=workers, mp_context=context, initializer=_limit_threads
                 )
                 # start every worker now, while the environment asks for one thread
-                pings = [self._pool.submit(_ping) for _ in range(workers)]
+                pings = [pool.submit(_ping) for _ in range(workers)]
                 cf.wait(pings)
             finally:
                 for key, value in saved.items():
@@ -170,10 +178,17 @@ class LocalBackend(Backend):
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
+        return pool
 
     def submit(self, job: Mapping[str, Any], budget: int | None = None) -> int:
         ticket = self._ticket()
-        self._futures[self._pool.submit(_guarded, dict(job), budget)] = ticket
+        try:
+            future = self._pool.submit(_guarded, dict(job), budget)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): a fresh pool
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start()
+            future = self._pool.submit(_guarded, dict(job), budget)
+        self._futures[future] = ticket
         return ticket
 
     def wait(self, timeout: float | None = None) -> list[Outcome]:

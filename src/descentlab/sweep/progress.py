@@ -130,10 +130,10 @@ class SweepProgress:
         eta = ""
         if left is not None and self.done < self.total:
             eta = f", about {format_seconds(left)} left"
-        return (
-            f"sweep: {self.done}/{self.total} trials, {self.counts()}, "
-            f"{format_seconds(elapsed)}{eta}"
-        )
+        counts = self.counts()
+        if self._done_at_start:  # a resumed sweep: the counts are of the trials run now
+            counts = f"{self.done - self._done_at_start} run now, {counts}"
+        return f"sweep: {self.done}/{self.total} trials, {counts}, {format_seconds(elapsed)}{eta}"
 
     def close(self) -> None:
         """Stop the bar (or write the last plain line); safe to call twice."""
