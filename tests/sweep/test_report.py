@@ -37,7 +37,7 @@ def data_sweep(tmp_path_factory):
     """digits, two optimizers, a validation-accuracy target that adam reaches."""
     out = tmp_path_factory.mktemp("data")
     return S.sweep(
-        "digits",
+        ["digits", "moons"],
         optimizers="sgd,adam",
         grid={"lr": [0.01, 0.1]},
         seeds=2,
@@ -138,7 +138,7 @@ def test_data_problem_shows_accuracy_steps_to_target_and_the_profile(data_sweep)
     page = data_sweep.report.read_text(encoding="utf-8")
     assert "test accuracy" in page and "final validation loss" in page
     problem = data_sweep.summary["problems"][0]
-    assert _rows(page) == problem["ranking"]
+    assert _rows(page)[: len(problem["ranking"])] == problem["ranking"]
     for arm in problem["optimizers"]:
         best = arm["best"]
         assert f"({best['reached_target']}/{best['of']})" in page
@@ -187,7 +187,8 @@ def _nulled(value):
 def test_none_anywhere_and_empty_summaries_render(landscape, data_sweep, tmp_path):
     for i, summary in enumerate((landscape.summary, data_sweep.summary)):
         page = _write(_nulled(summary), tmp_path, f"null{i}.html")
-        assert _rows(page) == _ranked(summary["problems"][0])
+        first = _ranked(summary["problems"][0])
+        assert _rows(page)[: len(first)] == first
         assert "none: no setting finished every seed" not in page  # the best settings stay
     page = _write({"problems": [], "profile": None}, tmp_path, "empty.html")
     assert "Optimizer comparison on 0 problems" in page

@@ -902,32 +902,30 @@ def _profile_section(summary: Mapping[str, Any], colors: Mapping[str, str]) -> s
     profiles = [p for p in _seq(summary.get("profiles")) if isinstance(p, Mapping)]
     if not profiles:
         profiles = [summary.get("profile")]  # type: ignore[list-item]
-    return "".join(_one_profile(p, summary, colors) for p in profiles)
+    return "".join(_one_profile(p, colors) for p in profiles)
 
 
-def _one_profile(
-    profile: Mapping[str, Any] | None, summary: Mapping[str, Any], colors: Mapping[str, str]
-) -> str:
+def _one_profile(profile: Mapping[str, Any] | None, colors: Mapping[str, str]) -> str:
     if not isinstance(profile, Mapping) or not profile.get("problems"):
         return ""
+    names = [_text(p) for p in _seq(profile.get("problems"))]
+    heading = f"<h2>Performance profile: {_esc(', '.join(names))}</h2>"
     rho = _map(profile.get("rho"))
     if not any((_num(v) or 0) > 0 for values in rho.values() for v in _seq(values)):
         return (
-            '<section class="profile"><h2>Performance profile</h2><p>No optimizer reached '
-            "the target on every seed of any problem, so there is no profile to draw.</p>"
-            "</section>"
+            f'<section class="profile">{heading}<p>No optimizer reached the target on every '
+            "seed of these problems, so there is no profile to draw.</p></section>"
         )
     chart = _profile_chart(profile, colors)
     if chart is None:
         return ""
-    names = [_text(p) for p in _seq(profile.get("problems"))]
     return (
-        '<section class="profile"><h2>Performance profile</h2><div class="charts"><figure>'
-        f"{chart}<figcaption>ρ(τ) of an optimizer is the fraction of the {len(names)} "
-        "problems with a target on which it reached the target on every seed within τ times "
-        "the fewest steps of any optimizer (Dolan and Moré 2002); ρ(1) is how often it was "
-        "the fastest. Lines are offset by a pixel or two so that equal ones stay visible."
-        f" Problems: {_esc(', '.join(names))}.</figcaption></figure></div></section>"
+        f'<section class="profile">{heading}<div class="charts"><figure>'
+        f"{chart}<figcaption>ρ(τ) of an optimizer is the fraction of these {len(names)} "
+        "problems on which it reached the target on every seed within τ times the fewest "
+        "steps of any optimizer (Dolan and Moré 2002); ρ(1) is how often it was the fastest. "
+        "Lines are offset by a pixel or two so that equal ones stay visible."
+        "</figcaption></figure></div></section>"
     )
 
 

@@ -249,7 +249,8 @@ def summarize(plan: Plan, records: Iterable[Mapping[str, Any]]) -> dict[str, Any
     groups: dict[tuple[str, ...], dict[str, dict[str, float | None]]] = {}
     for name, row in times.items():
         groups.setdefault(tuple(sorted(row)), {})[name] = row
-    profiles = [performance_profile(group) for group in groups.values()]
+    # a profile is across several problems; one problem's answer is its table
+    profiles = [performance_profile(g) for g in groups.values() if len(g) >= 2]
     profiles.sort(key=lambda prof: -len(prof["problems"]))
     return {
         "version": 1,
