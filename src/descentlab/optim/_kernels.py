@@ -41,6 +41,7 @@ def _adam(
     decoupled,
     step_size,
     bias_correction2_sqrt,
+    tiny,
 ):
     dt = theta.dtype.type
     w = 1 - beta1
@@ -48,6 +49,7 @@ def _adam(
     w_, w_rest = dt(w), dt(1 - w)
     b2, one_minus_b2 = dt(beta2), dt(1 - beta2)
     eps_, wd, ss, bc2 = dt(eps), dt(weight_decay), dt(step_size), dt(bias_correction2_sqrt)
+    tiny_ = dt(tiny)
     decay = dt(1 - lr * weight_decay)
     for i in numba.prange(theta.size):
         t = theta[i]
@@ -60,8 +62,12 @@ def _adam(
         mi = m[i]
         d = g - mi
         mi = mi + d * w_ if small else g - d * w_rest
+        if abs(mi) < tiny_:  # a subnormal moment: 0 (see adam.flush_subnormal_)
+            mi = dt(0)
         m[i] = mi
         vi = v[i] * b2 + g * one_minus_b2 * g
+        if vi < tiny_:
+            vi = dt(0)
         v[i] = vi
         denom = math.sqrt(vi) / bc2 + eps_
         theta[i] = t - mi * ss / denom

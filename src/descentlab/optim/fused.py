@@ -130,6 +130,7 @@ def adam(
         bool(decoupled),
         float(lr / bias_correction1),
         float(bias_correction2_sqrt),
+        float(np.finfo(theta.dtype).tiny),
     )
 
 
