@@ -120,3 +120,21 @@ def test_adam_moments_of_a_dead_unit_reach_zero_not_a_subnormal(dtype, always_fa
     update_moments(m, v, np.zeros(2, dtype), 0.9, 0.999, np.empty(2, dtype))
     assert m[0] == 0 and m[1] == pytest.approx(0.9, rel=1e-6)
     assert v[0] == 0 and v[1] == pytest.approx(0.999, rel=1e-6)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_buffer_of_a_dead_unit_reaches_zero(nesterov, always_fast):
+    """The same for SGD's momentum buffer: mu x (smallest subnormal) rounds back to it."""
+    for mode in ("never", "always"):
+        fused.set_fast_path(mode)
+        p = optim.ArrayParam(np.ones(3000, dtype=np.float32))
+        opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=nesterov)
+        p.grad = np.ones(3000, dtype=np.float32)
+        opt.step()
+        opt.state[p]["momentum_buffer"][:] = np.finfo(np.float32).smallest_subnormal
+        p.grad = np.zeros(3000, dtype=np.float32)
+        before = p.data.copy()
+        for _ in range(5):
+            opt.step()
+        assert np.all(opt.state[p]["momentum_buffer"] == 0), mode
+        np.testing.assert_array_equal(p.data, before)  # a subnormal step moves nothing

@@ -11,9 +11,12 @@ import math
 import numba
 
 
-def _sgd_momentum(theta, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize):
+def _sgd_momentum(
+    theta, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, tiny
+):
     dt = theta.dtype.type
     lr_, mu, keep, wd = dt(lr), dt(momentum), dt(1 - dampening), dt(weight_decay)
+    tiny_ = dt(tiny)
     for i in numba.prange(theta.size):
         g = -grad[i] if maximize else grad[i]
         if weight_decay != 0:
@@ -22,6 +25,8 @@ def _sgd_momentum(theta, grad, buf, lr, momentum, dampening, weight_decay, neste
             b = buf[i] * mu + g
         else:
             b = buf[i] * mu + keep * g
+        if abs(b) < tiny_:  # a subnormal average: 0 (see params.flush_subnormal_)
+            b = dt(0)
         buf[i] = b
         d = b * mu + g if nesterov else b
         theta[i] = theta[i] - d * lr_
@@ -62,7 +67,7 @@ def _adam(
         mi = m[i]
         d = g - mi
         mi = mi + d * w_ if small else g - d * w_rest
-        if abs(mi) < tiny_:  # a subnormal moment: 0 (see adam.flush_subnormal_)
+        if abs(mi) < tiny_:  # a subnormal moment: 0 (see params.flush_subnormal_)
             mi = dt(0)
         m[i] = mi
         vi = v[i] * b2 + g * one_minus_b2 * g

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import fused, settings
-from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 
@@ -34,28 +34,11 @@ def prepare_gradient(
     return g
 
 
-def flush_subnormal_(a: np.ndarray, buf: np.ndarray | None = None) -> None:
-    """Set the entries of ``a`` smaller in size than the smallest normal number to 0.
-
-    A moment whose gradient stays 0 (a dead ReLU unit) decays into the subnormal range
-    and stays there: beta x (smallest subnormal) rounds back to itself. Arithmetic on
-    subnormals is some 25 x slower on x86, and it made a whole Adam epoch 2.4 x slower
-    than an SGD one (benchmarks/RESULTS.md). A subnormal moment changes the step by less
-    than 1e-30, so the rule flushes it: the one place where descentlab departs from
-    PyTorch, below float32's smallest normal 1.2e-38 (float64's 2.2e-308).
-    """
-    if a.dtype.kind != "f":
-        return
-    tiny = np.finfo(a.dtype).tiny
-    scratch = np.abs(a, out=buf) if buf is not None else np.abs(a)
-    np.copyto(a, 0, where=scratch < tiny)
-
-
 def update_moments(
     m: np.ndarray, v: np.ndarray, g: np.ndarray, beta1: float, beta2: float, buf: np.ndarray
 ) -> None:
     """m <- beta1 m + (1 - beta1) g and v <- beta2 v + (1 - beta2) g^2, in place (``buf`` is
-    scratch space shaped like g); subnormal moments become 0 (:func:`flush_subnormal_`)."""
+    scratch space shaped like g); subnormal moments become 0 (:func:`~descentlab.optim.params.flush_subnormal_`)."""
     lerp_(m, g, 1 - beta1, buf)
     np.multiply(g, 1 - beta2, out=buf)
     buf *= g

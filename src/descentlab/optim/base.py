@@ -46,6 +46,7 @@ from descentlab.optim.params import (
     _check_no_shared_memory,
     _ParamState,
     check_nonnegative,
+    flush_subnormal_,
     group_params,
     scratch_like,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Params",
     "State",
     "StateDict",
+    "flush_subnormal_",
     "group_params",
     "scratch_like",
 ]

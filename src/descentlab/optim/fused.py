@@ -94,6 +94,7 @@ def sgd_momentum(
         float(weight_decay),
         bool(nesterov),
         bool(maximize),
+        float(np.finfo(theta.dtype).tiny),
     )
 
 

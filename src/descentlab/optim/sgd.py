@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.optim import fused, settings
-from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
 from descentlab.optim.registry import register
 
 __all__ = ["GD", "SGD", "sgd"]
@@ -62,6 +62,7 @@ def sgd(
                     b += g
                 else:
                     b += (1 - dampening) * g
+                flush_subnormal_(b, scratch_like(theta, 1))
             if nesterov:
                 d = np.multiply(b, momentum, out=scratch_like(theta, 0))
                 d += g
