@@ -138,3 +138,24 @@ def test_sgd_momentum_buffer_of_a_dead_unit_reaches_zero(nesterov, always_fast):
             opt.step()
         assert np.all(opt.state[p]["momentum_buffer"] == 0), mode
         np.testing.assert_array_equal(p.data, before)  # a subnormal step moves nothing
+
+
+@pytest.mark.parametrize(
+    "name, opts, keys",
+    [
+        ("rmsprop", {"momentum": 0.9, "centered": True}, ("square_avg", "grad_avg")),
+        ("adadelta", {}, ("square_avg", "acc_delta")),
+    ],
+)
+def test_running_averages_of_a_dead_unit_reach_zero(name, opts, keys):
+    p = optim.ArrayParam(np.ones(100, dtype=np.float32))
+    opt = optim.get(name).build([p], lr=0.01, **opts)
+    p.grad = np.ones(100, dtype=np.float32)
+    opt.step()
+    for key in keys:
+        opt.state[p][key][:] = np.finfo(np.float32).smallest_subnormal
+    p.grad = np.zeros(100, dtype=np.float32)
+    for _ in range(3):
+        opt.step()
+    for key in keys:
+        assert np.all(opt.state[p][key] == 0), key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
 from descentlab.optim.registry import register
 
 __all__ = ["Adadelta", "adadelta"]
@@ -39,6 +39,7 @@ def adadelta(
         buf *= g
         v *= rho
         v += buf
+        flush_subnormal_(v, buf)
         delta = np.add(u, eps, out=scratch_like(theta, 1))
         np.sqrt(delta, out=delta)
         np.add(v, eps, out=buf)
@@ -49,6 +50,7 @@ def adadelta(
         buf *= delta
         u *= rho
         u += buf
+        flush_subnormal_(u, buf)
         delta *= lr
         theta -= delta
 

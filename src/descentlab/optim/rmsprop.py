@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from descentlab.optim import settings
-from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
 from descentlab.optim.registry import register
 
 __all__ = ["RMSprop", "lerp_", "rmsprop"]
@@ -55,9 +55,11 @@ def rmsprop(
         buf *= g
         v *= alpha
         v += buf
+        flush_subnormal_(v, buf)
         if centered:
             gbar = state["grad_avg"]
             lerp_(gbar, g, 1 - alpha, buf)
+            flush_subnormal_(gbar, buf)
             np.multiply(gbar, gbar, out=buf)
             np.subtract(v, buf, out=buf)
             np.sqrt(buf, out=buf)
@@ -69,6 +71,7 @@ def rmsprop(
             b = state["momentum_buffer"]
             b *= momentum
             b += buf
+            flush_subnormal_(b, buf)
             np.multiply(b, lr, out=buf)
         else:
             avg = buf
