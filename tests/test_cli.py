@@ -706,3 +706,28 @@ def test_train_schedule_fills_its_length_from_epochs_and_names_the_choices():
     assert f"one of {', '.join(SCHEDULES)};" in helptext
     assert "NAME:KEY=VALUE" in helptext and "warmup_cosine:warmup=5" in helptext
     assert "default: none" in helptext
+
+
+def test_every_argument_of_every_command_has_help_and_shows_its_default(capsys):
+    """What --help shows: a line of help for each argument, with its default where it has
+    one; and one spelling of the optimizer option, accepted in both forms everywhere."""
+    import argparse
+
+    from descentlab.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        flat = " ".join(text.split())
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            where = f"{name} {action.option_strings or action.dest}"
+            assert action.help, f"{where} has no help"
+            default = action.default
+            if default not in (None, False) and not action.dest.startswith("hp_"):
+                shown = ",".join(map(str, default)) if isinstance(default, list) else default
+                assert f"default: {shown}" in flat, f"{where}: default {default!r} not shown"
+        options = {s for a in command._actions for s in a.option_strings}
+        assert ("--optimizer" in options) == ("--optimizers" in options), name

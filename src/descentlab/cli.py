@@ -44,10 +44,28 @@ class UsageError(Exception):
     """A mistake in how the command was called: one line, exit status 2."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every argument's help ends with its default, unless it says it already (or it has
+    none to say: None, or a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or isinstance(action, argparse._HelpAction)
+        ):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})"
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Prefix matching would read "--lr" as "--lr-decay" where only the latter exists.
         kwargs["allow_abbrev"] = False
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -1148,9 +1166,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--activation",
         default="relu",
         choices=ACTIVATIONS,
+        help="activation of the hidden layers",
     )
     p.add_argument(
         "--optimizer",
+        "--optimizers",
+        dest="optimizer",
         default="adam",
         type=_optimizer_name,
         choices=list(OPTIMIZERS),
@@ -1163,8 +1184,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="learning rate eta (default: the optimizer's)",
     )
-    p.add_argument("--batch-size", type=_positive(int), default=32)
-    p.add_argument("--epochs", type=_positive(int), default=40)
+    p.add_argument("--batch-size", type=_positive(int), default=32, help="samples per step")
+    p.add_argument("--epochs", type=_positive(int), default=40, help="passes over the data")
     p.add_argument("--l1", type=_nonnegative_float, default=0.0, help="L1 penalty lambda")
     p.add_argument("--l2", type=_nonnegative_float, default=0.0, help="L2 penalty lambda")
     p.add_argument(
@@ -1178,7 +1199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--schedule", default=None, metavar="NAME[:KEY=VALUE,...]", help=schedule_help(default=None)
     )
-    p.add_argument("--grad-clip", type=_positive(float), default=None)
+    p.add_argument(
+        "--grad-clip",
+        type=_positive(float),
+        default=None,
+        help="clip the gradient's norm to this before each step (default: no clipping)",
+    )
     p.add_argument(
         "--patience",
         type=_nonnegative(int),
@@ -1191,7 +1217,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop when the full gradient norm is below this",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout"
+    )
     p.add_argument(
         "--save",
         default=None,
@@ -1212,16 +1240,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--plot", default=None, help="write training curves (PNG/SVG)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_optimizer_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a saved model")
     p.add_argument("model", help="a model .npz written by train --save")
-    p.add_argument("--data", default="digits")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", default="digits", help="the data set the model was trained on")
+    p.add_argument(
+        "--split", default="test", choices=["train", "val", "test"], help="which part to score"
+    )
+    p.add_argument("--seed", type=int, default=0, help="the seed of the train/val/test split")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("minimize", help="run optimizers on a test function or formula")
@@ -1237,18 +1267,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", default=None, help="one or more learning rates, comma-separated")
     p.add_argument("--start", default=None, help="start point, e.g. 1.5,1.5")
     p.add_argument("--dim", type=_positive(int), default=None, help="dimension (n-D functions)")
-    p.add_argument("--steps", type=_positive(int), default=1000)
-    p.add_argument("--tol", type=_positive(float), default=1e-6)
-    p.add_argument("--batch-size", type=_positive(int), default=None)
-    p.add_argument("--grad-noise", type=_nonnegative_float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=_positive(int), default=1000, help="the most steps")
+    p.add_argument("--tol", type=_positive(float), default=1e-6, help="stop when |grad f| < tol")
+    p.add_argument(
+        "--batch-size",
+        type=_positive(int),
+        default=None,
+        help="mini-batch size on a finite-sum problem (default: the full batch)",
+    )
+    p.add_argument(
+        "--grad-noise",
+        type=_nonnegative_float,
+        default=0.0,
+        help="standard deviation of Gaussian noise added to each gradient",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the batches and the noise")
     p.add_argument("--plot", default=None, help="write the paths on the contours")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_optimizer_options(p)
     p.set_defaults(func=cmd_minimize)
 
     p = sub.add_parser("race", help="animate optimizers racing on a surface")
-    p.add_argument("function", nargs="?", default="beale")
+    p.add_argument(
+        "function",
+        nargs="?",
+        default="beale",
+        help="a name from `descentlab functions` or a formula in x, y",
+    )
     p.add_argument(
         "--optimizers",
         "--optimizer",
@@ -1264,11 +1309,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="learning rate for every optimizer, or one per optimizer, "
         "comma-separated (default: the classic race's per-optimizer rates)",
     )
-    p.add_argument("--start", default=None)
-    p.add_argument("--steps", type=_positive(int), default=300)
-    p.add_argument("--tol", type=_positive(float), default=1e-6)
-    p.add_argument("--fps", type=_positive(int), default=20)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--start", default=None, help="start point, e.g. 1.5,1.5 (default: the function's own)"
+    )
+    p.add_argument("--steps", type=_positive(int), default=300, help="steps of each optimizer")
+    p.add_argument(
+        "--tol", type=_positive(float), default=1e-6, help="a path stops when |grad f| < tol"
+    )
+    p.add_argument("--fps", type=_positive(int), default=20, help="frames per second")
+    p.add_argument("--seed", type=int, default=0, help="seeds any gradient noise")
     p.add_argument(
         "--set",
         action="append",
@@ -1280,8 +1329,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_race)
 
     p = sub.add_parser("plot", help="draw one of the lecture's figures")
-    p.add_argument("kind", choices=["lr-sweep", "basins", "gd-vs-sgd", "landscape"])
-    p.add_argument("function", nargs="?", default=None)
+    p.add_argument(
+        "kind",
+        choices=["lr-sweep", "basins", "gd-vs-sgd", "landscape"],
+        help="which of the lecture's figures",
+    )
+    p.add_argument(
+        "function",
+        nargs="?",
+        default=None,
+        help="a test function or formula (default: the figure's own)",
+    )
     p.add_argument("--lrs", default=None, help="learning rates for lr-sweep")
     p.add_argument(
         "--optimizers",
@@ -1291,8 +1349,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAMES",
         help=f"paths to draw on a landscape, comma-separated, of: {_optimizer_list()}",
     )
-    p.add_argument("--start", default=None)
-    p.add_argument("--steps", type=_positive(int), default=None)
+    p.add_argument(
+        "--start", default=None, help="start point, e.g. 1.5,1.5 (default: the function's own)"
+    )
+    p.add_argument(
+        "--steps", type=_positive(int), default=None, help="steps (default: the figure's own)"
+    )
     p.add_argument("--out", required=True, help="PNG, SVG, GIF or MP4 file")
     p.set_defaults(func=cmd_plot)
 
@@ -1488,7 +1550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("gallery", help="draw every figure into a folder with a gallery.md")
-    p.add_argument("directory")
+    p.add_argument("directory", help="the folder to draw into")
     p.add_argument("--quick", action="store_true", help="tiny runs, for CI")
     p.add_argument(
         "--markdown",
@@ -1512,9 +1574,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("playground", help="open the interactive page in a browser")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--host", default="127.0.0.1", help="the address to serve on")
+    p.add_argument("--port", type=int, default=8000, help="the port to serve on")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.set_defaults(func=cmd_playground)
     return parser
 
