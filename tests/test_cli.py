@@ -726,7 +726,7 @@ def test_every_argument_of_every_command_has_help_and_shows_its_default(capsys):
             where = f"{name} {action.option_strings or action.dest}"
             assert action.help, f"{where} has no help"
             default = action.default
-            if default not in (None, False) and not action.dest.startswith("hp_"):
+            if default is not None and default is not False and not action.dest.startswith("hp_"):
                 shown = ",".join(map(str, default)) if isinstance(default, list) else default
                 assert f"default: {shown}" in flat, f"{where}: default {default!r} not shown"
         options = {s for a in command._actions for s in a.option_strings}

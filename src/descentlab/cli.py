@@ -53,7 +53,9 @@ class _HelpFormatter(argparse.HelpFormatter):
         default = action.default
         if (
             "default" in text
-            or default in (None, False, argparse.SUPPRESS)
+            or default is None
+            or default is False  # a flag that is off (0 and 0.0 are shown)
+            or default == argparse.SUPPRESS
             or isinstance(action, argparse._HelpAction)
         ):
             return text
