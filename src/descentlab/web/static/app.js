@@ -152,6 +152,11 @@ function dropExpected(request) {
 function onServerError(msg) {
   const request = msg.request ?? null;
   dropExpected(request);
+  if (request === 'race.start' && race.isStale(msg)) {
+    // refused, but the page has sent a newer race since: that one's answer counts
+    race.onError(msg);
+    return;
+  }
   const tab = REQUEST_TAB[request] || null;
   // the tab names the control by the config it sent (an optimizer's index may have moved)
   const field = tab && msg.field && tabs[tab].localField ? tabs[tab].localField(msg.field, request) : msg.field;

@@ -23,6 +23,7 @@ export function createRace(app) {
   let drawPending = false;
   let hover = null;
   let awaiting = false; // frames of the previous race are ignored until the new one's surface
+  let outstanding = 0; // race.start requests sent and not answered yet (answers come in order)
   let sent = null; // the config of the last race.start
   let lastGood = null; // the last config the server accepted
   let fallback = false; // the last race.start re-sent lastGood after a refusal
@@ -104,6 +105,7 @@ export function createRace(app) {
     started = app.send({ type: 'race.start', config: config(playing, base) });
     if (started) {
       awaiting = true;
+      outstanding += 1;
       app.expectSurface('race');
     }
     updateButtons();
@@ -116,6 +118,9 @@ export function createRace(app) {
    */
   function onError(msg) {
     if (msg.request !== 'race.start') return;
+    const stale = isStale(msg);
+    outstanding = Math.max(0, outstanding - 1);
+    if (stale) return; // a newer race.start is on its way: its answer decides
     const wasFallback = fallback;
     const same = (a, b) => JSON.stringify({ ...a, autoplay: null }) === JSON.stringify({ ...b, autoplay: null });
     if (lastGood && !wasFallback && !same(lastGood, sent)) {
@@ -450,7 +455,15 @@ export function createRace(app) {
 
   // ---- server messages ------------------------------------------------------------------------
 
+  /** Whether an answer to race.start is about a request the page has since replaced. */
+  function isStale(msg) {
+    return (msg.request ?? 'race.start') === 'race.start' && outstanding > 1;
+  }
+
   function onSurface(msg) {
+    const stale = isStale(msg);
+    outstanding = Math.max(0, outstanding - 1);
+    if (stale) return; // the surface of a race the page has already replaced
     awaiting = false;
     if (sent) lastGood = sent;
     if (!fallback) app.fieldErrors.succeeded('race');
@@ -696,10 +709,11 @@ export function createRace(app) {
     onSurface,
     onFrame,
     onError,
+    isStale,
     localField,
     draw: () => { background = null; scheduleDraw(); },
     get playing() { return playing; },
-    onDisconnect() { started = false; awaiting = false; },
+    onDisconnect() { started = false; awaiting = false; outstanding = 0; },
     get started() { return started; },
     toggle() { if (playing && !done) pause(); else play(); },
   };
