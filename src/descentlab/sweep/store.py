@@ -9,13 +9,13 @@ cuts off first. So a killed sweep loses only the trials in flight.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from descentlab._atomic import atomic_write
+from descentlab.train.history import json_safe
 
 __all__ = ["MANIFEST", "RUNGS", "TRIALS", "SweepStore", "json_line"]
 
@@ -27,21 +27,9 @@ RUNGS = "rungs.jsonl"
 MAX_LINE = 1 << 20
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # a NumPy scalar
-        return _json_safe(value.item())
-    return value
-
-
 def json_line(record: Mapping[str, Any]) -> str:
     """``record`` as one line of strict JSON (NaN and infinities as null)."""
-    return json.dumps(_json_safe(record), allow_nan=False, separators=(",", ":")) + "\n"
+    return json.dumps(json_safe(record), allow_nan=False, separators=(",", ":")) + "\n"
 
 
 class SweepStore:
@@ -72,12 +60,12 @@ class SweepStore:
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(self.manifest_path, "w") as fh:
-            fh.write(json.dumps(_json_safe(manifest), indent=2, allow_nan=False) + "\n")
+            fh.write(json.dumps(json_safe(manifest), indent=2, allow_nan=False) + "\n")
 
     def write_json(self, name: str, value: Any) -> Path:
         path = self.folder / name
         with atomic_write(path, "w") as fh:
-            fh.write(json.dumps(_json_safe(value), indent=2, allow_nan=False) + "\n")
+            fh.write(json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
         return path
 
     # -- records -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.sweep.plan import DataProblem, LandscapeProblem, Problem, problem_from_dict
+from descentlab.train.history import finite_or_none
 
 __all__ = ["CURVE_POINTS", "load_bundle", "run_trial", "starts_for"]
 
@@ -27,13 +28,6 @@ CURVE_POINTS = 101
 _BUNDLES: dict[tuple[str, int], Any] = {}
 
 
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _downsample(n: int) -> np.ndarray:
     """At most CURVE_POINTS indices of 0..n-1, evenly spread, first and last included."""
     if n <= CURVE_POINTS:
@@ -42,7 +36,7 @@ def _downsample(n: int) -> np.ndarray:
 
 
 def _curve_values(values: np.ndarray) -> list[float | None]:
-    return [_finite(v) for v in values]
+    return [finite_or_none(v) for v in values]
 
 
 def starts_for(problem: LandscapeProblem, landscape: Any, seed: int) -> np.ndarray:
@@ -116,15 +110,15 @@ def _run_landscape(
     if (status == "diverged").any():
         verdict, final = "diverged", None
     elif (status == "converged").all():
-        verdict, final = "converged", _finite(np.mean(res.fun))
+        verdict, final = "converged", finite_or_none(np.mean(res.fun))
     else:
-        verdict, final = "max_steps", _finite(np.mean(res.fun))
+        verdict, final = "max_steps", finite_or_none(np.mean(res.fun))
     idx = _downsample(len(curve))
     return {
         "used": hyperparameters,
         "status": verdict,
         "final_loss": final,
-        "best_loss": _finite(finite.min()) if finite.size else None,
+        "best_loss": finite_or_none(finite.min()) if finite.size else None,
         "target": target,
         "steps_to_target": int(reached[0]) if reached.size else None,
         "steps": int(np.max(res.nit)),
@@ -203,23 +197,23 @@ def _run_data(problem: DataProblem, job: Mapping[str, Any], budget: int) -> dict
     idx = _downsample(len(epochs))
     return {
         "status": "diverged" if diverged else "finished",
-        "final_loss": None if diverged or not val_loss.size else _finite(val_loss[-1]),
-        "best_loss": _finite(finite.min()) if finite.size else None,
+        "final_loss": None if diverged or not val_loss.size else finite_or_none(val_loss[-1]),
+        "best_loss": finite_or_none(finite.min()) if finite.size else None,
         "target": target,
         "steps_to_target": steps_to_target,
         "steps": len(history.epochs) * per_epoch,
         "epochs": len(history.epochs),
-        "train_loss": None if diverged or not train_loss.size else _finite(train_loss[-1]),
-        "val_accuracy": None if diverged or not val_acc else _finite(val_acc[-1]),
-        "test_accuracy": None if diverged else _finite(test.get("accuracy")),
-        "test_loss": None if diverged else _finite(test.get("loss")),
+        "train_loss": None if diverged or not train_loss.size else finite_or_none(train_loss[-1]),
+        "val_accuracy": None if diverged or not val_acc else finite_or_none(val_acc[-1]),
+        "test_accuracy": None if diverged else finite_or_none(test.get("accuracy")),
+        "test_loss": None if diverged else finite_or_none(test.get("loss")),
         "stop_reason": history.stop_reason,
         "curve": {
             "step": (epochs[idx] * per_epoch).tolist(),
             "epoch": epochs[idx].tolist(),
             "loss": _curve_values(val_loss[idx]),
             "train_loss": _curve_values(train_loss[idx]),
-            "val_accuracy": [_finite(val_acc[i]) for i in idx],
+            "val_accuracy": [finite_or_none(val_acc[i]) for i in idx],
         },
     }
 
