@@ -378,13 +378,7 @@ def _build_model(args: argparse.Namespace, bundle: Any, hidden: list[int]) -> An
 def _regularizer(args: argparse.Namespace) -> Any:
     from descentlab import nn
 
-    if args.l1 and args.l2:
-        return nn.ElasticNet(args.l1, args.l2)
-    if args.l1:
-        return nn.L1(args.l1)
-    if args.l2:
-        return nn.L2(args.l2)
-    return None
+    return nn.penalty(args.l1, args.l2)
 
 
 def _beside(path: Path, suffix: str) -> Path:

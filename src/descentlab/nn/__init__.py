@@ -28,7 +28,7 @@ from descentlab.nn.losses import (
     SmoothL1Loss,
 )
 from descentlab.nn.module import FlatParameters, ModelFileError, Module, load
-from descentlab.nn.regularizers import L1, L2, ElasticNet, Regularizer
+from descentlab.nn.regularizers import L1, L2, ElasticNet, Regularizer, penalty
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -63,4 +63,5 @@ __all__ = [
     "init",
     "load",
     "manual_seed",
+    "penalty",
 ]

@@ -111,3 +111,15 @@ class ElasticNet(Regularizer):
 
     def __repr__(self) -> str:
         return f"ElasticNet(l1={self.l1:g}, l2={self.l2:g})"
+
+
+def penalty(l1: float = 0.0, l2: float = 0.0) -> Regularizer | None:
+    """The penalty of the lambdas a user gives: ``L1``, ``L2``, ``ElasticNet`` when both
+    are non-zero, or None when both are 0 (the command line, the playground, sweeps)."""
+    if l1 and l2:
+        return ElasticNet(l1, l2)
+    if l1:
+        return L1(l1)
+    if l2:
+        return L2(l2)
+    return None

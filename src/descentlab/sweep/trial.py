@@ -162,9 +162,7 @@ def _run_data(problem: DataProblem, job: Mapping[str, Any], budget: int) -> dict
         )
     finally:
         init._generator = saved
-    regularizer = (
-        nn.ElasticNet(l1, l2) if l1 and l2 else nn.L1(l1) if l1 else nn.L2(l2) if l2 else None
-    )
+    regularizer = nn.penalty(l1, l2)
     loss = "cross_entropy" if classification else "mse"
     history = fit(
         model,

@@ -732,13 +732,7 @@ class Session:
             model = nn.MLP(
                 [2, *config.hidden, classes], activation=config.activation, dropout=config.dropout
             )
-        regularizer: nn.Regularizer | None = None
-        if config.l1 and config.l2:
-            regularizer = nn.ElasticNet(config.l1, config.l2)
-        elif config.l1:
-            regularizer = nn.L1(config.l1)
-        elif config.l2:
-            regularizer = nn.L2(config.l2)
+        regularizer = nn.penalty(config.l1, config.l2)
         try:
             trainer = Trainer(
                 model,
