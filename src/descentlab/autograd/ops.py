@@ -34,6 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from descentlab.autograd import blas
 from descentlab.autograd.shapes import (
     axis_tuple,
     broadcast_to,
@@ -272,12 +273,12 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
         g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = unbroadcast(blas.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if b.requires_grad:
-            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+            gb = unbroadcast(blas.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
 
-    return make_result(a.data @ b.data, (a, b), backward)
+    return make_result(blas.matmul(a.data, b.data), (a, b), backward)
 
 
 def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -293,16 +294,16 @@ def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear layer expects inputs with {weight.shape[1]} features, got input of "
             f"shape {x.shape} (weight has shape {weight.shape})"
         )
-    out = x.data @ weight.data.T
+    out = blas.matmul(x.data, weight.data.T)
     if bias is not None:
         out += bias.data
 
     def backward(g: Grad) -> tuple[Grad | None, ...]:
         g2 = g.reshape(-1, g.shape[-1])
-        gx = g @ _value(weight, g) if x.requires_grad else None
+        gx = blas.matmul(g, _value(weight, g)) if x.requires_grad else None
         gw = None
         if weight.requires_grad:
-            gw = g2.T @ _value(x, g).reshape(-1, x.shape[-1])
+            gw = blas.matmul(g2.T, _value(x, g).reshape(-1, x.shape[-1]))
         if bias is None:
             return gx, gw
         return gx, gw, g2.sum(axis=0) if bias.requires_grad else None
