@@ -1,14 +1,318 @@
 """Matrix products of the autograd layer, each run with the BLAS threads that suit it.
 
 Every product of ``ops.linear`` and ``ops.matmul`` goes through :func:`matmul`.
-(The thread policy is added here; for now it is NumPy's ``a @ b``.)
+NumPy's OpenBLAS runs a product on all its threads by default. On a machine with
+few cores that is not always faster: on a 2-vCPU virtual machine whose other core
+is busy, a product of a training step took 24 ms on two threads and 0.7 ms on one,
+because OpenBLAS waits for a thread that cannot run; on the same machine idle,
+two threads were 1.3-1.6 x faster than one. No fixed rule (by size, by machine)
+gets both right, so the choice is measured, per product shape, while it runs:
+
+- A product smaller than OpenBLAS's own threading threshold (m n k < 262,144)
+  runs as it is: OpenBLAS uses one thread for it anyway.
+- For a larger shape, the first eight calls alternate one thread and the number
+  of threads BLAS is set to (the user's setting, or the default of all cores), and
+  the faster wins (one thread on a tie within 5 %: it leaves the other cores free).
+- All threads stay chosen while their running mean time beats one thread's and
+  they do not stall twice in a row of sixteen calls.
+- While one thread is chosen, all threads are tried again now and then, so that a
+  change of load is noticed: after a try that confirms one thread, the next comes
+  twice as late (from 0.25 s to 16 s of wall time), and never before the tries
+  have cost more than 2 % of the time since the last one (one at 24 ms waits 1.2 s).
+
+The thread count is changed only around descentlab's own products and restored at
+once: NumPy code of the user, other libraries and products in other threads see
+the setting they had (a product of another Python thread that starts during one of
+ours may run on one thread; it still gives the same numbers). A limit the user sets
+(``threadpoolctl.threadpool_limits(1)``, ``OPENBLAS_NUM_THREADS=1``) is respected:
+the policy only ever chooses between one thread and that limit.
+
+The policy needs threadpoolctl (in the ``fast`` extra) to find NumPy's OpenBLAS;
+without it, or with another BLAS, products run as NumPy runs them. Choose with
+:func:`set_policy` or the environment variable ``DESCENTLAB_BLAS_THREADS``:
+``"auto"`` (default, the above), ``"inherit"`` (leave BLAS alone) or ``"1"``
+(one thread for descentlab's products).
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+
+#: OpenBLAS runs products with m n k below this on one thread by itself.
+MIN_WORK = 262_144
+_POLICIES = ("auto", "inherit", "1")
+_TIE = 1.05  # all threads must be this much faster than one to be chosen
+_FIRST_PROBE_S = 0.25
+_LAST_PROBE_S = 16.0
+_PROBE_BUDGET = 0.02  # probes may cost at most this fraction of the time between them
+_CALIBRATION_CALLS = 8  # one, all, one, all, ...
+_WEIGHT = 1 / 1024  # of a call in the running mean time on all threads
+_STALL = 4.0  # a call on all threads this much slower than one thread is a stall
+_STALL_WINDOW = 16  # two stalls among this many calls on all threads: back to one
+
+
+def _env_policy() -> str:
+    value = os.environ.get("DESCENTLAB_BLAS_THREADS", "auto").strip().lower()
+    return value if value in _POLICIES else "auto"
+
+
+class _OpenBLAS:
+    """The get/set thread-count functions of the OpenBLAS NumPy uses, called directly."""
+
+    def __init__(self, get: Callable[[], int], set_: Callable[[int], Any]) -> None:
+        self.get = get
+        self.set = set_
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = 0
+
+    def current(self) -> int:
+        """The thread count outside descentlab's own one-thread products."""
+        with self._lock:
+            return self._saved if self._depth else int(self.get())
+
+    def enter_one(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._saved = int(self.get())
+                self.set(1)
+            self._depth += 1
+
+    def exit_one(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self.set(self._saved)
+
+
+def _find_openblas() -> _OpenBLAS | None:
+    """NumPy's OpenBLAS, through threadpoolctl; None if either is missing."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    try:
+        controllers = ThreadpoolController().select(internal_api="openblas").lib_controllers
+    except Exception:  # noqa: BLE001  (a broken library scan must not break a product)
+        return None
+    # the library NumPy loaded (wheels: numpy.libs/), not another package's
+    ours = [
+        lib
+        for lib in controllers
+        if "numpy"
+        in os.path.basename(os.path.dirname(os.path.realpath(getattr(lib, "filepath", "") or "")))
+    ]
+    if not ours and len(controllers) == 1:
+        ours = controllers  # a system OpenBLAS that NumPy links to
+    for lib in ours:
+        prefix = getattr(lib, "_symbol_prefix", "")
+        suffix = getattr(lib, "_symbol_suffix", "")
+        try:
+            get = getattr(lib.dynlib, f"{prefix}openblas_get_num_threads{suffix}")
+            set_ = getattr(lib.dynlib, f"{prefix}openblas_set_num_threads{suffix}")
+        except AttributeError:
+            continue
+        if getattr(lib, "threading_layer", "") == "openmp":
+            return None  # per-thread limits; nothing to gain from the policy
+        return _OpenBLAS(get, set_)
+    return None
+
+
+class _Shape:
+    """What the policy knows of one product shape: times on one and on all threads."""
+
+    __slots__ = (
+        "all",
+        "calls",
+        "choice",
+        "excess",
+        "interval",
+        "next_probe",
+        "one",
+        "recent",
+    )
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.one: list[float] = []  # the last three times on one thread
+        self.all = 0.0  # the running mean time on all threads since they were chosen
+        self.choice = 0  # 0 undecided, 1 one thread, 2 all threads
+        self.next_probe = 0.0  # when one thread is chosen: when to try all threads again
+        self.interval = _FIRST_PROBE_S
+        self.excess = 0.0  # what all threads cost beyond one thread since then
+        self.recent: list[float] = []  # the last times on all threads, for stalls
+
+
+class Policy:
+    """The per-shape choice between one thread and all threads, measured as it runs.
+
+    On one thread a product takes about the same time at every call; on all threads
+    it is often faster but, on a loaded machine, now and then 10-50 x slower. So one
+    thread is judged by its best recent time, and all threads by a running mean
+    since they were last chosen (each call weighing 1/1024: a rare stall costs less
+    than the gain of the calls around it) and by their stalls (4 x one thread's
+    time): two among the last sixteen calls send the shape back to one thread at
+    once. While one thread is in
+    use, all threads are tried again after the probe interval: a try that loses,
+    or a spell on all threads that cost more than one thread would have, doubles it
+    (0.25 s to 16 s); a spell that saved time resets it; and the next try never
+    comes before the last spell's or try's cost beyond one thread is 2 % of the
+    time since.
+
+    ``blas`` is the OpenBLAS handle (None: products run as NumPy runs them) and
+    ``clock`` the time source; both are parameters so that the tests can replace them.
+    """
+
+    def __init__(
+        self,
+        blas: _OpenBLAS | None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.blas = blas
+        self.clock = clock
+        self.shapes: dict[tuple[Any, ...], _Shape] = {}
+        self._lock = threading.Lock()
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
+        blas = self.blas
+        if blas is None or mode == "inherit" or a.ndim < 2 or b.ndim < 2:
+            return a @ b
+        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        if m * k * n < MIN_WORK:
+            return a @ b
+        if mode == "1":
+            return self._timed(a, b, one=True)[0]
+        threads = blas.current()
+        if threads <= 1:
+            return a @ b
+        key = (a.shape, b.shape, a.dtype.char, a.strides, b.strides, threads)
+        with self._lock:
+            shape = self.shapes.get(key)
+            if shape is None:
+                shape = self.shapes[key] = _Shape()
+            one = self._next_is_one(shape)
+        out, seconds = self._timed(a, b, one)
+        with self._lock:
+            self._learn(shape, one, seconds)
+        return out
+
+    def _timed(self, a: np.ndarray, b: np.ndarray, one: bool) -> tuple[np.ndarray, float]:
+        blas = self.blas
+        assert blas is not None
+        if one:
+            blas.enter_one()
+        try:
+            start = self.clock()
+            out = a @ b
+            seconds = self.clock() - start
+        finally:
+            if one:
+                blas.exit_one()
+        return out, seconds
+
+    def _next_is_one(self, shape: _Shape) -> bool:
+        """Whether the next product of this shape runs on one thread."""
+        if shape.choice == 0:  # calibrating: one, all, one, all, ...
+            return shape.calls % 2 == 0
+        if shape.choice == 1:
+            return self.clock() < shape.next_probe
+        return False
+
+    def _learn(self, shape: _Shape, one: bool, seconds: float) -> None:
+        shape.calls += 1
+        if one:
+            shape.one = [*shape.one[-2:], seconds]
+        now = self.clock()
+        if shape.choice == 0:  # calibrating
+            if not one:
+                shape.all += seconds / (_CALIBRATION_CALLS // 2)
+            if shape.calls >= _CALIBRATION_CALLS:
+                if shape.all * _TIE < min(shape.one):
+                    self._choose_all(shape, now, shape.all)
+                else:
+                    self._choose_one(shape, now, max(0.0, shape.all - min(shape.one)))
+        elif shape.choice == 1:
+            if not one:  # a try of all threads
+                if seconds * _TIE < min(shape.one):
+                    self._choose_all(shape, now, seconds)
+                else:
+                    shape.interval = min(2 * shape.interval, _LAST_PROBE_S)
+                    self._choose_one(shape, now, seconds - min(shape.one))
+        else:
+            best = min(shape.one)
+            shape.all += (seconds - shape.all) * _WEIGHT
+            shape.excess += seconds - best
+            shape.recent = [*shape.recent[-(_STALL_WINDOW - 1) :], seconds]
+            stalls = sum(t > _STALL * best for t in shape.recent)
+            if stalls >= 2 or shape.all * _TIE >= best:
+                if shape.excess <= 0:  # all threads saved time over the spell
+                    shape.interval = _FIRST_PROBE_S
+                else:
+                    shape.interval = min(2 * shape.interval, _LAST_PROBE_S)
+                self._choose_one(shape, now, shape.excess)
+
+    @staticmethod
+    def _choose_all(shape: _Shape, now: float, mean: float) -> None:
+        shape.choice = 2
+        shape.all = mean
+        shape.excess = 0.0
+        shape.recent = []
+
+    @staticmethod
+    def _choose_one(shape: _Shape, now: float, cost: float) -> None:
+        shape.choice = 1
+        shape.next_probe = now + max(shape.interval, max(cost, 0.0) / _PROBE_BUDGET)
+
+    def choices(self) -> dict[str, str]:
+        """For each product shape seen: the setting in use and the best recent times."""
+        out = {}
+        with self._lock:
+            for (sa, sb, dtype, _, _, threads), s in self.shapes.items():
+                name = f"{sa}@{sb} {np.dtype(dtype).name}, {threads} threads"
+                chosen = {0: "calibrating", 1: "1 thread", 2: f"{threads} threads"}[s.choice]
+                one = f"{min(s.one) * 1e6:.0f} us" if s.one else "-"
+                every = f"{s.all * 1e6:.0f} us" if s.all else "-"
+                out[name] = f"{chosen} (1 thread {one}, {threads} threads {every})"
+        return out
+
+
+_policy: Policy | None = None
+_mode = _env_policy()
+
+
+def _get_policy() -> Policy:
+    global _policy
+    if _policy is None:
+        _policy = Policy(_find_openblas())
+    return _policy
+
+
+def set_policy(mode: str) -> None:
+    """Choose how descentlab's products use BLAS threads: "auto", "inherit" or "1"."""
+    global _mode
+    if mode not in _POLICIES:
+        raise ValueError(f"BLAS thread policy must be one of {_POLICIES}, got {mode!r}")
+    _mode = mode
+
+
+def get_policy() -> str:
+    """The current policy: "auto", "inherit" or "1"."""
+    return _mode
+
+
+def choices() -> dict[str, str]:
+    """What "auto" chose so far, per product shape (for benchmarks and curious users)."""
+    return _get_policy().choices()
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b``."""
-    return a @ b
+    """``a @ b``, on the BLAS threads the policy chooses for its shape."""
+    if _mode == "inherit":
+        return a @ b
+    return _get_policy().matmul(a, b, _mode)
