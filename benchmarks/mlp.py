@@ -1,24 +1,45 @@
 """One epoch of an MLP 784-256-128-10 (ReLU, dropout 0.2 after each hidden layer,
-softmax cross-entropy, batch 128) on 60,000 samples of MNIST's shape, with Adam
-(PyTorch: its fastest Adam, ``fused=True``) and with SGD momentum 0.9.
+softmax cross-entropy, batch 128) on 60,000 samples of MNIST's shape, with Adam and
+with SGD momentum 0.9, under three thread settings.
 
-Both use float32, the same data, the same threads, a fresh shuffle per epoch;
-repetitions alternate. Peak memory of each is measured in a child process that
-trains one epoch. Targets: descentlab / PyTorch <= 0.5 for both optimizers.
+Contenders, all float32, the same data, a fresh shuffle per epoch, repetitions
+alternating:
+- descentlab, the loop a user writes: ``nn.MLP``, ``optim.Adam`` / ``optim.SGD``,
+  ``data.DataLoader``, ``backward``, ``step``;
+- descentlab ``fit`` (``train.Trainer.run_epoch``: the same plus its bookkeeping);
+- PyTorch: the same loop, Adam with ``fused=True`` (its fastest);
+- JAX (optional, ``pip install jax``): a ``jit``-compiled train step (forward,
+  ``value_and_grad``, the update) called from a Python loop over the batches.
+
+Thread settings, each in a fresh process (JAX fixes its threads at start-up):
+``1`` (BLAS, torch and XLA limited to one thread), ``all`` (all cores, and
+descentlab's thread policy off: ``DESCENTLAB_BLAS_THREADS=inherit``) and
+``default`` (nothing set: what a user gets). ``--load N`` keeps N other processes
+busy meanwhile, as on a shared machine.
+
+Targets: descentlab's hand loop <= 0.5 x torch (fused Adam, and SGD momentum) and
+<= 1.0 x JAX; fit within 5 % of the hand loop; descentlab's default never more than
+10 % slower than the better of its 1 and all.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import json
+import multiprocessing
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-from _common import alternate, parser, report, set_threads
+from _common import alternate, parser, report
 
 SIZES = [784, 256, 128, 10]
 BATCH = 128
+MODES = ("1", "all", "default")
+HERE = Path(__file__).resolve().parent
 
 
 def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +49,36 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _ours(optimizer: str, params):
+    from descentlab import optim
+
+    if optimizer == "adam":
+        return optim.Adam(params, lr=1e-3)
+    return optim.SGD(params, lr=0.01, momentum=0.9)
+
+
 def descentlab_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
+    """The loop of the README: model, optimizer, loader, backward, step."""
+    from descentlab import data, nn
+
+    nn.manual_seed(0)
+    model = nn.MLP(SIZES, dropout=0.2)
+    opt = _ours(optimizer, model.parameters())
+    loader = data.DataLoader(X, y, batch_size=BATCH, seed=0)
+    loss_fn = nn.functional.cross_entropy
+
+    def epoch() -> None:
+        model.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def descentlab_fit_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
     from descentlab import nn
     from descentlab.train import Trainer
 
@@ -76,7 +126,78 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
     return epoch
 
 
-def peak_memory_mb(which: str, optimizer: str, n: int, threads: int) -> float:
+def jax_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
+    """A jitted train step (Adam or SGD momentum written with jax.numpy), Python loop."""
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.PRNGKey(0)
+    params = []
+    for a, b in itertools.pairwise(SIZES):
+        key, kw, kb = jax.random.split(key, 3)
+        bound = 1 / np.sqrt(a)
+        params.append(
+            (
+                jax.random.uniform(kw, (a, b), jnp.float32, -bound, bound),
+                jax.random.uniform(kb, (b,), jnp.float32, -bound, bound),
+            )
+        )
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = (zeros, zeros, jnp.zeros((), jnp.int32)) if optimizer == "adam" else zeros
+
+    def loss_fn(params, xb, yb, key):
+        h = xb
+        for i, (w, b) in enumerate(params):
+            h = h @ w + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+                key, sub = jax.random.split(key)
+                keep = jax.random.bernoulli(sub, 0.8, h.shape)
+                h = jnp.where(keep, h / 0.8, 0.0)
+        logp = jax.nn.log_softmax(h)
+        return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+    def adam(params, state, grads):
+        m, v, t = state
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, grads)
+        v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, grads)
+        c1, c2 = 1 - 0.9**t, 1 - 0.999**t
+        params = jax.tree_util.tree_map(
+            lambda p, m, v: p - 1e-3 * (m / c1) / (jnp.sqrt(v / c2) + 1e-8), params, m, v
+        )
+        return params, (m, v, t)
+
+    def sgd(params, buf, grads):
+        buf = jax.tree_util.tree_map(lambda b, g: 0.9 * b + g, buf, grads)
+        params = jax.tree_util.tree_map(lambda p, b: p - 0.01 * b, params, buf)
+        return params, buf
+
+    update = adam if optimizer == "adam" else sgd
+
+    @jax.jit
+    def step(params, state, xb, yb, key):
+        grads = jax.grad(loss_fn)(params, xb, yb, key)
+        return update(params, state, grads)
+
+    n = len(y)
+    rng = np.random.default_rng(0)
+    box = {"params": params, "state": state, "key": key}
+
+    def epoch() -> None:
+        perm = rng.permutation(n)
+        Xs, ys = X[perm], y[perm].astype(np.int32)
+        p, s, k = box["params"], box["state"], box["key"]
+        for i in range(0, n, BATCH):
+            k, sub = jax.random.split(k)
+            p, s = step(p, s, Xs[i : i + BATCH], ys[i : i + BATCH], sub)
+        jax.block_until_ready(p)
+        box.update(params=p, state=s, key=k)
+
+    return epoch
+
+
+def peak_memory_mb(which: str, optimizer: str, n: int) -> float:
     """Peak resident memory added by one epoch, in a child process: after a warm-up
     epoch (imports, JIT compilation, first allocations), the kernel's peak counter
     is reset (``/proc/self/clear_refs``) and read again after a second epoch."""
@@ -85,7 +206,6 @@ def peak_memory_mb(which: str, optimizer: str, n: int, threads: int) -> float:
         "import mlp, _common;"
         f"X, y = mlp.make_data({n});"
         f"fn = mlp.{which}_epoch(X, y, {optimizer!r});"
-        f"_common.set_threads({threads});"
         "fn(); before = _common.reset_peak_rss(); fn();"
         "print(before, _common.peak_rss_mb())"
     )
@@ -94,38 +214,132 @@ def peak_memory_mb(which: str, optimizer: str, n: int, threads: int) -> float:
         capture_output=True,
         text=True,
         check=True,
-        cwd=str(Path(__file__).resolve().parents[1]),
+        cwd=str(HERE.parent),
     )
     before, peak = map(float, out.stdout.split()[-2:])
     return peak - before
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
-    import torch  # noqa: F401  (so that set_threads limits its threads too)
+def _set_mode(mode: str) -> None:
+    """Before any library is imported: the thread setting of this process."""
+    cpus = os.cpu_count() or 1
+    if mode == "1":
+        # one core for every thread of every library (XLA sizes its pool from this)
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+        threads = 1
+    elif mode == "all":
+        os.environ["DESCENTLAB_BLAS_THREADS"] = "inherit"
+        threads = cpus
+    else:
+        return
+    from threadpoolctl import threadpool_limits
 
-    set_threads(args.threads)
-    n = 6_000 if args.quick else 60_000
-    reps = args.reps or (1 if args.quick else 7)
+    threadpool_limits(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
+    _set_mode(mode)
+    n = 6_000 if quick else 60_000
     X, y = make_data(n)
-    results = []
+    try:
+        import jax  # noqa: F401
+
+        have_jax = True
+    except ImportError:
+        have_jax = False
+    out: dict = {"mode": mode, "samples": n, "times": {}, "notes": []}
+    if not have_jax:
+        out["notes"].append("jax: skipped (not installed; pip install 'descentlab[bench]')")
     for optimizer in ("adam", "sgd_momentum"):
         opt = "adam" if optimizer == "adam" else "sgd"
         cases = {
-            f"descentlab {optimizer}": descentlab_epoch(X, y, opt),
-            f"torch {optimizer}" + (" (fused)" if opt == "adam" else ""): torch_epoch(X, y, opt),
+            "descentlab": descentlab_epoch(X, y, opt),
+            "descentlab fit": descentlab_fit_epoch(X, y, opt),
+            "torch": torch_epoch(X, y, opt),
         }
-        times = alternate(cases, reps)
-        names = list(cases)
-        extra = {"samples": n, "batch": BATCH, "threads": args.threads}
-        if not args.quick:
-            for which, name in zip(("descentlab", "torch"), names):
-                extra[f"peak memory added by an epoch, {name}"] = (
-                    f"{peak_memory_mb(which, opt, n, args.threads):.0f} MB"
-                )
-        results.append(
-            report(f"mlp epoch, {optimizer}", times, [(names[0], names[1])], extra, args.json)
-        )
+        if have_jax:
+            cases["jax"] = jax_epoch(X, y, opt)
+        out["times"][optimizer] = alternate(cases, reps)
+        if memory:
+            out.setdefault("memory", {})[optimizer] = {
+                which: peak_memory_mb(which, opt, n) for which in ("descentlab", "torch")
+            }
+    if mode == "default":
+        from descentlab.autograd import blas
+
+        out["policy"] = blas.choices()
+    return out
+
+
+def _burn() -> None:  # pragma: no cover - a busy process for --load
+    while True:
+        pass
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="thread settings to measure, each in its own process (default: 1,all,default)",
+    )
+    p.add_argument("--load", type=int, default=0, help="busy processes to run meanwhile")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    reps = args.reps or (1 if args.quick else 5)
+    if args.child:
+        print(json.dumps(child(args.child, args.quick, reps, not args.quick)))
+        return
+    modes = ["default"] if args.quick else args.modes.split(",")
+    burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.load)]
+    for b in burners:
+        b.start()
+    try:
+        results = {}
+        for mode in modes:
+            cmd = [sys.executable, str(HERE / "mlp.py"), "--child", mode, "--reps", str(reps)]
+            if args.quick:
+                cmd.append("--quick")
+            run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+    finally:
+        for b in burners:
+            b.terminate()
+    summarize(results, args)
+
+
+def summarize(results: dict, args) -> None:
+    load = f", {args.load} busy processes alongside" if args.load else ""
+    for mode, res in results.items():
+        for optimizer, times in res["times"].items():
+            pairs = [("descentlab", "torch"), ("descentlab fit", "descentlab")]
+            if "jax" in times:
+                pairs.append(("descentlab", "jax"))
+            extra: dict[str, object] = {"samples": res["samples"], "threads": mode}
+            for which, mb in res.get("memory", {}).get(optimizer, {}).items():
+                extra[f"peak memory added by an epoch, {which}"] = f"{mb:.0f} MB"
+            report(f"mlp epoch, {optimizer}, threads: {mode}{load}", times, pairs, extra, args.json)
+        for note in res["notes"]:
+            print(f"  {note}")
+        for shape, choice in res.get("policy", {}).items():
+            print(f"  thread policy: {shape}: {choice}")
+    if {"1", "all", "default"} <= set(results):
+        print(f"\n== descentlab's default against the better of 1 and all threads{load}")
+        for optimizer in results["default"]["times"]:
+            med = {
+                m: float(np.median(results[m]["times"][optimizer]["descentlab"]))
+                for m in ("1", "all", "default")
+            }
+            best = min(med["1"], med["all"])
+            print(
+                f"  {optimizer}: 1 thread {med['1']:.3f} s, all {med['all']:.3f} s, "
+                f"default {med['default']:.3f} s = {med['default'] / best:.3f} x the better "
+                "(target <= 1.10)"
+            )
 
 
 if __name__ == "__main__":
