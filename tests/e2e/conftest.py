@@ -34,6 +34,13 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: How long to wait for the back end (web/server.py) to appear while it is being written.
 SERVER_WAIT_SECONDS = float(os.environ.get("DESCENTLAB_E2E_SERVER_WAIT", "0"))
+#: The three screens of issue 16: name -> (CSS width, CSS height, device scale factor).
+#: "projector" is a 1280x720 projector at 150 % zoom.
+VIEWPORTS: dict[str, tuple[int, int, float]] = {
+    "desktop": (1280, 800, 1),
+    "projector": (853, 480, 1.5),
+    "phone": (390, 844, 2),
+}
 
 
 def _free_port() -> int:
@@ -138,6 +145,47 @@ def new_page(browser: Any, server_url: str) -> Iterator[Any]:
 
     def make(hash_or_url: str = "", width: int = 1440, height: int = 960) -> Any:
         ctx = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        url = hash_or_url if hash_or_url.startswith("http") else server_url + hash_or_url
+        page.goto(url)
+        page.wait_for_function(
+            "window.__descentlab && window.__descentlab.ready === true", timeout=15000
+        )
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture()
+def page_at(browser: Any, server_url: str) -> Iterator[Any]:
+    """Factory of pages at one of the VIEWPORTS, connected to the server.
+
+    ``page_at("phone")`` or ``page_at("projector", "?present=1#race")``: a fresh
+    context at that CSS size and device scale factor (touch and mobile for the
+    phone), the page loaded and ready. JavaScript errors fail the test.
+    """
+    contexts = []
+    errors: list[str] = []
+
+    def make(viewport_name: str, hash_or_url: str = "") -> Any:
+        if viewport_name not in VIEWPORTS:
+            raise ValueError(
+                f"unknown viewport {viewport_name!r}; expected one of {list(VIEWPORTS)}"
+            )
+        width, height, scale = VIEWPORTS[viewport_name]
+        phone = viewport_name == "phone"
+        ctx = browser.new_context(
+            viewport={"width": width, "height": height},
+            device_scale_factor=scale,
+            is_mobile=phone,
+            has_touch=phone,
+        )
         contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
