@@ -1,7 +1,25 @@
 """Numba kernels of the fast path (see ``fused.py``); importing this module imports Numba.
 
-Each loop is the NumPy rule of ``sgd.py`` / ``adam.py`` written element by
-element in the same order of operations, so both paths round identically.
+Each loop is the NumPy rule of its optimizer written element by element in the
+same order of operations, so both paths round identically: every scalar is
+rounded to the arrays' dtype first, as NumPy does with a Python float, and the
+arithmetic stays in that dtype (no float64 detour for float32 data, no
+``fastmath``, which would reassociate). Running averages that the NumPy rule
+passes through :func:`~descentlab.optim.params.flush_subnormal_` are flushed here
+too.
+
+Every rule ``name`` comes in three compiled forms over one loop:
+
+* ``name_serial(theta, grad, *state, c, *shared)``: one array, one thread;
+* ``name_parallel``: the same loop on every core (``numba.prange``), for big arrays;
+* ``name_multi(thetas, grads, *states, coef, *shared)``: a whole group in one call.
+  ``thetas``, ``grads`` and each of ``states`` are tuples of :data:`~descentlab.optim.fused.CHUNK`
+  1-D arrays (padded with empty ones, so that one compiled version serves any
+  group), ``coef`` holds one row of per-parameter scalars (bias corrections of
+  its step count, ...) per array.
+
+``c`` is such a row for one array. A state a setting does not use (AMSGrad's
+maximum, RMSprop's buffers) is an empty array, never indexed.
 """
 
 from __future__ import annotations
@@ -11,9 +29,15 @@ import math
 import numba
 
 
-def _sgd_momentum(
-    theta, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, tiny
-):
+def _nanmax(a, b):  # np.maximum: NaN if either is NaN
+    return a if (a >= b or math.isnan(a)) else b
+
+
+_inline = numba.njit(inline="always", cache=True)
+_max = _inline(_nanmax)
+
+
+def _sgd(theta, grad, buf, c, lr, momentum, dampening, weight_decay, nesterov, maximize, tiny):
     dt = theta.dtype.type
     lr_, mu, keep, wd = dt(lr), dt(momentum), dt(1 - dampening), dt(weight_decay)
     tiny_ = dt(tiny)
@@ -21,6 +45,9 @@ def _sgd_momentum(
         g = -grad[i] if maximize else grad[i]
         if weight_decay != 0:
             g = g + wd * theta[i]
+        if momentum == 0:
+            theta[i] = theta[i] - g * lr_
+            continue
         if dampening == 0:
             b = buf[i] * mu + g
         else:
@@ -37,6 +64,8 @@ def _adam(
     grad,
     m,
     v,
+    vmax,
+    c,
     lr,
     beta1,
     beta2,
@@ -44,16 +73,16 @@ def _adam(
     weight_decay,
     maximize,
     decoupled,
-    step_size,
-    bias_correction2_sqrt,
+    amsgrad,
     tiny,
 ):
+    # c: step size lr / (1 - beta1^t), sqrt(1 - beta2^t)
     dt = theta.dtype.type
     w = 1 - beta1
     small = abs(w) < 0.5
     w_, w_rest = dt(w), dt(1 - w)
     b2, one_minus_b2 = dt(beta2), dt(1 - beta2)
-    eps_, wd, ss, bc2 = dt(eps), dt(weight_decay), dt(step_size), dt(bias_correction2_sqrt)
+    eps_, wd, ss, bc2 = dt(eps), dt(weight_decay), dt(c[0]), dt(c[1])
     tiny_ = dt(tiny)
     decay = dt(1 - lr * weight_decay)
     for i in numba.prange(theta.size):
@@ -71,17 +100,409 @@ def _adam(
             mi = dt(0)
         m[i] = mi
         vi = v[i] * b2 + g * one_minus_b2 * g
-        if vi < tiny_:
+        if abs(vi) < tiny_:
             vi = dt(0)
         v[i] = vi
+        if amsgrad:
+            vi = _max(vmax[i], vi)
+            vmax[i] = vi
         denom = math.sqrt(vi) / bc2 + eps_
         theta[i] = t - mi * ss / denom
+
+
+def _adamax(theta, grad, m, u, c, lr, beta1, beta2, eps, weight_decay, maximize, tiny):
+    # c: step size lr / (1 - beta1^t)
+    dt = theta.dtype.type
+    w = 1 - beta1
+    small = abs(w) < 0.5
+    w_, w_rest = dt(w), dt(1 - w)
+    b2, eps_, wd, ss = dt(beta2), dt(eps), dt(weight_decay), dt(c[0])
+    for i in numba.prange(theta.size):
+        t = theta[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + wd * t
+        mi = m[i]
+        d = g - mi
+        mi = mi + d * w_ if small else g - d * w_rest
+        m[i] = mi
+        ui = _max(u[i] * b2, abs(g) + eps_)
+        u[i] = ui
+        theta[i] = t - mi * ss / ui
+
+
+def _nadam(theta, grad, m, v, c, lr, beta1, beta2, eps, weight_decay, maximize, decoupled, tiny):
+    # c: 1 - beta2^t, lr (1 - mu_t) / (1 - Pi_t), lr mu_{t+1} / (1 - Pi_{t+1})
+    dt = theta.dtype.type
+    w = 1 - beta1
+    small = abs(w) < 0.5
+    w_, w_rest = dt(w), dt(1 - w)
+    b2, one_minus_b2 = dt(beta2), dt(1 - beta2)
+    eps_, wd, bc2, cg, cm = dt(eps), dt(weight_decay), dt(c[0]), dt(c[1]), dt(c[2])
+    tiny_ = dt(tiny)
+    decay = dt(1 - lr * weight_decay)
+    for i in numba.prange(theta.size):
+        t = theta[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            if decoupled:
+                t = t * decay
+            else:
+                g = g + wd * t
+        mi = m[i]
+        d = g - mi
+        mi = mi + d * w_ if small else g - d * w_rest
+        if abs(mi) < tiny_:
+            mi = dt(0)
+        m[i] = mi
+        vi = v[i] * b2 + g * one_minus_b2 * g
+        if abs(vi) < tiny_:
+            vi = dt(0)
+        v[i] = vi
+        denom = math.sqrt(vi / bc2) + eps_
+        t = t - g * cg / denom
+        theta[i] = t - mi * cm / denom
+
+
+def _radam(theta, grad, m, v, c, lr, beta1, beta2, eps, weight_decay, maximize, decoupled, tiny):
+    # c: 1 - beta1^t, rectified (1.0 or 0.0), sqrt(1 - beta2^t), r_t
+    dt = theta.dtype.type
+    w = 1 - beta1
+    small = abs(w) < 0.5
+    w_, w_rest = dt(w), dt(1 - w)
+    b2, one_minus_b2 = dt(beta2), dt(1 - beta2)
+    eps_, wd, lr_ = dt(eps), dt(weight_decay), dt(lr)
+    bc1, rectified, sqrt_bc2, r_t = dt(c[0]), c[1] != 0, dt(c[2]), dt(c[3])
+    tiny_ = dt(tiny)
+    decay = dt(1 - lr * weight_decay)
+    for i in numba.prange(theta.size):
+        t = theta[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            if decoupled:
+                t = t * decay
+            else:
+                g = g + wd * t
+        mi = m[i]
+        d = g - mi
+        mi = mi + d * w_ if small else g - d * w_rest
+        if abs(mi) < tiny_:
+            mi = dt(0)
+        m[i] = mi
+        vi = v[i] * b2 + g * one_minus_b2 * g
+        if abs(vi) < tiny_:
+            vi = dt(0)
+        v[i] = vi
+        s = mi / bc1 * lr_
+        if rectified:
+            s = s * (sqrt_bc2 / (math.sqrt(vi) + eps_)) * r_t
+        theta[i] = t - s
+
+
+def _adagrad(theta, grad, acc, c, weight_decay, eps, maximize, tiny):
+    # c: eta_t = lr / (1 + (t - 1) lr_decay)
+    dt = theta.dtype.type
+    wd, eps_, eta = dt(weight_decay), dt(eps), dt(c[0])
+    for i in numba.prange(theta.size):
+        t = theta[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + wd * t
+        s = acc[i] + g * g
+        acc[i] = s
+        theta[i] = t - g * eta / (math.sqrt(s) + eps_)
+
+
+def _adadelta(theta, grad, v, u, c, lr, rho, eps, weight_decay, maximize, tiny):
+    dt = theta.dtype.type
+    lr_, rho_, one_minus_rho = dt(lr), dt(rho), dt(1 - rho)
+    eps_, wd, tiny_ = dt(eps), dt(weight_decay), dt(tiny)
+    for i in numba.prange(theta.size):
+        t = theta[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + wd * t
+        vi = v[i] * rho_ + g * one_minus_rho * g
+        if abs(vi) < tiny_:
+            vi = dt(0)
+        v[i] = vi
+        ui = u[i]
+        delta = math.sqrt(ui + eps_) / math.sqrt(vi + eps_) * g
+        ui = ui * rho_ + delta * one_minus_rho * delta
+        if abs(ui) < tiny_:
+            ui = dt(0)
+        u[i] = ui
+        theta[i] = t - delta * lr_
+
+
+def _rmsprop(
+    theta, grad, v, gbar, buf, c, lr, alpha, eps, weight_decay, momentum, centered, maximize, tiny
+):
+    dt = theta.dtype.type
+    w = 1 - alpha
+    small = abs(w) < 0.5
+    w_, w_rest = dt(w), dt(1 - w)
+    lr_, alpha_, eps_, wd, mu = dt(lr), dt(alpha), dt(eps), dt(weight_decay), dt(momentum)
+    tiny_ = dt(tiny)
+    for i in numba.prange(theta.size):
+        t = theta[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + wd * t
+        vi = v[i] * alpha_ + g * w_ * g
+        if abs(vi) < tiny_:
+            vi = dt(0)
+        v[i] = vi
+        if centered:
+            ga = gbar[i]
+            d = g - ga
+            ga = ga + d * w_ if small else g - d * w_rest
+            if abs(ga) < tiny_:
+                ga = dt(0)
+            gbar[i] = ga
+            avg = math.sqrt(vi - ga * ga) + eps_
+        else:
+            avg = math.sqrt(vi) + eps_
+        if momentum > 0:
+            b = buf[i] * mu + g / avg
+            if abs(b) < tiny_:
+                b = dt(0)
+            buf[i] = b
+            theta[i] = t - b * lr_
+        else:
+            theta[i] = t - g * lr_ / avg
+
+
+def _rprop(theta, grad, prev, step_size, c, etaminus, etaplus, lo, hi, maximize, tiny):
+    dt = theta.dtype.type
+    minus, plus, one, zero = dt(etaminus), dt(etaplus), dt(1), dt(0)
+    lo_, hi_ = dt(lo), dt(hi)
+    for i in numba.prange(theta.size):
+        g = -grad[i] if maximize else grad[i]
+        agreement = g * prev[i]
+        d = step_size[i]
+        if agreement > 0:
+            d = d * plus
+        elif agreement < 0:
+            d = d * minus
+        else:
+            d = d * one
+        # np.clip: a NaN stays NaN (which max/min would not promise)
+        if d < lo_:  # noqa: PLR1730
+            d = lo_
+        if d > hi_:  # noqa: PLR1730
+            d = hi_
+        step_size[i] = d
+        if agreement < 0:
+            g = zero
+        if g > 0:
+            sign = one
+        elif g < 0:
+            sign = -one
+        elif g == 0:
+            sign = zero
+        else:
+            sign = g  # NaN
+        theta[i] = theta[i] - sign * d
+        prev[i] = g
+
+
+def _asgd(theta, grad, ax, c, weight_decay, maximize, tiny):
+    # c: 1 - lambda eta_t, eta_t, mu_t
+    dt = theta.dtype.type
+    wd, decay, eta, mu = dt(weight_decay), dt(c[0]), dt(c[1]), dt(c[2])
+    average = c[2] != 1
+    for i in numba.prange(theta.size):
+        t = theta[i]
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + wd * t
+        t = t * decay
+        t = t - g * eta
+        theta[i] = t
+        if average:
+            a = ax[i]
+            ax[i] = a + (t - a) * mu
+        else:
+            ax[i] = t
 
 
 _serial = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 _parallel = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True, parallel=True)
 
-sgd_momentum_serial = _serial(_sgd_momentum)
-sgd_momentum_parallel = _parallel(_sgd_momentum)
-adam_serial = _serial(_adam)
-adam_parallel = _parallel(_adam)
+sgd_serial, sgd_parallel = _serial(_sgd), _parallel(_sgd)
+adam_serial, adam_parallel = _serial(_adam), _parallel(_adam)
+adamax_serial, adamax_parallel = _serial(_adamax), _parallel(_adamax)
+nadam_serial, nadam_parallel = _serial(_nadam), _parallel(_nadam)
+radam_serial, radam_parallel = _serial(_radam), _parallel(_radam)
+adagrad_serial, adagrad_parallel = _serial(_adagrad), _parallel(_adagrad)
+adadelta_serial, adadelta_parallel = _serial(_adadelta), _parallel(_adadelta)
+rmsprop_serial, rmsprop_parallel = _serial(_rmsprop), _parallel(_rmsprop)
+rprop_serial, rprop_parallel = _serial(_rprop), _parallel(_rprop)
+asgd_serial, asgd_parallel = _serial(_asgd), _parallel(_asgd)
+
+
+# The multi-tensor forms: a tuple's entries, indexed by a loop variable, all have one type.
+@_serial
+def sgd_multi(thetas, grads, bufs, coef, lr, momentum, dampening, wd, nesterov, maximize, tiny):
+    for j in range(len(thetas)):
+        sgd_serial(
+            thetas[j],
+            grads[j],
+            bufs[j],
+            coef[j],
+            lr,
+            momentum,
+            dampening,
+            wd,
+            nesterov,
+            maximize,
+            tiny,
+        )
+
+
+@_serial
+def adam_multi(
+    thetas,
+    grads,
+    ms,
+    vs,
+    vmaxs,
+    coef,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    wd,
+    maximize,
+    decoupled,
+    amsgrad,
+    tiny,
+):
+    for j in range(len(thetas)):
+        adam_serial(
+            thetas[j],
+            grads[j],
+            ms[j],
+            vs[j],
+            vmaxs[j],
+            coef[j],
+            lr,
+            beta1,
+            beta2,
+            eps,
+            wd,
+            maximize,
+            decoupled,
+            amsgrad,
+            tiny,
+        )
+
+
+@_serial
+def adamax_multi(thetas, grads, ms, us, coef, lr, beta1, beta2, eps, wd, maximize, tiny):
+    for j in range(len(thetas)):
+        adamax_serial(
+            thetas[j], grads[j], ms[j], us[j], coef[j], lr, beta1, beta2, eps, wd, maximize, tiny
+        )
+
+
+@_serial
+def nadam_multi(thetas, grads, ms, vs, coef, lr, beta1, beta2, eps, wd, maximize, decoupled, tiny):
+    for j in range(len(thetas)):
+        nadam_serial(
+            thetas[j],
+            grads[j],
+            ms[j],
+            vs[j],
+            coef[j],
+            lr,
+            beta1,
+            beta2,
+            eps,
+            wd,
+            maximize,
+            decoupled,
+            tiny,
+        )
+
+
+@_serial
+def radam_multi(thetas, grads, ms, vs, coef, lr, beta1, beta2, eps, wd, maximize, decoupled, tiny):
+    for j in range(len(thetas)):
+        radam_serial(
+            thetas[j],
+            grads[j],
+            ms[j],
+            vs[j],
+            coef[j],
+            lr,
+            beta1,
+            beta2,
+            eps,
+            wd,
+            maximize,
+            decoupled,
+            tiny,
+        )
+
+
+@_serial
+def adagrad_multi(thetas, grads, sums, coef, wd, eps, maximize, tiny):
+    for j in range(len(thetas)):
+        adagrad_serial(thetas[j], grads[j], sums[j], coef[j], wd, eps, maximize, tiny)
+
+
+@_serial
+def adadelta_multi(thetas, grads, vs, us, coef, lr, rho, eps, wd, maximize, tiny):
+    for j in range(len(thetas)):
+        adadelta_serial(
+            thetas[j], grads[j], vs[j], us[j], coef[j], lr, rho, eps, wd, maximize, tiny
+        )
+
+
+@_serial
+def rmsprop_multi(
+    thetas, grads, vs, gbars, bufs, coef, lr, alpha, eps, wd, momentum, centered, maximize, tiny
+):
+    for j in range(len(thetas)):
+        rmsprop_serial(
+            thetas[j],
+            grads[j],
+            vs[j],
+            gbars[j],
+            bufs[j],
+            coef[j],
+            lr,
+            alpha,
+            eps,
+            wd,
+            momentum,
+            centered,
+            maximize,
+            tiny,
+        )
+
+
+@_serial
+def rprop_multi(thetas, grads, prevs, steps, coef, etaminus, etaplus, lo, hi, maximize, tiny):
+    for j in range(len(thetas)):
+        rprop_serial(
+            thetas[j],
+            grads[j],
+            prevs[j],
+            steps[j],
+            coef[j],
+            etaminus,
+            etaplus,
+            lo,
+            hi,
+            maximize,
+            tiny,
+        )
+
+
+@_serial
+def asgd_multi(thetas, grads, axs, coef, wd, maximize, tiny):
+    for j in range(len(thetas)):
+        asgd_serial(thetas[j], grads[j], axs[j], coef[j], wd, maximize, tiny)

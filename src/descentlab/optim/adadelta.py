@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from descentlab.optim import settings
+from descentlab.optim import fused, settings
 from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
 from descentlab.optim.registry import register
 
@@ -24,12 +24,27 @@ def adadelta(
 ) -> None:
     """Apply one Adadelta step in place; ``states[i]`` holds ``step``, ``square_avg``,
     ``acc_delta``."""
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "square_avg" not in state:
             state["step"] = 0
             state["square_avg"] = np.zeros_like(theta)
             state["acc_delta"] = np.zeros_like(theta)
         state["step"] += 1
+    keys = ("square_avg", "acc_delta")
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "adadelta",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            [()] * len(fast),
+            (float(lr), float(rho), float(eps), float(weight_decay), bool(maximize)),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         if maximize:
             g = np.negative(g)
         if weight_decay != 0:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from descentlab.optim import settings
+from descentlab.optim import fused, settings
 from descentlab.optim.base import Closure, Optimizer, State, scratch_like
 from descentlab.optim.registry import register
 from descentlab.spec import HyperParam
@@ -27,11 +27,26 @@ def adagrad(
     initial_accumulator_value: float = 0.0,
 ) -> None:
     """Apply one AdaGrad step in place; ``states[i]`` holds ``step`` and ``sum``."""
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "sum" not in state:
             state["step"] = 0
             state["sum"] = np.full_like(theta, initial_accumulator_value)
         state["step"] += 1
+    keys = ("sum",)
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "adagrad",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            fused.rows_by_step(fast, states, lambda t: (float(lr / (1 + (t - 1) * lr_decay)),)),
+            (float(weight_decay), float(eps), bool(maximize)),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         t = state["step"]
         if maximize:
             g = np.negative(g)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from descentlab.optim import fused, settings
@@ -64,7 +66,7 @@ def adam(
 ) -> None:
     """Apply one Adam step in place; ``states[i]`` holds ``step``, ``exp_avg``,
     ``exp_avg_sq`` and (amsgrad) ``max_exp_avg_sq``."""
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "exp_avg" not in state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(theta)
@@ -72,23 +74,33 @@ def adam(
             if amsgrad:
                 state["max_exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
+    keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if amsgrad else None)
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "adam",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            fused.rows_by_step(
+                fast, states, lambda t: (float(lr / (1 - beta1**t)), (1 - beta2**t) ** 0.5)
+            ),
+            (
+                float(lr),
+                float(beta1),
+                float(beta2),
+                float(eps),
+                float(weight_decay),
+                bool(maximize),
+                bool(decoupled_weight_decay),
+                bool(amsgrad),
+            ),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         t = state["step"]
-        if not amsgrad and fused.usable(theta, g, lr):
-            fused.adam(
-                theta,
-                g,
-                state["exp_avg"],
-                state["exp_avg_sq"],
-                step=t,
-                lr=lr,
-                beta1=beta1,
-                beta2=beta2,
-                eps=eps,
-                weight_decay=weight_decay,
-                maximize=maximize,
-                decoupled=decoupled_weight_decay,
-            )
-            continue
         g = prepare_gradient(
             theta,
             g,
@@ -249,7 +261,8 @@ def nadam(
 ) -> None:
     """Apply one NAdam step in place; ``states[i]`` holds ``step``, ``mu_product``,
     ``exp_avg`` and ``exp_avg_sq``."""
-    for theta, g, state in zip(params, grads, states):
+    rows: list[tuple[Any, ...]] = []  # floats, or arrays for an array of learning rates
+    for theta, state in zip(params, states):
         if "exp_avg" not in state:
             state["step"] = 0
             state["mu_product"] = 1.0
@@ -257,6 +270,42 @@ def nadam(
             state["exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
         t = state["step"]
+        bias_correction2 = 1 - beta2**t
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        state["mu_product"] *= mu
+        mu_product = state["mu_product"]
+        mu_product_next = mu_product * mu_next
+        rows.append(
+            (
+                bias_correction2,
+                lr * (1.0 - mu) / (1.0 - mu_product),
+                lr * mu_next / (1.0 - mu_product_next),
+            )
+        )
+    keys = ("exp_avg", "exp_avg_sq")
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "nadam",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            [rows[i] for i in fast],
+            (
+                float(lr),
+                float(beta1),
+                float(beta2),
+                float(eps),
+                float(weight_decay),
+                bool(maximize),
+                bool(decoupled_weight_decay),
+            ),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         g = prepare_gradient(
             theta,
             g,
@@ -265,22 +314,17 @@ def nadam(
             lr=lr,
             decoupled=decoupled_weight_decay,
         )
-        bias_correction2 = 1 - beta2**t
-        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
-        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
-        state["mu_product"] *= mu
-        mu_product = state["mu_product"]
-        mu_product_next = mu_product * mu_next
+        bias_correction2, step_grad, step_avg = rows[i]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         buf = scratch_like(theta, 0)
         update_moments(m, v, g, beta1, beta2, buf)
         denom = np.divide(v, bias_correction2, out=scratch_like(theta, 1))
         np.sqrt(denom, out=denom)
         denom += eps
-        np.multiply(g, lr * (1.0 - mu) / (1.0 - mu_product), out=buf)
+        np.multiply(g, step_grad, out=buf)
         buf /= denom
         theta -= buf
-        np.multiply(m, lr * mu_next / (1.0 - mu_product_next), out=buf)
+        np.multiply(m, step_avg, out=buf)
         buf /= denom
         theta -= buf
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from descentlab.optim import settings
+from descentlab.optim import fused, settings
 from descentlab.optim.adam import prepare_gradient
 from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
@@ -27,12 +27,34 @@ def adamax(
 ) -> None:
     """Apply one Adamax step in place; ``states[i]`` holds ``step``, ``exp_avg`` (m_t)
     and ``exp_inf`` (u_t)."""
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "exp_avg" not in state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(theta)
             state["exp_inf"] = np.zeros_like(theta)
         state["step"] += 1
+    keys = ("exp_avg", "exp_inf")
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "adamax",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            fused.rows_by_step(fast, states, lambda t: (float(lr / (1 - beta1**t)),)),
+            (
+                float(lr),
+                float(beta1),
+                float(beta2),
+                float(eps),
+                float(weight_decay),
+                bool(maximize),
+            ),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         t = state["step"]
         g = prepare_gradient(
             theta, g, maximize=maximize, weight_decay=weight_decay, lr=lr, decoupled=False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from descentlab.optim import settings
+from descentlab.optim import fused, settings
 from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
 
@@ -25,14 +25,41 @@ def asgd(
 ) -> None:
     """Apply one ASGD step in place; ``states[i]`` holds ``step``, ``eta`` (this
     step's rate), ``mu`` (this step's averaging weight) and ``ax`` (the average)."""
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "ax" not in state:
             state["step"] = 0
             state["eta"] = float(lr) if np.ndim(lr) == 0 else np.array(lr, dtype=theta.dtype)
             state["mu"] = 1.0
             state["ax"] = np.zeros_like(theta)
         state["step"] += 1
-        t = state["step"]
+    keys = ("ax",)
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        # eta_t and mu_t are each parameter's own (an array eta, left by an array of
+        # learning rates, takes NumPy)
+        slow += [i for i in fast if np.ndim(states[i]["eta"]) != 0]
+        fast = [i for i in fast if np.ndim(states[i]["eta"]) == 0]
+        fused.run(
+            "asgd",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            [
+                (
+                    float(1 - lambd * states[i]["eta"]),
+                    float(states[i]["eta"]),
+                    float(states[i]["mu"]),
+                )
+                for i in fast
+            ],
+            (float(weight_decay), bool(maximize)),
+        )
+        for i in fast:
+            _next_rates(states[i], lr, lambd, alpha, t0)
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         if maximize:
             g = np.negative(g)
         if weight_decay != 0:
@@ -47,9 +74,17 @@ def asgd(
             ax += buf
         else:
             ax[...] = theta
-        eta = lr / (1 + lambd * lr * t) ** alpha
-        state["eta"] = float(eta) if np.ndim(eta) == 0 else np.asarray(eta, dtype=theta.dtype)
-        state["mu"] = 1 / max(1.0, t - t0)
+        _next_rates(state, lr, lambd, alpha, t0)
+
+
+def _next_rates(
+    state: State, lr: float | np.ndarray, lambd: float, alpha: float, t0: float
+) -> None:
+    """eta_{t+1} and mu_{t+1}, after step t."""
+    t = state["step"]
+    eta = lr / (1 + lambd * lr * t) ** alpha
+    state["eta"] = float(eta) if np.ndim(eta) == 0 else np.asarray(eta, dtype=state["ax"].dtype)
+    state["mu"] = 1 / max(1.0, t - t0)
 
 
 class ASGD(Optimizer):

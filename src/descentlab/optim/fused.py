@@ -1,35 +1,56 @@
-"""Optional compiled fast path: SGD (momentum, Nesterov) and Adam/AdamW in one pass.
+"""Optional compiled fast path: every elementwise rule of torch.optim's family in one pass.
 
-The NumPy rules in ``sgd.py`` and ``adam.py`` are the definition. Written with
-whole-array ufuncs, an Adam step makes about thirteen passes over memory; on a
-large model that, not arithmetic, is what costs. When Numba is installed
-(``pip install 'descentlab[fast]'``), the same arithmetic, element by element
-and in the same order, is compiled into one parallel loop that reads each
-array once. The tests run the torch parity suite on both paths, and check the
-two against each other bit for bit in float64.
+The NumPy rules (``sgd.py``, ``adam.py``, ``rmsprop.py``, ...) are the definition.
+Written with whole-array ufuncs, an Adam step makes about thirteen passes over
+memory, and costs some ten NumPy calls per parameter: on a large model the passes
+cost, on the many small arrays of a network (biases, small layers) the calls do.
+When Numba is installed (``pip install 'descentlab[fast]'``) the same arithmetic,
+element by element and in the same order, is compiled (``_kernels.py``) into
+loops that read each array once, and a group's arrays are stepped together:
+
+* arrays of at least :data:`PARALLEL_SIZE` elements: one loop on every core each;
+* all the others: :data:`CHUNK` at a time in one compiled call (a "multi-tensor"
+  step), whatever their sizes, so that a step of a model's group costs a few
+  Python-level calls however many biases it has.
+
+The tests run the torch parity suite on both paths, and check the two against
+each other bit for bit in float32 and float64.
 
 ``set_fast_path("auto" | "always" | "never")`` (or the environment variable
-``DESCENTLAB_FAST_PATH``) chooses: "auto" uses the compiled loop for arrays of
-at least :data:`MIN_SIZE` elements when Numba can be imported; "never" keeps
-everything in NumPy.
+``DESCENTLAB_FAST_PATH``) chooses: "auto" uses the compiled loops for a parameter
+group whose eligible arrays hold at least :data:`MIN_SIZE` elements together, when
+Numba can be imported (a small problem, say a 2-D test function, never imports
+Numba nor waits for a compilation); "always" uses them for every eligible array;
+"never" keeps everything in NumPy. Eligible: float32 or float64, C-contiguous and
+writable, gradient and state of the same dtype and shape, and a scalar learning
+rate (an array of learning rates, one per batched problem, takes the NumPy rule).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from descentlab.optim.params import State
+
+#: "auto" uses the compiled loops for a group of at least this many elements in all.
 MIN_SIZE = 32_768
-#: from this size on the loop runs on every core (below it, threads cost more than they save
-#: and would compete with BLAS's own threads in a training step).
+#: from this size on an array's loop runs on every core (below it, threads cost more than
+#: they save, and would compete with BLAS's own threads in a training step).
 PARALLEL_SIZE = 2_000_000
+#: arrays per multi-tensor call (the tuples are padded to it: one compiled version).
+CHUNK = 8
 _MODES = ("auto", "always", "never")
 _mode = os.environ.get("DESCENTLAB_FAST_PATH", "auto").lower()
 if _mode not in _MODES:
     _mode = "auto"
 _kernels: Any = None  # None: not tried yet; False: Numba unavailable
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_EMPTY = {dt: np.empty(0, dtype=dt) for dt in _FLOATS}
+_TINY = {dt: float(np.finfo(dt).tiny) for dt in _FLOATS}
 
 
 def set_fast_path(mode: str) -> None:
@@ -60,79 +81,119 @@ def _load() -> Any:
 
 
 def usable(theta: np.ndarray, g: np.ndarray, lr: float | np.ndarray) -> bool:
-    """Whether the compiled loop applies to this parameter and learning rate."""
+    """Whether the compiled loop applies to this one parameter and learning rate alone."""
     if _mode == "never" or (_mode == "auto" and theta.size < MIN_SIZE):
         return False
-    if np.ndim(lr) != 0 or theta.dtype not in (np.float32, np.float64):
-        return False
-    if g.dtype != theta.dtype or not (theta.flags.c_contiguous and g.flags.c_contiguous):
+    if np.ndim(lr) != 0 or not _eligible(theta, g):
         return False
     return _load() is not False
 
 
-def sgd_momentum(
-    theta: np.ndarray,
-    g: np.ndarray,
-    b: np.ndarray,
-    *,
-    lr: float | np.ndarray,
-    momentum: float,
-    dampening: float,
-    weight_decay: float,
-    nesterov: bool,
-    maximize: bool,
-) -> None:
-    """One SGD step with an existing momentum buffer ``b`` (PyTorch's rule), fused."""
-    kernel = _kernel("sgd_momentum", theta.size)
-    kernel(
-        theta.reshape(-1),
-        g.reshape(-1),
-        b.reshape(-1),
-        float(lr),
-        float(momentum),
-        float(dampening),
-        float(weight_decay),
-        bool(nesterov),
-        bool(maximize),
-        float(np.finfo(theta.dtype).tiny),
+def _eligible(theta: np.ndarray, g: np.ndarray) -> bool:
+    return (
+        theta.dtype in _FLOATS
+        and g.dtype == theta.dtype
+        and g.shape == theta.shape
+        and theta.flags.c_contiguous
+        and g.flags.c_contiguous
+        and theta.flags.writeable
+        and g.flags.writeable
     )
 
 
-def adam(
-    theta: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    *,
-    step: int,
-    lr: float | np.ndarray,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    maximize: bool,
-    decoupled: bool,
-) -> None:
-    """One Adam/AdamW step (no AMSGrad) at step count ``step``, fused."""
-    bias_correction1 = 1 - beta1**step
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    kernel = _kernel("adam", theta.size)
-    kernel(
-        theta.reshape(-1),
-        g.reshape(-1),
-        m.reshape(-1),
-        v.reshape(-1),
-        float(lr),
-        float(beta1),
-        float(beta2),
-        float(eps),
-        float(weight_decay),
-        bool(maximize),
-        bool(decoupled),
-        float(lr / bias_correction1),
-        float(bias_correction2_sqrt),
-        float(np.finfo(theta.dtype).tiny),
+def _state_ok(a: Any, theta: np.ndarray) -> bool:
+    return (
+        isinstance(a, np.ndarray)
+        and a.dtype == theta.dtype
+        and a.shape == theta.shape
+        and a.flags.c_contiguous
+        and a.flags.writeable
     )
+
+
+def split(
+    params: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray],
+    states: Sequence[State],
+    keys: Sequence[str | None],
+    lr: float | np.ndarray,
+) -> tuple[list[int], list[int]]:
+    """The indices of the arrays the compiled loops take, and of those left to NumPy.
+
+    ``keys`` names the state arrays the rule's loop reads (``None``: one it does not
+    use with these settings); an array whose state lacks one of them takes NumPy.
+    """
+    everything = list(range(len(params)))
+    if _mode == "never" or np.ndim(lr) != 0:
+        return [], everything
+    fast: list[int] = []
+    slow: list[int] = []
+    total = 0
+    for i, (theta, g, state) in enumerate(zip(params, grads, states)):
+        if _eligible(theta, g) and all(k is None or _state_ok(state.get(k), theta) for k in keys):
+            fast.append(i)
+            total += theta.size
+        else:
+            slow.append(i)
+    if not fast or (_mode == "auto" and total < MIN_SIZE) or _load() is False:
+        return [], everything
+    return fast, slow
+
+
+def run(
+    name: str,
+    fast: Sequence[int],
+    params: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray],
+    states: Sequence[State],
+    keys: Sequence[str | None],
+    coefs: Sequence[tuple[float, ...]],
+    shared: tuple[float | bool, ...],
+) -> None:
+    """One step of rule ``name`` on the arrays ``fast`` (from :func:`split`).
+
+    ``coefs[k]`` is the row of per-parameter scalars of ``params[fast[k]]`` (bias
+    corrections of its step count, ...), ``shared`` the group's settings in the
+    order of the kernel's arguments; the dtype's smallest normal number is appended.
+    """
+    kernels = _load()
+    batches: dict[np.dtype, list[int]] = {}
+    for k, i in enumerate(fast):
+        theta = params[i]
+        if theta.size >= PARALLEL_SIZE:
+            loop = getattr(kernels, f"{name}_parallel")
+            state = states[i]
+            loop(
+                theta.reshape(-1),
+                grads[i].reshape(-1),
+                *[_EMPTY[theta.dtype] if key is None else state[key].reshape(-1) for key in keys],  # type: ignore[literal-required]
+                np.array(coefs[k], dtype=np.float64),
+                *shared,
+                _TINY[theta.dtype],
+            )
+        else:
+            batches.setdefault(theta.dtype, []).append(k)
+    if not batches:
+        return
+    multi = getattr(kernels, f"{name}_multi")
+    for dtype, ks in batches.items():
+        empty = _EMPTY[dtype]
+        for start in range(0, len(ks), CHUNK):
+            chunk = ks[start : start + CHUNK]
+            pad = (empty,) * (CHUNK - len(chunk))
+            members = [fast[k] for k in chunk]
+            arrays = [tuple([params[i].reshape(-1) for i in members]) + pad]
+            arrays.append(tuple([grads[i].reshape(-1) for i in members]) + pad)
+            for key in keys:
+                if key is None:
+                    arrays.append((empty,) * CHUNK)
+                else:
+                    arrays.append(
+                        tuple([states[i][key].reshape(-1) for i in members]) + pad  # type: ignore[literal-required]
+                    )
+            rows = [coefs[k] for k in chunk]
+            coef = np.array(rows + rows[:1] * (CHUNK - len(rows)), dtype=np.float64)
+            multi(*arrays, coef, *shared, _TINY[dtype])
 
 
 def _compile() -> Any:
@@ -141,6 +202,14 @@ def _compile() -> Any:
     return _kernels
 
 
-def _kernel(name: str, size: int) -> Any:
-    """The serial or, for big arrays, the parallel compiled loop of rule ``name``."""
-    return getattr(_load(), f"{name}_{'parallel' if size >= PARALLEL_SIZE else 'serial'}")
+def rows_by_step(fast: Sequence[int], states: Sequence[State], row: Any) -> list[tuple[float, ...]]:
+    """``row(t)`` for each array of ``fast`` at its step count t, computed once per t."""
+    memo: dict[int, tuple[float, ...]] = {}
+    out = []
+    for i in fast:
+        t = states[i]["step"]
+        r = memo.get(t)
+        if r is None:
+            r = memo[t] = row(t)
+        out.append(r)
+    return out

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from descentlab.optim import settings
+from descentlab.optim import fused, settings
 from descentlab.optim.adam import prepare_gradient, update_moments
 from descentlab.optim.base import Optimizer, State, scratch_like
 from descentlab.optim.registry import register
@@ -30,12 +30,51 @@ def radam(
     """Apply one RAdam step in place; ``states[i]`` holds ``step``, ``exp_avg`` (m_t)
     and ``exp_avg_sq`` (v_t)."""
     rho_inf = 2 / (1 - beta2) - 1
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "exp_avg" not in state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(theta)
             state["exp_avg_sq"] = np.zeros_like(theta)
         state["step"] += 1
+
+    def rectification(t: int) -> tuple[bool, float, float]:
+        """Whether step t is rectified (rho_t > 5), 1 - beta2^t, and r_t (or 0)."""
+        bias_correction2 = 1 - beta2**t
+        rho_t = rho_inf - 2 * t * beta2**t / bias_correction2
+        if rho_t <= 5.0:
+            return False, bias_correction2, 0.0
+        r_t = math.sqrt(
+            (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+        )
+        return True, bias_correction2, r_t
+
+    def row(t: int) -> tuple[float, ...]:
+        rectified, bias_correction2, r_t = rectification(t)
+        return (1 - beta1**t, float(rectified), math.sqrt(bias_correction2), r_t)
+
+    keys = ("exp_avg", "exp_avg_sq")
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "radam",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            fused.rows_by_step(fast, states, row),
+            (
+                float(lr),
+                float(beta1),
+                float(beta2),
+                float(eps),
+                float(weight_decay),
+                bool(maximize),
+                bool(decoupled_weight_decay),
+            ),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         t = state["step"]
         g = prepare_gradient(
             theta,
@@ -49,14 +88,10 @@ def radam(
         buf = scratch_like(theta, 0)
         update_moments(m, v, g, beta1, beta2, buf)
         bias_correction1 = 1 - beta1**t
-        bias_correction2 = 1 - beta2**t
-        rho_t = rho_inf - 2 * t * beta2**t / bias_correction2
+        rectified, bias_correction2, r_t = rectification(t)
         step = np.divide(m, bias_correction1, out=buf)  # mhat_t
         step *= lr
-        if rho_t > 5.0:
-            r_t = math.sqrt(
-                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-            )
+        if rectified:
             l_t = np.sqrt(v, out=scratch_like(theta, 1))
             l_t += eps
             np.divide(math.sqrt(bias_correction2), l_t, out=l_t)

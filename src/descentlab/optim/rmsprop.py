@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from descentlab.optim import settings
+from descentlab.optim import fused, settings
 from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
 from descentlab.optim.registry import register
 
@@ -37,7 +37,7 @@ def rmsprop(
 ) -> None:
     """Apply one RMSprop step in place; ``states[i]`` holds ``step``, ``square_avg`` and,
     as needed, ``momentum_buffer`` and ``grad_avg``."""
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "square_avg" not in state:
             state["step"] = 0
             state["square_avg"] = np.zeros_like(theta)
@@ -46,6 +46,33 @@ def rmsprop(
             if centered:
                 state["grad_avg"] = np.zeros_like(theta)
         state["step"] += 1
+    keys = (
+        "square_avg",
+        "grad_avg" if centered else None,
+        "momentum_buffer" if momentum > 0 else None,
+    )
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "rmsprop",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            [()] * len(fast),
+            (
+                float(lr),
+                float(alpha),
+                float(eps),
+                float(weight_decay),
+                float(momentum),
+                bool(centered),
+                bool(maximize),
+            ),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         if maximize:
             g = np.negative(g)
         if weight_decay != 0:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from descentlab.optim import settings
+from descentlab.optim import fused, settings
 from descentlab.optim.base import Optimizer, State
 from descentlab.optim.registry import register
 from descentlab.spec import HyperParam
@@ -29,13 +29,34 @@ def rprop(
 ) -> None:
     """Apply one Rprop step in place; ``states[i]`` holds ``step``, ``prev`` (the
     previous gradient, zeroed where its sign flipped) and ``step_size`` (Delta)."""
-    for theta, g, state in zip(params, grads, states):
+    for theta, state in zip(params, states):
         if "prev" not in state:
             state["step"] = 0
             state["prev"] = np.zeros_like(theta)
             step_size = state["step_size"] = np.empty_like(theta)
             step_size[...] = lr  # the initial Delta; later changes of lr do not matter
         state["step"] += 1
+    keys = ("prev", "step_size")
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:
+        fused.run(
+            "rprop",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            [()] * len(fast),
+            (
+                float(etaminus),
+                float(etaplus),
+                float(step_size_min),
+                float(step_size_max),
+                bool(maximize),
+            ),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         if maximize:
             g = np.negative(g)
         prev, delta = state["prev"], state["step_size"]

@@ -34,20 +34,22 @@ def sgd(
 
     ``states[i]`` receives ``momentum_buffer`` when ``momentum != 0``.
     """
-    for theta, g, state in zip(params, grads, states):
-        if momentum != 0 and "momentum_buffer" in state and fused.usable(theta, g, lr):
-            fused.sgd_momentum(
-                theta,
-                g,
-                state["momentum_buffer"],
-                lr=lr,
-                momentum=momentum,
-                dampening=dampening,
-                weight_decay=weight_decay,
-                nesterov=nesterov,
-                maximize=maximize,
-            )
-            continue
+    keys = ("momentum_buffer",) if momentum != 0 else (None,)
+    fast, slow = fused.split(params, grads, states, keys, lr)
+    if fast:  # the first step (no buffer yet) takes NumPy
+        values = (float(lr), float(momentum), float(dampening), float(weight_decay))
+        fused.run(
+            "sgd",
+            fast,
+            params,
+            grads,
+            states,
+            keys,
+            [()] * len(fast),
+            (*values, bool(nesterov), bool(maximize)),
+        )
+    for i in slow:
+        theta, g, state = params[i], grads[i], states[i]
         if maximize:
             g = np.negative(g)
         if weight_decay != 0:
