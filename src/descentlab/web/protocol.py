@@ -38,6 +38,7 @@ __all__ = [
     "CLIENT_MESSAGES",
     "PLAYGROUND_DATASETS",
     "PROTOCOL_VERSION",
+    "TRAIN_FEATURES",
     "ErrorMessage",
     "ExportMessage",
     "ExportRequest",
@@ -78,6 +79,8 @@ PLAYGROUND_DATASETS: dict[str, str] = {
 }
 #: Data sets whose number of classes can be chosen, and the registry's name for it.
 CLASS_PARAM = {"spirals": "classes", "blobs": "centers"}
+#: Input features the Network tab can feed the MLP, computed from (x1, x2) by the session.
+TRAIN_FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
 
 MAX_FORMULA_CHARS = 500
 MAX_ID_CHARS = 64
@@ -515,6 +518,7 @@ class TrainConfig(_Model):
     train_ratio: float = Field(0.7, ge=0.1, le=0.9, allow_inf_nan=False)
     batch_size: int = Field(16, ge=1)
     hidden: list[int] = Field(default_factory=lambda: [8, 8])
+    features: list[str] = Field(default_factory=lambda: ["x1", "x2"])
     activation: str = "relu"
     optimizer: OptimizerChoice = Field(
         default_factory=lambda: OptimizerChoice(name="adam", hyper={"lr": 0.01})
@@ -555,6 +559,18 @@ class TrainConfig(_Model):
         for n in v:
             _check_range("neurons per layer", n, 1, limits.max_neurons)
         return v
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, v: list[str]) -> list[str]:
+        unknown = [f for f in v if f not in TRAIN_FEATURES]
+        if unknown:
+            raise ValueError(
+                f"unknown input feature(s) {unknown}; expected some of {list(TRAIN_FEATURES)}"
+            )
+        if not v or len(set(v)) != len(v):
+            raise ValueError(f"features must name one or more distinct inputs, got {v}")
+        return [f for f in TRAIN_FEATURES if f in v]  # one order: the input layer's
 
     @field_validator("activation")
     @classmethod
@@ -728,21 +744,40 @@ class Split(_Out):
     y: list[int]
 
 
+class InputPicture(_Out):
+    """One input feature over the plane: ``values`` are base64 bytes q (resolution^2, rows
+    from low x2 up), the value being (q - 127.5) / 127.5 * scale."""
+
+    name: str
+    label: str
+    used: bool
+    scale: float
+    values: str
+
+
 class TrainData(_Out):
     type: Literal["train.data"]
     classes: int
     bounds: list[list[float]]
     train: Split
     test: Split
+    features: list[str] = Field(default_factory=list)
+    inputs: list[InputPicture] = Field(default_factory=list)
+    resolution: int = 0
 
 
 class HistoryRow(_Out):
+    """One epoch; ``train_*`` are the trainer's means over the epoch's batches (dropout on,
+    weights moving), ``train_*_eval`` the train set measured after the epoch in eval mode."""
+
     epoch: int
     train_loss: Num
     train_accuracy: Num
     test_loss: Num
     test_accuracy: Num
     lr: Num
+    train_loss_eval: Num = None
+    train_accuracy_eval: Num = None
 
 
 class Boundary(_Out):
@@ -753,6 +788,34 @@ class Boundary(_Out):
     confidence: list[Num]
 
 
+class LayerPicture(_Out):
+    """A hidden layer's shown units over the plane (base64 bytes as in InputPicture, one
+    scale for the layer) and the weights into them (shown units x shown inputs)."""
+
+    units: int
+    shown: int
+    scale: float
+    values: list[str]
+    weights: list[list[Num]]
+
+
+class NetworkPicture(_Out):
+    resolution: int
+    layers: list[LayerPicture]
+    output_weights: list[list[Num]]
+
+
+class WeightReadout(_Out):
+    """A weight matrix's (or all of them: ``layer`` 0) L2 norm and share of |w| < threshold."""
+
+    layer: int
+    fan_in: int
+    fan_out: int
+    l2_norm: Num
+    sparsity: float
+    count: int
+
+
 class TrainFrame(_Out):
     type: Literal["train.frame"]
     epoch: int
@@ -760,8 +823,12 @@ class TrainFrame(_Out):
     done: bool
     stop_reason: str
     history: list[HistoryRow]
-    boundary: Boundary
+    boundary: Boundary | None
     confusion: list[list[int]]
+    network: NetworkPicture | None = None
+    readouts: list[WeightReadout] = Field(default_factory=list)
+    sparsity_threshold: float = 1e-3
+    tick: bool = False
 
 
 class LrRun(_Out):

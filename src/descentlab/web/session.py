@@ -13,6 +13,7 @@ so the work of a closed tab ends promptly.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import threading
@@ -27,6 +28,7 @@ from descentlab.web.protocol import (
     CLASS_PARAM,
     PLAYGROUND_DATASETS,
     PROTOCOL_VERSION,
+    TRAIN_FEATURES,
     ExportRequest,
     Limits,
     LrConfig,
@@ -44,24 +46,45 @@ from descentlab.web.protocol import (
 
 __all__ = [
     "BOUNDARY_RESOLUTION",
+    "FEATURES",
     "Session",
     "build_landscape",
     "clean",
     "export_lr_python",
     "export_race_python",
     "export_train_python",
+    "features_of",
+    "hidden_activations",
     "registry",
     "surface_message",
+    "weight_readouts",
 ]
 
 #: Side of the grid on which the decision boundary is evaluated.
 BOUNDARY_RESOLUTION = 60
 #: Resolution of the surface sent automatically when a race starts.
 RACE_SURFACE_RESOLUTION = 120
-#: Wall-clock budget of one training frame (more epochs wait for the next frame).
-TRAIN_FRAME_SECONDS = 0.25
+#: Wall-clock budget of one training frame: training stops at the first mini-batch past
+#: it (mid-epoch if need be) and goes on from the next batch at the next frame.
+TRAIN_FRAME_SECONDS = 0.03
+#: A playing run sends the decision boundary and the neurons' pictures every this many
+#: frames (and on every frame that answers a request or ends the run).
+TRAIN_PICTURE_EVERY = 4
+#: Side of the grid of each input's and hidden unit's small picture over the plane.
+NEURON_RESOLUTION = 24
+#: Units of a layer drawn in the network diagram (and sent as pictures).
+NEURONS_SHOWN = 10
+#: |w| below this counts as zero in the sparsity readout.
+SPARSITY_THRESHOLD = 1e-3
 #: A race frame of at most this many runner steps is computed without a worker thread.
 LIGHT_STEPS = 60
+#: Wall-clock budget of the stepping in one race frame: at a speed the machine cannot
+#: keep up with, a frame carries the steps that fit (the rest go in the next frames), so
+#: frames keep coming ~30 times a second whatever the speed setting.
+RACE_FRAME_SECONDS = 0.025
+#: A race frame always makes at least this many runner steps (or the speed setting's,
+#: if fewer) before the budget can cut it: a few steps a frame are never cut short.
+RACE_FRAME_MIN_RUNNER_STEPS = 150
 
 # nn.manual_seed is global state: seed and build a model under one lock.
 _MODEL_LOCK = threading.Lock()
@@ -307,6 +330,71 @@ def _test_fraction(train_ratio: float) -> float:
     return round(1.0 - train_ratio, 6)
 
 
+#: The Network tab's input features: name -> (label, function of the columns x1 and x2,
+#: the same expression as Python code for the export). Names are protocol.TRAIN_FEATURES.
+FEATURES: dict[str, tuple[str, Any, str]] = {
+    "x1": ("x₁", lambda x1, x2: x1, "x1"),
+    "x2": ("x₂", lambda x1, x2: x2, "x2"),
+    "x1^2": ("x₁²", lambda x1, x2: x1**2, "x1**2"),
+    "x2^2": ("x₂²", lambda x1, x2: x2**2, "x2**2"),
+    "x1*x2": ("x₁x₂", lambda x1, x2: x1 * x2, "x1 * x2"),
+    "sin(x1)": ("sin x₁", lambda x1, x2: np.sin(x1), "np.sin(x1)"),
+    "sin(x2)": ("sin x₂", lambda x1, x2: np.sin(x2), "np.sin(x2)"),
+}
+assert tuple(FEATURES) == TRAIN_FEATURES
+
+
+def features_of(X: np.ndarray, names: list[str]) -> np.ndarray:
+    """The columns ``names`` (of :data:`FEATURES`) of points ``X`` of shape (n, 2), in
+    X's dtype; the plain inputs ``["x1", "x2"]`` give ``X`` itself."""
+    if list(names) == ["x1", "x2"]:
+        return X
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown or not names:
+        raise ValueError(f"features must be some of {list(FEATURES)}, got {list(names)}")
+    x1, x2 = X[:, 0], X[:, 1]
+    return np.stack([FEATURES[n][1](x1, x2) for n in names], axis=1).astype(X.dtype, copy=False)
+
+
+def _features_code(names: list[str]) -> list[str]:
+    """The export's definition of the same features (nothing for the plain inputs)."""
+    if list(names) == ["x1", "x2"]:
+        return []
+    cols = ", ".join(FEATURES[n][2] for n in names)
+    return [
+        "",
+        "def features(X):",
+        f'    """The inputs the playground fed the network: {", ".join(names)}."""',
+        "    x1, x2 = X[:, 0], X[:, 1]",
+        f"    return np.stack([{cols}], axis=1).astype(X.dtype, copy=False)",
+        "",
+        "",
+    ]
+
+
+def _picture_bytes(values: np.ndarray, scale: float) -> str:
+    """``values`` (a grid, rows from low x2 up) as base64 bytes q, value = (q - 127.5) / 127.5
+    * scale (NaN as 0)."""
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=scale, neginf=-scale)
+    q = np.clip(np.rint(127.5 + 127.5 * v / scale), 0, 255).astype(np.uint8)
+    return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def _picture_scale(values: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        m = float(np.nanmax(np.abs(values), initial=0.0)) if np.size(values) else 0.0
+    return m if math.isfinite(m) and m > 0 else 1.0
+
+
+def _grid(bounds: np.ndarray, r: int) -> np.ndarray:
+    """r x r points over ``bounds`` (row i along x2 from low to high, column j along x1),
+    as float32 of shape (r * r, 2)."""
+    gx, gy = np.meshgrid(
+        np.linspace(bounds[0, 0], bounds[0, 1], r), np.linspace(bounds[1, 0], bounds[1, 1], r)
+    )
+    return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+
+
 # --------------------------------------------------------------------------- exports
 def _landscape_code(name: str, params: dict[str, Any], l1: float, l2: float) -> list[str]:
     args = "".join(f", {k}={_py(v)}" for k, v in params.items())
@@ -386,7 +474,18 @@ def export_train_python(config: TrainConfig, classes: int, epochs_done: int | No
     """Python code that reproduces a training run with ``data.load``, ``nn.MLP`` and ``fit``."""
     p = _train_parts(config)
     data_args = "".join(f", {k}={_py(v)}" for k, v in p["data_params"].items())
-    sizes = [2, *config.hidden, classes]
+    features = list(config.features)
+    sizes = [len(features), *config.hidden, classes]
+    feature_lines = _features_code(features)
+    if feature_lines:
+        splits = [
+            "train_set = (features(bundle.train[0]), bundle.train[1])",
+            "test_set = (features(bundle.test[0]), bundle.test[1])",
+        ]
+        imports = ["import numpy as np", ""]
+    else:
+        splits = ["train_set, test_set = bundle.train, bundle.test"]
+        imports = []
     note = (
         [f"# (the playground run had completed {epochs_done} epoch(s) when exported)"]
         if epochs_done is not None
@@ -398,13 +497,16 @@ def export_train_python(config: TrainConfig, classes: int, epochs_done: int | No
                 f'"""descentlab playground export: an MLP on {config.dataset} '
                 '(seeded: the same numbers as the playground)."""'
             ),
+            *imports,
             "from descentlab import data, nn",
             "from descentlab.train import evaluate, fit",
             "",
+            *feature_lines,
             (
                 f"bundle = data.load({_py(p['dataset'])}, seed={config.seed}, val=0.0, "
                 f"test={_py(p['test'])}{data_args})"
             ),
+            *splits,
             f"nn.manual_seed({config.seed})",
             (
                 f"model = nn.MLP({_py(sizes)}, activation={_py(config.activation)}, "
@@ -412,14 +514,14 @@ def export_train_python(config: TrainConfig, classes: int, epochs_done: int | No
             ),
             *note,
             "history = fit(",
-            "    model, bundle.train, bundle.test,",
+            "    model, train_set, test_set,",
             f"    optimizer={_py(p['optimizer'])},",
             f"    epochs={config.max_epochs}, batch_size={config.batch_size},",
             f"    regularizer={_regularizer_code(config.l1, config.l2)},",
             f"    lr_scheduler={_py(p['schedule'])},",
             f"    seed={config.seed}, progress=False,",
             ")",
-            "test = evaluate(model, bundle.test)",
+            "test = evaluate(model, test_set)",
             (
                 'print(f"{len(history)} epochs ({history.stop_reason}); test accuracy '
                 "{test['accuracy']:.4f}, test loss {test['loss']:.4f}\")"
@@ -456,6 +558,73 @@ def export_lr_python(config: LrConfig, start: list[float]) -> str:
     )
 
 
+# --------------------------------------------------------------------------- network readouts
+def _linears(model: Any) -> list[Any]:
+    from descentlab.nn import Linear
+
+    return [m for m in model.children() if isinstance(m, Linear)]
+
+
+def hidden_activations(model: Any, X: np.ndarray) -> tuple[list[np.ndarray], list[Any]]:
+    """Each hidden layer's output (after its activation; eval mode, so no dropout) on the
+    points ``X``, as float64 arrays of shape (n, units), and the model's Linear layers."""
+    from descentlab.autograd import no_grad
+    from descentlab.nn import Dropout, Linear
+
+    was_training = model.training
+    model.eval()
+    outs: list[np.ndarray] = []
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            x: Any = X
+            modules = list(model.children())
+            for i, module in enumerate(modules):
+                x = module(x)
+                last = i + 1 == len(modules)
+                if not isinstance(module, (Linear, Dropout)) and not last:
+                    outs.append(np.asarray(getattr(x, "data", x), dtype=np.float64))
+    finally:
+        model.train(was_training)
+    return outs, _linears(model)
+
+
+def weight_readouts(model: Any, threshold: float = SPARSITY_THRESHOLD) -> list[dict[str, Any]]:
+    """Per weight matrix (``layer`` 1, 2, ...; biases left out, as L1 and L2 leave them) and
+    for all of them (``layer`` 0): the L2 norm sqrt(sum w^2) and the share of |w| < threshold."""
+    rows = []
+    total_sq, total_small, total_n = 0.0, 0, 0
+    for k, linear in enumerate(_linears(model), start=1):
+        w = np.asarray(linear.weight.data, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            sq = float(np.sum(w * w))
+        small = int(np.count_nonzero(np.abs(w) < threshold))
+        total_sq, total_small, total_n = total_sq + sq, total_small + small, total_n + w.size
+        rows.append(
+            {
+                "layer": k,
+                "fan_in": int(w.shape[1]),
+                "fan_out": int(w.shape[0]),
+                "l2_norm": clean(math.sqrt(sq)),
+                "sparsity": small / w.size,
+                "count": int(w.size),
+            }
+        )
+    fan_in = rows[0]["fan_in"] if rows else 0
+    fan_out = rows[-1]["fan_out"] if rows else 0
+    rows.insert(
+        0,
+        {
+            "layer": 0,
+            "fan_in": fan_in,
+            "fan_out": fan_out,
+            "l2_norm": clean(math.sqrt(total_sq)),
+            "sparsity": total_small / total_n if total_n else 0.0,
+            "count": total_n,
+        },
+    )
+    return rows
+
+
 # --------------------------------------------------------------------------- state
 @dataclass
 class _Race:
@@ -478,10 +647,38 @@ class _Train:
     trainer: Any
     classes: int
     bounds: np.ndarray
-    grid: np.ndarray
+    grid: np.ndarray  # the boundary's grid, as the network's inputs (features)
+    neuron_grid: np.ndarray  # the pictures' grid, as the network's inputs
+    test: tuple[np.ndarray, np.ndarray]  # the test split, as the network's inputs
     rows_sent: int = 0
     playing: bool = False
     finished_sent: bool = False
+    ticked: bool = False  # the next frame is a tick's (not an answer to a request)
+    frames_since_picture: int = 0
+    picture_seconds: float = 0.0  # what the last pictures took
+    confusion: list[list[int]] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _eval_metrics_callback() -> Any:
+    """A train.Callback class that measures the train set in eval mode after each epoch."""
+    from descentlab.train import evaluate
+    from descentlab.train.callbacks import Callback
+    from descentlab.train.history import finite_or_none
+
+    class EvalModeTrainMetrics(Callback):
+        """Adds ``train_loss_eval`` and ``train_accuracy_eval`` to each epoch's record: the
+        whole train set measured like the test set (dropout off, weights at epoch end)."""
+
+        def __init__(self, X: np.ndarray, y: np.ndarray) -> None:
+            self.X, self.y = X, y
+
+        def on_epoch_end(self, trainer: Any, logs: dict[str, Any]) -> None:
+            result = evaluate(trainer.model, (self.X, self.y), trainer.loss_fn, confusion=False)
+            logs["train_loss_eval"] = finite_or_none(result["loss"])
+            logs["train_accuracy_eval"] = finite_or_none(result.get("accuracy"))
+
+    return EvalModeTrainMetrics
 
 
 class Session:
@@ -515,6 +712,13 @@ class Session:
             self.race.playing = False
         if self.train is not None:
             self.train.playing = False
+
+    def pause_race_now(self) -> None:
+        """Pause the race at once: safe from the server's event loop while a frame is
+        stepping in a worker thread; that frame stops at its next step and is not sent."""
+        race = self.race
+        if race is not None:
+            race.playing = False
 
     def cancel(self) -> None:
         """Stop all work: safe from another thread; the running frame ends at its next step."""
@@ -559,9 +763,14 @@ class Session:
             return out
         race = self.race
         if race is not None and race.playing:
-            self._advance_race(race, race.config.steps_per_frame, self.cancelled)
-            out.append(self._race_frame(race))
-            if self._race_done(race):
+            self._advance_race(
+                race, race.config.steps_per_frame, self.cancelled, RACE_FRAME_SECONDS
+            )
+            done = self._race_done(race)
+            # paused mid-frame: no frame after the pause; its steps go in the next frame
+            if race.playing or done:
+                out.append(self._race_frame(race))
+            if done:
                 race.playing = False
         train = self.train
         if train is not None and train.playing:
@@ -665,14 +874,32 @@ class Session:
         return all(r.done for r in race.runners)
 
     @staticmethod
-    def _advance_race(race: _Race, steps: int, stop: threading.Event) -> None:
-        for runner, points, values in zip(race.runners, race.pending, race.pending_f):
-            for _ in range(steps):
-                if runner.done or stop.is_set():
-                    break
+    def _advance_race(
+        race: _Race, steps: int, stop: threading.Event, budget: float | None = None
+    ) -> int:
+        """Advance the race's runners by up to ``steps`` steps, all together one step at a
+        time, and queue every new position for the next frame; the steps made.
+
+        It stops early when ``stop`` is set and, for a playing race (``budget`` given),
+        when the race is paused (the pause is seen between two steps) or when ``budget``
+        seconds have gone, once ``RACE_FRAME_MIN_RUNNER_STEPS`` runner steps are made."""
+        t0 = time.perf_counter()
+        active = [i for i, runner in enumerate(race.runners) if not runner.done]
+        floor = min(steps, -(-RACE_FRAME_MIN_RUNNER_STEPS // max(1, len(active))))
+        made = 0
+        while made < steps and active and not stop.is_set():
+            if budget is not None and (
+                not race.playing or (made >= floor and time.perf_counter() - t0 > budget)
+            ):
+                break
+            for i in active:
+                runner = race.runners[i]
                 runner.step(1)
-                points.append(runner.x.copy())
-                values.append(runner.values)
+                race.pending[i].append(runner.x.copy())
+                race.pending_f[i].append(runner.values)
+            made += 1
+            active = [i for i in active if not race.runners[i].done]
+        return made
 
     def _race_frame(self, race: _Race) -> dict[str, Any]:
         runs = []
@@ -727,17 +954,23 @@ class Session:
             raise ProtocolError(str(err), "config.dataset", req) from None
         assert bundle.num_classes is not None and bundle.test is not None  # 2-D classification
         classes = int(bundle.num_classes)
+        names = list(config.features)
+        train_set = (features_of(bundle.train[0], names), bundle.train[1])
+        test_set = (features_of(bundle.test[0], names), bundle.test[1])
         with _MODEL_LOCK:
             nn.manual_seed(config.seed)
             model = nn.MLP(
-                [2, *config.hidden, classes], activation=config.activation, dropout=config.dropout
+                [len(names), *config.hidden, classes],
+                activation=config.activation,
+                dropout=config.dropout,
             )
         regularizer = nn.penalty(config.l1, config.l2)
         try:
             trainer = Trainer(
                 model,
-                bundle.train,
-                bundle.test,
+                train_set,
+                test_set,
+                callbacks=[_eval_metrics_callback()(*train_set)],
                 loss="cross_entropy",
                 optimizer=p["optimizer"],
                 epochs=config.max_epochs,
@@ -754,11 +987,9 @@ class Session:
         pad = 0.1 * np.maximum(hi - lo, 1e-3)
         bounds = np.stack([lo - pad, hi + pad], axis=1)
         r = min(BOUNDARY_RESOLUTION, self.limits.max_resolution)
-        gx, gy = np.meshgrid(
-            np.linspace(bounds[0, 0], bounds[0, 1], r), np.linspace(bounds[1, 0], bounds[1, 1], r)
-        )
-        grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
-        return _Train(config, bundle, model, trainer, classes, bounds, grid)
+        grid = features_of(_grid(bounds, r), names)
+        neuron_grid = features_of(_grid(bounds, NEURON_RESOLUTION), names)
+        return _Train(config, bundle, model, trainer, classes, bounds, grid, neuron_grid, test_set)
 
     def start_train(self, config: TrainConfig) -> list[dict[str, Any]]:
         train = self._new_train(config)
@@ -777,8 +1008,31 @@ class Session:
                 "X": clean(np.round(b.test[0].astype(np.float64), 5)),
                 "y": b.test[1].astype(int).tolist(),
             },
+            "features": list(config.features),
+            "resolution": NEURON_RESOLUTION,
+            "inputs": self._input_pictures(train),
         }
         return [data_msg, self._train_frame(train)]
+
+    @staticmethod
+    def _input_pictures(train: _Train) -> list[dict[str, Any]]:
+        """Every input feature the tab offers, over the pictures' grid."""
+        plane = _grid(train.bounds, NEURON_RESOLUTION)
+        out = []
+        for name, (label, fn, _code) in FEATURES.items():
+            with np.errstate(all="ignore"):
+                values = np.asarray(fn(plane[:, 0], plane[:, 1]), dtype=np.float64)
+            scale = _picture_scale(values)
+            out.append(
+                {
+                    "name": name,
+                    "label": label,
+                    "used": name in train.config.features,
+                    "scale": scale,
+                    "values": _picture_bytes(values, scale),
+                }
+            )
+        return out
 
     def control_train(
         self, action: str, epochs_per_frame: int | None = None
@@ -816,20 +1070,34 @@ class Session:
 
     @staticmethod
     def _advance_train(train: _Train, epochs: int, stop: threading.Event) -> None:
+        """Train up to ``epochs`` more epochs, one mini-batch at a time, until the frame's
+        budget (TRAIN_FRAME_SECONDS, less what the pictures due in this frame took last
+        time) is spent: an epoch cut here goes on from its next batch at the next frame."""
         t0 = time.perf_counter()
-        for _ in range(epochs):
-            if train.trainer.done or stop.is_set():
-                break
-            train.trainer.run_epoch()
-            if time.perf_counter() - t0 > TRAIN_FRAME_SECONDS:
+        trainer = train.trainer
+        train.ticked = True
+        budget = TRAIN_FRAME_SECONDS
+        if train.frames_since_picture + 1 >= TRAIN_PICTURE_EVERY:
+            budget -= min(train.picture_seconds, 0.7 * TRAIN_FRAME_SECONDS)
+        target = trainer.epoch + epochs
+        while not trainer.done and trainer.epoch < target and not stop.is_set():
+            trainer.advance(1, stop_at_epoch_end=True)
+            if time.perf_counter() - t0 > budget:
                 break
 
     def _train_frame(self, train: _Train) -> dict[str, Any]:
-        from descentlab.autograd import Tensor
-        from descentlab.nn import functional as F
-        from descentlab.train import evaluate, predict
-
+        """The run as it is now. A tick's frame (``tick``: true) carries the decision
+        boundary, the test confusion matrix and the network's pictures only every
+        TRAIN_PICTURE_EVERY frames and at the end; an answer to a request always does."""
         trainer = train.trainer
+        tick, train.ticked = train.ticked, False
+        train.frames_since_picture += 1
+        picture = (
+            not tick
+            or trainer.done
+            or train.frames_since_picture >= TRAIN_PICTURE_EVERY
+            or not train.confusion
+        )
         rows = trainer.history.epochs[train.rows_sent :]
         train.rows_sent += len(rows)
         history = [
@@ -844,16 +1112,19 @@ class Session:
                 if row["val_accuracy"] is not None
                 else None,
                 "lr": clean(row["lr"]) if row["lr"] is not None else None,
+                "train_loss_eval": row.get("train_loss_eval"),
+                "train_accuracy_eval": row.get("train_accuracy_eval"),
             }
             for row in rows
         ]
-        r = round(math.sqrt(len(train.grid)))
-        with np.errstate(all="ignore"):
-            logits = predict(train.model, train.grid)
-            probs = np.asarray(F.softmax(Tensor(logits), axis=1).data, dtype=np.float64)
-        argmax = probs.argmax(axis=1)
-        confidence = probs.max(axis=1)
-        test = evaluate(train.model, train.bundle.test, loss="cross_entropy")
+        boundary = network = None
+        if picture:
+            t0 = time.perf_counter()
+            boundary = self._boundary(train)
+            network = self._network_picture(train)
+            train.confusion = self._confusion(train)
+            train.frames_since_picture = 0
+            train.picture_seconds = time.perf_counter() - t0
         return {
             "type": "train.frame",
             "epoch": int(trainer.epoch),
@@ -861,14 +1132,68 @@ class Session:
             "done": bool(trainer.done),
             "stop_reason": trainer.history.stop_reason or "",
             "history": history,
-            "boundary": {
-                "resolution": r,
-                "classes": train.classes,
-                "probs": clean(np.round(probs, 4).reshape(r, r, train.classes)),
-                "argmax": argmax.astype(int).tolist(),
-                "confidence": clean(np.round(confidence, 4)),
-            },
-            "confusion": np.asarray(test["confusion_matrix"]).astype(int).tolist(),
+            "boundary": boundary,
+            "network": network,
+            "confusion": train.confusion,
+            "readouts": weight_readouts(train.model),
+            "sparsity_threshold": SPARSITY_THRESHOLD,
+            "tick": tick,
+        }
+
+    @staticmethod
+    def _boundary(train: _Train) -> dict[str, Any]:
+        from descentlab.autograd import Tensor
+        from descentlab.nn import functional as F
+        from descentlab.train import predict
+
+        r = round(math.sqrt(len(train.grid)))
+        with np.errstate(all="ignore"):
+            logits = predict(train.model, train.grid)
+            probs = np.asarray(F.softmax(Tensor(logits), axis=1).data, dtype=np.float64)
+        argmax = probs.argmax(axis=1)
+        confidence = probs.max(axis=1)
+        return {
+            "resolution": r,
+            "classes": train.classes,
+            "probs": clean(np.round(probs, 4).reshape(r, r, train.classes)),
+            "argmax": argmax.astype(int).tolist(),
+            "confidence": clean(np.round(confidence, 4)),
+        }
+
+    @staticmethod
+    def _confusion(train: _Train) -> list[list[int]]:
+        from descentlab.train import evaluate
+
+        test = evaluate(train.model, train.test, loss="cross_entropy")
+        return np.asarray(test["confusion_matrix"]).astype(int).tolist()
+
+    @staticmethod
+    def _network_picture(train: _Train) -> dict[str, Any]:
+        """Each hidden layer's first NEURONS_SHOWN units over the plane (their activations
+        in eval mode on the pictures' grid, one scale per layer) and the weights between
+        the units shown."""
+        hidden, linears = hidden_activations(train.model, train.neuron_grid)
+        layers = []
+        shown_in = train.neuron_grid.shape[1]
+        for a, linear in zip(hidden, linears):
+            shown = min(a.shape[1], NEURONS_SHOWN)
+            scale = _picture_scale(a[:, :shown])
+            w = np.asarray(linear.weight.data, dtype=np.float64)[:shown, :shown_in]
+            layers.append(
+                {
+                    "units": int(a.shape[1]),
+                    "shown": shown,
+                    "scale": scale,
+                    "values": [_picture_bytes(a[:, j], scale) for j in range(shown)],
+                    "weights": clean(np.round(w, 5)),
+                }
+            )
+            shown_in = shown
+        out_w = np.asarray(linears[-1].weight.data, dtype=np.float64)[:, :shown_in]
+        return {
+            "resolution": NEURON_RESOLUTION,
+            "layers": layers,
+            "output_weights": clean(np.round(out_w, 5)),
         }
 
     # ------------------------------------------------------------------ lr experiment
