@@ -200,6 +200,39 @@ def relu(a: TensorLike) -> Tensor:
     return make_result(out, (a,), lambda g: (_route(g, passes),))
 
 
+def relu_dropout(a: TensorLike, keep: np.ndarray, scale: float) -> Tensor:
+    """relu(a) * (keep * scale) in one node: ReLU followed by inverted dropout.
+
+    ``keep`` (booleans, broadcastable to ``a``) is the dropout mask and ``scale``
+    1 / (1 - p). Its twin is ``relu(a) * (keep.astype(a.dtype) * scale)`` (what
+    ``nn.functional.dropout(relu(a), mask=keep)`` records); the values and
+    gradients are the same to the bit, NaN and infinities included (a dropped NaN
+    stays NaN, as in torch), with one node instead of two and fewer passes.
+    """
+    a = lift(a)
+    dtype = a.dtype
+    weight = np.asarray(keep, dtype=dtype)
+    if weight is keep or weight.base is not None:
+        weight = weight * np.asarray(scale, dtype=dtype)
+    else:
+        weight *= np.asarray(scale, dtype=dtype)
+    out = np.maximum(a.data, 0)
+    # relu's own test (out is never negative, NaN passes), as a float for a fast product
+    passes = np.not_equal(out, 0).astype(dtype)
+    out *= weight
+
+    def backward(g: Grad) -> tuple[Grad]:
+        if isinstance(g, Tensor):
+            return (_route(g * weight, passes),)
+        through = g * weight  # the dropout's product, then relu's routing
+        if np.isfinite(through).all():  # then through * passes is too: _route's common case
+            through *= passes
+            return (through,)
+        return (_route(through, passes),)
+
+    return make_result(out, (a,), backward)
+
+
 def maximum(a: TensorLike, b: TensorLike) -> Tensor:
     """Elementwise max, with PyTorch's gradient.
 
@@ -253,6 +286,12 @@ def clip(a: TensorLike, low: npt.ArrayLike | None, high: npt.ArrayLike | None) -
 
 
 # ------------------------------------------------------------ linear algebra
+def _mm(a: Grad, b: Grad) -> Grad:
+    """``blas.matmul`` in a backward formula: arrays, or Tensors under create_graph
+    (whose ``@`` records the product)."""
+    return blas.matmul(a, b)  # type: ignore[arg-type]
+
+
 def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     """a @ b, with NumPy's rules for 1-D operands and batch dimensions."""
     a, b = _pair(a, b)
@@ -273,9 +312,9 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
         g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(blas.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+            ga = unbroadcast(_mm(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if b.requires_grad:
-            gb = unbroadcast(blas.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+            gb = unbroadcast(_mm(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return ga, gb
 
     return make_result(blas.matmul(a.data, b.data), (a, b), backward)
@@ -300,10 +339,10 @@ def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     def backward(g: Grad) -> tuple[Grad | None, ...]:
         g2 = g.reshape(-1, g.shape[-1])
-        gx = blas.matmul(g, _value(weight, g)) if x.requires_grad else None
+        gx = _mm(g, _value(weight, g)) if x.requires_grad else None
         gw = None
         if weight.requires_grad:
-            gw = blas.matmul(g2.T, _value(x, g).reshape(-1, x.shape[-1]))
+            gw = _mm(g2.T, _value(x, g).reshape(-1, x.shape[-1]))
         if bias is None:
             return gx, gw
         return gx, gw, g2.sum(axis=0) if bias.requires_grad else None
@@ -432,6 +471,14 @@ def softmax(a: TensorLike, axis: int = -1) -> Tensor:
 
 
 # -------------------------------------------------------------- the fused op
+def _largest_unsigned(labels: np.ndarray) -> int:
+    """The largest integer label read as unsigned: a negative one counts as huge, so
+    one reduction checks 0 <= label < classes."""
+    if labels.dtype.kind == "i":
+        labels = labels.view(np.dtype(f"u{labels.dtype.itemsize}"))
+    return int(np.maximum.reduce(labels, axis=None))
+
+
 def softmax_cross_entropy(
     logits: TensorLike,
     target: TensorLike,
@@ -451,11 +498,11 @@ def softmax_cross_entropy(
     n, classes = logits.shape
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
     if target.ndim == 1:
-        if not np.issubdtype(target.dtype, np.integer):
+        if target.dtype.kind not in "iu":
             raise TypeError(f"class labels must be integers, got dtype {target.dtype}")
         if len(target) != n:
             raise ValueError(f"{len(target)} labels for {n} rows of logits")
-        if n and (target.min() < 0 or target.max() >= classes):
+        if n and _largest_unsigned(target) >= classes:
             bad = target[(target < 0) | (target >= classes)][0]
             raise ValueError(
                 f"label {bad} is out of range for {classes} classes "
@@ -477,19 +524,22 @@ def softmax_cross_entropy(
             probs_target[np.arange(n), target] = 1
         probs_target = probs_target * (1 - label_smoothing) + label_smoothing / classes
 
+    # one shift, one exp and one row sum; the loss needs only log(sum) and the picked entries
     z = logits.data
-    shifted = z - z.max(axis=1, keepdims=True)
+    shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
     exp_shifted = np.exp(shifted)
-    sum_exp = exp_shifted.sum(axis=1, keepdims=True)
-    log_probs = shifted - np.log(sum_exp)
+    sum_exp = np.add.reduce(exp_shifted, axis=1, keepdims=True)
+    log_sum = np.log(sum_exp)
+    rows = np.arange(n)
     if probs_target is None:
-        losses = -log_probs[np.arange(n), target]
+        losses = -(shifted[rows, target] - log_sum[:, 0])
     else:
-        losses = -(probs_target * log_probs).sum(axis=1)
+        losses = -np.add.reduce(probs_target * (shifted - log_sum), axis=1)
     if reduction == "mean":
-        out = losses.sum() / n if n else np.asarray(np.nan, z.dtype)  # np.mean's own sum / n
+        # np.mean's own sum / n
+        out = np.add.reduce(losses) / n if n else np.asarray(np.nan, z.dtype)
     elif reduction == "sum":
-        out = losses.sum()
+        out = np.add.reduce(losses)
     else:
         out = losses
 
@@ -503,12 +553,12 @@ def softmax_cross_entropy(
             onehot = probs_target
             if onehot is None:
                 onehot = np.zeros(logits.shape, logits.dtype)
-                onehot[np.arange(n), target] = 1
+                onehot[rows, target] = 1
             p = softmax(logits, axis=1)
             return ((p * onehot.sum(axis=1, keepdims=True) - onehot) * per_row(g),)
-        grad = exp_shifted / sum_exp
+        grad = exp_shifted / sum_exp  # (not in place: backward may run again)
         if probs_target is None:
-            grad[np.arange(n), target] -= 1
+            grad[rows, target] -= 1
         else:
             grad *= probs_target.sum(axis=1, keepdims=True)
             grad -= probs_target
@@ -536,6 +586,7 @@ OPS: dict[str, Callable[..., Tensor]] = {
         tanh,
         sigmoid,
         relu,
+        relu_dropout,
         maximum,
         minimum,
         where,

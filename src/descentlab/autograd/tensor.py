@@ -24,6 +24,7 @@ NumPy's own functions work on Tensors (``np.sin(x)``, ``np.sum(x, axis=0)``,
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import EllipsisType
@@ -204,9 +205,14 @@ class Tensor:
         """
         _backpropagate(self, _seed(self, gradient), None)
 
-    def _accumulate(self, g: np.ndarray) -> None:
+    def _accumulate(self, g: np.ndarray, owned: bool = False) -> None:
+        """Add ``g`` to ``.grad``. ``owned``: no one else holds ``g``, so a first
+        gradient of the right shape and dtype is kept as it is instead of copied."""
         if self.grad is None:
-            self.grad = np.array(g, dtype=self.dtype, copy=True)
+            if owned and g.dtype == self.data.dtype and g.shape == self.data.shape:
+                self.grad = g
+            else:
+                self.grad = np.array(g, dtype=self.dtype, copy=True)
         else:
             self.grad += g
 
@@ -419,15 +425,27 @@ def _backpropagate(root: Tensor, seed: Grad, wanted: set[int] | None) -> dict[in
             continue
         if wanted is not None and id(node) in wanted:
             found[id(node)] = g
-        if node._backward is None:
+        backward = node._backward
+        if backward is None:
             if wanted is None:
-                node._accumulate(g)  # type: ignore[arg-type]  # arrays outside create_graph
+                # The local name and getrefcount's argument are the only references to a
+                # fresh array no other node, leaf or caller holds (as torch's AccumulateGrad
+                # steals a gradient whose use count is 1): the leaf may keep it uncopied.
+                owned = (
+                    type(g) is np.ndarray
+                    and g.base is None
+                    and g.flags.writeable
+                    and sys.getrefcount(g) == 2
+                )
+                node._accumulate(g, owned)  # type: ignore[arg-type]  # arrays outside create_graph
             continue
-        for parent, pg in zip(node._parents, node._backward(g)):
+        pg: Grad | None
+        for parent, pg in zip(node._parents, backward(g)):
             if pg is None or not parent.requires_grad:
                 continue
             key = id(parent)
             grads[key] = grads[key] + pg if key in grads else pg
+        pg = None  # no stray reference to the last gradient (see ``owned``)
     return found
 
 

@@ -158,14 +158,18 @@ class Dropout(Module):
         x = lift(x)
         if not self.training or self.p == 0:
             return x
+        return F.dropout(x, self.p, training=True, mask=self.draw_mask(x.shape))
+
+    def draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The mask (True = keep) for an input of ``shape`` in training; also ``last_mask``."""
         if self.per_epoch:
-            if self._epoch_mask is None or self._epoch_mask.shape != x.shape[1:]:
-                self._epoch_mask = F.keep_mask(self.rng, x.shape[1:], self.p)
+            if self._epoch_mask is None or self._epoch_mask.shape != shape[1:]:
+                self._epoch_mask = F.keep_mask(self.rng, shape[1:], self.p)
             mask = self._epoch_mask
         else:
-            mask = F.keep_mask(self.rng, x.shape, self.p)
+            mask = F.keep_mask(self.rng, shape, self.p)
         self.last_mask = mask
-        return F.dropout(x, self.p, training=True, mask=mask)
+        return mask
 
     def new_epoch(self) -> None:
         self._epoch_mask = None
@@ -188,8 +192,21 @@ class Sequential(Module):
             setattr(self, str(i), module)
 
     def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
+        modules = list(self._modules.values())
+        i, n = 0, len(modules)
+        while i < n:
+            module = modules[i]
+            if i + 1 < n and type(module) is ReLU and type(modules[i + 1]) is Dropout:
+                drop = modules[i + 1]
+                assert isinstance(drop, Dropout)
+                if drop.training and drop.p > 0:
+                    # one node for both: the same values, gradients and mask as the two
+                    x = lift(x)
+                    x = F.relu_dropout(x, drop.p, mask=drop.draw_mask(x.shape))
+                    i += 2
+                    continue
             x = module(x)
+            i += 1
         return x
 
     def __getitem__(self, index: int) -> Module:
