@@ -1080,7 +1080,8 @@ class Session:
         if train.frames_since_picture + 1 >= TRAIN_PICTURE_EVERY:
             budget -= min(train.picture_seconds, 0.7 * TRAIN_FRAME_SECONDS)
         target = trainer.epoch + epochs
-        while not trainer.done and trainer.epoch < target and not stop.is_set():
+        # a pause set from another thread (between two batches) ends the frame's work too
+        while not trainer.done and trainer.epoch < target and train.playing and not stop.is_set():
             trainer.advance(1, stop_at_epoch_end=True)
             if time.perf_counter() - t0 > budget:
                 break

@@ -1,4 +1,6 @@
-// Network tab: a small MLP trained on a 2-D toy data set by the server (train.frame).
+// Network tab: a small MLP trained on a 2-D toy data set by the server (train.frame), with
+// the network drawn as in TensorFlow Playground: each unit's output over the plane, the
+// connections by weight, the input features as toggles, weight norm and sparsity per layer.
 
 import {
   el, fmt, numberControl, selectControl, hyperControls, specDefaults, setBadge,
@@ -11,6 +13,9 @@ const DATASET_ALIASES = { blobs: 'gaussians' };
 const MULTICLASS = ['spirals', 'gaussians'];
 const NET_W = 250;
 const netColX = (i, n) => 14 + (i * (NET_W - 28)) / (n - 1);
+const PLAIN_INPUTS = ['x1', 'x2'];
+const POS = [25, 113, 194]; // heatmap colours: positive (blue) and negative (orange) outputs
+const NEG = [232, 89, 12];
 
 export function createTrain(app) {
   let data = null; // train.data
@@ -29,6 +34,14 @@ export function createTrain(app) {
   let sent = null;
   let lastGood = null;
   let fallback = false; // the last train.start re-sent lastGood after a refusal
+  let network = null; // the last train.frame's network pictures
+  let readouts = [];
+  let threshold = 1e-3;
+  let hiddenPaused = false; // the tab is out of sight: the run waits (and goes on when back)
+  let held = 0; // playing frames that arrived after a pause (their numbers are kept, not shown)
+  let serverStep = 0;
+  let pictures = 0;
+  let netKey = '';
 
   const st = () => app.state.train;
 
@@ -49,6 +62,7 @@ export function createTrain(app) {
       train_ratio: s.train_ratio,
       batch_size: Math.min(s.batch_size, s.points),
       hidden: s.hidden.slice(),
+      features: features(s).slice(),
       activation: s.activation,
       optimizer: { name: s.optimizer.name, hyper: { ...s.optimizer.hyper } },
       l1: s.l1,
@@ -62,16 +76,23 @@ export function createTrain(app) {
     };
   }
 
+  function features(s = st()) {
+    return Array.isArray(s.features) && s.features.length ? s.features : PLAIN_INPUTS;
+  }
+
   function clear() {
     history = [];
     boundary = null;
     boundaryImage = null;
     confusion = null;
+    network = null;
+    readouts = [];
     epoch = 0;
     done = false;
     stopReason = '';
     app.debug.train = { epoch: 0, test_accuracy: null, train_accuracy: null, done: false };
     renderStats();
+    renderNet();
     scheduleDraw();
   }
 
@@ -152,6 +173,21 @@ export function createTrain(app) {
     }
     control('pause');
     updateButtons();
+    renderStats();
+  }
+
+  /** The Network tab (or the browser tab) went out of sight or came back: a playing run
+   * pauses on the server while hidden, so other tabs get the machine, and goes on when back. */
+  function visibilityChanged() {
+    const hidden = !app.isVisible('train') || document.hidden || $('panel-train').hidden;
+    if (hidden && playing && started && !awaiting && !done && !hiddenPaused) {
+      hiddenPaused = true;
+      control('pause');
+    } else if (!hidden && hiddenPaused) {
+      hiddenPaused = false;
+      if (playing && started && !done) control('play');
+    }
+    app.debug.train.hidden_paused = hiddenPaused;
   }
 
   function step() {
@@ -420,49 +456,78 @@ export function createTrain(app) {
     if (!fallback) app.fieldErrors.succeeded('train');
     data = msg;
     boundaryImage = null;
+    netKey = '';
+    renderNet();
     scheduleDraw();
   }
 
   function onFrame(msg) {
     if (awaiting) return;
-    app.debug.frames.train += 1;
     if (typeof msg.epoch === 'number' && msg.epoch < epoch) history = [];
     for (const row of msg.history || []) history.push(row);
     epoch = msg.epoch ?? epoch;
+    serverStep = msg.step ?? serverStep;
     if (msg.boundary) {
       boundary = msg.boundary;
       boundaryImage = null;
     }
+    if (msg.network) network = msg.network;
+    if (msg.readouts) readouts = msg.readouts;
+    if (msg.sparsity_threshold) threshold = msg.sparsity_threshold;
     if (msg.confusion) confusion = msg.confusion;
     if (msg.done) {
       done = true;
       playing = false;
       stopReason = msg.stop_reason || 'done';
     }
+    // A playing frame that was on its way when the run paused (by the button or because the
+    // tab was hidden): its numbers are kept for the next frame, the page does not move.
+    if (msg.tick && !msg.done && (!playing || hiddenPaused)) {
+      held += 1;
+      app.debug.train.held = held;
+      app.debug.train.server_step = serverStep;
+      return;
+    }
+    app.debug.frames.train += 1;
+    if (msg.network) pictures += 1;
     const last = history[history.length - 1] || {};
     app.debug.train = {
       epoch, step: msg.step, done, stop_reason: stopReason,
       test_accuracy: last.test_accuracy ?? null, train_accuracy: last.train_accuracy ?? null,
+      train_accuracy_eval: last.train_accuracy_eval ?? null,
       test_loss: last.test_loss ?? null, train_loss: last.train_loss ?? null,
+      train_loss_eval: last.train_loss_eval ?? null,
       history: history.length,
       first_test_accuracy: history.length ? history[0].test_accuracy : null,
       classes: data?.classes ?? null,
+      held, server_step: serverStep, hidden_paused: hiddenPaused, pictures,
+      readouts,
     };
     updateButtons();
     renderStats();
+    if (msg.network || msg.readouts) renderNet();
     scheduleDraw();
   }
 
   function renderStats() {
     const last = history[history.length - 1] || {};
+    const pct = (v) => (v == null ? '—' : `${(100 * v).toFixed(1)}%`);
     $('train-epoch').textContent = String(epoch).padStart(3, '0');
-    $('train-test-accuracy').textContent = last.test_accuracy == null ? '—' : `${(100 * last.test_accuracy).toFixed(1)}%`;
-    $('train-train-accuracy').textContent = last.train_accuracy == null ? '—' : `${(100 * last.train_accuracy).toFixed(1)}%`;
+    $('train-test-accuracy').textContent = pct(last.test_accuracy);
+    $('train-train-accuracy').textContent = pct(last.train_accuracy_eval);
     $('train-test-loss').textContent = fmt(last.test_loss ?? null, 3);
-    $('train-train-loss').textContent = fmt(last.train_loss ?? null, 3);
+    $('train-train-loss').textContent = fmt(last.train_loss_eval ?? null, 3);
     $('train-lr').textContent = fmt(last.lr ?? null, 3);
+    const drop = (sent || st()).dropout > 0;
+    const during = $('train-train-running');
+    during.textContent = last.train_accuracy == null ? ''
+      : `during the epoch${drop ? ', dropout on' : ''}: ${pct(last.train_accuracy)}, loss ${fmt(last.train_loss, 3)}`;
+    during.title = drop
+      ? 'the mean over the epoch\'s mini-batches while training: units dropped, weights still moving'
+      : 'the mean over the epoch\'s mini-batches while training (weights still moving)';
     const b = $('train-status');
     if (done) setBadge(b, 'converged', `stopped: ${stopReason}`);
+    else if (playing && hiddenPaused) setBadge(b, 'idle', 'waiting (tab hidden)');
     else if (playing) setBadge(b, 'running', 'training');
     else setBadge(b, 'idle', history.length ? 'paused' : 'ready');
     renderConfusion();
@@ -488,6 +553,213 @@ export function createTrain(app) {
       })));
     table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...rows));
     table.setAttribute('aria-label', `confusion matrix, ${k} classes`);
+  }
+
+  // ---- the network diagram --------------------------------------------------------------------
+
+  /** A picture sent by the server (base64 bytes q, value (q - 127.5) / 127.5 in -1..1) drawn
+   * into a canvas: blue where the output is positive, orange where negative, white at 0. */
+  function paintPicture(canvas, b64, r) {
+    const bytes = atob(b64);
+    if (canvas.width !== r) { canvas.width = r; canvas.height = r; }
+    const img = new ImageData(r, r);
+    let sum = 0;
+    for (let i = 0; i < r; i += 1) {
+      for (let j = 0; j < r; j += 1) {
+        const q = bytes.charCodeAt(i * r + j);
+        sum += q;
+        const v = (q - 127.5) / 127.5;
+        const c = v >= 0 ? POS : NEG;
+        const a = Math.min(1, Math.abs(v));
+        const o = ((r - 1 - i) * r + j) * 4; // row i runs along x2 from low (bottom) to high
+        img.data[o] = Math.round(255 + (c[0] - 255) * a);
+        img.data[o + 1] = Math.round(255 + (c[1] - 255) * a);
+        img.data[o + 2] = Math.round(255 + (c[2] - 255) * a);
+        img.data[o + 3] = 255;
+      }
+    }
+    canvas.getContext('2d').putImageData(img, 0, 0);
+    canvas.dataset.sum = String(sum);
+  }
+
+  function toggleFeature(name) {
+    const s = st();
+    const now = features(s);
+    const next = now.includes(name) ? now.filter((f) => f !== name) : [...now, name];
+    if (!next.length) return; // the network needs at least one input
+    const order = (data?.inputs || []).map((f) => f.name);
+    s.features = order.length ? order.filter((f) => next.includes(f)) : next;
+    renderNet();
+    restart();
+  }
+
+  /**
+   * Columns of units: the input features (each a toggle), the hidden layers (each unit's
+   * output over the plane, as the server computed it) and the classes; lines between them
+   * are the weights, width by |w| and colour by sign. The structure is rebuilt when the
+   * architecture changes; each new picture only repaints the canvases and the lines.
+   */
+  function renderNet() {
+    const host = $('train-net');
+    if (!host) return;
+    const s = st();
+    const used = features(s);
+    const inputs = data?.inputs?.length
+      ? data.inputs.map((f) => ({ name: f.name, label: f.label, picture: f.values }))
+      : used.map((name) => ({ name, label: name, picture: null }));
+    const k = data?.classes ?? (MULTICLASS.includes(s.dataset) ? s.classes : 2);
+    const hidden = network ? network.layers.map((l) => ({ units: l.units, shown: l.shown }))
+      : s.hidden.map((n) => ({ units: n, shown: Math.min(n, 10) }));
+    const key = JSON.stringify([inputs.map((f) => f.name), used, hidden, k, host.clientWidth]);
+    if (key !== netKey) buildNet(host, inputs, used, hidden, k);
+    netKey = key;
+    paintNet(host, used);
+    renderWeights();
+  }
+
+  function buildNet(host, inputs, used, hidden, k) {
+    const width = Math.max(260, host.clientWidth || 600);
+    const cols = 2 + hidden.length;
+    const rows = Math.max(inputs.length, k, ...hidden.map((l) => l.shown));
+    const S = Math.max(18, Math.min(34, Math.floor((width - 70) / (cols * 2.2))));
+    const gap = Math.max(4, Math.round(S / 4));
+    const top = 18;
+    const left = 58;
+    const height = top + rows * (S + gap) + 4;
+    const colX = (i) => left + (i * (width - left - S - 8)) / (cols - 1);
+    const rowY = (j, n) => top + (rows - n) * (S + gap) / 2 + j * (S + gap);
+    host.replaceChildren();
+    host.style.height = `${height}px`;
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('width', width);
+    svg.setAttribute('height', height);
+    svg.setAttribute('class', 'net-edges');
+    svg.setAttribute('aria-hidden', 'true');
+    host.append(svg);
+    const nodes = []; // per column: [{x, y}] of the units drawn
+    // inputs: every feature the tab offers, a toggle each
+    nodes.push([]);
+    inputs.forEach((f, j) => {
+      const on = used.includes(f.name);
+      const x = colX(0);
+      const y = rowY(j, inputs.length);
+      const canvas = el('canvas', { class: 'net-pic', width: 24, height: 24 });
+      const btn = el('button', {
+        class: `net-unit net-input${on ? ' on' : ''}`, type: 'button',
+        style: `left:${x}px;top:${y}px;width:${S}px;height:${S}px`,
+        'aria-pressed': String(on), 'data-testid': `train-feature-${f.name}`, 'data-feature': f.name,
+        'aria-label': `input feature ${f.label}${on ? ' (used)' : ' (not used)'}`,
+        title: on ? `${f.label}: an input of the network (click to remove)` : `${f.label}: click to feed it to the network`,
+        onclick: () => toggleFeature(f.name),
+      }, canvas, el('span', { class: 'net-label' }, f.label));
+      host.append(btn);
+      if (f.picture && data) paintPicture(canvas, f.picture, data.resolution || 24);
+      if (on) nodes[0].push({ x, y, name: f.name });
+    });
+    hidden.forEach((l, li) => {
+      const col = [];
+      const x = colX(li + 1);
+      host.append(el('span', { class: 'net-head', style: `left:${x - 20}px;width:${S + 40}px` },
+        l.shown < l.units ? `${l.units} (${l.shown} shown)` : `${l.units} unit${l.units === 1 ? '' : 's'}`));
+      for (let j = 0; j < l.shown; j += 1) {
+        const y = rowY(j, l.shown);
+        const canvas = el('canvas', {
+          class: 'net-pic', width: 24, height: 24, 'data-testid': `train-neuron-${li}-${j}`,
+          role: 'img', 'aria-label': `output of unit ${j + 1} of hidden layer ${li + 1} over the input plane`,
+        });
+        host.append(el('div', {
+          class: 'net-unit net-hidden', style: `left:${x}px;top:${y}px;width:${S}px;height:${S}px`,
+        }, canvas));
+        col.push({ x, y });
+      }
+      nodes.push(col);
+    });
+    const out = [];
+    const xo = colX(cols - 1);
+    for (let j = 0; j < k; j += 1) {
+      const y = rowY(j, k);
+      host.append(el('div', {
+        class: 'net-unit net-output', title: `class ${j}`,
+        style: `left:${xo}px;top:${y}px;width:${S}px;height:${S}px;background:${CLASS_COLORS[j % CLASS_COLORS.length]}`,
+      }, el('span', { class: 'net-out-label' }, String(j))));
+      out.push({ x: xo, y });
+    }
+    nodes.push(out);
+    // the connections between the units drawn (weights: rows = units of the next column)
+    for (let c = 0; c + 1 < nodes.length; c += 1) {
+      nodes[c + 1].forEach((b, i) => {
+        nodes[c].forEach((a, j) => {
+          const line = document.createElementNS(NS, 'line');
+          line.setAttribute('x1', a.x + S); line.setAttribute('y1', a.y + S / 2);
+          line.setAttribute('x2', b.x); line.setAttribute('y2', b.y + S / 2);
+          line.setAttribute('class', 'net-edge');
+          line.dataset.layer = String(c);
+          line.dataset.i = String(i);
+          line.dataset.j = String(j);
+          const title = document.createElementNS(NS, 'title');
+          line.append(title);
+          svg.append(line);
+        });
+      });
+    }
+    host.setAttribute('aria-label',
+      `network ${[used.length, ...hidden.map((l) => l.units), k].join('-')}, inputs ${used.join(', ')}`);
+  }
+
+  function paintNet(host, used) {
+    const mats = network ? [...network.layers.map((l) => l.weights), network.output_weights] : null;
+    let wmax = 0;
+    if (mats) for (const m of mats) for (const row of m) for (const w of row) if (w != null) wmax = Math.max(wmax, Math.abs(w));
+    let edges = 0;
+    for (const line of host.querySelectorAll('line.net-edge')) {
+      const w = mats?.[Number(line.dataset.layer)]?.[Number(line.dataset.i)]?.[Number(line.dataset.j)];
+      edges += 1;
+      if (w == null || !wmax) {
+        line.setAttribute('stroke-width', '0.6');
+        line.setAttribute('stroke', '#adb5bd');
+        line.removeAttribute('data-w');
+        continue;
+      }
+      const rel = Math.min(1, Math.abs(w) / wmax);
+      line.setAttribute('stroke-width', (0.4 + 4.6 * rel).toFixed(2));
+      line.setAttribute('stroke', w >= 0 ? 'rgb(25,113,194)' : 'rgb(232,89,12)');
+      line.setAttribute('stroke-opacity', (0.2 + 0.7 * rel).toFixed(2));
+      line.dataset.w = String(w);
+      line.firstChild.textContent = `w = ${fmt(w, 3)}`;
+    }
+    if (network) {
+      network.layers.forEach((l, li) => {
+        l.values.forEach((b64, j) => {
+          const canvas = host.querySelector(`[data-testid="train-neuron-${li}-${j}"]`);
+          if (canvas) paintPicture(canvas, b64, network.resolution);
+        });
+      });
+    }
+    app.debug.trainNet = {
+      edges, wmax, pictures, features: used.slice(),
+      units: host.querySelectorAll('.net-hidden').length,
+    };
+  }
+
+  function renderWeights() {
+    const table = $('train-weights');
+    if (!table) return;
+    if (!readouts.length) {
+      table.replaceChildren(el('tbody', {}, el('tr', {}, el('td', { class: 'muted' }, 'no weights yet'))));
+      return;
+    }
+    const pct = (v) => `${(100 * v).toFixed(1)}%`;
+    const thr = threshold.toExponential(0).replace('e-', 'e−');
+    const head = el('tr', {}, el('th', {}, 'weights'), el('th', {}, 'shape'),
+      el('th', { title: 'sqrt of the sum of w² (biases left out, as L1 and L2 leave them)' }, '‖W‖₂'),
+      el('th', { title: `share of weights with |w| < ${thr}: L1 drives weights to 0` }, `|w| < ${thr}`));
+    const rows = readouts.map((r) => el('tr', { 'data-layer': String(r.layer), class: r.layer === 0 ? 'total' : '' },
+      el('th', {}, r.layer === 0 ? 'all layers' : `layer ${r.layer}`),
+      el('td', { class: 'num' }, r.layer === 0 ? String(r.count) : `${r.fan_out}×${r.fan_in}`),
+      el('td', { class: 'num', 'data-testid': `train-norm-${r.layer}` }, fmt(r.l2_norm, 3)),
+      el('td', { class: 'num', 'data-testid': `train-sparsity-${r.layer}` }, pct(r.sparsity))));
+    table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...rows));
   }
 
   // ---- drawing --------------------------------------------------------------------------------
@@ -537,7 +809,7 @@ export function createTrain(app) {
     if (!app.isVisible('train')) return;
     const wrap = $('train-canvas-wrap');
     const w = Math.max(280, wrap.clientWidth);
-    const h = Math.round(Math.min(w, Math.max(360, window.innerHeight - 250)));
+    const h = Math.round(Math.min(w, app.mapHeight(360, 250)));
     const { ctx } = fitCanvas($('train-canvas'), w, h);
     const side = Math.min(w - 66, h - 56);
     const box = { x: 52 + (w - 66 - side) / 2, y: 12, w: side, h: side };
@@ -597,12 +869,13 @@ export function createTrain(app) {
 
   function drawCurves() {
     const ep = history.map((r) => r.epoch);
+    // train: measured in eval mode after each epoch, as the test set is (see the key)
     lineChart($('train-loss-chart'), [
-      { color: '#1c7ed6', xs: ep, ys: history.map((r) => r.train_loss) },
+      { color: '#1c7ed6', xs: ep, ys: history.map((r) => r.train_loss_eval) },
       { color: '#e8590c', xs: ep, ys: history.map((r) => r.test_loss), dash: [5, 3] },
     ], { logY: 'auto', xLabel: 'epoch', yLabel: 'loss', height: 180, empty: 'no epochs yet' });
     lineChart($('train-acc-chart'), [
-      { color: '#1c7ed6', xs: ep, ys: history.map((r) => r.train_accuracy) },
+      { color: '#1c7ed6', xs: ep, ys: history.map((r) => r.train_accuracy_eval) },
       { color: '#e8590c', xs: ep, ys: history.map((r) => r.test_accuracy), dash: [5, 3] },
     ], { logY: false, xLabel: 'epoch', yLabel: 'accuracy', yRange: [0, 1], height: 160, empty: 'no epochs yet' });
   }
@@ -613,6 +886,14 @@ export function createTrain(app) {
     $('train-step').addEventListener('click', step);
     $('train-reset').addEventListener('click', reset);
     $('train-show-test').addEventListener('change', scheduleDraw);
+    // a hidden Network tab (another tab chosen, or the browser tab hidden) pauses the run
+    new MutationObserver(visibilityChanged).observe($('panel-train'), { attributes: true, attributeFilter: ['hidden'] });
+    document.addEventListener('visibilitychange', visibilityChanged);
+    let lastWidth = 0;
+    new ResizeObserver(() => {
+      const w = $('train-net')?.clientWidth || 0;
+      if (w && w !== lastWidth) { lastWidth = w; renderNet(); }
+    }).observe($('train-net'));
   }
 
   return {
