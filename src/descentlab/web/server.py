@@ -143,6 +143,20 @@ def _release_memory() -> None:
         ctypes.CDLL(name).malloc_trim(0)
 
 
+def _is_race_pause(raw: str | bytes) -> bool:
+    """Whether a raw client message asks to pause the race (read as it arrives, before it
+    waits in the queue behind the frame being computed)."""
+    if len(raw) > 200:
+        return False
+    try:
+        msg = json.loads(raw)
+    except ValueError:  # the worker answers malformed messages
+        return False
+    return (
+        isinstance(msg, dict) and msg.get("type") == "race.control" and msg.get("action") == "pause"
+    )
+
+
 def _dumps(msg: dict[str, Any]) -> str:
     return json.dumps(msg, allow_nan=False, separators=(",", ":"))
 
@@ -311,6 +325,8 @@ def create_app(
                 raw = message.get("text")
                 if raw is None:
                     raw = message.get("bytes") or b""
+                if _is_race_pause(raw):  # stop the frame being stepped now, not after it
+                    conn.session.pause_race_now()
                 await conn.submit(raw)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass

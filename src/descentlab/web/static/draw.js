@@ -189,6 +189,30 @@ export const INK = '#343a40';
 export const GRID = 'rgba(52,58,64,0.12)';
 export const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 
+/**
+ * Ten path colours (Okabe-Ito's colour-blind-safe hues, then Tableau-like ones), each at
+ * least 3:1 against the white casing the paths are drawn on, and at least 29 CIELAB units
+ * apart (1976 delta E); paths 7-10 are dashed as well, so that they stay apart when
+ * projected or printed in grey.
+ */
+export const PATH_COLORS = [
+  '#d55e00', '#0072b2', '#009e73', '#cc3d8f', '#a87000',
+  '#4b2991', '#1a1a1a', '#8c564b', '#00a0c0', '#6b8e23',
+];
+const PATH_DASHES = [[], [], [], [], [], [], [7, 4], [2, 3], [9, 3, 2, 3], [4, 4]];
+
+/** Colour and dash pattern of path slot i (0-based; wraps after ten). */
+export function pathStyle(i) {
+  const k = ((i % PATH_COLORS.length) + PATH_COLORS.length) % PATH_COLORS.length;
+  return { color: PATH_COLORS[k], dash: PATH_DASHES[k] };
+}
+
+/** The style of an optimizer slot id such as 'o7' (its number, 1-based). */
+export function pathStyleForId(id) {
+  const m = /(\d+)$/.exec(String(id));
+  return pathStyle(m ? Number(m[1]) - 1 : 0);
+}
+
 /** Axes with ticks and labels around a box (data ranges xr, yr). */
 export function drawAxes(ctx, box, xr, yr, { xLabel = '', yLabel = '', grid = false, logY = false } = {}) {
   const { sx, sy } = scales(box, xr, yr);
@@ -257,7 +281,11 @@ function logTicks(lo, hi) {
  */
 export function lineChart(canvas, series, opts = {}) {
   const parent = canvas.parentElement;
-  const width = parent ? parent.clientWidth : canvas.clientWidth;
+  let width = canvas.clientWidth;
+  if (parent) { // the parent's content box: its padding is not the chart's
+    const cs = getComputedStyle(parent);
+    width = parent.clientWidth - (parseFloat(cs.paddingLeft) || 0) - (parseFloat(cs.paddingRight) || 0);
+  }
   const height = opts.height ?? 190;
   const { ctx, w, h } = fitCanvas(canvas, width, height);
   const box = { x: 52, y: 10, w: Math.max(20, w - 64), h: Math.max(20, h - 50) };
@@ -307,18 +335,54 @@ export function lineChart(canvas, series, opts = {}) {
     ctx.lineJoin = 'round';
     ctx.beginPath();
     let pen = false;
+    // many points per pixel column: each column keeps its first, lowest, highest and last
+    // point (the same picture, without tens of thousands of segments per redraw)
+    const dense = s.ys.length > 4 * box.w;
+    let col = null;
+    let colPts = [];
+    const flush = () => {
+      for (const [px, py] of colPts) {
+        if (pen) ctx.lineTo(px, py);
+        else ctx.moveTo(px, py);
+        pen = true;
+      }
+      colPts = [];
+    };
     for (let i = 0; i < s.ys.length; i += 1) {
       const y = s.ys[i];
       if (typeof y !== 'number' || !Number.isFinite(y) || (logY && y <= 0)) {
+        flush();
         pen = false;
         continue;
       }
       const px = sx(s.xs[i]);
       const py = Math.max(box.y - 1e4, Math.min(box.y + box.h + 1e4, sy(tr(y))));
-      if (pen) ctx.lineTo(px, py);
-      else ctx.moveTo(px, py);
-      pen = true;
+      if (!dense) {
+        if (pen) ctx.lineTo(px, py);
+        else ctx.moveTo(px, py);
+        pen = true;
+        continue;
+      }
+      const c = Math.floor(px);
+      if (c !== col) {
+        flush();
+        col = c;
+      }
+      if (colPts.length < 2) colPts.push([px, py]);
+      else {
+        // keep [first, min, max, last] of the column (in drawing order)
+        colPts.push([px, py]);
+        if (colPts.length > 4) {
+          const inner = colPts.slice(1, -1);
+          let lo = inner[0];
+          let hi = inner[0];
+          for (const q of inner) { if (q[1] < lo[1]) lo = q; if (q[1] > hi[1]) hi = q; }
+          const mid = lo === hi ? [lo] : (inner.indexOf(lo) < inner.indexOf(hi) ? [lo, hi] : [hi, lo]);
+          colPts = [colPts[0], ...mid, colPts[colPts.length - 1]];
+        }
+      }
     }
+    flush();
     ctx.stroke();
   }
   ctx.restore();
@@ -566,3 +630,280 @@ export function drawPath(ctx, view, points, values, color, { current = true, wid
 function clampPx(v) {
   return Math.max(-1e5, Math.min(1e5, v));
 }
+
+/**
+ * Append the new part of an optimizer path to two layers, `halo` (a white casing) and
+ * `ink` (the colour), so that a long path is drawn once, piece by piece, instead of again
+ * at every frame. `state` ({next, last, dashLen, ended}) remembers how far the path is
+ * drawn; pass a fresh {} to start over. Moves shorter than `minGap` pixels are merged
+ * with the next point (the last point is always drawn); a non-finite point ends the path.
+ */
+export function appendPath(halo, ink, view, points, values, style, state, { width = 2.2, minGap = 0.75, dots = false } = {}) {
+  const P = state.last ? [state.last] : [];
+  let k = state.next ?? 0;
+  const end = points.length;
+  for (; k < end && !state.ended; k += 1) {
+    const p = points[k];
+    const x = p?.[0];
+    const y = view.dim === 1 ? values[k] : p?.[1];
+    if (typeof x !== 'number' || typeof y !== 'number' || !Number.isFinite(x) || !Number.isFinite(y)) {
+      state.ended = true;
+      break;
+    }
+    const q = [clampPx(view.sx(x)), clampPx(view.sy(y))];
+    const prev = P.length ? P[P.length - 1] : null;
+    if (prev && !dots && k < end - 1 && Math.abs(q[0] - prev[0]) + Math.abs(q[1] - prev[1]) < minGap) continue;
+    P.push(q);
+  }
+  state.next = k;
+  if (!P.length) return state;
+  const fresh = state.last ? 1 : 0;
+  state.last = P[P.length - 1];
+  const clip = (ctx) => {
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(view.box.x, view.box.y, view.box.w, view.box.h);
+    ctx.clip();
+    ctx.lineJoin = 'round';
+    ctx.lineCap = 'round';
+  };
+  const trace = (ctx) => {
+    ctx.beginPath();
+    ctx.moveTo(P[0][0], P[0][1]);
+    for (let i = 1; i < P.length; i += 1) ctx.lineTo(P[i][0], P[i][1]);
+  };
+  let length = 0;
+  for (let i = 1; i < P.length; i += 1) length += Math.hypot(P[i][0] - P[i - 1][0], P[i][1] - P[i - 1][1]);
+  if (P.length > 1) {
+    clip(halo);
+    trace(halo);
+    halo.strokeStyle = 'rgba(255,255,255,0.85)';
+    halo.lineWidth = width + 2.4;
+    halo.stroke();
+    halo.restore();
+    clip(ink);
+    trace(ink);
+    ink.setLineDash(style.dash || []);
+    ink.lineDashOffset = state.dashLen || 0;
+    ink.strokeStyle = style.color;
+    ink.lineWidth = width;
+    ink.stroke();
+    ink.restore();
+  }
+  state.dashLen = (state.dashLen || 0) + length;
+  if (dots) {
+    clip(ink);
+    ink.fillStyle = style.color;
+    for (let i = fresh; i < P.length; i += 1) {
+      ink.beginPath(); ink.arc(P[i][0], P[i][1], 2.6, 0, 2 * Math.PI); ink.fill();
+    }
+    ink.restore();
+  }
+  return state;
+}
+
+/** An arrow from (x, y) along (dx, dy) pixels, with a white casing; dashed if `dash`. */
+export function arrow(ctx, x, y, dx, dy, color, { width = 2.2, dash = null, head = 8 } = {}) {
+  const len = Math.hypot(dx, dy);
+  if (!(len > 1)) return false;
+  const ux = dx / len;
+  const uy = dy / len;
+  const tx = x + dx;
+  const ty = y + dy;
+  const shape = () => {
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(tx - ux * head * 0.6, ty - uy * head * 0.6);
+  };
+  const tip = () => {
+    ctx.beginPath();
+    ctx.moveTo(tx, ty);
+    ctx.lineTo(tx - ux * head - uy * head * 0.5, ty - uy * head + ux * head * 0.5);
+    ctx.lineTo(tx - ux * head + uy * head * 0.5, ty - uy * head - ux * head * 0.5);
+    ctx.closePath();
+  };
+  ctx.save();
+  ctx.lineCap = 'round';
+  ctx.strokeStyle = '#fff';
+  ctx.lineWidth = width + 2.5;
+  shape(); ctx.stroke();
+  tip(); ctx.lineWidth = 2.5; ctx.stroke();
+  ctx.strokeStyle = color;
+  ctx.fillStyle = color;
+  ctx.lineWidth = width;
+  ctx.setLineDash(dash || []);
+  shape(); ctx.stroke();
+  ctx.setLineDash([]);
+  tip(); ctx.fill();
+  ctx.restore();
+  return true;
+}
+
+/** A short line sample of a path style, as inline SVG (legends). */
+export function styleSwatch(style, width = 26) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('width', String(width));
+  svg.setAttribute('height', '10');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.classList.add('line-swatch');
+  const line = document.createElementNS(ns, 'line');
+  line.setAttribute('x1', '1'); line.setAttribute('y1', '5');
+  line.setAttribute('x2', String(width - 1)); line.setAttribute('y2', '5');
+  line.setAttribute('stroke', style.color);
+  line.setAttribute('stroke-width', '3');
+  line.setAttribute('stroke-linecap', 'butt');
+  if (style.dash && style.dash.length) line.setAttribute('stroke-dasharray', style.dash.join(' '));
+  svg.append(line);
+  return svg;
+}
+
+// ---- update rules as MathML (Chromium renders MathML Core: no script, no network) -----------
+
+const mi = (s) => `<mi>${s}</mi>`;
+const mo = (s) => `<mo>${s}</mo>`;
+const mn = (s) => `<mn>${s}</mn>`;
+const row = (...a) => `<mrow>${a.join('')}</mrow>`;
+const sub = (a, b) => `<msub>${a}${b}</msub>`;
+const sup = (a, b) => `<msup>${a}${b}</msup>`;
+const frac = (a, b) => `<mfrac>${a}${b}</mfrac>`;
+const sqrt = (a) => `<msqrt>${a}</msqrt>`;
+const hat = (a) => `<mover accent="true">${a}<mo>^</mo></mover>`;
+const T = mi('t');
+const TM1 = row(mi('t'), mo('−'), mn('1'));
+const TP1 = row(mi('t'), mo('+'), mn('1'));
+const X1 = sub(mi('x'), TP1);
+const XT = sub(mi('x'), T);
+const GT = sub(mi('g'), T);
+const ETA = mi('η');
+const EPS = mi('ε');
+const eq = (lhs, ...rhs) => row(lhs, mo('='), ...rhs);
+const SYM = {
+  lr: ETA, momentum: mi('μ'), dampening: mi('τ'), beta1: sub(mi('β'), mn('1')), beta2: sub(mi('β'), mn('2')),
+  eps: EPS, alpha: mi('α'), weight_decay: mi('λ'), rho: mi('ρ'), lr_decay: mi('γ'),
+};
+
+/**
+ * The update rule of optimizer `name` with settings `hyper`, in the lecture's notation:
+ * {lines: [MathML rows], settings: [setting names shown], state: {grad, velocity,
+ * second_moment}: the symbol of each readout entry}. Unknown optimizers get the generic
+ * x_{t+1} = x_t + Δx_t (their summary says the rest).
+ */
+export function updateRule(name, hyper = {}) {
+  const h = hyper || {};
+  const decay = Number(h.weight_decay) ? [mo('+'), mi('λ'), XT] : [];
+  const gPlus = decay.length ? row(mo('('), GT, ...decay, mo(')')) : GT;
+  const gSq = sup(gPlus === GT ? GT : row(mo('('), GT, ...decay, mo(')')), mn('2'));
+  const family = { gd: 'sgd', momentum: 'sgd', nesterov: 'sgd' }[name] || name;
+  if (family === 'sgd') {
+    const mu = Number(h.momentum ?? (name === 'sgd' || name === 'gd' ? 0 : 0.9));
+    if (!mu) return { lines: [eq(X1, XT, mo('−'), ETA, gPlus)], settings: ['lr', 'weight_decay'], state: { grad: GT } };
+    const B = (s) => sub(mi('b'), s);
+    const damp = Number(h.dampening) ? row(mo('('), mn('1'), mo('−'), mi('τ'), mo(')')) : '';
+    const nest = name === 'nesterov' || h.nesterov === true;
+    return {
+      lines: [
+        eq(B(T), mi('μ'), B(TM1), mo('+'), damp, gPlus),
+        nest ? eq(X1, XT, mo('−'), ETA, row(mo('('), GT, mo('+'), mi('μ'), B(T), mo(')')))
+          : eq(X1, XT, mo('−'), ETA, B(T)),
+      ],
+      settings: ['lr', 'momentum', 'dampening', 'weight_decay'],
+      state: { grad: GT, velocity: B(T) },
+    };
+  }
+  if (family === 'adagrad') {
+    const S = (s) => sub(mi('s'), s);
+    return {
+      lines: [eq(S(T), S(TM1), mo('+'), gSq),
+        eq(X1, XT, mo('−'), frac(ETA, row(sqrt(S(T)), mo('+'), EPS)), gPlus)],
+      settings: ['lr', 'eps', 'weight_decay'],
+      state: { grad: GT, second_moment: S(T) },
+    };
+  }
+  if (family === 'adagrad_norm') {
+    const B2 = (s) => sup(sub(mi('b'), s), mn('2'));
+    return {
+      lines: [eq(B2(T), B2(TM1), mo('+'), sup(row(mo('‖'), GT, mo('‖')), mn('2'))),
+        eq(X1, XT, mo('−'), frac(ETA, sqrt(row(EPS, mo('+'), B2(T)))), GT)],
+      settings: ['lr', 'eps'],
+      state: { grad: GT, second_moment: B2(T) },
+    };
+  }
+  if (family === 'rmsprop') {
+    const V = (s) => sub(mi('v'), s);
+    return {
+      lines: [eq(V(T), mi('α'), V(TM1), mo('+'), row(mo('('), mn('1'), mo('−'), mi('α'), mo(')')), gSq),
+        eq(X1, XT, mo('−'), frac(ETA, row(sqrt(V(T)), mo('+'), EPS)), gPlus)],
+      settings: ['lr', 'alpha', 'eps', 'weight_decay'],
+      state: { grad: GT, second_moment: V(T) },
+    };
+  }
+  if (['adam', 'adamw', 'nadam', 'adamax', 'radam'].includes(family)) {
+    const M = (s) => sub(mi('m'), s);
+    const V = (s) => sub(mi('v'), s);
+    const B1 = sub(mi('β'), mn('1'));
+    const B2 = sub(mi('β'), mn('2'));
+    const decoupled = family === 'adamw' || h.decoupled_weight_decay === true;
+    const g = decoupled ? GT : gPlus;
+    const gg = decoupled ? sup(GT, mn('2')) : gSq;
+    const step = [mo('−'), ETA, frac(hat(M(T)), row(sqrt(hat(V(T))), mo('+'), EPS))];
+    if (decoupled && Number(h.weight_decay)) step.push(mo('−'), ETA, mi('λ'), XT);
+    return {
+      lines: [
+        eq(M(T), B1, M(TM1), mo('+'), row(mo('('), mn('1'), mo('−'), B1, mo(')')), g),
+        eq(V(T), B2, V(TM1), mo('+'), row(mo('('), mn('1'), mo('−'), B2, mo(')')), gg),
+        row(eq(hat(M(T)), frac(M(T), row(mn('1'), mo('−'), sup(B1, T)))), mo(','), mspace(),
+          eq(hat(V(T)), frac(V(T), row(mn('1'), mo('−'), sup(B2, T))))),
+        eq(X1, XT, ...step),
+      ],
+      settings: ['lr', 'beta1', 'beta2', 'eps', 'weight_decay'],
+      state: { grad: GT, velocity: M(T), second_moment: V(T) },
+      variant: family !== 'adam' && family !== 'adamw',
+    };
+  }
+  return {
+    lines: [eq(X1, XT, mo('+'), row(mi('Δ'), XT))],
+    settings: ['lr'],
+    state: { grad: GT },
+    variant: true,
+  };
+}
+
+function mspace() {
+  return '<mspace width="1em"></mspace>';
+}
+
+/** The MathML of setting `key` (η, β₁, ...) or of a readout symbol. */
+export function settingSymbol(key) {
+  return SYM[key] || mi(key.replace(/[^a-z0-9_]/gi, ''));
+}
+
+/** A block <math> element holding one MathML row (strings from updateRule). */
+export function mathElement(content, { display = 'block', label = '' } = {}) {
+  const m = document.createElementNS('http://www.w3.org/1998/Math/MathML', 'math');
+  m.setAttribute('display', display);
+  if (label) m.setAttribute('aria-label', label);
+  m.innerHTML = content;
+  return m;
+}
+
+/** A number as MathML (<mn>, with a minus sign as <mo>); vectors as (a, b). */
+export function mathNumber(v, digits = 4) {
+  const one = (x) => {
+    if (x === null || x === undefined || !Number.isFinite(Number(x))) return mi('—');
+    const n = Number(x);
+    const a = Math.abs(n);
+    let s = a !== 0 && (a >= 1e4 || a < 1e-3) ? a.toExponential(2).replace('e+', 'e') : String(Number(a.toPrecision(digits)));
+    s = s.replace(/e(-?)(\d+)$/, (_, sign, e) => `×10^${sign}${e}`);
+    const m = /^(.*)×10\^(-?\d+)$/.exec(s);
+    const body = m ? row(mn(m[1]), mo('×'), sup(mn('10'), mn(m[2].replace('-', '−')))) : mn(s);
+    return n < 0 ? row(mo('−'), body) : body;
+  };
+  if (Array.isArray(v)) {
+    if (v.length === 1) return one(v[0]);
+    return row(mo('('), ...v.map((x, i) => (i ? mo(',') : '') + one(x)), mo(')'));
+  }
+  return one(v);
+}
+
+export const MATH = { eq, row, mo, mi, mn, sub, sup };

@@ -3,8 +3,12 @@
 import {
   el, fmt, fmtVec, numberControl, selectControl, hyperControls, specDefaults, statusText, badge,
 } from './controls.js';
-import { fitCanvas, drawSurface, drawPath, drawMarkers, lineChart, cross } from './draw.js';
-import { colorForId } from './state.js';
+import {
+  fitCanvas, drawSurface, drawMarkers, lineChart, cross, appendPath, arrow, pathStyleForId, styleSwatch,
+  updateRule, settingSymbol, mathElement, mathNumber, MATH,
+} from './draw.js';
+
+const colorForId = (id) => pathStyleForId(id).color;
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,6 +32,11 @@ export function createRace(app) {
   let lastGood = null; // the last config the server accepted
   let fallback = false; // the last race.start re-sent lastGood after a refusal
   let refused = false; // the server refused the controls and there was nothing to go back to
+  let hold = false; // paused: frames already on their way are kept aside, not shown
+  let held = []; // those frames, applied (in order) before the next step or play
+  let layers = null; // {halo, ink, key}: the paths drawn so far, appended to frame by frame
+  let selected = null; // the optimizer whose update rule is shown
+  let showArrows = false; // gradient and step arrows at the current points
 
   const st = () => app.state.race;
   const registry = () => app.registry;
@@ -74,10 +83,11 @@ export function createRace(app) {
     runs.clear();
     lastStep = -1;
     done = false;
+    layers = null;
     app.debug.runs = {};
     for (const o of st().optimizers) {
       runs.set(o.id, {
-        id: o.id, label: o.name, optimizer: o.name, points: [], values: [], status: null,
+        id: o.id, label: o.name, optimizer: o.name, points: [], values: [], xs: [], status: null,
         nit: 0, message: '', readout: null,
       });
     }
@@ -93,6 +103,8 @@ export function createRace(app) {
     clearTimeout(timer);
     timer = null;
     if (!app.registry) return;
+    hold = false;
+    held = [];
     clearRuns();
     playing = Boolean(autoplay);
     st().autoplay = playing;
@@ -168,6 +180,7 @@ export function createRace(app) {
       start(true);
       return;
     }
+    release();
     playing = true;
     st().autoplay = true;
     app.changed();
@@ -175,8 +188,19 @@ export function createRace(app) {
     updateButtons();
   }
 
+  /** Show the frames that arrived after the pause (they continue the paths). */
+  function release() {
+    hold = false;
+    const frames = held;
+    held = [];
+    for (const msg of frames) applyFrame(msg);
+    if (frames.length) afterFrames();
+  }
+
   function pause() {
     playing = false;
+    hold = true; // from now on nothing moves: late frames wait for the next step or play
+    app.debug.racePausedAt = Object.fromEntries([...runs].map(([id, r]) => [id, r.points.length]));
     st().autoplay = false;
     app.changed();
     if (timer) {
@@ -191,6 +215,7 @@ export function createRace(app) {
 
   function step() {
     if (!started || timer) start(false);
+    release();
     playing = false;
     st().autoplay = false;
     app.changed();
@@ -204,6 +229,8 @@ export function createRace(app) {
       return;
     }
     clearRuns();
+    hold = false;
+    held = [];
     app.send({ type: 'race.control', action: 'reset' });
     app.send({ type: 'race.control', action: 'pause' });
     playing = false;
@@ -378,6 +405,8 @@ export function createRace(app) {
     }));
     root.append(runSec);
     app.fieldErrors.rebuilt('race');
+    renderLegend();
+    renderRule();
   }
 
   /**
@@ -477,19 +506,37 @@ export function createRace(app) {
 
   function onFrame(msg) {
     if (awaiting) return;
+    if (hold) { // paused: nothing arrives on screen after the pause
+      held.push(msg);
+      app.debug.raceHeld = held.length;
+      return;
+    }
+    applyFrame(msg);
+    afterFrames();
+  }
+
+  function applyFrame(msg) {
     app.debug.frames.race += 1;
+    const now = performance.now();
+    const speed = app.debug.raceSpeed || (app.debug.raceSpeed = { frames: 0, first: now, last: now, step0: msg.step ?? 0, step: 0 });
+    speed.frames += 1;
+    speed.last = now;
+    speed.step = msg.step ?? speed.step;
     if (typeof msg.step === 'number' && msg.step < lastStep) clearRuns();
     lastStep = typeof msg.step === 'number' ? msg.step : lastStep + 1;
     for (const r of msg.runs || []) {
       let run = runs.get(r.id);
       if (!run) {
-        run = { id: r.id, points: [], values: [], status: null, nit: 0, message: '', readout: null };
+        run = { id: r.id, points: [], values: [], xs: [], status: null, nit: 0, message: '', readout: null };
         runs.set(r.id, run);
       }
       run.optimizer = r.optimizer ?? run.optimizer;
       run.label = r.label ?? run.label ?? r.optimizer;
       for (const p of r.points || []) run.points.push(p);
-      for (const v of r.values || []) run.values.push(v);
+      for (const v of r.values || []) {
+        run.xs.push(run.values.length);
+        run.values.push(v);
+      }
       run.status = r.status;
       run.nit = r.nit;
       run.message = r.message || '';
@@ -505,8 +552,12 @@ export function createRace(app) {
       playing = false;
     }
     app.debug.race = { step: lastStep, done };
+  }
+
+  function afterFrames() {
     updateButtons();
     renderReadout();
+    renderRule();
     scheduleDraw();
   }
 
@@ -524,12 +575,22 @@ export function createRace(app) {
   function canvasSize() {
     const wrap = $('race-canvas-wrap');
     const w = Math.max(280, wrap.clientWidth);
-    const h = Math.round(Math.min(Math.max(300, w * 0.78), Math.max(360, window.innerHeight - 230)));
+    const h = Math.round(Math.min(Math.max(300, w * 0.78), app.mapHeight(360, 230)));
     return { w, h };
+  }
+
+  function makeLayer(w, h, dpr) {
+    const c = document.createElement('canvas');
+    c.width = Math.round(w * dpr);
+    c.height = Math.round(h * dpr);
+    const ctx = c.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return { canvas: c, ctx };
   }
 
   function draw() {
     if (!app.isVisible('race')) return;
+    const t0 = performance.now();
     const canvas = $('race-canvas');
     const { w, h } = canvasSize();
     const dpr = window.devicePixelRatio || 1;
@@ -542,6 +603,7 @@ export function createRace(app) {
       bctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       if (surface) view = drawSurface(bctx, box, surface);
       else view = null;
+      layers = null;
     }
     const { ctx } = fitCanvas(canvas, w, h);
     ctx.save();
@@ -557,14 +619,36 @@ export function createRace(app) {
       ctx.fillText(words, w / 2, h / 2);
       return;
     }
+    // the paths: only their new points are drawn, onto layers kept between frames
+    if (!layers) {
+      layers = { halo: makeLayer(w, h, dpr), ink: makeLayer(w, h, dpr), state: new Map() };
+    }
+    const width = presentation() ? 3.4 : 2.2;
+    for (const o of st().optimizers) {
+      const run = runs.get(o.id);
+      if (!run || !run.points.length) continue;
+      let state = layers.state.get(o.id);
+      if (!state) { state = {}; layers.state.set(o.id, state); }
+      appendPath(layers.halo.ctx, layers.ink.ctx, view, run.points, run.values, pathStyleForId(o.id), state,
+        { width, dots: view.dim === 1 });
+    }
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(layers.halo.canvas, 0, 0);
+    ctx.drawImage(layers.ink.canvas, 0, 0);
+    ctx.restore();
     let anyPoints = false;
+    let arrows = 0;
     for (const o of st().optimizers) {
       const run = runs.get(o.id);
       if (!run || !run.points.length) continue;
       anyPoints = true;
-      drawPath(ctx, view, run.points, run.values, colorForId(o.id), { dots: view.dim === 1 });
-      if (run.status === 'diverged') markDiverged(ctx, run, colorForId(o.id));
+      const style = pathStyleForId(o.id);
+      markers(ctx, run, style.color);
+      if (run.status === 'diverged') markDiverged(ctx, run, style.color);
+      if (showArrows) arrows += drawArrows(ctx, run, style.color);
     }
+    app.debug.raceArrows = { shown: showArrows, count: arrows };
     drawMarkers(ctx, view, surface);
     if (!anyPoints) {
       const s0 = st().start || surface.start;
@@ -593,6 +677,99 @@ export function createRace(app) {
       ctx.restore();
     }
     drawLoss();
+    const ms = performance.now() - t0;
+    const d = app.debug.raceDraw || (app.debug.raceDraw = { count: 0, max: 0, total: 0 });
+    d.count += 1;
+    d.total += ms;
+    if (ms > d.max) d.max = ms;
+  }
+
+  function presentation() {
+    return document.body.classList.contains('present');
+  }
+
+  /** A point of a run in pixels (1-D: at (x, f(x))), or null when not finite. */
+  function px(run, k) {
+    const p = run.points[k];
+    const x = p?.[0];
+    const y = view.dim === 1 ? run.values[k] : p?.[1];
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return null;
+    return [Math.max(-1e5, Math.min(1e5, view.sx(x))), Math.max(-1e5, Math.min(1e5, view.sy(y)))];
+  }
+
+  /** Start and current markers (and dots on a short path), redrawn every frame. */
+  function markers(ctx, run, color) {
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(view.box.x, view.box.y, view.box.w, view.box.h);
+    ctx.clip();
+    const n = run.points.length;
+    if (n < 60 && view.dim === 2) {
+      ctx.fillStyle = color;
+      for (let k = 0; k < n; k += 1) {
+        const q = px(run, k);
+        if (q) { ctx.beginPath(); ctx.arc(q[0], q[1], 1.8, 0, 2 * Math.PI); ctx.fill(); }
+      }
+    }
+    const s = px(run, 0);
+    if (s) {
+      ctx.beginPath();
+      ctx.arc(s[0], s[1], 4, 0, 2 * Math.PI);
+      ctx.fillStyle = '#fff';
+      ctx.fill();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = color;
+      ctx.stroke();
+    }
+    const c = lastFinite(run);
+    if (c !== null && run.status !== 'diverged') {
+      const q = px(run, c);
+      ctx.beginPath();
+      ctx.arc(q[0], q[1], presentation() ? 8 : 6, 0, 2 * Math.PI);
+      ctx.fillStyle = color;
+      ctx.fill();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = '#fff';
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  function lastFinite(run) {
+    for (let k = run.points.length - 1; k >= 0; k -= 1) if (px(run, k)) return k;
+    return null;
+  }
+
+  /**
+   * Two arrows at the current point: -grad f(x_t) (dashed, where plain gradient descent
+   * would go) and the step the optimizer just took, x_t - x_{t-1} (solid: its update
+   * direction, momentum and scaling included). Both are drawn 46 px long (directions):
+   * their sizes differ by orders of magnitude between optimizers.
+   */
+  function drawArrows(ctx, run, color) {
+    const k = lastFinite(run);
+    if (k === null || view.dim !== 2 || run.status === 'diverged') return 0;
+    const q = px(run, k);
+    const L = 46;
+    let n = 0;
+    const g = run.readout?.grad;
+    if (g && g.length === 2 && Number.isFinite(g[0]) && Number.isFinite(g[1])) {
+      // a direction in data units becomes one in pixels through the map's scales
+      const dx = view.sx(-g[0]) - view.sx(0);
+      const dy = view.sy(-g[1]) - view.sy(0);
+      const len = Math.hypot(dx, dy);
+      if (len > 0 && arrow(ctx, q[0], q[1], (dx / len) * L, (dy / len) * L, color, { dash: [4, 3], width: 1.8 })) n += 1;
+    }
+    if (k > 0) {
+      const p0 = px(run, k - 1);
+      if (p0) {
+        const dx = q[0] - p0[0];
+        const dy = q[1] - p0[1];
+        const len = Math.hypot(dx, dy);
+        if (len > 1e-9 && arrow(ctx, q[0], q[1], (dx / len) * L, (dy / len) * L, color, { width: 2.6 })) n += 1;
+      }
+    }
+    return n;
   }
 
   function markDiverged(ctx, run, color) {
@@ -615,7 +792,8 @@ export function createRace(app) {
     for (const o of st().optimizers) {
       const run = runs.get(o.id);
       if (!run) continue;
-      series.push({ color: colorForId(o.id), xs: run.values.map((_, k) => k), ys: run.values });
+      const style = pathStyleForId(o.id);
+      series.push({ color: style.color, dash: style.dash, xs: run.xs, ys: run.values, label: o.name });
     }
     // a diverged run would squash the others against the axis: keep the scale on the rest
     let hi = -Infinity;
@@ -627,6 +805,77 @@ export function createRace(app) {
       logY: 'auto', xLabel: 'step t', yLabel: 'f(x_t)', height: 220, empty: 'press play',
       yClipHigh: Number.isFinite(hi) ? hi : null,
     });
+  }
+
+  // ---- legend and update rule ---------------------------------------------------------------
+
+  /** One legend entry per optimizer (its line style and name); a click selects its rule. */
+  function renderLegend() {
+    const host = $('race-loss-legend');
+    if (!host) return;
+    const s = st();
+    if (!s.optimizers.some((o) => o.id === selected)) selected = s.optimizers[0]?.id ?? null;
+    host.replaceChildren(...s.optimizers.map((o) => {
+      const run = runs.get(o.id);
+      const lr = o.hyper?.lr;
+      const text = `${o.name}${lr !== undefined ? ` η=${fmt(lr, 3)}` : ''}`;
+      return el('li', {},
+        el('button', {
+          type: 'button', class: 'legend-entry', 'data-testid': `race-legend-${o.id}`, 'data-id': o.id,
+          'aria-pressed': String(o.id === selected), title: `show the update rule of ${o.name} (${o.id})${run?.label ? `: ${run.label}` : ''}`,
+          onclick: () => { selected = o.id; renderLegend(); renderRule(); },
+        }, styleSwatch(pathStyleForId(o.id)), el('span', {}, text)));
+    }));
+  }
+
+  function renderRule() {
+    const host = $('race-rule-body');
+    if (!host) return;
+    const o = st().optimizers.find((x) => x.id === selected) || st().optimizers[0];
+    if (!o) { host.replaceChildren(); return; }
+    const spec = optimizerSpec(o.name);
+    const hyper = { ...specDefaults(spec?.hyperparameters), ...o.hyper };
+    const rule = updateRule(o.name, hyper);
+    const run = runs.get(o.id);
+    const rd = run?.readout || {};
+    const title = $('race-rule-title');
+    if (title) {
+      title.replaceChildren(el('span', { class: 'swatch', style: `background:${colorForId(o.id)}` }),
+        ` ${o.name} `, el('span', { class: 'muted' }, `(${o.id})`));
+    }
+    const settings = rule.settings.filter((k) => k in hyper && (k === 'lr' || Number(hyper[k]) !== 0 || k.startsWith('beta')));
+    const now = [];
+    for (const [key, sym] of Object.entries(rule.state)) {
+      const v = key === 'grad' ? rd.grad : rd[key];
+      if (v !== undefined && v !== null) now.push(MATH.row(sym, MATH.mo('='), mathNumber(v)));
+    }
+    const k = run ? lastIndex(run) : -1;
+    if (k > 0) {
+      const a = run.points[k - 1];
+      const b = run.points[k];
+      const dx = b.map((v, i) => (Number.isFinite(v) && Number.isFinite(a[i]) ? v - a[i] : null));
+      now.push(MATH.row(MATH.mi('Δ'), MATH.sub(MATH.mi('x'), MATH.mi('t')), MATH.mo('='), mathNumber(dx)));
+    }
+    const step = run ? run.nit : 0;
+    const parts = [
+      ...rule.lines.map((line) => mathElement(line, { label: 'update rule' })),
+    ];
+    if (rule.variant && spec?.summary) parts.push(el('p', { class: 'help' }, spec.summary));
+    parts.push(el('div', { class: 'rule-numbers', 'data-testid': 'race-rule-settings' },
+      ...settings.map((key) => mathElement(MATH.row(settingSymbol(key), MATH.mo('='), mathNumber(hyper[key])),
+        { display: 'inline', label: key }))));
+    parts.push(el('p', { class: 'rule-now muted' }, `at step t = ${step}:`));
+    parts.push(el('div', { class: 'rule-numbers', 'data-testid': 'race-rule-now' },
+      ...now.map((m) => mathElement(m, { display: 'inline' }))));
+    host.replaceChildren(...parts);
+    app.debug.raceRule = { id: o.id, optimizer: o.name, step, grad: rd.grad ?? null };
+  }
+
+  function lastIndex(run) {
+    for (let k = run.points.length - 1; k >= 0; k -= 1) {
+      if (run.points[k] && run.points[k].every((v) => Number.isFinite(v))) return k;
+    }
+    return -1;
   }
 
   // ---- readout table --------------------------------------------------------------------------
@@ -654,6 +903,7 @@ export function createRace(app) {
         el('td', { class: 'num' }, fmtVec(rd.effective_lr))));
     }
     body.replaceChildren(...rows);
+    renderLegend();
   }
 
   // ---- canvas interaction ---------------------------------------------------------------------
@@ -662,8 +912,9 @@ export function createRace(app) {
     if (!view) return null;
     const canvas = $('race-canvas');
     const rect = canvas.getBoundingClientRect();
-    const px = ev.clientX - rect.left;
-    const py = ev.clientY - rect.top;
+    const zoom = canvas.currentCSSZoom || 1; // presentation mode zooms the map's box
+    const px = (ev.clientX - rect.left) / zoom;
+    const py = (ev.clientY - rect.top) / zoom;
     const b = view.box;
     if (px < b.x || px > b.x + b.w || py < b.y || py > b.y + b.h) return null;
     return { px, py, x: view.ix(px), y: view.iy(py) };
@@ -693,6 +944,11 @@ export function createRace(app) {
       scheduleDraw();
     });
     canvas.addEventListener('mouseleave', () => { hover = null; scheduleDraw(); });
+    const arrowsBox = $('race-arrows');
+    if (arrowsBox) {
+      showArrows = arrowsBox.checked;
+      arrowsBox.addEventListener('change', () => { showArrows = arrowsBox.checked; scheduleDraw(); });
+    }
     $('race-play').addEventListener('click', play);
     $('race-pause').addEventListener('click', pause);
     $('race-step').addEventListener('click', step);
