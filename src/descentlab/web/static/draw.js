@@ -394,6 +394,7 @@ export function lineChart(canvas, series, opts = {}) {
     ctx.fillText(opts.empty, box.x + box.w / 2, box.y + box.h / 2);
     ctx.restore();
   }
+  return { logY, any };
 }
 
 /** A five-pointed star (a known minimum). */

@@ -3,8 +3,10 @@
 import {
   el, fmt, selectControl, numberControl, hyperControls, specDefaults, badge, refuse,
 } from './controls.js';
-import { fitCanvas, drawSurface, drawPath, drawMarkers, cross, lineChart } from './draw.js';
-import { PALETTE } from './state.js';
+import {
+  fitCanvas, drawSurface, drawPath, drawMarkers, cross, lineChart, pathStyle, styleSwatch,
+  updateRule, mathElement,
+} from './draw.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -157,7 +159,7 @@ export function createLr(app) {
     const ospec = optimizerSpec(s.optimizer);
     if (ospec) {
       opt.append(hyperControls(ospec.hyperparameters, { ...specDefaults(ospec.hyperparameters), ...s.hyper },
-        (k, v) => { s.hyper[k] = v; rerun(); }, 'lr-hp', { primary: [], skip: ['lr'], field: 'hyper' }));
+        (k, v) => { s.hyper[k] = v; renderRule(); rerun(); }, 'lr-hp', { primary: [], skip: ['lr'], field: 'hyper' }));
     }
     root.append(opt);
 
@@ -192,6 +194,7 @@ export function createLr(app) {
     }));
     root.append(exp);
     app.fieldErrors.rebuilt('lr');
+    renderRule();
   }
 
   function onSurface(msg) {
@@ -226,8 +229,12 @@ export function createLr(app) {
     host.replaceChildren(...lrs.map((lr, i) => {
       const r = result ? result.runs[i] : null;
       const out = r ? lrOutcome(r) : { kind: 'idle', text: started ? 'running…' : 'press Run' };
-      return el('figure', { class: `lr-panel lr-${out.kind}`, 'data-testid': `lr-panel-${i}` },
-        el('figcaption', {}, el('span', { class: 'eta' }, `η = ${fmt(lr, 4)}`),
+      const style = pathStyle(i);
+      return el('figure', {
+        class: `lr-panel lr-${out.kind}`, 'data-testid': `lr-panel-${i}`, style: `--c: ${style.color}`,
+        'data-color': style.color,
+      },
+        el('figcaption', {}, el('span', { class: 'eta' }, styleSwatch(style), `η = ${fmt(lr, 4)}`),
           badge(out.kind === 'oscillating' ? 'oscillating' : r?.status, out.text, `lr-status-${i}`)),
         el('canvas', { class: 'lr-canvas', 'data-index': i }),
         el('div', { class: 'lr-foot muted' }, r && r.values && r.values.length
@@ -265,7 +272,7 @@ export function createLr(app) {
       const view = drawSurface(ctx, box, surface, { levels: 10, markers: true });
       const r = result?.runs?.[i];
       if (!r) return;
-      const color = PALETTE[i % PALETTE.length];
+      const { color } = pathStyle(i);
       drawPath(ctx, view, r.points || [], r.values || [], color, { dots: true, width: 1.6 });
       drawMarkers(ctx, view, surface);
       if (r.status === 'diverged') {
@@ -276,7 +283,7 @@ export function createLr(app) {
           if (Number.isFinite(x) && Number.isFinite(y)) {
             const px = Math.max(box.x + 6, Math.min(box.x + box.w - 6, view.sx(x)));
             const py = Math.max(box.y + 6, Math.min(box.y + box.h - 6, view.sy(y)));
-            cross(ctx, px, py, 6, '#e03131', 3);
+            cross(ctx, px, py, 6, color, 3);
             break;
           }
         }
@@ -287,7 +294,7 @@ export function createLr(app) {
   function drawChart() {
     const runs = result?.runs || [];
     const series = runs.map((r, i) => ({
-      color: PALETTE[i % PALETTE.length], xs: (r.values || []).map((_, k) => k), ys: r.values || [],
+      ...pathStyle(i), xs: (r.values || []).map((_, k) => k), ys: r.values || [],
     }));
     // keep the axis on the runs that stay on the chart: a diverging run would flatten the rest
     let hi = -Infinity;
@@ -295,12 +302,34 @@ export function createLr(app) {
       if (r.status === 'diverged') continue;
       for (const v of r.values || []) if (Number.isFinite(v) && v > hi) hi = v;
     }
-    lineChart($('lr-chart'), series, {
+    const drawn = lineChart($('lr-chart'), series, {
       logY: 'auto', xLabel: 'step t', yLabel: 'f(x_t)', height: 220, empty: 'press Run',
       yClipHigh: Number.isFinite(hi) ? hi : null,
     });
-    $('lr-legend').replaceChildren(...runs.map((r, i) => el('span', { class: 'legend-item' },
-      el('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }), ` η = ${fmt(r.lr, 4)}`)));
+    // the caption says the scale the chart has (log only when every value is positive)
+    const note = $('lr-chart-note');
+    const diverging = runs.some((r) => r.status === 'diverged');
+    if (note) {
+      const scale = drawn.logY ? 'log scale' : 'linear scale: some f values are 0 or negative';
+      note.textContent = `(${scale}${diverging ? '; a diverging run leaves the chart' : ''})`;
+      note.dataset.scale = drawn.logY ? 'log' : 'linear';
+    }
+    app.debug.lrChart = { logY: drawn.logY };
+    $('lr-legend').replaceChildren(...runs.map((r, i) => el('span', { class: 'legend-item', 'data-testid': `lr-legend-${i}` },
+      styleSwatch(pathStyle(i)), ` η = ${fmt(r.lr, 4)}`)));
+  }
+
+  /** The heading's equation: the rule of the optimizer the experiment runs. */
+  function renderRule() {
+    const host = $('lr-rule');
+    if (!host) return;
+    const s = st();
+    const spec = optimizerSpec(s.optimizer);
+    const hyper = { ...specDefaults(spec?.hyperparameters), ...s.hyper };
+    const rule = updateRule(s.optimizer, hyper);
+    host.replaceChildren(el('span', { class: 'muted' }, `The same start, the same optimizer (${s.optimizer}), only η changes:`),
+      ...rule.lines.map((line) => mathElement(line, { display: 'inline', label: `update rule of ${s.optimizer}` })));
+    host.dataset.optimizer = s.optimizer;
   }
 
   function attach() {
