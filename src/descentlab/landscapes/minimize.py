@@ -1029,6 +1029,12 @@ def minimize(
     )
     deterministic = batch_size is None and not grad_noise and perturb is None
     _check_real(x0, "x0")
+    if not record and deterministic and jac is None:
+        from descentlab.landscapes._compiled import try_minimize
+
+        compiled = try_minimize(f, x0, optimizer, lr, dict(options))
+        if compiled is not None:
+            return compiled
     if not record and deterministic and np.ndim(x0) == 2 and len(x0) > CHUNK_ROWS:
         return _minimize_in_chunks(f, np.asarray(x0, dtype=np.float64), optimizer, lr, options)
     return Runner(f, x0, optimizer, lr, **options).run().result()

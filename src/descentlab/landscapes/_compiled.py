@@ -1,0 +1,305 @@
+"""Many independent runs of ``minimize`` at compiled speed, when Numba is installed.
+
+``minimize`` with ``record=False`` and no randomness (no ``batch_size``, ``grad_noise`` or
+``perturb``) steps every run the same way as the Runner's NumPy loop; this module runs
+those steps inside one compiled loop instead (``_compiled_kernels.drive``): rows in
+blocks that stay in the CPU cache, blocks in parallel on every core, and per block every
+step at once (update, value and gradient, the stopping and divergence checks), in the
+same order of floating-point operations as the NumPy rules, so that float64 results are
+the same numbers.
+
+It applies to the built-in landscapes whose formula is fixed (a kernel per landscape),
+to formulas (compiled from their checked syntax tree, see ``_codegen.py``, and kept in a
+bounded cache) and to SGD (momentum, Nesterov), Adam, AdamW, RMSprop and AdaGrad; for
+anything else :func:`try_minimize` returns None and the Runner's loop runs as before.
+The switch is the optimizers' fast path (``descentlab.optim.fused.set_fast_path`` or
+``DESCENTLAB_FAST_PATH``): "never" turns it off, "always" uses it whenever it applies,
+"auto" (the default) when the work (runs x steps) repays the compilation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+
+from descentlab.landscapes.base import Landscape
+
+if TYPE_CHECKING:
+    from descentlab.optim import Optimizer
+
+__all__ = ["FORMULA_CACHE_SIZE", "kernel_of", "try_minimize"]
+
+#: in "auto" mode: least runs x steps for a built-in landscape (its kernels are cached on
+#: disk after the first compilation) ...
+MIN_ROW_STEPS = 2_000_000
+#: ... and for a formula, compiled afresh in each process (a few seconds)
+FORMULA_MIN_ROW_STEPS = 50_000_000
+#: rows per block: a block's positions, gradients and optimizer states stay in the cache
+BLOCK_ROWS = 2048
+#: most compiled formulas kept (least recently used dropped first)
+FORMULA_CACHE_SIZE = 32
+#: longest row of a landscape whose value sums over the coordinates
+MAX_DIM = 128
+
+_kernels: Any = None  # None: not tried yet; False: Numba unavailable
+_formulas: OrderedDict[tuple[str, tuple[str, ...]], tuple[Any, Any]] = OrderedDict()
+_lock = threading.Lock()
+
+# the factories' inner functions (module functions.py) -> kernel number
+_BUILTIN = {
+    "rosenbrock.<locals>.value": 0,
+    "_quadratic.<locals>.<lambda>": 1,
+    "double_well.<locals>.<lambda>": 2,
+    "cubic.<locals>.<lambda>": 3,
+    "xcos.<locals>.<lambda>": 4,
+    "saddle.<locals>.<lambda>": 5,
+    "monkey_saddle.<locals>.<lambda>": 6,
+    "beale.<locals>.value": 7,
+    "himmelblau.<locals>.value": 8,
+    "booth.<locals>.value": 9,
+    "goldstein_price.<locals>.value": 10,
+    "six_hump_camel.<locals>.value": 11,
+    "rastrigin.<locals>.value": 12,
+    "ackley.<locals>.value": 13,
+    "styblinski_tang.<locals>.value": 14,
+}
+
+
+def _load() -> Any:
+    global _kernels
+    if _kernels is None:
+        try:
+            from descentlab.landscapes import _compiled_kernels  # imports numba
+        except ImportError:
+            _kernels = False
+        else:
+            _kernels = _compiled_kernels
+    return _kernels
+
+
+def kernel_of(landscape: Landscape) -> tuple[int, np.ndarray] | Any | None:
+    """How to compile ``landscape``: (kernel number, its parameters), a Formula, or None.
+
+    A built-in landscape is recognized by the function its factory in ``functions.py``
+    made (a subclass or a user's Landscape of the same name is not); its parameters are
+    read from that function's closure. A formula landscape gives its checked Formula.
+    """
+    from descentlab.landscapes.formula import Formula
+
+    if type(landscape) is not Landscape:
+        return None
+    fn = landscape._value_fn
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, Formula):
+        vg = landscape._vg_fn
+        if getattr(vg, "__self__", None) is owner and getattr(vg, "__func__", None) is (
+            Formula.value_and_grad
+        ):
+            return owner
+        return None
+    if getattr(fn, "__module__", None) != "descentlab.landscapes.functions":
+        return None
+    kind = _BUILTIN.get(getattr(fn, "__qualname__", ""))
+    if kind is None:
+        return None
+    free = inspect.getclosurevars(fn).nonlocals
+    D = landscape.dim
+    if kind == 0:
+        if D - 1 > MAX_DIM:
+            return None
+        return kind, np.array([free["a"], free["b"]], dtype=np.float64)
+    if kind == 1:
+        scales = np.ascontiguousarray(free["a"], dtype=np.float64)
+        return (kind, scales) if scales.shape == (D,) and D <= MAX_DIM else None
+    if kind in (12, 13, 14) and D > MAX_DIM:
+        return None
+    if kind == 12:
+        A = free["A"]
+        return kind, np.array([A, A * free["dim"], 2 * math.pi * A], dtype=np.float64)
+    if kind == 13:
+        return kind, np.array([free["a"], free["b"], free["c"]], dtype=np.float64)
+    return kind, np.zeros(1)
+
+
+def compiled_formula(formula: Any) -> tuple[Any, Any]:
+    """(value-and-gradient kernel, driver) of a Formula, compiled once per normalized text."""
+    from descentlab.landscapes._codegen import FUNCTION_NAME, formula_key, formula_source
+
+    key = formula_key(formula)
+    with _lock:
+        hit = _formulas.get(key)
+        if hit is not None:
+            _formulas.move_to_end(key)
+            return hit
+    kernels = _load()
+    import numba
+
+    source = formula_source(formula)
+    namespace: dict[str, Any] = {
+        "math": math,
+        "f_sign": kernels.f_sign,
+        "f_sigmoid": kernels.f_sigmoid,
+        "f_softplus": kernels.f_softplus,
+        "f_relu": kernels.f_relu,
+        "f_step": kernels.f_step,
+        "_pow": kernels.f_pow,
+        "_log": kernels.f_log,
+        "_log1p": kernels.f_log1p,
+        "_sqrt": kernels.f_sqrt,
+    }
+    # generated from the checked syntax tree only: numbers, indices and fixed names
+    exec(compile(source, "<descentlab formula>", "exec"), namespace)  # noqa: S102
+    vg = numba.njit(fastmath=False, error_model="numpy", nogil=True)(namespace[FUNCTION_NAME])
+    # the driver's own source, with this kernel in place of the built-in landscapes'
+    scope = dict(vars(kernels))
+    scope["_vg"] = vg
+    exec(compile(inspect.getsource(kernels._drive), kernels.__file__, "exec"), scope)  # noqa: S102
+    drive = numba.njit(fastmath=False, error_model="numpy", nogil=True, parallel=True)(
+        scope["_drive"]
+    )
+    with _lock:
+        _formulas[key] = (vg, drive)
+        while len(_formulas) > FORMULA_CACHE_SIZE:
+            _formulas.popitem(last=False)
+    return vg, drive
+
+
+def _optimizer_args(
+    cls: type, hp: dict[str, Any], steps: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(code, hyperparameters, 1 - beta1^t, sqrt(1 - beta2^t)) of an optimizer, or code -1."""
+    from descentlab import optim
+
+    none = np.zeros(max(steps, 1))
+    if cls is optim.SGD:
+        values = [hp["momentum"], hp["dampening"], hp["weight_decay"], hp["nesterov"]]
+        return 0, np.array([*values, hp["maximize"]], dtype=np.float64), none, none
+    if cls in (optim.Adam, optim.AdamW):
+        beta1, beta2 = float(hp["beta1"]), float(hp["beta2"])
+        w = 1 - beta1
+        decoupled = cls is optim.AdamW or bool(hp.get("decoupled_weight_decay", False))
+        values = [beta2, hp["eps"], hp["weight_decay"], hp["amsgrad"], hp["maximize"]]
+        arr = np.array([*values, decoupled, w, 1 - w, 1 - beta2], dtype=np.float64)
+        ts = range(1, steps + 1)
+        bc1 = np.array([1 - beta1**t for t in ts] or [1.0])
+        bc2 = np.array([(1 - beta2**t) ** 0.5 for t in ts] or [1.0])
+        return 1, arr, bc1, bc2
+    if cls is optim.RMSprop:
+        alpha = float(hp["alpha"])
+        w = 1 - alpha
+        values = [alpha, hp["eps"], hp["weight_decay"], hp["momentum"], hp["centered"]]
+        arr = np.array([*values, hp["maximize"], 1 - alpha, w, 1 - w], dtype=np.float64)
+        return 2, arr, none, none
+    if cls is optim.Adagrad:
+        values = [hp["lr_decay"], hp["weight_decay"], hp["eps"], hp["maximize"]]
+        arr = np.array([*values, hp["initial_accumulator_value"]], dtype=np.float64)
+        return 3, arr, none, none
+    return -1, none, none, none
+
+
+def _fused_optimizer(name: Any) -> bool:
+    from descentlab import optim
+
+    try:
+        cls = optim.get(name).cls
+    except Exception:  # noqa: BLE001 - the Runner reports a bad name
+        return False
+    return cls in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad)
+
+
+def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, Any]) -> Any | None:
+    """``minimize`` of deterministic runs without recording, compiled; None if it does not
+    apply (then the caller runs the Runner's loop)."""
+    from descentlab.landscapes.minimize import MAX_STEPS, RUNNING, Runner, _row_max_abs, _row_norm
+    from descentlab.optim import fused
+    from descentlab.optim.base import _unpacked
+
+    mode = fused.get_fast_path()
+    if mode == "never" or options.get("jac") is not None:
+        return None
+    steps = options.get("steps")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        return None
+    if isinstance(f, Landscape):
+        landscape = f
+    elif isinstance(f, str):
+        from descentlab import landscapes
+
+        try:
+            landscape = landscapes.resolve(f)
+        except Exception:  # noqa: BLE001 - the Runner reports it
+            return None
+    else:
+        return None
+    target = kernel_of(landscape)
+    if target is None or not _fused_optimizer(optimizer):
+        return None
+    formula = not isinstance(target, tuple)
+    if mode == "auto":
+        rows = np.shape(x0)[0] if np.ndim(x0) == 2 else 1
+        if rows * int(steps) < (FORMULA_MIN_ROW_STEPS if formula else MIN_ROW_STEPS):
+            return None
+    kernels = _load()
+    if kernels is False:
+        return None
+    runner = Runner(landscape, x0, optimizer, lr, **options)
+    opt = cast("Optimizer", runner.optimizer)  # elementwise: one optimizer for all rows
+    group = opt.param_groups[0]
+    code, hp, bc1, bc2 = _optimizer_args(
+        type(opt), _unpacked(type(opt).hyperparameters, group), int(steps)
+    )
+    if code < 0 or runner.done:
+        return runner.run().result()
+    if formula:
+        _, drive = compiled_formula(target)
+        kind, lp = 0, np.zeros(1)
+    else:
+        drive = kernels.drive
+        kind, lp = target
+    N, D = runner.n_runs, runner.dim
+    X = runner.param.data
+    runner._f = np.ascontiguousarray(runner._f, dtype=np.float64)
+    runner._g = np.ascontiguousarray(runner._g, dtype=np.float64)
+    runner._gnorm = np.ascontiguousarray(runner._gnorm, dtype=np.float64)
+    lrs = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(group["lr"], dtype=np.float64).reshape(-1), (N,))
+    )
+    before = runner._status.copy()
+    drive(
+        X,
+        runner._f,
+        runner._g,
+        runner._gnorm,
+        runner._status,
+        runner.nit,
+        runner._prev,
+        runner._prev2,
+        np.ascontiguousarray(runner._x_limit, dtype=np.float64),
+        np.ascontiguousarray(runner._f_limit, dtype=np.float64),
+        lrs,
+        kind,
+        lp,
+        code,
+        hp,
+        bc1,
+        bc2,
+        int(steps),
+        runner.tol,
+        BLOCK_ROWS,
+    )
+    if D > 8:  # the Runner sums a longer gradient with einsum; report its norm
+        runner._gnorm = _row_norm(runner._g)
+    diverged = np.flatnonzero((before == RUNNING) & (runner._status == 3))
+    if len(diverged):
+        xmax = _row_max_abs(X)
+        for i in diverged:
+            why = runner._why(int(i), xmax[i])
+            runner._reason[i] = f"diverged at step {runner.nit[i]}: {why}"
+    runner._status[runner._status == RUNNING] = MAX_STEPS  # (none remain: steps is finite)
+    runner.t = runner.epoch = int(runner.nit.max()) if N else 0
+    return runner.result()

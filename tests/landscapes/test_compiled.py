@@ -1,0 +1,195 @@
+"""The compiled path of ``minimize`` (``landscapes/_compiled.py``) against the NumPy path."""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+
+from descentlab import landscapes
+from descentlab.landscapes import FormulaError, minimize, parse_formula
+from descentlab.optim import fused
+
+numba = pytest.importorskip("numba")
+
+from descentlab.landscapes import _codegen, _compiled
+
+FIELDS = ("x", "fun", "jac", "grad_norm", "nit", "status", "success")
+
+
+def both(*args, **kw):
+    before = fused.get_fast_path()
+    try:
+        fused.set_fast_path("never")
+        ref = minimize(*args, record=False, **kw)
+        fused.set_fast_path("always")
+        out = minimize(*args, record=False, **kw)
+    finally:
+        fused.set_fast_path(before)
+    return ref, out
+
+
+def assert_same(ref, out):
+    for key in FIELDS:
+        np.testing.assert_array_equal(np.asarray(out[key]), np.asarray(ref[key]), err_msg=key)
+    assert list(out["message"]) == list(ref["message"])
+    np.testing.assert_array_equal(np.asarray(out["lr"]), np.asarray(ref["lr"]))
+
+
+def starts(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform([-2.0, -1.0], [2.0, 3.0], size=(n, 2))
+
+
+@pytest.mark.parametrize(
+    "optimizer, hp",
+    [
+        ("sgd", {"lr": 1e-3}),
+        ("sgd", {"lr": 1e-3, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+        ("sgd", {"lr": 1e-3, "momentum": 0.5, "dampening": 0.3, "maximize": False}),
+        ("adam", {"lr": 1e-2}),
+        ("adam", {"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True}),
+        (
+            "adam",
+            {"lr": 5e-2, "betas": (0.3, 0.9), "decoupled_weight_decay": True, "weight_decay": 0.5},
+        ),
+        ("adamw", {"lr": 1e-2}),
+        ("rmsprop", {"lr": 1e-3}),
+        ("rmsprop", {"lr": 1e-3, "momentum": 0.9, "centered": True, "weight_decay": 0.01}),
+        ("adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}),
+    ],
+)
+def test_rosenbrock_matches_numpy(optimizer, hp):
+    x0 = starts()
+    x0[0] = [1.0, 1.0]  # converged at once
+    x0[1] = [1e4, 1e4]  # diverges
+    ref, out = both("rosenbrock", x0, optimizer=optimizer, steps=150, tol=1e-3, **hp)
+    assert_same(ref, out)
+
+
+def test_statuses_and_per_run_lr():
+    x0 = starts(40)
+    lr = np.linspace(1e-4, 2e-2, 40)
+    ref, out = both("rosenbrock", x0, optimizer="adam", lr=lr, steps=300, tol=1e-2)
+    assert_same(ref, out)
+    ref, out = both("quadratic", x0, optimizer="sgd", lr=np.linspace(0.01, 1.2, 40), steps=100)
+    assert_same(ref, out)
+    assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())
+
+
+@pytest.mark.parametrize("name", ["booth", "himmelblau", "saddle", "goldstein_price"])
+def test_polynomial_landscapes_match_exactly(name):
+    f = landscapes.get(name)
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(f.bounds[:, 0], f.bounds[:, 1], size=(16, 2))
+    ref, out = both(f, x0, optimizer="sgd", lr=f.lr, steps=50)
+    assert_same(ref, out)
+
+
+def kernels():
+    return _compiled._load()
+
+
+@pytest.mark.parametrize("name", landscapes.names())
+def test_builtin_value_and_grad(name):
+    f = landscapes.get(name)
+    target = _compiled.kernel_of(f)
+    if name in ("eight_points", "linear_regression", "logistic_regression"):
+        assert target is None
+        return
+    assert isinstance(target, tuple)
+    kind, lp = target
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-3, 3, size=(50, f.dim))
+    X[0] = 0.0
+    X[1] = 1e200
+    X[2] = np.nan
+    F, G = np.zeros(len(X)), np.zeros_like(X)
+    kernels().eval_rows(kind, lp, X, F, G)
+    with np.errstate(all="ignore"):
+        fv, g = f.value_and_grad(X)
+    np.testing.assert_allclose(F, fv, rtol=1e-12, atol=0, equal_nan=True)
+    np.testing.assert_allclose(G, g, rtol=1e-12, atol=1e-300, equal_nan=True)
+
+
+FORMULAS = [
+    "x**2 + 3*sin(y)",
+    "(1 - x)^2 + 100*(y - x^2)^2",
+    "sqrt(x**2 + y**2) + abs(x) - max(x, y) * min(x, 2)",
+    "exp(-x*y) / (1 + x**2) + log(1 + y**2) + tanh(x) * sigmoid(y)",
+    "softplus(x) + relu(y) + arctan(x*y) + cosh(x/3) - sinh(y/4) + log1p(x**2)",
+    "x**0.5 + y**3 + x**y + 2**x + x**-1 + pi*e",
+]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_formula_value_and_grad(text):
+    formula = parse_formula(text)
+    vg, _ = _compiled.compiled_formula(formula)
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-3, 3, size=(60, formula.dim))
+    X[0] = 0.0
+    X[1] = 1e300
+    F, G = np.zeros(len(X)), np.zeros_like(X)
+    for i in range(len(X)):
+        F[i] = vg(0, np.zeros(1), X, G, i)
+    fv, g = formula.value_and_grad(X)
+    np.testing.assert_allclose(F, fv, rtol=1e-12, atol=0, equal_nan=True)
+    np.testing.assert_allclose(G, g, rtol=1e-12, atol=1e-300, equal_nan=True)
+
+
+def test_formula_minimize_and_cache():
+    text = "(1 - x)^2 + 100*(y - x^2)^2"
+    ref, out = both(text, starts(), optimizer="adam", lr=1e-2, steps=100, tol=1e-6)
+    assert_same(ref, out)
+    first = _compiled.compiled_formula(parse_formula(text))
+    assert _compiled.compiled_formula(parse_formula(" (1-x)**2 + 100*(y-x**2)**2")) is first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",
+        "x.__class__",
+        "(lambda: 1)()",
+        "x[0]",
+        "'a' + x",
+        "open('f')",
+        "x if y else 1",
+    ],
+)
+def test_injection_is_refused_before_codegen(text, monkeypatch):
+    seen = []
+    monkeypatch.setattr(_codegen, "formula_source", lambda f: seen.append(f) or "")
+    with pytest.raises(ValueError):  # FormulaError, or not a formula at all
+        minimize(text, [[1.0, 1.0]], optimizer="adam", record=False)
+    with pytest.raises(FormulaError):
+        parse_formula(text)
+    assert not seen
+
+
+def test_generated_source_has_only_whitelisted_names():
+    source = _codegen.formula_source(parse_formula("sin(x) ** 2 + 1e-3 * y / (1 + exp(x))"))
+    tree = ast.parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    allowed = {"x", "g", "i", "math", "_pow", "_log", "_sqrt", "_log1p"}
+    assert {n for n in names if not n.startswith("v")} <= allowed | {
+        "f_sign",
+        "f_sigmoid",
+        "f_softplus",
+        "f_relu",
+        "f_step",
+    }
+    assert not any(
+        isinstance(n, ast.Attribute) and n.value.id != "math"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+    )
+
+
+def test_not_applicable_falls_back():
+    assert _compiled.kernel_of(landscapes.from_function(lambda x: (x**2).sum(-1), dim=2)) is None
+    assert _compiled.kernel_of(landscapes.get("rosenbrock").with_penalty(l2=0.1)) is None
+    ref, out = both("rosenbrock", starts(8), optimizer="lion", lr=1e-3, steps=20)
+    assert_same(ref, out)
