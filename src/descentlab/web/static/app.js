@@ -40,6 +40,7 @@ const app = {
   isVisible: (tab) => app.state.tab === tab,
   requestSurface,
   expectSurface,
+  mapHeight,
 };
 
 const fieldErrors = createFieldErrors((tab) => $(`panel-${tab}`));
@@ -139,7 +140,22 @@ function requestSurface(tab, req) {
 function routeSurface(msg) {
   const target = pendingSurfaces.length ? pendingSurfaces.shift() : 'race';
   if (target === 'lr') lr.onSurface(msg);
-  else race.onSurface(msg);
+  else {
+    raceDim = msg.dim === 1 ? 1 : 2;
+    race.onSurface(msg);
+    labelFormula();
+  }
+}
+
+// The formula box says f(x) = for a 1-D landscape, f(x, y) = for a 2-D one (the surface
+// tells which; a rebuilt box keeps the last answer's).
+let raceDim = 2;
+function labelFormula() {
+  const label = document.querySelector('label[for="race-formula"]');
+  const words = raceDim === 1 ? 'f(x) =' : 'f(x, y) =';
+  if (label && label.textContent !== words) label.textContent = words;
+  const input = $('race-formula');
+  if (input) input.setAttribute('aria-label', `formula of ${words.replace(' =', '')}`);
 }
 
 function dropExpected(request) {
@@ -211,6 +227,7 @@ function activate(tab, { force = false } = {}) {
     $(`panel-${t}`).hidden = t !== tab;
   }
   document.body.dataset.tab = tab;
+  $('btn-drawer').setAttribute('aria-controls', `${tab}-controls`);
   if (changed || force) scheduleHash();
   if (app.registry && app.connected && !startedTabs.has(tab)) startTab(tab);
   tabs[tab].draw();
@@ -342,6 +359,69 @@ async function copyLink() {
   }
 }
 
+// ---- presentation mode and the header's menu ----------------------------------------------------
+
+/** ?present=1 in the address: kept by Copy link (stateUrl keeps the query). */
+function presentFromUrl() {
+  const v = new URLSearchParams(window.location.search).get('present');
+  return v !== null && !['0', 'false', 'no', 'off'].includes(v.toLowerCase());
+}
+
+function setPresent(on) {
+  document.body.classList.toggle('present', on);
+  $('btn-present').setAttribute('aria-pressed', String(on));
+  $('btn-present').title = on ? 'leave presentation mode'
+    : 'presentation mode: the map as large as the screen, larger type, settings in a drawer (also ?present=1 in the link)';
+  debug.present = on;
+  const url = new URL(window.location.href);
+  if (on) url.searchParams.set('present', '1');
+  else url.searchParams.delete('present');
+  if (url.href !== window.location.href) history.replaceState(null, '', url.href);
+  if (!on) setDrawer(false);
+  redrawSoon();
+}
+
+function setDrawer(open, { focus = false } = {}) {
+  const wasOpen = document.body.classList.contains('drawer-open');
+  document.body.classList.toggle('drawer-open', open);
+  const btn = $('btn-drawer');
+  btn.setAttribute('aria-expanded', String(open));
+  btn.setAttribute('aria-controls', `${app.state.tab}-controls`);
+  debug.drawer = open;
+  if (open && focus) {
+    const first = $(`${app.state.tab}-controls`).querySelector('select, input, button, textarea');
+    if (first) first.focus({ preventScroll: true });
+  } else if (!open && wasOpen && document.activeElement && document.activeElement.closest('.controls, .side')) {
+    btn.focus();
+  }
+}
+
+function setMenu(open) {
+  document.body.classList.toggle('menu-open', open);
+  $('btn-menu').setAttribute('aria-expanded', String(open));
+}
+
+/**
+ * The height a tab's map may take (CSS px of the map's own, possibly zoomed, box): the
+ * window below the map's top in presentation mode, else the window less `reserve`, at least
+ * `min`. race.js and train.js size their canvases with it.
+ */
+function mapHeight(min, reserve) {
+  if (!document.body.classList.contains('present')) return Math.max(min, window.innerHeight - reserve);
+  const wrap = document.querySelector(`#panel-${app.state.tab} .canvas-card`);
+  if (!wrap) return Math.max(min, window.innerHeight - reserve);
+  const zoom = wrap.currentCSSZoom || 1;
+  const top = wrap.getBoundingClientRect().top + window.scrollY; // zoomed px from the page's top
+  const room = (window.innerHeight - top - 30 * zoom) / zoom; // the caption's line stays in view
+  return Math.max(200, Math.floor(room));
+}
+
+let redrawTimer = null;
+function redrawSoon() {
+  clearTimeout(redrawTimer);
+  redrawTimer = setTimeout(() => tabs[app.state.tab].draw(), 30);
+}
+
 // ---- wiring -----------------------------------------------------------------------------------
 
 function attach() {
@@ -374,10 +454,21 @@ function attach() {
       } else showError(message);
     });
   }
+  $('btn-present').addEventListener('click', () => setPresent(!document.body.classList.contains('present')));
+  $('btn-drawer').addEventListener('click', () => setDrawer(!document.body.classList.contains('drawer-open'), { focus: true }));
+  $('btn-menu').addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    setMenu(!document.body.classList.contains('menu-open'));
+  });
+  $('header-actions').addEventListener('click', () => setMenu(false));
+  document.addEventListener('click', (ev) => {
+    if (document.body.classList.contains('menu-open') && !ev.target.closest('#header-actions')) setMenu(false);
+  });
   $('btn-copy-link').addEventListener('click', copyLink);
   $('btn-export-python').addEventListener('click', exportPython);
   $('btn-export-json').addEventListener('click', exportJson);
   $('btn-import-json').addEventListener('click', importJson);
+  new MutationObserver(labelFormula).observe($('race-controls'), { childList: true });
   race.attach();
   train.attach();
   lr.attach();
@@ -395,6 +486,12 @@ function attach() {
     }
   });
   document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !$('dialog').open) {
+      if (document.body.classList.contains('menu-open')) setMenu(false);
+      if (document.body.classList.contains('drawer-open')) setDrawer(false);
+    }
+  });
+  document.addEventListener('keydown', (ev) => {
     const tag = (ev.target && ev.target.tagName) || '';
     if (['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON'].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if ($('dialog').open) return;
@@ -409,6 +506,7 @@ function attach() {
 
 loadHashState();
 attach();
+if (presentFromUrl()) setPresent(true);
 activate(app.state.tab);
 const conn = new Connection(onMessage, setStatus);
 conn.connect();

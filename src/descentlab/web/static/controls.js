@@ -121,11 +121,27 @@ export function numberControl(opts) {
     'aria-label': opts.label, 'data-testid': opts.testid ? `${opts.testid}-slider` : null,
   }) : null;
   const valueLabel = el('span', { class: 'value-label' });
+  // a typed value beyond the slider's ends is used as typed: the slider stays at its end and
+  // says so, instead of the value being clamped to fit it
+  const rangeNote = hasRange ? el('div', {
+    class: 'range-note', 'data-testid': opts.testid ? `${opts.testid}-range-note` : null, hidden: true,
+  }) : null;
   let current = opts.value;
   const show = (v) => {
     number.value = v === null || v === undefined ? ''
       : (v !== 0 && Math.abs(v) < 1e-3 ? Number(v).toExponential() : String(v));
-    if (slider) slider.value = String(toSlider(v));
+    if (slider) {
+      slider.value = String(toSlider(v));
+      const above = Number.isFinite(v) && v > high;
+      const below = Number.isFinite(v) && v < low && !(opts.zero && v === 0);
+      slider.classList.toggle('out-of-range', above || below);
+      slider.dataset.outOfRange = above ? 'above' : below ? 'below' : '';
+      rangeNote.hidden = !(above || below);
+      rangeNote.textContent = above ? `out of slider range: ${fmt(v)} > ${fmt(high)}, used as typed`
+        : below ? `out of slider range: ${fmt(v)} < ${fmt(low)}, used as typed` : '';
+      if (above || below) slider.setAttribute('aria-valuetext', `${fmt(v)} (out of the slider's range)`);
+      else slider.removeAttribute('aria-valuetext');
+    }
     valueLabel.textContent = fmt(v);
   };
   show(current);
@@ -154,7 +170,7 @@ export function numberControl(opts) {
   });
   const root = el('div', { class: 'control number-control', 'data-field': fieldAttr(opts.field) },
     el('label', { for: id, title: opts.help || '' }, opts.label),
-    el('div', { class: 'number-row' }, slider, number));
+    el('div', { class: 'number-row' }, slider, number), rangeNote);
   if (opts.help) root.append(el('div', { class: 'help', id: `${id}-help` }, opts.help));
   root.setValue = (v) => { current = v; show(v); };
   return root;
