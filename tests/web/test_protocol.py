@@ -288,6 +288,93 @@ def test_importing_descentlab_does_not_load_the_web_stack() -> None:
     assert out.strip() == "[]"
 
 
+# ------------------------------------------------- inputs a student types (issue 16)
+@pytest.mark.parametrize("lr", [100, 1000, 1e9, 1e13, 1e300])
+def test_any_positive_finite_learning_rate_is_accepted_as_typed(lr: float) -> None:
+    msg = parse(
+        {
+            "type": "race.start",
+            "config": {"optimizers": [{"id": "a", "name": "sgd", "hyper": {"lr": lr}}]},
+        }
+    )
+    assert msg.config.optimizers[0].hyper["lr"] == lr  # not clamped to the slider's 10
+    assert parse({"type": "lr.start", "config": {"lrs": [0.1, lr]}}).config.lrs == [0.1, lr]
+    s = Session(Limits())
+    _, frame = s.handle(msg)
+    assert "lr=" in frame["runs"][0]["label"] and f"{lr:g}" in frame["runs"][0]["label"]
+    s.close()
+
+
+def test_negative_and_non_finite_learning_rates_are_refused_in_words() -> None:
+    err = refused(
+        {
+            "type": "race.start",
+            "config": {"optimizers": [{"id": "a", "name": "adam", "hyper": {"lr": -1}}]},
+        }
+    )
+    assert err.field == "config.optimizers[0].hyper.lr"
+    assert "must be a number >= 0" in err.message and "-1" in err.message
+    err = refused({"type": "lr.start", "config": {"lrs": [0.1, -2]}})
+    assert err.field == "config.lrs" and "> 0" in err.message and "-2" in err.message
+    # NaN cannot travel in JSON: the message says what to send instead
+    err = refused(
+        '{"type": "race.start", "config": {"optimizers": '
+        '[{"id": "a", "name": "sgd", "hyper": {"lr": NaN}}]}}'
+    )
+    assert err.field == "message" and "NaN" in err.message and "finite number" in err.message
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("x+", "cannot be read"),
+        ("foo(x) + y", "calls foo(), which is not allowed"),
+        ("a*x + y", "the formula uses a; use x and y"),
+        ("x*y*z", "the formula uses z"),
+    ],
+)
+def test_formula_refusals_are_plain_words(text: str, needle: str) -> None:
+    err = refused({"type": "race.start", "config": {"landscape": text}})
+    assert err.field == "config.landscape" and needle in err.message
+    assert "config." not in err.message and "race.start" not in err.message
+
+
+@pytest.mark.parametrize(
+    "formula", ["exp(exp(x*y))", "1/x", "1/x + 1/y", "log(x) + y**2", "x**2 + y**2", "x*y"]
+)
+def test_a_formula_starts_where_f_is_finite_and_the_gradient_is_not_zero(formula: str) -> None:
+    s = Session(Limits())
+    surface, frame = s.handle(parse({"type": "race.start", "config": {"landscape": formula}}))
+    f = landscapes.from_formula(formula)
+    x0 = np.asarray(surface["start"], dtype=np.float64)
+    b = np.asarray(surface["bounds"])
+    assert np.all((b[:, 0] <= x0) & (x0 <= b[:, 1]))
+    assert np.isfinite(f.value(x0[None, :])).all()
+    g = np.asarray(f.grad(x0[None, :]))
+    assert np.isfinite(g).all() and np.linalg.norm(g) > 1e-9
+    # the runs do not end at step 0 (exp(exp(x*y)) "converged", 1/x "diverged" before)
+    assert all(r["status"] == "running" for r in frame["runs"]), frame["runs"]
+    again = Session(Limits()).handle(
+        parse({"type": "race.start", "config": {"landscape": formula}})
+    )
+    assert again[0]["start"] == surface["start"]  # deterministic
+
+
+def test_a_start_where_f_is_not_finite_is_refused_at_the_start_control() -> None:
+    s = Session(Limits())
+    with pytest.raises(ProtocolError) as info:
+        s.handle(parse({"type": "race.start", "config": {"landscape": "1/x", "start": [0.0]}}))
+    assert info.value.field == "config.start"
+    assert "f is +inf at this start (0)" in info.value.message
+    assert "click the map at another point" in info.value.message
+    with pytest.raises(ProtocolError) as info:
+        s.handle(parse({"type": "race.start", "config": {"landscape": "sqrt(-x**2 - 1) + y"}}))
+    assert info.value.field == "config.landscape" and "no finite value" in info.value.message
+    with pytest.raises(ProtocolError) as info:  # the learning-rate tab checks its start too
+        s.handle(parse({"type": "lr.start", "config": {"landscape": "log(x)", "start": [-1.0]}}))
+    assert info.value.field == "config.start" and "undefined" in info.value.message
+
+
 # ---------------------------------------------------------------------- fuzz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

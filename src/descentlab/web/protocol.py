@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -194,7 +195,8 @@ def check_hyperparameters(
                 raise FieldError(f"{what} must be a number, got {_shown(val)}", key)
             if not math.isfinite(val):
                 raise FieldError(f"{what} must be a finite number, got {val!r}", key)
-            if abs(val) > 1e12:
+            # any finite learning rate may be typed (1e9 diverges at once: that is the lesson)
+            if key != "lr" and abs(val) > 1e12:
                 raise FieldError(f"{what} must be at most 1e12 in size, got {val!r}", key)
         elif hp.type == "choice" and val not in hp.choices:
             raise FieldError(f"{what} must be one of {list(hp.choices)}, got {_shown(val)}", key)
@@ -260,8 +262,8 @@ def _check_landscape_name(v: str) -> str:
         raise ValueError(f"a formula may have at most {MAX_FORMULA_CHARS} characters, got {len(v)}")
     if not landscapes.looks_like_formula(v):
         raise ValueError(
-            f"unknown landscape {v!r}; expected one of {', '.join(landscapes.REGISTRY)} or a "
-            "formula such as 'x**2 + 3*sin(y)'"
+            f"unknown landscape {v!r}: pick one of the list ({', '.join(landscapes.REGISTRY)}) "
+            "or type a formula in x and y such as x**2 + 3*sin(y)"
         )
     variables = _formula_variables(v)
     if len(variables) > 2:
@@ -281,7 +283,24 @@ def _formula_variables(text: str) -> tuple[str, ...]:
     try:
         return tuple(landscapes.parse_formula(text).variables)
     except ValueError as err:
-        raise ValueError(f"formula refused: {err}") from None
+        raise ValueError(_formula_words(str(err))) from None
+
+
+def _formula_words(reason: str) -> str:
+    """The parser's refusal of a formula in a student's words."""
+    if m := re.match(r"cannot parse formula (.*): invalid syntax", reason):
+        return (
+            f"the formula {m[1]} cannot be read: check for a missing number, bracket or "
+            "operator (write 2*x, not 2x; sin(x), not sin x)"
+        )
+    if m := re.match(r"call of '([^']+)' is not allowed; allowed functions: (.*)", reason):
+        return f"the formula calls {m[1]}(), which is not allowed; use one of {m[2]}"
+    if m := re.match(r"unknown name '([^']+)'; allowed are (.*)", reason):
+        return (
+            f"the formula uses {m[1]}; use x and y (1-D: x), the constants pi and e, "
+            + (m[2].split(", the constants pi, e and ")[-1])
+        )
+    return f"formula refused: {reason}"
 
 
 _FORMULA_PARAMS = ("bounds", "start", "lr", "log_scale")
@@ -298,7 +317,7 @@ def _check_formula_params(text: str, v: dict[str, Any]) -> None:
         if key == "lr":
             if isinstance(val, bool) or not isinstance(val, (int, float)):
                 raise FieldError(f"learning rate must be a number, got {_shown(val)}", key)
-            if not (math.isfinite(val) and 0 < val <= 1e12):
+            if not (math.isfinite(val) and val > 0):
                 raise FieldError(f"learning rate must be a number > 0, got {_shown(val)}", key)
         elif key == "log_scale":
             if not isinstance(val, bool):
@@ -630,7 +649,7 @@ class LrConfig(_FromStart):
         if not 1 <= len(v) <= limit:
             raise ValueError(f"give 1 to {limit} learning rates, got {len(v)}")
         for lr in v:
-            if not (math.isfinite(lr) and 0 < lr <= 1e12):
+            if not (math.isfinite(lr) and lr > 0):
                 raise ValueError(f"every learning rate must be a number > 0, got {lr!r}")
         return v
 
@@ -873,7 +892,9 @@ def error_message(
 
 # ----------------------------------------------------------------------------------------
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON (send null for a missing number)")
+    raise ValueError(
+        f"{name} is not a number JSON can carry: send a finite number (or null for a missing one)"
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

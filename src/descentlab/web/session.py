@@ -255,6 +255,17 @@ def build_landscape(
     except (ValueError, TypeError, ArithmeticError) as err:
         where = _param_field(err, params, prefix) if params else f"{prefix}landscape"
         raise ProtocolError(str(err), where, request) from None
+    if spec is None and "start" not in params:
+        found = formula_start(f)
+        if found is None:
+            raise ProtocolError(
+                f"f has no finite value with a non-zero gradient at any point tried in the plot "
+                f"({_plain_bounds(_plot_bounds(f))}): check the formula, or give the "
+                "landscape bounds where it is defined",
+                f"{prefix}landscape",
+                request,
+            )
+        f.start = found
     if f.dim > 2:
         raise ProtocolError(
             f"the playground shows 1-D and 2-D landscapes; {name!r} has {f.dim} variables",
@@ -267,16 +278,79 @@ def build_landscape(
         raise ProtocolError(str(err), f"{prefix}l1", request) from None
 
 
+#: Where a formula's default start is looked for: fractions of the plot's width in x and in
+#: y, off the centre first (a formula's centre is often a stationary point: exp(exp(x*y)) at
+#: (0, 0)) and never on a grid line of the default bounds [-3, 3] (1/x at x = 0).
+_START_FRACTIONS = (
+    (0.8, 0.7),
+    (0.25, 0.8),
+    (0.7, 0.25),
+    (0.3, 0.35),
+    (0.9, 0.55),
+    (0.15, 0.1),
+    (0.6, 0.9),
+    (0.45, 0.6),
+    (0.55, 0.45),
+    (0.5, 0.5),
+)
+
+
+def formula_start(f: Any) -> np.ndarray | None:
+    """A start for a formula landscape: the first of a fixed set of candidate points in the
+    plot's bounds where f is finite and its gradient is finite and non-zero, preferring one
+    whose gradient is below 1e2, then 1e6, in size (a first step that stays in the plot).
+    None when no candidate qualifies."""
+    bounds = _plot_bounds(f)
+    fractions = np.array([fr[: f.dim] for fr in _START_FRACTIONS], dtype=np.float64)
+    X = np.round(bounds[:, 0] + fractions * (bounds[:, 1] - bounds[:, 0]), 6)
+    with np.errstate(all="ignore"):
+        values = np.asarray(f.value(X), dtype=np.float64)
+        grads = np.asarray(f.grad(X), dtype=np.float64).reshape(len(X), f.dim)
+    norms = np.linalg.norm(grads, axis=1)
+    usable = np.isfinite(values) & np.isfinite(norms) & (norms > 1e-9)
+    for ok in (usable & (norms < 1e2), usable & (norms < 1e6), usable):
+        if ok.any():
+            return X[int(np.argmax(ok))].copy()
+    return None
+
+
+def _plain_point(x: np.ndarray) -> str:
+    return "(" + ", ".join(f"{float(v):.4g}" for v in np.ravel(x)) + ")"
+
+
+def _plain_bounds(bounds: np.ndarray) -> str:
+    names = ("x", "y") if len(bounds) == 2 else ("x",)
+    return ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, (lo, hi) in zip(names, bounds, strict=False))
+
+
 def _start_of(f: Any, start: list[float] | None, prefix: str, request: str) -> np.ndarray:
+    """The start of a run: the config's (checked against the landscape) or the landscape's.
+
+    A start where f has no finite value is refused with a message for the start control
+    (beside the formula box): no optimizer can leave it, and a run from it would only say
+    "diverged at step 0"."""
     if start is None:
-        return f.start.copy()
-    if len(start) != f.dim:
+        x0 = f.start.copy()
+    elif len(start) != f.dim:
         raise ProtocolError(
             f"start must have {f.dim} coordinate(s) for this {f.dim}-D landscape, got {start}",
             f"{prefix}start",
             request,
         )
-    return np.asarray(start, dtype=np.float64)
+    else:
+        x0 = np.asarray(start, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        value = float(np.asarray(f.value(x0[None, :]), dtype=np.float64).ravel()[0])
+    if not np.isfinite(value):
+        shown = "undefined" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
+        where = "this start" if start is not None else "the landscape's start"
+        raise ProtocolError(
+            f"f is {shown} at {where} {_plain_point(x0)}, so no optimizer can start there: "
+            "click the map at another point",
+            f"{prefix}start",
+            request,
+        )
+    return x0
 
 
 def _plot_bounds(f: Any) -> np.ndarray:
