@@ -67,8 +67,12 @@ RACE_SURFACE_RESOLUTION = 120
 #: Wall-clock budget of one training frame: training stops at the first mini-batch past
 #: it (mid-epoch if need be) and goes on from the next batch at the next frame.
 TRAIN_FRAME_SECONDS = 0.03
-#: A playing run sends the decision boundary and the neurons' pictures every this many
-#: frames (and on every frame that answers a request or ends the run).
+#: Work a training frame always does before its budget can cut it, in samples times
+#: parameters (about 40 batches of 16 through an 8-8 network: a few milliseconds).
+TRAIN_FRAME_MIN_WORK = 1 << 18
+#: A playing run sends the decision boundary every this many frames, and the network's
+#: pictures with the test confusion matrix as often but half-way between (so that no frame
+#: pays for both); every frame that answers a request or ends the run carries all of them.
 TRAIN_PICTURE_EVERY = 4
 #: Side of the grid of each input's and hidden unit's small picture over the plane.
 NEURON_RESOLUTION = 24
@@ -699,6 +703,17 @@ def weight_readouts(model: Any, threshold: float = SPARSITY_THRESHOLD) -> list[d
     return rows
 
 
+def _pictures_due(frame: int) -> set[str]:
+    """The pictures a playing run's ``frame``-th frame carries: the boundary every
+    TRAIN_PICTURE_EVERY frames, the network's pictures as often, half-way between."""
+    due = set()
+    if frame % TRAIN_PICTURE_EVERY == 0:
+        due.add("boundary")
+    if frame % TRAIN_PICTURE_EVERY == TRAIN_PICTURE_EVERY // 2:
+        due.add("network")
+    return due
+
+
 # --------------------------------------------------------------------------- state
 @dataclass
 class _Race:
@@ -728,8 +743,9 @@ class _Train:
     playing: bool = False
     finished_sent: bool = False
     ticked: bool = False  # the next frame is a tick's (not an answer to a request)
-    frames_since_picture: int = 0
-    picture_seconds: float = 0.0  # what the last pictures took
+    frames: int = 0  # frames sent: which pictures a playing frame carries
+    boundary_seconds: float = 0.0  # what the last boundary took
+    network_seconds: float = 0.0  # what the last network pictures and confusion matrix took
     confusion: list[list[int]] = field(default_factory=list)
 
 
@@ -1146,32 +1162,42 @@ class Session:
     def _advance_train(train: _Train, epochs: int, stop: threading.Event) -> None:
         """Train up to ``epochs`` more epochs, one mini-batch at a time, until the frame's
         budget (TRAIN_FRAME_SECONDS, less what the pictures due in this frame took last
-        time) is spent: an epoch cut here goes on from its next batch at the next frame."""
+        time) is spent: an epoch cut here goes on from its next batch at the next frame.
+        The budget cuts no frame before TRAIN_FRAME_MIN_WORK (so a small network's few
+        steps a frame are never cut short)."""
         t0 = time.perf_counter()
         trainer = train.trainer
         train.ticked = True
+        per_step = max(1, min(train.config.batch_size, len(trainer.loader.y))) * max(
+            1, int(train.model.num_parameters())
+        )
+        floor = max(1, TRAIN_FRAME_MIN_WORK // per_step)
+        made = 0
         budget = TRAIN_FRAME_SECONDS
-        if train.frames_since_picture + 1 >= TRAIN_PICTURE_EVERY:
-            budget -= min(train.picture_seconds, 0.7 * TRAIN_FRAME_SECONDS)
+        due = _pictures_due(train.frames + 1)
+        spent = (train.boundary_seconds if "boundary" in due else 0.0) + (
+            train.network_seconds if "network" in due else 0.0
+        )
+        budget -= min(spent, 0.7 * TRAIN_FRAME_SECONDS)
         target = trainer.epoch + epochs
         # a pause set from another thread (between two batches) ends the frame's work too
         while not trainer.done and trainer.epoch < target and train.playing and not stop.is_set():
-            trainer.advance(1, stop_at_epoch_end=True)
-            if time.perf_counter() - t0 > budget:
+            made += len(trainer.advance(1, stop_at_epoch_end=True))
+            if made >= floor and time.perf_counter() - t0 > budget:
                 break
 
     def _train_frame(self, train: _Train) -> dict[str, Any]:
         """The run as it is now. A tick's frame (``tick``: true) carries the decision
         boundary, the test confusion matrix and the network's pictures only every
-        TRAIN_PICTURE_EVERY frames and at the end; an answer to a request always does."""
+        TRAIN_PICTURE_EVERY frames (see :func:`_pictures_due`) and at the end; an answer to
+        a request always does."""
         trainer = train.trainer
         tick, train.ticked = train.ticked, False
-        train.frames_since_picture += 1
-        picture = (
-            not tick
-            or trainer.done
-            or train.frames_since_picture >= TRAIN_PICTURE_EVERY
-            or not train.confusion
+        train.frames += 1
+        due = (
+            _pictures_due(train.frames)
+            if tick and not trainer.done and train.confusion
+            else {"boundary", "network"}
         )
         rows = trainer.history.epochs[train.rows_sent :]
         train.rows_sent += len(rows)
@@ -1193,13 +1219,15 @@ class Session:
             for row in rows
         ]
         boundary = network = None
-        if picture:
+        if "boundary" in due:
             t0 = time.perf_counter()
             boundary = self._boundary(train)
+            train.boundary_seconds = time.perf_counter() - t0
+        if "network" in due:
+            t0 = time.perf_counter()
             network = self._network_picture(train)
             train.confusion = self._confusion(train)
-            train.frames_since_picture = 0
-            train.picture_seconds = time.perf_counter() - t0
+            train.network_seconds = time.perf_counter() - t0
         return {
             "type": "train.frame",
             "epoch": int(trainer.epoch),
