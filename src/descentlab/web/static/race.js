@@ -37,6 +37,10 @@ export function createRace(app) {
   let layers = null; // {halo, ink, key}: the paths drawn so far, appended to frame by frame
   let selected = null; // the optimizer whose update rule is shown
   let showArrows = false; // gradient and step arrows at the current points
+  let textDirty = false; // the readout and the rule's numbers wait for the next draw
+  let lastText = 0;
+  let textTimer = null;
+  const TEXT_PERIOD_MS = 160;
 
   const st = () => app.state.race;
   const registry = () => app.registry;
@@ -92,6 +96,7 @@ export function createRace(app) {
       });
     }
     renderReadout();
+    renderLegend();
     scheduleDraw();
   }
 
@@ -556,9 +561,21 @@ export function createRace(app) {
 
   function afterFrames() {
     updateButtons();
+    textDirty = true;
+    scheduleDraw();
+  }
+
+  /**
+   * The readout table and the rule's numbers are text: while the race plays they follow
+   * at most ~6 times a second (rebuilding them at every frame costs the map its frames).
+   */
+  function renderText(force = false) {
+    const now = performance.now();
+    if (!textDirty || (!force && playing && !done && now - lastText < TEXT_PERIOD_MS)) return;
+    textDirty = false;
+    lastText = now;
     renderReadout();
     renderRule();
-    scheduleDraw();
   }
 
   // ---- drawing --------------------------------------------------------------------------------
@@ -677,6 +694,10 @@ export function createRace(app) {
       ctx.restore();
     }
     drawLoss();
+    renderText();
+    if (textDirty && !textTimer) { // the text waits for its period
+      textTimer = setTimeout(() => { textTimer = null; renderText(true); }, TEXT_PERIOD_MS);
+    }
     const ms = performance.now() - t0;
     const d = app.debug.raceDraw || (app.debug.raceDraw = { count: 0, max: 0, total: 0 });
     d.count += 1;
@@ -903,7 +924,6 @@ export function createRace(app) {
         el('td', { class: 'num' }, fmtVec(rd.effective_lr))));
     }
     body.replaceChildren(...rows);
-    renderLegend();
   }
 
   // ---- canvas interaction ---------------------------------------------------------------------
