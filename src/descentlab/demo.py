@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from descentlab.sweep import SweepResult
 
 LEARNING_RATES = (0.01, 0.1, 1.0, 100.0, 1000.0)
+#: the learning-rate experiment, once: the console table and lr_sweep.png both run this
+LR_FUNCTION, LR_START, LR_STEPS = "parabola", 1.0, 100
 #: the comparison's folder inside the demo's
 COMPARISON = "comparison"
 
@@ -52,7 +54,9 @@ def _lr_experiment() -> list[dict[str, Any]]:
 
     rows = []
     for lr in LEARNING_RATES:
-        res = landscapes.minimize("parabola", np.array([1.0]), optimizer="gd", lr=lr, steps=100)
+        res = landscapes.minimize(
+            LR_FUNCTION, np.array([LR_START]), optimizer="gd", lr=lr, steps=LR_STEPS
+        )
         rows.append(
             {
                 "lr": lr,
@@ -165,7 +169,14 @@ def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict
         bounds=landscapes.CLASSIC_RACES["beale"]["bounds"],
     )
     figures["learning rates on x^2"] = out / "lr_sweep.png"
-    viz.plot_lr_sweep("parabola", lrs=LEARNING_RATES, out=figures["learning rates on x^2"])
+    viz.plot_lr_sweep(
+        LR_FUNCTION,
+        lrs=LEARNING_RATES,
+        x0=[LR_START],
+        steps=LR_STEPS,
+        optimizer="gd",
+        out=figures["learning rates on x^2"],
+    )
     runs = {k: v for k, v in training.items() if not k.startswith("_")}
     figures["training curves on digits"] = out / "training.png"
     viz.plot_history(
@@ -174,6 +185,70 @@ def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict
         out=figures["training curves on digits"],
     )
     return figures
+
+
+#: plain words for a run's status in the report
+_STATUS_WORDS = {"converged": "converged", "max_steps": "not converged", "diverged": "diverged"}
+
+
+def _report_tables(summary: dict[str, Any], races: dict[str, Any]) -> dict[str, Any]:
+    """The summary as index.html shows it: one headed table per experiment, numbers
+    rounded, statuses in words (summary.json keeps the full numbers)."""
+    from descentlab.viz._common import fmt, result_settings, settings_text
+
+    def words(status: str) -> str:
+        return _STATUS_WORDS.get(status, status)
+
+    from descentlab.landscapes import CLASSIC_RACES
+    from descentlab.viz._common import clip_path, path_of
+
+    def result(surface: str, name: str, status: str) -> str:
+        box = np.asarray(CLASSIC_RACES[surface]["bounds"], dtype=np.float64)
+        _, left = clip_path(path_of(races[surface][1][name]), box[:, 0], box[:, 1])
+        return words(status) + (f", left the plot at step {left}" if left is not None else "")
+
+    tables: dict[str, Any] = {}
+    for surface, rows in summary["race"].items():
+        start = _classic_start(surface)
+        title = f"The classic race on {surface}" + (f", from ({start})" if start else "")
+        tables[title] = {
+            f"{name} ({settings_text(result_settings(races[surface][1][name]))})": {
+                "result": result(surface, name, str(row["status"])),
+                "steps": row["steps"],
+                "f at the end": row["f"],
+            }
+            for name, row in rows.items()
+        }
+    tables[f"Gradient descent on x² from x0 = {LR_START:g}, at most {LR_STEPS} steps"] = {
+        f"η={row['lr']:g}": {
+            "result": words(row["status"]),
+            "steps": row["steps"],
+            "x at the end": row["x"],
+            "what happened": row["message"],
+        }
+        for row in summary["learning_rates"]
+    }
+    tables["An MLP on handwritten digits"] = {
+        label: {
+            "test accuracy": f"{100 * float(run['test_accuracy']):.1f} %",
+            "train accuracy": f"{100 * float(run['train_accuracy']):.1f} %",
+            "test loss": fmt(float(run["test_loss"])),
+            "seconds": f"{float(run['seconds']):.1f}",
+        }
+        for label, run in summary["training"].items()
+    }
+    tables["A fair comparison: best first"] = {
+        problem: {"ranking": order} for problem, order in summary["comparison"].items()
+    }
+    return tables
+
+
+def _classic_start(surface: str) -> str:
+    """The classic race's start on ``surface`` as text, e.g. ``0.7, 1.4`` ('' if none)."""
+    from descentlab.landscapes import CLASSIC_RACES
+
+    x0 = CLASSIC_RACES.get(surface, {}).get("x0")
+    return ", ".join(f"{v:g}" for v in x0) if x0 is not None else ""
 
 
 def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> dict[str, Any]:
@@ -198,7 +273,10 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
                 f"f = {float(np.ravel(res.fun)[0]):.5g}"
             )
 
-    print("2. Gradient descent on x^2 from x0 = 1 with five learning rates")
+    print(
+        f"2. Gradient descent on x^2 from x0 = {LR_START:g} with five learning rates, "
+        f"at most {LR_STEPS} steps"
+    )
     lr_rows = _lr_experiment()
     for row in lr_rows:
         print(
@@ -247,7 +325,7 @@ def run_demo(directory: str | Path = "descentlab-demo", quick: bool = False) -> 
         from descentlab import viz
 
         figures = _figures(out, races, training)
-        index = viz.demo_report(out, figures, summary)
+        index = viz.demo_report(out, figures, _report_tables(summary, races))
         if comparison.report is not None:
             _link_comparison(index, comparison.report)
         print(f"5. Report with {len(figures)} figures: {index}")

@@ -51,7 +51,7 @@ def test_lr_sweep_on_the_parabola(tmp_path, viz_helpers):
         "η = 0.1",
         "η = 1",
         "η = 100",
-        "η = 1e+03",
+        "η = 1000",
     ]
     texts = [" ".join(t.get_text() for t in a.texts) for a in panels]
     assert "oscillates" in texts[2]

@@ -60,9 +60,9 @@ def test_demo_report(tmp_path):
     page = index.read_text()
     assert '<img src="../figs/loss.png"' in page
     assert "Loss &lt;curves&gt;" in page and "&lt;b&gt;fast&lt;/b&gt;" in page
-    assert "<th>final loss</th>" in page and "<td>0.123</td>" in page
+    assert '<th scope="col">final loss</th>' in page and "<td>0.123</td>" in page
     flat = demo_report(tmp_path / "r2", {}, {"epochs": 3, "lr": 0.1})
-    assert "<td>epochs</td><td>3</td>" in flat.read_text()
+    assert '<th scope="row">epochs</th><td>3</td>' in flat.read_text()
     with pytest.raises(ValueError, match="does not exist"):
         demo_report(tmp_path / "r3", {"x": tmp_path / "missing.png"}, {})
     with pytest.raises(TypeError, match="summary"):

@@ -29,10 +29,13 @@ from descentlab.viz._common import (
     values_of,
     view_box,
 )
+from descentlab.viz._layout import path_styles, points_for_pixels
 
 __all__ = ["CLASSIC_RACES", "RaceAnimation", "classic_race", "frame_steps", "race_animation"]
 
 OutPath = str | os.PathLike[str] | None
+#: The legend's font size in pixels of the animation (readable at the GIF's own size).
+LEGEND_PIXELS = 12
 
 
 def frame_steps(n_steps: int, frames: int | None) -> np.ndarray:
@@ -126,7 +129,8 @@ def race_animation(
         lo, hi = view_box(f, paths)
     colors = run_colors([lb for lb, _ in runs], [r.get("optimizer") for _, r in runs])
 
-    fig = new_figure(10.5, 4.6, dpi=dpi)
+    fig = new_figure(10.5, 5.0, dpi=dpi)
+    pt = points_for_pixels(fig, LEGEND_PIXELS)
     ax, axv = fig.subplots(1, 2, width_ratios=[1.2, 1.0])
     if f.dim == 2:
         draw_image(ax, f, lo, hi, levels=levels, resolution=300)
@@ -136,17 +140,30 @@ def race_animation(
     xn, yn = axis_names(f)
 
     visible, exits, trails, heads, curves, series = [], [], [], [], [], []
+    styles = path_styles([clip_path(P, lo, hi)[0] for P in paths], lo, hi)
     ymax = 1e4 * max(
         [abs(values_of(r)[0]) for _, r in runs if np.isfinite(values_of(r)[0])] + [1.0]
     )
-    for (label, res), P, color in zip(runs, paths, colors):
+    for (label, res), P, color, style in zip(runs, paths, colors, styles):
         vis, left = clip_path(P, lo, hi)
         if f.dim == 1 and len(vis):
             with np.errstate(all="ignore"):
                 vis = np.column_stack([vis[:, 0], np.asarray(f.value(vis[:, :1])).reshape(-1)])
         visible.append(vis)
         exits.append(left)
-        (trail,) = ax.plot([], [], color=color, lw=2.0, label=run_label(label, res))
+        (trail,) = ax.plot(
+            [],
+            [],
+            color=color,
+            lw=style["lw"],
+            zorder=style["zorder"],
+            marker=style["marker"],
+            markevery=style["markevery"],
+            ms=2.5 + 0.6 * style["lw"],
+            mec="white",
+            mew=0.5,
+            label=run_label(label, res),
+        )
         (head,) = ax.plot([], [], "o", color=color, ms=8, mec="black", mew=1.0, zorder=8)
         trails.append(trail)
         heads.append(head)
@@ -169,7 +186,19 @@ def race_animation(
         zorder=7,
         label="start",
     )
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=3, fontsize=7.5, frameon=False)
+    # the legend under both panels, its text LEGEND_PIXELS tall at the GIF's own size
+    handles, names = ax.get_legend_handles_labels()
+    widest = max(len(n) for n in names)
+    fig.legend(
+        handles,
+        names,
+        loc="outside lower center",
+        ncol=max(1, min(len(names), int(fig.get_figwidth() * 72 / (widest * 0.62 * pt + 40)))),
+        fontsize=pt,
+        frameon=False,
+        handlelength=2.2,
+        columnspacing=1.2,
+    )
     ax.set_xlabel(xn if f.dim == 2 else "x")
     ax.set_ylabel(yn if f.dim == 2 else "f(x)")
 
@@ -193,7 +222,7 @@ def race_animation(
         transform=ax.transAxes,
         ha="left",
         va="top",
-        fontsize=9,
+        fontsize=points_for_pixels(fig, LEGEND_PIXELS + 2),
         bbox={"boxstyle": "round,pad=0.25", "fc": "white", "alpha": 0.85},
         zorder=10,
     )
@@ -268,7 +297,7 @@ class RaceAnimation:
         canvas = self.figure.canvas
         self.update(k)
         canvas.restore_region(self._background)
-        for a in self.artists:
+        for a in sorted(self.artists, key=lambda a: a.get_zorder()):  # blitting ignores zorder
             a.axes.draw_artist(a)
         return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
 

@@ -24,10 +24,13 @@ from descentlab.viz._common import (
     values_of,
     view_box,
 )
+from descentlab.viz._layout import tidy_labels
 
 __all__ = ["plot_history", "plot_lr_sweep", "plot_values"]
 
 OutPath = str | os.PathLike[str] | None
+#: Steps per learning rate in :func:`plot_lr_sweep` (the lecture's experiment: 100).
+LR_SWEEP_STEPS = 100
 
 
 def plot_values(
@@ -105,7 +108,7 @@ def plot_lr_sweep(
     lrs: Sequence[float] = (0.01, 0.1, 1.0, 100.0, 1000.0),
     *,
     x0: Any = None,
-    steps: int = 20,
+    steps: int = LR_SWEEP_STEPS,
     optimizer: str = "gd",
     out: OutPath = None,
     title: str | None = None,
@@ -116,6 +119,10 @@ def plot_lr_sweep(
     rates). Each panel shows the path on the curve (1-D) or contours (2-D) and a status
     line: converged, too slow, oscillating (eta = 1 on x^2 jumps between +x0 and -x0), or
     "diverged at step k" (the path is cut where it left the plot, not drawn as garbage).
+
+    The figure keeps the runs as ``fig.results`` and each panel's status line as
+    ``fig.statuses``, so that a report can check them against the numbers it prints
+    (run the same ``steps`` there: the demo passes its own step count here).
     """
     from descentlab.landscapes import minimize
     from descentlab.viz.landscape import (
@@ -136,7 +143,8 @@ def plot_lr_sweep(
     start = f.start if x0 is None else np.asarray(x0, dtype=np.float64).reshape(f.dim)
     X0 = np.tile(start, (len(lrs), 1))
     res = minimize(f, X0, optimizer, lr=np.array(lrs), steps=steps)
-    runs = [(f"η = {fmt(lr)}", res.run(i)) for i, lr in enumerate(lrs)]
+    runs = [(f"η = {lr:g}", res.run(i)) for i, lr in enumerate(lrs)]
+    statuses: list[str] = []
     lo, hi = view_box(f)
     ncol = min(len(lrs), 5)
     nrow = int(np.ceil(len(lrs) / ncol))
@@ -152,6 +160,7 @@ def plot_lr_sweep(
         draw_paths(ax, f, [(label, r)], lo, hi, colors=[color], markers=True)
         _, left = clip_path(path_of(r), lo, hi)
         text = short_status(r, left)
+        statuses.append(text)
         ok = r["status"] == "converged"
         box = {
             "boxstyle": "round,pad=0.3",
@@ -182,6 +191,8 @@ def plot_lr_sweep(
         fontsize=12,
     )
     fig.results = res
+    fig.statuses = statuses
+    tidy_labels(fig)
     return save(fig, out)
 
 

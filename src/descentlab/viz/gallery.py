@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -367,23 +368,82 @@ def _compact_png(path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 _CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto;
-       max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
+       max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem;
+       -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
 h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: .92rem; }
-th, td { border: 1px solid #ddd; padding: .3rem .7rem; text-align: right; }
-th { background: #f4f6f8; } td:first-child, th:first-child { text-align: left; }
-figure { margin: 1.2rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+h3 { font-size: 1rem; margin: 1.4rem 0 .3rem; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
+table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .92rem; }
+th, td { border: 1px solid #ddd; padding: .3rem .6rem; text-align: right; vertical-align: top; }
+td { font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { background: #f4f6f8; } th[scope=row] { text-align: left; }
+td.text { text-align: left; white-space: normal; overflow-wrap: break-word; }
+td.long { min-width: 12rem; }
+figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9rem; }
+@media (max-width: 600px) {
+  body { margin: 1rem auto; padding: 0 .5rem; }
+  table { font-size: .8rem; } th, td { padding: .25rem .3rem; }
+  td.long { min-width: 6rem; }
+}
 """
 
 
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool, np.generic))
+
+
 def _cell(v: Any) -> str:
+    """A cell's text: numbers rounded to 3 significant digits, a nested dict or list as
+    ``key: value`` pairs (never Python's repr), everything HTML-escaped."""
     if isinstance(v, (float, np.floating)):
         return html.escape(fmt(v)) if np.isfinite(v) else html.escape(str(float(v)))
-    if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) for x in v):
-        return html.escape(", ".join(fmt(x) for x in v))
+    if isinstance(v, Mapping):
+        return "; ".join(f"{html.escape(str(k))}: {_cell(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_cell(x) for x in v)
     return html.escape(str(v))
+
+
+def _is_grid(v: Any) -> bool:
+    """A dict label -> dict of scalars, or a list of dicts of scalars: one table."""
+    rows = list(v.values()) if isinstance(v, Mapping) else v
+    return (
+        isinstance(v, (Mapping, list, tuple))
+        and bool(rows)
+        and all(isinstance(r, Mapping) and all(_scalar(x) for x in r.values()) for r in rows)
+    )
+
+
+def _is_sections(v: Any) -> bool:
+    """A dict title -> a table (or more sections): a heading per title."""
+    return (
+        isinstance(v, Mapping)
+        and bool(v)
+        and all(_is_grid(x) or _is_sections(x) for x in v.values())
+        and not _is_grid(v)
+    )
+
+
+def _sections(summary: Mapping[str, Any], level: int = 3) -> str:
+    parts = []
+    for title, body in summary.items():
+        heading = f"<h{min(level, 6)}>{html.escape(str(title))}</h{min(level, 6)}>"
+        inner = _sections(body, level + 1) if _is_sections(body) else _table(body)
+        parts.append(f"<section>{heading}\n{inner}</section>")
+    return "\n".join(parts)
+
+
+def _td(v: Any) -> str:
+    """A number stays on one line, right-aligned; words wrap, left-aligned."""
+    if not isinstance(v, str) or not v or _NUMERIC.fullmatch(v.strip()):
+        return f"<td>{_cell(v)}</td>"
+    kind = "text long" if len(v) > 24 else "text"
+    return f'<td class="{kind}">{_cell(v)}</td>'
+
+
+_NUMERIC = re.compile(r"[-+]?[\d.]+(e[-+]?\d+)?\s*%?")
 
 
 def _table(summary: Any) -> str:
@@ -398,25 +458,32 @@ def _table(summary: Any) -> str:
         rows = [(str(i + 1), dict(v)) for i, v in enumerate(summary)]
     elif isinstance(summary, Mapping):
         body = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{_cell(v)}</td></tr>"
+            f'<tr><th scope="row">{html.escape(str(k))}</th>{_td(v)}</tr>'
             for k, v in summary.items()
         )
-        return f"<table><tr><th>quantity</th><th>value</th></tr>{body}</table>"
+        return (
+            '<div class="table-wrap"><table><tr><th scope="col">quantity</th>'
+            f'<th scope="col">value</th></tr>{body}</table></div>'
+        )
     else:
         raise TypeError(f"summary must be a dict or a list of dicts, got {type(summary).__name__}")
     cols: list[str] = []
     for _, r in rows:
         cols.extend(c for c in r if c not in cols)
-    head = "<tr><th></th>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>"
+    head = (
+        "<tr><th></th>"
+        + "".join(f'<th scope="col">{html.escape(str(c))}</th>' for c in cols)
+        + "</tr>"
+    )
     body = "".join(
-        "<tr><td>"
+        '<tr><th scope="row">'
         + html.escape(k)
-        + "</td>"
-        + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in cols)
+        + "</th>"
+        + "".join(_td(r.get(c, "")) for c in cols)
         + "</tr>"
         for k, r in rows
     )
-    return f"<table>{head}{body}</table>"
+    return f'<div class="table-wrap"><table>{head}{body}</table></div>'
 
 
 def demo_report(
@@ -430,8 +497,10 @@ def demo_report(
 
     ``figures`` maps a caption to an image file (PNG, SVG, GIF), linked relative to
     the directory; ``summary`` is a dict of numbers (two columns), or a dict label ->
-    dict of numbers / a list of dicts (one row each, e.g. one per optimizer). Returns
-    the path of ``index.html``.
+    dict of numbers / a list of dicts (one row each, e.g. one per optimizer), or a dict
+    title -> such a table (one headed table each; nesting gives subheadings). Numbers
+    are shown to 3 significant digits; a nested value is written as ``key: value``
+    pairs, never as Python's repr. Returns the path of ``index.html``.
     """
     if not isinstance(figures, Mapping):
         raise TypeError(f"figures must be a dict caption -> path, got {type(figures).__name__}")
@@ -450,10 +519,16 @@ def demo_report(
             f'<figure><a href="{html.escape(src)}"><img src="{html.escape(src)}" '
             f'alt="{cap}"></a><figcaption>{cap}</figcaption></figure>'
         )
+    summary_html = (
+        _sections(summary)
+        if isinstance(summary, Mapping) and _is_sections(summary)
+        else _table(summary)
+    )
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<h2>Summary</h2>\n{_table(summary)}\n"
+        f"<h1>{html.escape(title)}</h1>\n<h2>Summary</h2>\n{summary_html}\n"
         f"<h2>Figures</h2>\n" + "\n".join(parts) + "\n</body></html>\n"
     )
     out = root / "index.html"

@@ -29,6 +29,7 @@ from descentlab.viz._common import (
     save,
     view_box,
 )
+from descentlab.viz._layout import STEP_LABEL, nice_ticks, path_styles, tidy_labels
 
 __all__ = [
     "plot_basins",
@@ -130,9 +131,9 @@ def draw_contours(
         ax.contour(xs, ys, Zp, levels=lv, colors="white", linewidths=0.4, alpha=0.5)
     if colorbar:
         cb = ax.figure.colorbar(cs, ax=ax, shrink=0.9, pad=0.01)
-        step = max(1, len(lv) // 6)
-        ticks = lv[::step]
+        ticks = nice_ticks(lv, bool(getattr(f, "log_scale", False)))
         cb.set_ticks(ticks)
+        cb.minorticks_off()
         cb.set_ticklabels([fmt(t) for t in ticks])
         cb.set_label("f" + (" (log-spaced levels)" if getattr(f, "log_scale", False) else ""))
     ax.set_xlim(lo[0], hi[0])
@@ -224,6 +225,11 @@ def draw_paths(
     """One Line2D per run (clipped to the box), start/end markers, diverged-exit markers.
 
     Works for 1-D landscapes (points on the curve) and 2-D ones (paths on contours).
+    Every path stays visible where paths overlap (:func:`~._layout.path_styles`): longer
+    paths are drawn first and wider, each run has its own marker shape along its path
+    (``markers=False``: none; a lone short run marks every step). Where a path leaves the
+    plot it ends with a diamond (an ``X`` if diverged) and a "step k" label in its colour;
+    :func:`~._layout.tidy_labels` moves those labels apart once the figure is complete.
     """
     if colors is None:
         colors = run_colors([lb for lb, _ in runs], [r.get("optimizer") for _, r in runs])
@@ -236,27 +242,32 @@ def draw_paths(
         labelled.add(name)
         return name
 
-    for (label, res), color in zip(runs, colors):
+    clipped = [clip_path(path_of(res), lo, hi) for _, res in runs]
+    styles = path_styles([vis for vis, _ in clipped], lo, hi)
+    for (label, res), color, (vis, left), style in zip(runs, colors, clipped, styles):
         P = path_of(res)
-        vis, left = clip_path(P, lo, hi)
-        show_markers = markers if markers is not None else len(P) <= 80
+        show_markers = markers if markers is not None else True
         if f.dim == 1:
             with np.errstate(all="ignore"):
                 yv = np.asarray(f.value(vis[:, :1]), dtype=np.float64).reshape(-1)
             xy = np.column_stack([vis[:, 0], yv]) if len(vis) else np.zeros((0, 2))
         else:
             xy = vis[:, :2]
+        every = style["markevery"] if len(P) > 40 or len(runs) > 1 else None
         (line,) = ax.plot(
             xy[:, 0],
             xy[:, 1],
             color=color,
-            lw=1.8,
+            lw=style["lw"],
             alpha=0.95,
-            marker="o" if show_markers else None,
-            ms=3.2,
-            zorder=4,
+            marker=style["marker"] if show_markers else None,
+            markevery=every,
+            ms=3.2 + 0.6 * style["lw"] if every is not None else 3.2,
+            mec="white" if every is not None else color,
+            mew=0.6,
+            zorder=style["zorder"],
             label=run_label(label, res),
-            path_effects=_stroke(1.8),
+            path_effects=_stroke(style["lw"]),
         )
         lines.append(line)
         if len(xy) == 0:
@@ -284,6 +295,7 @@ def draw_paths(
                 edgecolors="black",
                 linewidths=1.0,
                 zorder=8,
+                clip_on=False,  # whole on the edge where the path left
                 label=once("diverged: left the plot" if diverged else "left the plot"),
             )
             ax.annotate(
@@ -291,10 +303,13 @@ def draw_paths(
                 xy[-1],
                 xytext=(4, 4),
                 textcoords="offset points",
-                fontsize=7,
-                color="black",
+                fontsize=7.5,
+                color=color,
+                fontweight="bold",
                 zorder=9,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+                gid=STEP_LABEL,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": color, "alpha": 0.9},
+                arrowprops={"arrowstyle": "-", "color": color, "lw": 0.9, "shrinkB": 4},
             )
         else:
             ax.scatter(
@@ -403,6 +418,7 @@ def plot_landscape(
         lo, hi = b[:, 0].copy(), b[:, 1].copy()
     else:
         lo, hi = view_box(f, paths)
+    own = ax is None
     if ax is None:
         fig = new_figure(7.2, 5.6) if f.dim == 2 else new_figure(7.0, 4.6)
         ax = fig.add_subplot()
@@ -417,6 +433,7 @@ def plot_landscape(
     if runs or len(f.minima):
         legend(ax)
     ax.set_title(default_title(f, len(runs)) if title is None else title, fontsize=11)
+    tidy_labels(fig, freeze=own)
     return save(fig, out)
 
 
