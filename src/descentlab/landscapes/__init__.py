@@ -8,6 +8,9 @@
 * ``minimize(f, x0, optimizer="gd", lr=..., steps=...)`` runs any optimizer of
   :mod:`descentlab.optim`, ``race`` several from one start; ``Runner`` is the same
   loop advanced step by step.
+* ``of_model(model, data)`` is the loss of a real network on a plane through its
+  weights, ``interpolate`` the loss on a line between two weight vectors, and
+  ``sharpness`` the top Hessian eigenvalue (:mod:`.network`, loaded on first use).
 
 >>> from descentlab import landscapes
 >>> f = landscapes.get("rosenbrock")
@@ -88,6 +91,18 @@ REGISTRY.register(
 )
 
 
+#: names served lazily by :mod:`descentlab.landscapes.network` (it imports nn and autograd)
+_NETWORK = ("NetworkLandscape", "interpolate", "of_model", "sharpness")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NETWORK:
+        from descentlab.landscapes import network
+
+        return getattr(network, name)
+    raise AttributeError(f"module 'descentlab.landscapes' has no attribute {name!r}")
+
+
 def names() -> list[str]:
     """Every registered landscape name, in menu order."""
     return list(REGISTRY)
@@ -135,6 +150,7 @@ __all__ = [
     "LandscapeSpec",
     "LinearRegression",
     "LogisticRegression",
+    "NetworkLandscape",
     "PenalizedLandscape",
     "Result",
     "Runner",
@@ -144,12 +160,15 @@ __all__ = [
     "from_formula",
     "from_function",
     "get",
+    "interpolate",
     "linear_regression",
     "logistic_regression",
     "looks_like_formula",
     "minimize",
     "names",
+    "of_model",
     "parse_formula",
     "race",
     "resolve",
+    "sharpness",
 ]

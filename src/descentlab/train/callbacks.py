@@ -162,3 +162,92 @@ class ProgressBar(Callback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+class WeightSnapshots(Callback):
+    """Record the model's weights as flat vectors along training (the path of Li et al. 2018).
+
+    The first snapshot is the initial weights; then one after every epoch
+    (``every="epoch"``) or every ``every`` optimizer steps (an int). ``snapshots`` is
+    the list of flat vectors (float64, over ``model.parameters()``) and ``steps`` the
+    global step of each. Feed it to ``landscapes.of_model(..., directions="pca",
+    path=snapshots)`` to see the path projected on its two principal directions.
+    """
+
+    def __init__(self, every: str | int = "epoch") -> None:
+        if every != "epoch" and (
+            isinstance(every, bool) or not isinstance(every, int) or every < 1
+        ):
+            raise ValueError(f"every must be 'epoch' or a positive number of steps, got {every!r}")
+        self.every = every
+        self.snapshots: list[np.ndarray] = []
+        self.steps: list[int] = []
+
+    def _record(self, trainer: Trainer) -> None:
+        from descentlab.landscapes.network import flat_weights
+
+        self.snapshots.append(flat_weights(trainer.model))
+        self.steps.append(trainer.global_step)
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if not self.snapshots:
+            self._record(trainer)
+
+    def on_step_end(self, trainer: Trainer, loss: float) -> None:
+        if self.every != "epoch" and trainer.global_step % int(self.every) == 0:
+            self._record(trainer)
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        if self.every == "epoch":
+            self._record(trainer)
+
+    @property
+    def path(self) -> np.ndarray:
+        """The snapshots as one array of shape (T, D)."""
+        return np.stack(self.snapshots)
+
+
+class SharpnessTracker(Callback):
+    """Record lambda_max, the top Hessian eigenvalue of the loss on ``data``, every ``every`` epochs.
+
+    Under full-batch gradient descent with step eta it rises until it reaches about
+    2 / eta (the edge of stability, Cohen et al. 2021); ``viz.plot_sharpness`` draws it
+    against that line. Recorded once before training (epoch 0) and after every
+    ``every``-th epoch: ``epochs``, ``values`` and ``lrs`` (the learning rate then).
+    ``batch`` samples (drawn once with ``seed``) stand in for the whole of ``data``;
+    ``tol`` is the relative accuracy of each value (Lanczos stops when it moves less).
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        every: int = 1,
+        batch: int | None = None,
+        seed: int = 0,
+        tol: float = 1e-3,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive number of epochs, got {every!r}")
+        self.data, self.every, self.batch, self.seed, self.tol = data, every, batch, seed, tol
+        self.epochs: list[int] = []
+        self.values: list[float] = []
+        self.lrs: list[float] = []
+
+    def _record(self, trainer: Trainer, epoch: int) -> None:
+        from descentlab.landscapes.network import sharpness
+
+        loss = trainer.loss_fn if not isinstance(trainer.loss_fn, str) else None
+        value = sharpness(
+            trainer.model, self.data, batch=self.batch, seed=self.seed, loss=loss, tol=self.tol
+        )
+        self.epochs.append(epoch)
+        self.values.append(value)
+        self.lrs.append(trainer._lr())
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if not self.epochs:
+            self._record(trainer, trainer.epoch)
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        if (logs["epoch"] + 1) % self.every == 0:
+            self._record(trainer, logs["epoch"] + 1)
