@@ -374,18 +374,24 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
+    pop, push, visit, emit = stack.pop, stack.append, visited.add, order.append
     while stack:
-        node, expanded = stack.pop()
+        node, expanded = pop()
         if expanded:
-            order.append(node)
+            emit(node)
             continue
-        if id(node) in visited:
+        key = id(node)
+        if key in visited:
             continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in node._parents:
+        visit(key)
+        parents = node._parents
+        if not parents:  # a leaf: it would be popped right back
+            emit(node)
+            continue
+        push((node, True))
+        for parent in parents:
             if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
+                push((parent, False))
     return order
 
 

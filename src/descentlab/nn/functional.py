@@ -10,6 +10,7 @@ and are numerically stable: logits of 1e4 give a finite loss and gradient.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,7 @@ def keep_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float) -> np.
     Thirty-two random bits per entry compared with p 2^32: half the cost of
     drawing uniform floats, and the generator's state advances deterministically.
     """
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     bits = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
     return (bits >= np.uint32(min(p * 2.0**32, 2.0**32 - 1))).reshape(shape)
 

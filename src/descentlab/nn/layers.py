@@ -168,7 +168,7 @@ class Dropout(Module):
             mask = self._epoch_mask
         else:
             mask = F.keep_mask(self.rng, shape, self.p)
-        self.last_mask = mask
+        object.__setattr__(self, "last_mask", mask)  # an array: no registration to do
         return mask
 
     def new_epoch(self) -> None:
