@@ -420,9 +420,10 @@ def _resume_command(argv: Sequence[str], checkpoint: Path) -> str:
     return "descentlab " + shlex.join([*kept, "--resume", str(checkpoint)])
 
 
-def _fresh_folder(root: str) -> Path:
-    """``root/TIME``, a folder that does not exist yet (``TIME-2``, ``TIME-3``, ... if taken)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+def _fresh_folder(root: str, prefix: str = "") -> Path:
+    """``root/PREFIXTIME``, a folder that does not exist yet (``TIME-2``, ``TIME-3``, ... if
+    taken)."""
+    stamp = prefix + time.strftime("%Y%m%d-%H%M%S")
     folder = Path(root) / stamp
     n = 1
     while folder.exists():
@@ -692,8 +693,13 @@ def cmd_minimize(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the file ``race`` writes without --out: ./descentlab-runs/race-TIME/race.gif
+RACE_FILE = "race.gif"
+
+
 def cmd_race(args: argparse.Namespace) -> int:
-    out = _check_picture(args.out, "--out", animation=True, still=False)
+    target = args.out or _fresh_folder(RUNS_FOLDER, prefix="race-") / RACE_FILE
+    out = _check_picture(str(target), "--out", animation=True, still=False)
     names = _names(args.optimizers, "--optimizers")
     lrs = _floats(args.lr, "--lr", positive=True) if args.lr else []
     if len(lrs) not in (0, 1, len(names)):
@@ -1320,7 +1326,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OPT.NAME=VALUE",
         help="a hyperparameter of one optimizer, e.g. --set adam.lr=0.1",
     )
-    p.add_argument("--out", default="race.gif", help="GIF or MP4 file")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"GIF or MP4 file (default: ./{RUNS_FOLDER}/race-TIME/{RACE_FILE}, a new "
+        "folder per race)",
+    )
     _add_optimizer_options(p)
     p.set_defaults(func=cmd_race)
 

@@ -150,6 +150,16 @@ def _link_comparison(index: Path, report: Path) -> None:
     atomic_write_text(index, page.replace(marker, section + marker, 1))
 
 
+def _lr_figure(path: Path) -> Any:
+    """lr_sweep.png: the learning-rate experiment of :func:`_lr_experiment`, the same runs
+    (function, start, learning rates and steps) as the console's table."""
+    from descentlab import viz
+
+    return viz.plot_lr_sweep(
+        LR_FUNCTION, lrs=LEARNING_RATES, x0=[LR_START], steps=LR_STEPS, optimizer="gd", out=path
+    )
+
+
 def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict[str, Path]:
     from descentlab import landscapes, viz
 
@@ -169,14 +179,7 @@ def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict
         bounds=landscapes.CLASSIC_RACES["beale"]["bounds"],
     )
     figures["learning rates on x^2"] = out / "lr_sweep.png"
-    viz.plot_lr_sweep(
-        LR_FUNCTION,
-        lrs=LEARNING_RATES,
-        x0=[LR_START],
-        steps=LR_STEPS,
-        optimizer="gd",
-        out=figures["learning rates on x^2"],
-    )
+    _lr_figure(figures["learning rates on x^2"])
     runs = {k: v for k, v in training.items() if not k.startswith("_")}
     figures["training curves on digits"] = out / "training.png"
     viz.plot_history(
