@@ -1067,6 +1067,157 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ surface
+#: learning rates that train the digits MLP in a few epochs where the registry's default
+#: (PyTorch's, for SGD 1e-3) would barely move it
+SURFACE_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05}
+
+
+def _surface_lrs(args: argparse.Namespace, optimizers: list[str]) -> list[float]:
+    if args.lr is None:
+        return [
+            float(SURFACE_LR.get(o, OPTIMIZERS[o].hyperparameters["lr"].default))  # type: ignore[arg-type]
+            for o in optimizers
+        ]
+    lrs = _floats(args.lr, "--lr", positive=True)
+    if len(lrs) == 1:
+        return lrs * len(optimizers)
+    if len(lrs) != len(optimizers):
+        raise UsageError(
+            f"--lr gives {len(lrs)} learning rates for {len(optimizers)} optimizers; give one "
+            "for all or one per optimizer"
+        )
+    return lrs
+
+
+def cmd_surface(args: argparse.Namespace) -> int:
+    out = check_output(args.out, "--out", folder=True)
+    optimizers = [_optimizer_name_or_usage(n) for n in _names(args.optimizer, "--optimizers")]
+    if len(set(optimizers)) != len(optimizers):
+        raise UsageError(f"--optimizers names an optimizer twice: {args.optimizer}")
+    hidden = _ints(args.hidden, "--hidden") if args.hidden else []
+    if any(h <= 0 for h in hidden):
+        raise UsageError(f"--hidden sizes must be positive, got {args.hidden!r}")
+    if args.grid < 3:
+        raise UsageError(f"--grid must be at least 3 points per axis, got {args.grid}")
+    lrs = _surface_lrs(args, optimizers)
+
+    from descentlab import data, landscapes, nn
+    from descentlab.landscapes.network import flat_weights, set_flat_weights
+    from descentlab.train import evaluate, fit
+    from descentlab.train.callbacks import SharpnessTracker, WeightSnapshots
+    from descentlab.viz import network as pictures
+
+    bundle = data.load(args.data, seed=args.seed)
+    if bundle.kind != "classification":
+        raise UsageError(f"surface needs a classification data set, got {bundle.name!r}")
+    nn.manual_seed(args.seed)
+    init = flat_weights(_build_model(args, bundle, hidden))
+    sample = (bundle.train, args.samples, args.seed)
+    started = time.perf_counter()
+    runs: dict[str, dict[str, Any]] = {}
+    for name, lr in zip(optimizers, lrs):
+        nn.manual_seed(args.seed)
+        model = _build_model(args, bundle, hidden)
+        set_flat_weights(model, init)  # the same start for every optimizer
+        snaps = WeightSnapshots("epoch")
+        sharp = SharpnessTracker(bundle.train, batch=args.samples, seed=args.seed)
+        history = fit(
+            model,
+            bundle.train,
+            bundle.val,
+            optimizer={"name": name, "lr": lr},
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            regularizer=nn.penalty(0.0, args.l2),
+            callbacks=[snaps, sharp],
+            seed=args.seed,
+            progress=False,
+        )
+        f = landscapes.of_model(
+            model, sample[0], directions="pca", path=snaps, batch=sample[1], seed=sample[2]
+        )
+        test = evaluate(model, bundle.test) if bundle.test is not None else {}
+        runs[name] = {
+            "model": model,
+            "history": history,
+            "f": f,
+            "sharpness": sharp,
+            "lr": lr,
+            "test": test,
+        }
+        if not args.quiet:
+            print(
+                f"{name}: lr {lr:g}, train loss {history.last['train_loss']:.4f}, "
+                f"lambda_max {sharp.values[-1]:.4g} (2/eta = {2 / lr:.4g})"
+            )
+    curves = {
+        f"{name} init → solution": landscapes.interpolate(
+            r["model"], init, flat_weights(r["model"]), sample[0], batch=sample[1], seed=sample[2]
+        )
+        for name, r in runs.items()
+    }
+    names = list(runs)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            curves[f"{a} → {b}"] = landscapes.interpolate(
+                runs[a]["model"],
+                flat_weights(runs[a]["model"]),
+                flat_weights(runs[b]["model"]),
+                sample[0],
+                batch=sample[1],
+                seed=sample[2],
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "The loss around each solution on the plane of its training path's two principal "
+        "directions (PCA, Li et al. 2018); axes give the share of the path's variance": out
+        / "landscape.png",
+        "Loss and accuracy on straight lines: from the common initialization to each "
+        "solution, and between solutions (Goodfellow et al. 2015)": out / "interpolation.png",
+        "Sharpness (top Hessian eigenvalue) during training, against the stability limit "
+        "2/η of gradient descent (Cohen et al. 2021)": out / "sharpness.png",
+    }
+    paths = list(figures.values())
+    pictures.plot_network_landscape(
+        {n: r["f"] for n, r in runs.items()}, resolution=args.grid, out=paths[0]
+    )
+    pictures.plot_interpolation(curves, out=paths[1], ends=("start", "end"))
+    pictures.plot_sharpness({n: r["sharpness"] for n, r in runs.items()}, out=paths[2])
+    table = {
+        name: {
+            "lr": r["lr"],
+            "train loss": r["history"].last["train_loss"],
+            "val accuracy": r["history"].last["val_accuracy"],
+            "test accuracy": r["test"].get("accuracy", float("nan")),
+            "λ_max": r["sharpness"].values[-1],
+            "2/η": 2 / r["lr"],
+            "PCA variance": f"{100 * r['f'].explained_variance.sum():.1f}%",
+        }
+        for name, r in runs.items()
+    }
+    intro = (
+        f"An MLP {'-'.join(map(str, [bundle.num_features, *hidden, bundle.num_classes]))} on "
+        f"{bundle.name}, {args.epochs} epochs, batch size {args.batch_size}, L2 {args.l2:g}, "
+        f"dropout {args.dropout:g}, seed {args.seed}; every optimizer starts from the same "
+        f"weights. Landscapes, lines and sharpness use {f.n_samples} training samples."
+    )
+    index = pictures.surface_report(out, figures, table, title="Loss landscapes", intro=intro)
+    if not args.quiet:
+        print(
+            f"wrote {', '.join(p.name for p in paths)} and {index} in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+    return 0
+
+
+def _optimizer_name_or_usage(text: str) -> str:
+    try:
+        return OPTIMIZERS.resolve(text)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 def cmd_gallery(args: argparse.Namespace) -> int:
     check_output(args.directory, "DIRECTORY", folder=True)
     if args.markdown:
@@ -1555,6 +1706,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_optimizer_options(p, sweep=True)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "surface", help="train with several optimizers and draw the loss landscapes they reach"
+    )
+    p.add_argument(
+        "--data", default="digits", help="a classification data set (see 'descentlab datasets')"
+    )
+    p.add_argument("--hidden", default="64", help="hidden layer sizes, comma-separated")
+    p.add_argument(
+        "--optimizer",
+        "--optimizers",
+        dest="optimizer",
+        default="sgd,adam",
+        metavar="NAMES",
+        help=f"optimizers to compare, comma-separated, from: {_optimizer_list()}",
+    )
+    p.add_argument("--epochs", type=_positive(int), default=10, help="passes over the data")
+    p.add_argument(
+        "--lr",
+        default=None,
+        help="learning rate eta: one for all optimizers or one per optimizer (a,b) "
+        "(default: 0.1 for sgd, 0.05 for momentum and nesterov, else the optimizer's)",
+    )
+    p.add_argument("--batch-size", type=_positive(int), default=32, help="samples per step")
+    p.add_argument("--l2", type=_nonnegative_float, default=0.0, help="L2 penalty lambda")
+    p.add_argument(
+        "--dropout", type=_probability, default=0.0, help="dropout after each hidden layer"
+    )
+    p.add_argument(
+        "--activation", default="relu", choices=ACTIVATIONS, help="activation of the hidden layers"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, shuffling and samples")
+    p.add_argument(
+        "--grid", type=_positive(int), default=41, help="points per axis of each contour plot"
+    )
+    p.add_argument(
+        "--samples",
+        type=_positive(int),
+        default=1000,
+        help="training samples for the landscapes, lines and sharpness",
+    )
+    p.add_argument("--out", default="surface", help="folder for the figures and index.html")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=cmd_surface)
 
     p = sub.add_parser("gallery", help="draw every figure into a folder with a gallery.md")
     p.add_argument("directory", help="the folder to draw into")
