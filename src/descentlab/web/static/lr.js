@@ -328,7 +328,7 @@ export function createLr(app) {
     const hyper = { ...specDefaults(spec?.hyperparameters), ...s.hyper };
     const rule = updateRule(s.optimizer, hyper);
     host.replaceChildren(el('span', { class: 'muted' }, `The same start, the same optimizer (${s.optimizer}), only η changes:`),
-      ...rule.lines.map((line) => mathElement(line, { display: 'inline', label: `update rule of ${s.optimizer}` })));
+      ...rule.lines.map((line) => mathElement(line, { display: 'inline' })));
     host.dataset.optimizer = s.optimizer;
   }
 

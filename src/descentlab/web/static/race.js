@@ -879,12 +879,12 @@ export function createRace(app) {
     }
     const step = run ? run.nit : 0;
     const parts = [
-      ...rule.lines.map((line) => mathElement(line, { label: 'update rule' })),
+      ...rule.lines.map((line) => mathElement(line)),
     ];
     if (rule.variant && spec?.summary) parts.push(el('p', { class: 'help' }, spec.summary));
     parts.push(el('div', { class: 'rule-numbers', 'data-testid': 'race-rule-settings' },
       ...settings.map((key) => mathElement(MATH.row(settingSymbol(key), MATH.mo('='), mathNumber(hyper[key])),
-        { display: 'inline', label: key }))));
+        { display: 'inline' }))));
     parts.push(el('p', { class: 'rule-now muted' }, `at step t = ${step}:`));
     parts.push(el('div', { class: 'rule-numbers', 'data-testid': 'race-rule-now' },
       ...now.map((m) => mathElement(m, { display: 'inline' }))));
