@@ -27,6 +27,10 @@ def test_demo_quick_writes_report(tmp_path):
         assert (out / name).stat().st_size > 1000
         assert name in html
     assert "Report with" in proc.stdout
+    # the summary is headed tables of rounded numbers, not Python dicts
+    assert "{&#x27;" not in html and "{'" not in html
+    assert "<h3>The classic race on beale, from (0.7, 1.4)</h3>" in html
+    assert "<h3>An MLP on handwritten digits</h3>" in html
     # the fair comparison: its own folder and report, linked from the index
     assert set(summary["comparison"]) == {"ill_conditioned"}
     trials = (out / "comparison" / "trials.jsonl").read_text().splitlines()
