@@ -2,7 +2,7 @@
 
 ``minimize`` with ``record=False`` and no randomness (no ``batch_size``, ``grad_noise`` or
 ``perturb``) steps every run the same way as the Runner's NumPy loop; this module runs
-those steps inside one compiled loop instead (``_compiled_kernels.drive``): rows in
+those steps inside one compiled loop instead (``_compiled_kernels.specialize``): rows in
 blocks that stay in the CPU cache, blocks in parallel on every core, and per block every
 step at once (update, value and gradient, the stopping and divergence checks), in the
 same order of floating-point operations as the NumPy rules, so that float64 results are
@@ -23,6 +23,7 @@ import inspect
 import math
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -47,7 +48,8 @@ FORMULA_CACHE_SIZE = 32
 MAX_DIM = 128
 
 _kernels: Any = None  # None: not tried yet; False: Numba unavailable
-_formulas: OrderedDict[tuple[str, tuple[str, ...]], tuple[Any, Any]] = OrderedDict()
+_formulas: OrderedDict[tuple[str, tuple[str, ...]], Any] = OrderedDict()
+_blocks: OrderedDict[tuple[Any, ...], Any] = OrderedDict()  # (target, optimizer) -> loop
 _lock = threading.Lock()
 
 # the factories' inner functions (module functions.py) -> kernel number
@@ -126,8 +128,8 @@ def kernel_of(landscape: Landscape) -> tuple[int, np.ndarray] | Any | None:
     return kind, np.zeros(1)
 
 
-def compiled_formula(formula: Any) -> tuple[Any, Any]:
-    """(value-and-gradient kernel, driver) of a Formula, compiled once per normalized text."""
+def compiled_formula(formula: Any) -> Any:
+    """The value-and-gradient row function of a Formula, compiled once per normalized text."""
     from descentlab.landscapes._codegen import FUNCTION_NAME, formula_key, formula_source
 
     key = formula_key(formula)
@@ -154,19 +156,43 @@ def compiled_formula(formula: Any) -> tuple[Any, Any]:
     }
     # generated from the checked syntax tree only: numbers, indices and fixed names
     exec(compile(source, "<descentlab formula>", "exec"), namespace)  # noqa: S102
-    vg = numba.njit(fastmath=False, error_model="numpy", nogil=True)(namespace[FUNCTION_NAME])
-    # the driver's own source, with this kernel in place of the built-in landscapes'
-    scope = dict(vars(kernels))
-    scope["_vg"] = vg
-    exec(compile(inspect.getsource(kernels._drive), kernels.__file__, "exec"), scope)  # noqa: S102
-    drive = numba.njit(fastmath=False, error_model="numpy", nogil=True, parallel=True)(
-        scope["_drive"]
+    vg = numba.njit(fastmath=False, error_model="numpy", nogil=True, inline="always")(
+        namespace[FUNCTION_NAME]
     )
     with _lock:
-        _formulas[key] = (vg, drive)
+        _formulas[key] = vg
         while len(_formulas) > FORMULA_CACHE_SIZE:
             _formulas.popitem(last=False)
-    return vg, drive
+    return vg
+
+
+def _block_runner(target: Any, code: int) -> Any:
+    """The compiled loop over a block of rows for a landscape target and an optimizer code."""
+    kernels = _load()
+    if isinstance(target, tuple):
+        key: tuple[Any, ...] = ("builtin", target[0], code)
+    else:
+        from descentlab.landscapes._codegen import formula_key
+
+        key = ("formula", formula_key(target), code)
+    with _lock:
+        hit = _blocks.get(key)
+        if hit is not None:
+            _blocks.move_to_end(key)
+            return hit
+    vg = kernels.VG[target[0]] if isinstance(target, tuple) else compiled_formula(target)
+    run_block = kernels.specialize(vg, kernels.STEP[code])
+    with _lock:
+        _blocks[key] = run_block
+        while len(_blocks) > 2 * FORMULA_CACHE_SIZE:
+            _blocks.popitem(last=False)
+    return run_block
+
+
+def _threads() -> int:
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
 
 
 def _optimizer_args(
@@ -255,12 +281,8 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
     )
     if code < 0 or runner.done:
         return runner.run().result()
-    if formula:
-        _, drive = compiled_formula(target)
-        kind, lp = 0, np.zeros(1)
-    else:
-        drive = kernels.drive
-        kind, lp = target
+    run_block = _block_runner(target, code)
+    kind, lp = target if not formula else (0, np.zeros(1))
     N, D = runner.n_runs, runner.dim
     X = runner.param.data
     runner._f = np.ascontiguousarray(runner._f, dtype=np.float64)
@@ -270,7 +292,7 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
         np.broadcast_to(np.asarray(group["lr"], dtype=np.float64).reshape(-1), (N,))
     )
     before = runner._status.copy()
-    drive(
+    arrays = (
         X,
         runner._f,
         runner._g,
@@ -282,16 +304,31 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
         np.ascontiguousarray(runner._x_limit, dtype=np.float64),
         np.ascontiguousarray(runner._f_limit, dtype=np.float64),
         lrs,
-        kind,
-        lp,
-        code,
-        hp,
-        bc1,
-        bc2,
-        int(steps),
-        runner.tol,
-        BLOCK_ROWS,
     )
+
+    def block(lo: int) -> None:  # releases the GIL (nogil): blocks run side by side
+        run_block(
+            *arrays,
+            kind,
+            lp,
+            code,
+            hp,
+            bc1,
+            bc2,
+            int(steps),
+            runner.tol,
+            lo,
+            min(N, lo + BLOCK_ROWS),
+        )
+
+    starts = range(0, N, BLOCK_ROWS)
+    threads = min(_threads(), len(starts))
+    if threads <= 1:
+        for lo in starts:
+            block(lo)
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="descentlab-minimize") as pool:
+            list(pool.map(block, starts))
     if D > 8:  # the Runner sums a longer gradient with einsum; report its norm
         runner._gnorm = _row_norm(runner._g)
     diverged = np.flatnonzero((before == RUNNING) & (runner._status == 3))

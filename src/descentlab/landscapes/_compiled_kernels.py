@@ -5,19 +5,21 @@ module imports Numba.
 Three parts, each a per-row transcription of the NumPy code it replaces, in the same
 order of operations so that both round alike:
 
-* ``builtin_vg(kind, lp, x, g)``: the value (returned) and gradient (written into ``g``)
-  of one point ``x`` of a built-in landscape, chosen by the integer ``kind`` with its
-  numeric parameters in ``lp``. Sums over the coordinates follow NumPy's pairwise
+* ``VG[kind]``, one function per built-in landscape, ``(kind, lp, x, g, i)``: the value
+  (returned) and gradient (written into ``g[i]``) of the point ``x[i]``, with the
+  landscape's numeric parameters in ``lp``. Sums over the coordinates follow NumPy's pairwise
   summation; powers other than squares call ``pow`` (NumPy's vectorized ``pow``, ``exp``,
   ``log`` may differ from it in the last bit).
-* ``_step_row``: one step of SGD, Adam/AdamW, RMSprop or AdaGrad on one row, chosen by
-  an integer code with the hyperparameters in an array (the rules of ``descentlab.optim``).
-* ``drive``: blocks of rows in parallel; per block every step runs inside the compiled
-  loop (update, value and gradient, the Runner's stopping and divergence checks).
+* ``STEP[code]``: one step of SGD, Adam/AdamW, RMSprop or AdaGrad on one row, with the
+  hyperparameters in an array (the rules of ``descentlab.optim``).
+* ``specialize(vg, step)``: a block of rows run for every step inside one compiled loop
+  (update, value and gradient, the Runner's stopping and divergence checks), with the two
+  row functions inlined; ``_compiled.py`` runs the blocks on threads.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numba
@@ -83,136 +85,189 @@ def _psum(a, row, n):
     return res
 
 
-@_jit
-def builtin_vg(kind, lp, x, g, i):
-    """f at the point x[i] of the built-in landscape ``kind`` (parameters ``lp``); writes
-    grad f into g[i]."""
+@_inline
+def _vg_rosenbrock(kind, lp, x, g, i):
     D = x.shape[1]
-    if kind == ROSENBROCK:
-        a, b = lp[0], lp[1]
-        if D == 2:
-            x0, y = x[i, 0], x[i, 1]
-            inner = y - x0 * x0
-            rest = a - x0
-            g[i, 1] = inner * (2 * b)
-            g[i, 0] = (x0 * inner) * (-4 * b) - 2 * rest
-            return (inner * inner) * b + rest * rest
-        # g holds the terms of the sum first, then the gradient
-        for j in range(D - 1):
-            inner = x[i, j + 1] - x[i, j] * x[i, j]
-            rest = a - x[i, j]
-            g[i, j] = b * inner * inner + rest * rest
-        value = _psum(g, i, D - 1)
-        for j in range(D - 1):
-            inner = x[i, j + 1] - x[i, j] * x[i, j]
-            rest = a - x[i, j]
-            g[i, j] = -4 * b * x[i, j] * inner - 2 * rest
-        g[i, D - 1] = 0.0
-        for j in range(D - 1):
-            inner = x[i, j + 1] - x[i, j] * x[i, j]
-            g[i, j + 1] += 2 * b * inner
-        return value
-    if kind == QUADRATIC:
-        for j in range(D):
-            g[i, j] = lp[j] * x[i, j] * x[i, j]
-        value = _psum(g, i, D)
-        for j in range(D):
-            g[i, j] = (2 * lp[j]) * x[i, j]
-        return value
-    if kind == DOUBLE_WELL:
-        u = x[i, 0]
-        g[i, 0] = 4 * u**3.0 - 6 * u + 1
-        return u**4.0 - 3 * (u * u) + u
-    if kind == CUBIC:
-        u = x[i, 0]
-        g[i, 0] = 3 * (u * u)
-        return u**3.0
-    if kind == XCOS:
-        u = x[i, 0]
-        g[i, 0] = math.cos(PI * u) - PI * u * math.sin(PI * u)
-        return u * math.cos(PI * u)
-    if kind == SADDLE:
-        g[i, 0] = 2 * x[i, 0]
-        g[i, 1] = -2 * x[i, 1]
-        return x[i, 0] * x[i, 0] - x[i, 1] * x[i, 1]
-    if kind == MONKEY_SADDLE:
-        u, v = x[i, 0], x[i, 1]
-        g[i, 0] = 3 * (u * u) - 3 * (v * v)
-        g[i, 1] = -6 * u * v
-        return u**3.0 - 3 * u * (v * v)
-    if kind == BEALE:
-        u, v = x[i, 0], x[i, 1]
-        value = 0.0
-        gx = 0.0
-        gy = 0.0
-        for k in range(1, 4):
-            c = 1.5 if k == 1 else (2.25 if k == 2 else 2.625)
-            vk = _ipow(v, k)
-            t = c - u + u * vk
-            value = t * t if k == 1 else value + t * t
-            gx = gx + 2 * t * (vk - 1)
-            gy = gy + 2 * t * k * u * _ipow(v, k - 1)
-        g[i, 0] = gx
-        g[i, 1] = gy
-        return value
-    if kind == HIMMELBLAU:
-        u, v = x[i, 0], x[i, 1]
-        a = u * u + v - 11
-        b = u + v * v - 7
-        g[i, 0] = 4 * u * a + 2 * b
-        g[i, 1] = 2 * a + 4 * v * b
-        return a * a + b * b
-    if kind == BOOTH:
-        u, v = x[i, 0], x[i, 1]
-        a = u + 2 * v - 7
-        b = 2 * u + v - 5
-        g[i, 0] = 2 * a + 4 * b
-        g[i, 1] = 4 * a + 2 * b
-        return a * a + b * b
-    if kind == GOLDSTEIN_PRICE:
-        u, v = x[i, 0], x[i, 1]
-        s = u + v + 1
-        p = 19 - 14 * u + 3 * u * u - 14 * v + 6 * u * v + 3 * v * v
-        d = 2 * u - 3 * v
-        q = 18 - 32 * u + 12 * u * u + 48 * v - 36 * u * v + 27 * v * v
-        A = 1 + s * s * p
-        B = 30 + d * d * q
-        dA = 2 * s * p + s * s * (-14 + 6 * u + 6 * v)
-        dBx = 4 * d * q + d * d * (-32 + 24 * u - 36 * v)
-        dBy = -6 * d * q + d * d * (48 - 36 * u + 54 * v)
-        g[i, 0] = dA * B + A * dBx
-        g[i, 1] = dA * B + A * dBy
-        return A * B
-    if kind == SIX_HUMP_CAMEL:
-        u, v = x[i, 0], x[i, 1]
-        u2, v2 = u * u, v * v
-        g[i, 0] = 8 * u - 8.4 * u**3.0 + 2 * u**5.0 + v
-        g[i, 1] = u - 8 * v + 16 * v**3.0
-        return (4 - 2.1 * u2 + u2 * u2 / 3) * u2 + u * v + (-4 + 4 * v2) * v2
-    if kind == RASTRIGIN:
-        A, constant, amplitude = lp[0], lp[1], lp[2]
-        for j in range(D):
-            g[i, j] = x[i, j] * x[i, j] - A * math.cos(2 * PI * x[i, j])
-        value = constant + _psum(g, i, D)
-        for j in range(D):
-            g[i, j] = 2 * x[i, j] + amplitude * math.sin(2 * PI * x[i, j])
-        return value
-    if kind == ACKLEY:
-        a, b, c = lp[0], lp[1], lp[2]
-        for j in range(D):
-            g[i, j] = x[i, j] * x[i, j]
-        r = math.sqrt(_psum(g, i, D) / D)
-        for j in range(D):
-            g[i, j] = math.cos(c * x[i, j])
-        wave = math.exp(_psum(g, i, D) / D)
-        cone = -b * r
-        coef = a * b * math.exp(cone) / D
-        scale = (c / D) * wave
-        for j in range(D):
-            cx = (coef * x[i, j]) / r if r > 0 else 0.0
-            g[i, j] = cx + scale * math.sin(c * x[i, j])
-        return -a * math.exp(cone) - wave + a + E
-    # STYBLINSKI_TANG
+    a, b = lp[0], lp[1]
+    if D == 2:
+        x0, y = x[i, 0], x[i, 1]
+        inner = y - x0 * x0
+        rest = a - x0
+        g[i, 1] = inner * (2 * b)
+        g[i, 0] = (x0 * inner) * (-4 * b) - 2 * rest
+        return (inner * inner) * b + rest * rest
+    # g holds the terms of the sum first, then the gradient
+    for j in range(D - 1):
+        inner = x[i, j + 1] - x[i, j] * x[i, j]
+        rest = a - x[i, j]
+        g[i, j] = b * inner * inner + rest * rest
+    value = _psum(g, i, D - 1)
+    for j in range(D - 1):
+        inner = x[i, j + 1] - x[i, j] * x[i, j]
+        rest = a - x[i, j]
+        g[i, j] = -4 * b * x[i, j] * inner - 2 * rest
+    g[i, D - 1] = 0.0
+    for j in range(D - 1):
+        inner = x[i, j + 1] - x[i, j] * x[i, j]
+        g[i, j + 1] += 2 * b * inner
+    return value
+
+
+@_inline
+def _vg_quadratic(kind, lp, x, g, i):
+    D = x.shape[1]
+    for j in range(D):
+        g[i, j] = lp[j] * x[i, j] * x[i, j]
+    value = _psum(g, i, D)
+    for j in range(D):
+        g[i, j] = (2 * lp[j]) * x[i, j]
+    return value
+
+
+@_inline
+def _vg_double_well(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u = x[i, 0]
+    g[i, 0] = 4 * u**3.0 - 6 * u + 1
+    return u**4.0 - 3 * (u * u) + u
+
+
+@_inline
+def _vg_cubic(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u = x[i, 0]
+    g[i, 0] = 3 * (u * u)
+    return u**3.0
+
+
+@_inline
+def _vg_xcos(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u = x[i, 0]
+    g[i, 0] = math.cos(PI * u) - PI * u * math.sin(PI * u)
+    return u * math.cos(PI * u)
+
+
+@_inline
+def _vg_saddle(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    g[i, 0] = 2 * x[i, 0]
+    g[i, 1] = -2 * x[i, 1]
+    return x[i, 0] * x[i, 0] - x[i, 1] * x[i, 1]
+
+
+@_inline
+def _vg_monkey_saddle(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u, v = x[i, 0], x[i, 1]
+    g[i, 0] = 3 * (u * u) - 3 * (v * v)
+    g[i, 1] = -6 * u * v
+    return u**3.0 - 3 * u * (v * v)
+
+
+@_inline
+def _vg_beale(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u, v = x[i, 0], x[i, 1]
+    value = 0.0
+    gx = 0.0
+    gy = 0.0
+    for k in range(1, 4):
+        c = 1.5 if k == 1 else (2.25 if k == 2 else 2.625)
+        vk = _ipow(v, k)
+        t = c - u + u * vk
+        value = t * t if k == 1 else value + t * t
+        gx = gx + 2 * t * (vk - 1)
+        gy = gy + 2 * t * k * u * _ipow(v, k - 1)
+    g[i, 0] = gx
+    g[i, 1] = gy
+    return value
+
+
+@_inline
+def _vg_himmelblau(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u, v = x[i, 0], x[i, 1]
+    a = u * u + v - 11
+    b = u + v * v - 7
+    g[i, 0] = 4 * u * a + 2 * b
+    g[i, 1] = 2 * a + 4 * v * b
+    return a * a + b * b
+
+
+@_inline
+def _vg_booth(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u, v = x[i, 0], x[i, 1]
+    a = u + 2 * v - 7
+    b = 2 * u + v - 5
+    g[i, 0] = 2 * a + 4 * b
+    g[i, 1] = 4 * a + 2 * b
+    return a * a + b * b
+
+
+@_inline
+def _vg_goldstein_price(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u, v = x[i, 0], x[i, 1]
+    s = u + v + 1
+    p = 19 - 14 * u + 3 * u * u - 14 * v + 6 * u * v + 3 * v * v
+    d = 2 * u - 3 * v
+    q = 18 - 32 * u + 12 * u * u + 48 * v - 36 * u * v + 27 * v * v
+    A = 1 + s * s * p
+    B = 30 + d * d * q
+    dA = 2 * s * p + s * s * (-14 + 6 * u + 6 * v)
+    dBx = 4 * d * q + d * d * (-32 + 24 * u - 36 * v)
+    dBy = -6 * d * q + d * d * (48 - 36 * u + 54 * v)
+    g[i, 0] = dA * B + A * dBx
+    g[i, 1] = dA * B + A * dBy
+    return A * B
+
+
+@_inline
+def _vg_six_hump_camel(kind, lp, x, g, i):
+    D = x.shape[1]  # noqa: F841 (used by the landscapes of any dimension)
+    u, v = x[i, 0], x[i, 1]
+    u2, v2 = u * u, v * v
+    g[i, 0] = 8 * u - 8.4 * u**3.0 + 2 * u**5.0 + v
+    g[i, 1] = u - 8 * v + 16 * v**3.0
+    return (4 - 2.1 * u2 + u2 * u2 / 3) * u2 + u * v + (-4 + 4 * v2) * v2
+
+
+@_inline
+def _vg_rastrigin(kind, lp, x, g, i):
+    D = x.shape[1]
+    A, constant, amplitude = lp[0], lp[1], lp[2]
+    for j in range(D):
+        g[i, j] = x[i, j] * x[i, j] - A * math.cos(2 * PI * x[i, j])
+    value = constant + _psum(g, i, D)
+    for j in range(D):
+        g[i, j] = 2 * x[i, j] + amplitude * math.sin(2 * PI * x[i, j])
+    return value
+
+
+@_inline
+def _vg_ackley(kind, lp, x, g, i):
+    D = x.shape[1]
+    a, b, c = lp[0], lp[1], lp[2]
+    for j in range(D):
+        g[i, j] = x[i, j] * x[i, j]
+    r = math.sqrt(_psum(g, i, D) / D)
+    for j in range(D):
+        g[i, j] = math.cos(c * x[i, j])
+    wave = math.exp(_psum(g, i, D) / D)
+    cone = -b * r
+    coef = a * b * math.exp(cone) / D
+    scale = (c / D) * wave
+    for j in range(D):
+        cx = (coef * x[i, j]) / r if r > 0 else 0.0
+        g[i, j] = cx + scale * math.sin(c * x[i, j])
+    return -a * math.exp(cone) - wave + a + E
+
+
+@_inline
+def _vg_styblinski_tang(kind, lp, x, g, i):
+    D = x.shape[1]
     for j in range(D):
         x2 = x[i, j] * x[i, j]
         g[i, j] = x2 * x2 - 16 * x2 + 5 * x[i, j]
@@ -220,6 +275,26 @@ def builtin_vg(kind, lp, x, g, i):
     for j in range(D):
         g[i, j] = 2 * x[i, j] ** 3.0 - 16 * x[i, j] + 2.5
     return value
+
+
+#: the value-and-gradient row function of each built-in landscape, by kind number
+VG = (
+    _vg_rosenbrock,
+    _vg_quadratic,
+    _vg_double_well,
+    _vg_cubic,
+    _vg_xcos,
+    _vg_saddle,
+    _vg_monkey_saddle,
+    _vg_beale,
+    _vg_himmelblau,
+    _vg_booth,
+    _vg_goldstein_price,
+    _vg_six_hump_camel,
+    _vg_rastrigin,
+    _vg_ackley,
+    _vg_styblinski_tang,
+)
 
 
 @_inline
@@ -254,100 +329,108 @@ def _row_max_abs(x, i):
     return m
 
 
-@_jit
-def _step_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
-    """One step of optimizer ``opt`` on row i of x (state rows s1[r], s2[r], s3[r]) at step t."""
+@_inline
+def _adam_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
     D = x.shape[1]
-    if opt == ADAM:
-        # hp: beta2, eps, weight_decay, amsgrad, maximize, decoupled, w, 1 - w, 1 - beta2
-        beta2, eps, wd = hp[0], hp[1], hp[2]
-        amsgrad, maximize, decoupled = hp[3] != 0, hp[4] != 0, hp[5] != 0
-        w, w_rest, one_minus_b2 = hp[6], hp[7], hp[8]
-        small = abs(w) < 0.5
-        step_size = lr / bc1
-        decay = 1 - lr * wd
-        for j in range(D):
-            th = x[i, j]
-            g = -grad[i, j] if maximize else grad[i, j]
-            if wd != 0:
-                if decoupled:
-                    th = th * decay
-                else:
-                    g = g + wd * th
-            m = s1[r, j]
-            d = g - m
-            m = m + d * w if small else g - d * w_rest
-            if abs(m) < TINY:
-                m = 0.0
-            s1[r, j] = m
-            v = s2[r, j] * beta2 + g * one_minus_b2 * g
-            if abs(v) < TINY:
-                v = 0.0
-            s2[r, j] = v
-            if amsgrad:
-                vmax = s3[r, j]
-                if not (vmax >= v):  # np.maximum: NaN wins
-                    vmax = v
-                s3[r, j] = vmax
-                v = vmax
-            denom = math.sqrt(v) / bc2s + eps
-            x[i, j] = th - m * step_size / denom
-        return
-    if opt == SGD:
-        # hp: momentum, dampening, weight_decay, nesterov, maximize
-        mu, dampening, wd = hp[0], hp[1], hp[2]
-        nesterov, maximize = hp[3] != 0, hp[4] != 0
-        keep = 1 - dampening
-        for j in range(D):
-            g = -grad[i, j] if maximize else grad[i, j]
-            if wd != 0:
-                g = g + wd * x[i, j]
-            if mu != 0:
-                if t == 1:
-                    b = g
-                else:
-                    b = s1[r, j] * mu + g if dampening == 0 else s1[r, j] * mu + keep * g
-                    if abs(b) < TINY:
-                        b = 0.0
-                s1[r, j] = b
-                d = b * mu + g if nesterov else b
+    # hp: beta2, eps, weight_decay, amsgrad, maximize, decoupled, w, 1 - w, 1 - beta2
+    beta2, eps, wd = hp[0], hp[1], hp[2]
+    amsgrad, maximize, decoupled = hp[3] != 0, hp[4] != 0, hp[5] != 0
+    w, w_rest, one_minus_b2 = hp[6], hp[7], hp[8]
+    small = abs(w) < 0.5
+    step_size = lr / bc1
+    decay = 1 - lr * wd
+    for j in range(D):
+        th = x[i, j]
+        g = -grad[i, j] if maximize else grad[i, j]
+        if wd != 0:
+            if decoupled:
+                th = th * decay
             else:
-                d = g
-            x[i, j] = x[i, j] - d * lr
-        return
-    if opt == RMSPROP:
-        # hp: alpha, eps, weight_decay, momentum, centered, maximize, 1 - alpha, w, 1 - w
-        alpha, eps, wd, mu = hp[0], hp[1], hp[2], hp[3]
-        centered, maximize = hp[4] != 0, hp[5] != 0
-        one_minus_alpha, w, w_rest = hp[6], hp[7], hp[8]
-        small = abs(w) < 0.5
-        for j in range(D):
-            g = -grad[i, j] if maximize else grad[i, j]
-            if wd != 0:
-                g = g + wd * x[i, j]
-            v = s1[r, j] * alpha + g * one_minus_alpha * g
-            if abs(v) < TINY:
-                v = 0.0
-            s1[r, j] = v
-            if centered:
-                gbar = s3[r, j]
-                d = g - gbar
-                gbar = gbar + d * w if small else g - d * w_rest
-                if abs(gbar) < TINY:
-                    gbar = 0.0
-                s3[r, j] = gbar
-                avg = math.sqrt(v - gbar * gbar) + eps
+                g = g + wd * th
+        m = s1[r, j]
+        d = g - m
+        m = m + d * w if small else g - d * w_rest
+        if abs(m) < TINY:
+            m = 0.0
+        s1[r, j] = m
+        v = s2[r, j] * beta2 + g * one_minus_b2 * g
+        if abs(v) < TINY:
+            v = 0.0
+        s2[r, j] = v
+        if amsgrad:
+            vmax = s3[r, j]
+            if not (vmax >= v):  # np.maximum: NaN wins
+                vmax = v
+            s3[r, j] = vmax
+            v = vmax
+        denom = math.sqrt(v) / bc2s + eps
+        x[i, j] = th - m * step_size / denom
+
+
+@_inline
+def _sgd_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
+    D = x.shape[1]
+    # hp: momentum, dampening, weight_decay, nesterov, maximize
+    mu, dampening, wd = hp[0], hp[1], hp[2]
+    nesterov, maximize = hp[3] != 0, hp[4] != 0
+    keep = 1 - dampening
+    for j in range(D):
+        g = -grad[i, j] if maximize else grad[i, j]
+        if wd != 0:
+            g = g + wd * x[i, j]
+        if mu != 0:
+            if t == 1:
+                b = g
             else:
-                avg = math.sqrt(v) + eps
-            if mu > 0:
-                b = s2[r, j] * mu + g / avg
+                b = s1[r, j] * mu + g if dampening == 0 else s1[r, j] * mu + keep * g
                 if abs(b) < TINY:
                     b = 0.0
-                s2[r, j] = b
-                x[i, j] = x[i, j] - b * lr
-            else:
-                x[i, j] = x[i, j] - g * lr / avg
-        return
+            s1[r, j] = b
+            d = b * mu + g if nesterov else b
+        else:
+            d = g
+        x[i, j] = x[i, j] - d * lr
+
+
+@_inline
+def _rmsprop_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
+    D = x.shape[1]
+    # hp: alpha, eps, weight_decay, momentum, centered, maximize, 1 - alpha, w, 1 - w
+    alpha, eps, wd, mu = hp[0], hp[1], hp[2], hp[3]
+    centered, maximize = hp[4] != 0, hp[5] != 0
+    one_minus_alpha, w, w_rest = hp[6], hp[7], hp[8]
+    small = abs(w) < 0.5
+    for j in range(D):
+        g = -grad[i, j] if maximize else grad[i, j]
+        if wd != 0:
+            g = g + wd * x[i, j]
+        v = s1[r, j] * alpha + g * one_minus_alpha * g
+        if abs(v) < TINY:
+            v = 0.0
+        s1[r, j] = v
+        if centered:
+            gbar = s3[r, j]
+            d = g - gbar
+            gbar = gbar + d * w if small else g - d * w_rest
+            if abs(gbar) < TINY:
+                gbar = 0.0
+            s3[r, j] = gbar
+            avg = math.sqrt(v - gbar * gbar) + eps
+        else:
+            avg = math.sqrt(v) + eps
+        if mu > 0:
+            b = s2[r, j] * mu + g / avg
+            if abs(b) < TINY:
+                b = 0.0
+            s2[r, j] = b
+            x[i, j] = x[i, j] - b * lr
+        else:
+            x[i, j] = x[i, j] - g * lr / avg
+
+
+@_inline
+def _adagrad_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
+    D = x.shape[1]
     # ADAGRAD; hp: lr_decay, weight_decay, eps, maximize, initial_accumulator_value
     lr_decay, wd, eps, maximize = hp[0], hp[1], hp[2], hp[3] != 0
     eta = lr / (1 + (t - 1) * lr_decay)
@@ -360,7 +443,11 @@ def _step_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
         x[i, j] = x[i, j] - g * eta / (math.sqrt(s) + eps)
 
 
-def _drive(
+#: the row update of each optimizer, by code (SGD, ADAM, RMSPROP, ADAGRAD)
+STEP = (_sgd_row, _adam_row, _rmsprop_row, _adagrad_row)
+
+
+def _run_block_py(
     X,
     F,
     G,
@@ -380,67 +467,63 @@ def _drive(
     bc2s,
     steps,
     tol,
-    block,
+    lo,
+    hi,
 ):
-    """Run every RUNNING row of X for up to ``steps`` steps, blocks of rows in parallel.
+    """Run the RUNNING rows lo..hi-1 of X for up to ``steps`` steps (see ``_drive``).
 
-    In and out: X, F (f), G (grad f), GN (|grad f|), status, nit; P1, P2 receive each
-    row's position before its last and second-to-last step. Per step and row: the
-    optimizer update, f and grad f at the new point, then the Runner's checks: diverged
-    when |x|, |f| or |grad f| is beyond its limit (or NaN), else converged when
-    |grad f| < tol, else max_steps at the last step.
+    One call per block, with the optimizer's and the landscape's row functions inlined:
+    a call per row that passes arrays would cost more in reference counting than the
+    row's arithmetic.
     """
-    N, D = X.shape
-    n_blocks = (N + block - 1) // block
+    D = X.shape[1]
+    n = hi - lo
     init = hp[4] if opt == ADAGRAD else 0.0
-    for blk in numba.prange(n_blocks):
-        lo = blk * block
-        hi = min(N, lo + block)
-        n = hi - lo
-        S1 = np.full((n, D), init)
-        S2 = np.zeros((n, D))
-        S3 = np.zeros((n, D))
-        for t in range(1, steps + 1):
-            running = False
-            for r in range(n):
-                i = lo + r
-                if status[i] != RUNNING:
-                    continue
-                running = True
-                if t >= steps - 1:
-                    for j in range(D):
-                        P2[i, j] = P1[i, j]
-                        P1[i, j] = X[i, j]
-                _step_row(opt, hp, t, lrs[i], bc1[t - 1], bc2s[t - 1], X, G, S1, S2, S3, i, r)
-                nit[i] += 1
-                f = _vg(kind, lp, X, G, i)
-                gn = _norm(G, i)
-                F[i] = f
-                GN[i] = gn
-                xmax = _row_max_abs(X, i)
-                if not ((xmax <= x_limit[i]) and (abs(f) <= f_limit[i]) and (gn < np.inf)):
-                    status[i] = DIVERGED
-                elif gn < tol:
-                    status[i] = CONVERGED
-                elif t >= steps:
-                    status[i] = MAX_STEPS
-            if not running:
-                break
+    S1 = np.full((n, D), init)
+    S2 = np.zeros((n, D))
+    S3 = np.zeros((n, D))
+    for t in range(1, steps + 1):
+        running = False
+        for r in range(n):
+            i = lo + r
+            if status[i] != RUNNING:
+                continue
+            running = True
+            if t >= steps - 1:
+                for j in range(D):
+                    P2[i, j] = P1[i, j]
+                    P1[i, j] = X[i, j]
+            _step_row(opt, hp, t, lrs[i], bc1[t - 1], bc2s[t - 1], X, G, S1, S2, S3, i, r)  # noqa: F821
+            nit[i] += 1
+            f = _vg(kind, lp, X, G, i)  # noqa: F821 - bound by specialize()
+            gn = _norm(G, i)
+            F[i] = f
+            GN[i] = gn
+            xmax = _row_max_abs(X, i)
+            if not ((xmax <= x_limit[i]) and (abs(f) <= f_limit[i]) and (gn < np.inf)):
+                status[i] = DIVERGED
+            elif gn < tol:
+                status[i] = CONVERGED
+            elif t >= steps:
+                status[i] = MAX_STEPS
+        if not running:
+            break
 
 
-_vg = builtin_vg
-drive = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True, parallel=True)(
-    _drive
-)
+def specialize(vg, step):
+    """``_run_block_py`` compiled for the row functions ``vg`` and ``step``.
 
-
-@_jit
-def _eval_rows(kind, lp, X, F, G):
-    for i in range(X.shape[0]):
-        F[i] = _vg(kind, lp, X, G, i)
-
-
-eval_rows = _eval_rows
+    The template calls ``_vg`` and ``_step_row``; each pair gets its own compilation
+    with both inlined (a generic loop that chose the
+    landscape and the optimizer at every row ran 7 x slower). The results are not cached
+    on disk: the functions are made here, not in a file of their own.
+    """
+    scope = dict(globals())
+    scope["_vg"] = vg
+    scope["_step_row"] = step if step is not None else _sgd_row
+    source = inspect.getsource(_run_block_py)
+    exec(compile(source, __file__, "exec"), scope)  # noqa: S102 - this module's own code
+    return numba.njit(fastmath=False, error_model="numpy", nogil=True)(scope["_run_block_py"])
 
 
 # -- helpers of generated formula code (see ``_codegen.py``) ------------------------------
