@@ -150,6 +150,22 @@ def _items(quick: bool) -> list[tuple[str, str, str, Callable[[Path], Any]]]:
             cache["spirals"] = _spirals_model(3 if q else 150)
         return cache["spirals"]
 
+    def digits_runs() -> Any:
+        if "digits" not in cache:
+            from descentlab.viz.network import digits_example
+
+            cache["digits"] = digits_example(
+                hidden=16 if q else 64, epochs=2 if q else 10, samples=200 if q else 1000
+            )
+        return cache["digits"]
+
+    def edge_of_stability(path: Path) -> Any:
+        from descentlab.viz.network import edge_of_stability_example, plot_sharpness
+
+        tracker = edge_of_stability_example(epochs=40 if q else 300, every=10 if q else 5)
+        title = "Full-batch GD: the sharpness meets 2/η"
+        return plot_sharpness({"gd": tracker}, out=path, title=title)
+
     return [
         (
             "landscape_beale.png",
@@ -306,7 +322,53 @@ def _items(quick: bool) -> list[tuple[str, str, str, Callable[[Path], Any]]]:
             ),
             lambda p: viz.plot_regularized_landscape(resolution=60 if q else 200, out=p),
         ),
+        (
+            "network_landscape_digits.png",
+            "A real network's loss around the solutions of SGD and Adam",
+            (
+                "An MLP 64-64-10 trained on the digits from one initialization; the plane of each "
+                "training path's two principal directions (Li et al. 2018), with the share of the "
+                "path's variance each explains, and the path itself (descentlab surface)."
+            ),
+            lambda p: _network_viz().plot_network_landscape(
+                digits_runs()["landscapes"], resolution=9 if q else 41, out=p
+            ),
+        ),
+        (
+            "network_surface_digits.png",
+            "The same loss as a surface",
+            "SGD's plane of the figure above in 3-D: a landscape of a network is a landscape.",
+            lambda p: viz.plot_surface(
+                digits_runs()["landscapes"]["sgd"], resolution=10 if q else 40, out=p
+            ),
+        ),
+        (
+            "interpolation_digits.png",
+            "Straight lines in weight space",
+            (
+                "Loss and accuracy on θ = (1 − α) θ_a + α θ_b (Goodfellow et al. 2015): from the "
+                "common initialization to each solution, and from SGD's solution to Adam's."
+            ),
+            lambda p: _network_viz().plot_interpolation(
+                digits_runs()["lines"], out=p, ends=("start", "end")
+            ),
+        ),
+        (
+            "sharpness_edge_of_stability.png",
+            "The edge of stability",
+            (
+                "Full-batch gradient descent with η = 0.4 on a tanh MLP: the top Hessian "
+                "eigenvalue rises to 2/η = 5 and hovers around it (Cohen et al. 2021)."
+            ),
+            edge_of_stability,
+        ),
     ]
+
+
+def _network_viz() -> Any:
+    from descentlab.viz import network
+
+    return network
 
 
 #: File names written by :func:`gallery`, in order (plus ``gallery.md``).
@@ -385,7 +447,7 @@ figcaption { color: #555; font-size: .9rem; }
 @media (max-width: 600px) {
   body { margin: 1rem auto; padding: 0 .5rem; }
   table { font-size: .8rem; } th, td { padding: .25rem .3rem; }
-  td.long { min-width: 6rem; }
+  td.long { min-width: 5rem; }
 }
 """
 
