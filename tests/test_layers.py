@@ -8,8 +8,9 @@ import cannot hide an upward dependency. Layers, bottom to top::
 
 (``sweep`` runs ``fit``, so it sits just above ``train``.)
 
-``autograd`` imports nothing but NumPy and the standard library; ``optim`` adds
-only ``descentlab.spec`` (and Numba in its optional compiled kernels).
+``autograd`` imports nothing but NumPy and the standard library (and, optionally and
+lazily, threadpoolctl to find NumPy's OpenBLAS for its thread policy, ``autograd/blas.py``);
+``optim`` adds only ``descentlab.spec`` (and Numba in its optional compiled kernels).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ RANK = {
 
 #: Third-party packages each layer may import (besides NumPy and the standard library).
 THIRD_PARTY = {
-    "autograd": set(),
+    "autograd": {"threadpoolctl"},
     "optim": {"numba"},
     "spec": set(),
     "_atomic": set(),
