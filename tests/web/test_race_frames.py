@@ -60,6 +60,7 @@ def test_a_frame_within_its_budget_makes_every_step_of_the_speed_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(session_mod, "RACE_FRAME_SECONDS", 60.0)
+    monkeypatch.setattr(session_mod, "RACE_FRAME_MAX_SECONDS", 60.0)
     s = Session()
     s.start_race(config(steps_per_frame=120))
     (frame,) = race_frames(s.tick())
@@ -74,6 +75,17 @@ def test_the_floor_is_the_speed_setting_when_that_is_smaller(
     s = Session()
     s.start_race(config(steps_per_frame=7))
     assert [f["step"] for f in race_frames(s.tick())] == [7]
+
+
+def test_a_loaded_machine_still_gets_a_frame_every_tenth_of_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the floor would take longer than the hard limit: the frame ends there, after one step
+    monkeypatch.setattr(session_mod, "RACE_FRAME_MIN_RUNNER_STEPS", 10**6)
+    monkeypatch.setattr(session_mod, "RACE_FRAME_MAX_SECONDS", 0.0)
+    s = Session()
+    s.start_race(config(steps_per_frame=200))
+    assert [f["step"] for f in race_frames(s.tick() + s.tick())] == [1, 2]
 
 
 def test_a_pause_stops_the_frame_being_stepped_and_no_frame_follows_it() -> None:
@@ -108,6 +120,7 @@ def test_a_race_that_ends_inside_a_frame_sends_its_last_frame(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(session_mod, "RACE_FRAME_SECONDS", 60.0)
+    monkeypatch.setattr(session_mod, "RACE_FRAME_MAX_SECONDS", 60.0)
     s = Session()
     s.start_race(config(max_steps=50, steps_per_frame=200))
     (frame,) = race_frames(s.tick())

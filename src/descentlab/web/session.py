@@ -87,8 +87,11 @@ LIGHT_STEPS = 60
 #: frames keep coming ~30 times a second whatever the speed setting.
 RACE_FRAME_SECONDS = 0.025
 #: A race frame always makes at least this many runner steps (or the speed setting's,
-#: if fewer) before the budget can cut it: a few steps a frame are never cut short.
+#: if fewer) before the budget can cut it: a few steps a frame are never cut short ...
 RACE_FRAME_MIN_RUNNER_STEPS = 150
+#: ... unless the machine is so loaded that they take longer than this: no frame waits
+#: more than 0.1 s for its steps.
+RACE_FRAME_MAX_SECONDS = 0.1
 
 # nn.manual_seed is global state: seed and build a model under one lock.
 _MODEL_LOCK = threading.Lock()
@@ -972,16 +975,20 @@ class Session:
 
         It stops early when ``stop`` is set and, for a playing race (``budget`` given),
         when the race is paused (the pause is seen between two steps) or when ``budget``
-        seconds have gone, once ``RACE_FRAME_MIN_RUNNER_STEPS`` runner steps are made."""
+        seconds have gone, once ``RACE_FRAME_MIN_RUNNER_STEPS`` runner steps are made (or
+        ``RACE_FRAME_MAX_SECONDS`` have gone, whatever was made)."""
         t0 = time.perf_counter()
         active = [i for i, runner in enumerate(race.runners) if not runner.done]
         floor = min(steps, -(-RACE_FRAME_MIN_RUNNER_STEPS // max(1, len(active))))
         made = 0
         while made < steps and active and not stop.is_set():
-            if budget is not None and (
-                not race.playing or (made >= floor and time.perf_counter() - t0 > budget)
-            ):
-                break
+            if budget is not None:
+                elapsed = time.perf_counter() - t0
+                late = (made >= floor and elapsed > budget) or (
+                    made > 0 and elapsed > RACE_FRAME_MAX_SECONDS
+                )
+                if late or not race.playing:
+                    break
             for i in active:
                 runner = race.runners[i]
                 runner.step(1)
