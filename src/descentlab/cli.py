@@ -1200,7 +1200,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
         f"An MLP {'-'.join(map(str, [bundle.num_features, *hidden, bundle.num_classes]))} on "
         f"{bundle.name}, {args.epochs} epochs, batch size {args.batch_size}, L2 {args.l2:g}, "
         f"dropout {args.dropout:g}, seed {args.seed}; every optimizer starts from the same "
-        f"weights. Landscapes, lines and sharpness use {f.n_samples} training samples."
+        f"weights. Landscapes, lines and sharpness use {f.samples} training samples."
     )
     index = pictures.surface_report(out, figures, table, title="Loss landscapes", intro=intro)
     if not args.quiet:

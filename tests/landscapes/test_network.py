@@ -87,7 +87,7 @@ def test_value_at_the_center_is_the_models_loss_float32_and_float64():
     model = _mlp()
     f = landscapes.of_model(model, (X, y), batch=10, seed=3)
     idx = np.sort(np.random.default_rng(3).choice(len(X), 10, replace=False))
-    assert f.n_samples == 10
+    assert f.samples == 10
     assert f.value([0.0, 0.0]) == pytest.approx(_loss(model, X[idx], y[idx]), rel=1e-12)
 
 

@@ -108,7 +108,7 @@ def plot_network_landscape(
         )
         ax.set_title(
             f"{label + ': ' if label else ''}{f.loss_name} around the solution "
-            f"({f.n_samples} samples)",
+            f"({f.samples} samples)",
             fontsize=10,
         )
     if title:
@@ -228,9 +228,13 @@ def plot_sharpness(runs: Any, *, out: OutPath = None, title: str | None = None) 
             lw=0.9 if adaptive else 1.5,
             label=f"{label + ': ' if label else ''}2/η = {fmt(2 / lr[-1])}",
         )
-    ax.set_yscale("log")
+    shown = np.concatenate([np.r_[v, 2 / lr] for _, _, v, lr in items])
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    log = shown.size > 0 and shown.max() / shown.min() > 30
+    if log:
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("top Hessian eigenvalue λ_max (log scale)")
+    ax.set_ylabel("top Hessian eigenvalue λ_max" + (" (log scale)" if log else ""))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(
@@ -308,3 +312,92 @@ def surface_report(
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, page)
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# the examples drawn by the gallery and the demo
+# ---------------------------------------------------------------------------------------
+def digits_example(
+    hidden: int = 64,
+    epochs: int = 10,
+    samples: int = 1000,
+    optimizers: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """SGD and Adam (by default) from one initialization on the digits: for each, the PCA
+    landscape of its path; and the interpolation lines init -> each and between them.
+
+    Returns ``{"landscapes": {name: f}, "lines": {label: (alphas, loss, accuracy)}}``.
+    """
+    from descentlab import data, landscapes, nn
+    from descentlab.landscapes.network import flat_weights, set_flat_weights
+    from descentlab.train import fit
+    from descentlab.train.callbacks import WeightSnapshots
+
+    bundle = data.load("digits", seed=seed)
+    assert bundle.num_classes is not None
+    sizes = [bundle.num_features, hidden, bundle.num_classes]
+    nn.manual_seed(seed)
+    init = flat_weights(nn.MLP(sizes))
+    sample = (bundle.train, samples, seed)
+    found: dict[str, Any] = {}
+    models: dict[str, Any] = {}
+    for name, lr in (optimizers or {"sgd": 0.1, "adam": 1e-3}).items():
+        model = nn.MLP(sizes)
+        set_flat_weights(model, init)
+        snaps = WeightSnapshots()
+        fit(
+            model,
+            bundle.train,
+            optimizer=name,
+            lr=lr,
+            epochs=epochs,
+            batch_size=32,
+            callbacks=[snaps],
+            seed=seed,
+            progress=False,
+        )
+        found[name] = landscapes.of_model(
+            model, sample[0], directions="pca", path=snaps, batch=sample[1], seed=sample[2]
+        )
+        models[name] = model
+    lines = {
+        f"{name} init → solution": landscapes.interpolate(
+            m, init, flat_weights(m), sample[0], batch=sample[1], seed=sample[2]
+        )
+        for name, m in models.items()
+    }
+    names = list(models)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            lines[f"{a} → {b}"] = landscapes.interpolate(
+                models[a], models[a], models[b], sample[0], batch=sample[1], seed=sample[2]
+            )
+    return {"landscapes": found, "lines": lines}
+
+
+def edge_of_stability_example(epochs: int = 300, every: int = 5, lr: float = 0.4) -> Any:
+    """Full-batch gradient descent with step ``lr`` on a tanh MLP 2-32-32-2 fitting one-hot
+    targets of 64 moons points with the MSE loss; returns its ``SharpnessTracker``."""
+    from descentlab import data, nn
+    from descentlab.train import fit
+    from descentlab.train.callbacks import SharpnessTracker
+
+    X, y = data.load("moons", seed=0, n=64, noise=0.1).train
+    X = X.astype(np.float64)
+    targets = np.eye(2)[y]
+    nn.manual_seed(0)
+    model = nn.MLP([2, 32, 32, 2], activation="tanh", dtype=np.float64)
+    tracker = SharpnessTracker((X, targets), every=every)
+    fit(
+        model,
+        (X, targets),
+        loss="mse",
+        optimizer="sgd",
+        lr=lr,
+        epochs=epochs,
+        batch_size=len(X),
+        callbacks=[tracker],
+        progress=False,
+    )
+    return tracker

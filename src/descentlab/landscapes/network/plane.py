@@ -15,6 +15,8 @@ Other models are evaluated point by point through their own ``forward``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -53,7 +55,7 @@ __all__ = ["NetworkLandscape", "PlaneEvaluator", "interpolate", "of_model"]
 
 _ELEMENTWISE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
 #: bytes of one activation array of a chunk of points (the chunk's size follows)
-_CHUNK_BYTES = 48 * 2**20
+_CHUNK_BYTES = 32 * 2**20
 
 
 class PlaneEvaluator:
@@ -209,20 +211,54 @@ class PlaneEvaluator:
     ) -> None:
         ones = np.ones((len(coefs), 1))
         full = np.concatenate([ones, coefs], axis=1).astype(self.dtype)
+        if grads is None:
+            for part, v, logits in self._parallel_values(full):
+                values[part] = v
+                if accs is not None and self.classification:
+                    accs[part] = (logits.argmax(axis=-1) == self.y).mean(axis=1)
+            return
         for start in range(0, len(coefs), self.chunk):
             part = slice(start, start + self.chunk)
-            if grads is not None:
-                with enable_grad():
-                    c = Tensor(full[part], requires_grad=True)
-                    losses, logits = self._mlp_losses(c)
-                    (g,) = backprop(losses.sum(), [c])
-                grads[part] = np.asarray(g)[:, 1:]
-                values[part] = losses.data
-            else:
-                with no_grad():
-                    values[part], logits = self._mlp_values(full[part])
+            with enable_grad():
+                c = Tensor(full[part], requires_grad=True)
+                losses, logits = self._mlp_losses(c)
+                (g,) = backprop(losses.sum(), [c])
+            grads[part] = np.asarray(g)[:, 1:]
+            values[part] = losses.data
             if accs is not None and self.classification:
                 accs[part] = (logits.argmax(axis=-1) == self.y).mean(axis=1)
+
+    def _parallel_values(self, full: np.ndarray) -> list[tuple[slice, np.ndarray, np.ndarray]]:
+        """Values chunk by chunk, the chunks spread over the cores.
+
+        Each chunk's products are many small matrix products (one per point). Run on all
+        BLAS threads each, they wait for one another at every product, and a busy core
+        stalls them all (10 x slower on a loaded 2-core machine); so under the "auto"
+        BLAS policy the chunks run side by side in threads, each product on one BLAS
+        thread (NumPy releases the GIL in them).
+        """
+        parts = [slice(s, s + self.chunk) for s in range(0, len(full), self.chunk)]
+
+        def run(part: slice) -> tuple[slice, np.ndarray, np.ndarray]:
+            with no_grad():
+                v, logits = self._mlp_values(full[part])
+            return part, v, logits
+
+        workers = min(
+            len(parts),
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1,
+        )
+        policy = blas.get_policy()
+        if workers <= 1 or policy != "auto":
+            return [run(part) for part in parts]
+        blas.set_policy("1")
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(run, parts))
+        finally:
+            blas.set_policy(policy)
 
     def _evaluate_points(
         self,
@@ -258,7 +294,7 @@ class NetworkLandscape(Landscape):
     """L(center + a d1 + b d2) of a network on fixed data, as a 2-D landscape (see :func:`of_model`).
 
     Attributes: ``model``, ``center`` (D,), ``directions`` (2, D), ``kind`` ("filter",
-    "random", "pca" or "given"), ``n_samples``, ``loss_name``; for ``"pca"`` also
+    "random", "pca" or "given"), ``samples`` (how many the loss averages), ``loss_name``; for ``"pca"`` also
     ``path_2d`` (T, 2), the path's projection, and ``explained_variance`` (2,), the
     fraction of the path's variance each direction explains (None otherwise).
     """
@@ -278,7 +314,8 @@ class NetworkLandscape(Landscape):
         self.center = evaluator.center
         self.directions = evaluator.directions
         self.kind = kind
-        self.n_samples = len(evaluator.y)
+        # not ``n_samples``: that names a finite sum with per-sample gradients (idx=)
+        self.samples = len(evaluator.y)
         self.loss_name = evaluator.loss_name or "loss"
         self.path_2d = path_2d
         self.explained_variance = explained_variance
@@ -302,12 +339,12 @@ class NetworkLandscape(Landscape):
             lr=self._suggested_lr(value_and_grad),
             log_scale=True,
             description=(
-                f"{self.loss_name} of {type(self.model).__name__} on {self.n_samples} samples "
+                f"{self.loss_name} of {type(self.model).__name__} on {self.samples} samples "
                 f"at center + a d1 + b d2 ({kind} directions)"
             ),
             formula="L(theta + a*d1 + b*d2)",
             latex=r"L(\theta^* + a\,d_1 + b\,d_2)",
-            params={"directions": kind, "samples": self.n_samples},
+            params={"directions": kind, "samples": self.samples},
             value_and_grad_fn=value_and_grad,
         )
 
