@@ -198,3 +198,53 @@ def test_not_applicable_falls_back():
     assert _compiled.kernel_of(landscapes.get("rosenbrock").with_penalty(l2=0.1)) is None
     ref, out = both("rosenbrock", starts(8), optimizer="lion", lr=1e-3, steps=20)
     assert_same(ref, out)
+
+
+RUN = """
+import json, sys
+import numpy as np
+from descentlab import minimize
+from descentlab.optim import fused
+from descentlab.landscapes import _compiled
+fused.set_fast_path("always")
+x0 = np.random.default_rng(0).uniform([-2.0, -1.0], [2.0, 3.0], size=(300, 2))
+r = minimize("booth", x0, optimizer="sgd", lr=0.05, steps=40, record=False)
+hits = sum(sum(b.stats.cache_hits.values()) for b in _compiled._blocks.values())
+print(json.dumps({"x": r.x.tolist(), "hits": hits}))
+"""
+
+
+def _run_in_child(cache: str) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DESCENTLAB_CACHE=cache)
+    out = subprocess.run(
+        [sys.executable, "-c", RUN], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_compiled_loops_are_cached_on_disk_between_processes(tmp_path):
+    first = _run_in_child(str(tmp_path))
+    (generated,) = (tmp_path / "kernels").glob("block_*.py")
+    assert "_vg = _k._vg_booth" in generated.read_text()
+    second = _run_in_child(str(tmp_path))
+    assert first["hits"] == 0 and second["hits"] == 1
+    assert second["x"] == first["x"]
+
+    generated.write_text("raise SystemExit('tampered')\n")  # a changed file is rewritten
+    third = _run_in_child(str(tmp_path))
+    assert third["x"] == first["x"]
+    assert "_vg = _k._vg_booth" in generated.read_text()
+
+
+def test_no_disk_cache_when_off_or_unwritable(tmp_path, monkeypatch):
+    monkeypatch.setenv("DESCENTLAB_CACHE", "off")
+    assert _compiled._cache_folder() is None
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("DESCENTLAB_CACHE", str(blocked))
+    assert _compiled._from_disk((9, np.zeros(1)), 0) is None  # falls back to compiling here
