@@ -187,6 +187,14 @@ def _figures(out: Path, races: dict[str, Any], training: dict[str, Any]) -> dict
         labels=list(runs),
         out=figures["training curves on digits"],
     )
+    if "Adam" in runs:  # the loss of the trained network on a plane through its weights
+        from descentlab.viz.network import plot_network_landscape
+
+        f = landscapes.of_model(runs["Adam"]["model"], training["_bundle"].train, batch=500)
+        figures["the loss around Adam's solution on digits"] = out / "network_landscape.png"
+        plot_network_landscape(
+            {"adam": f}, resolution=21, out=figures["the loss around Adam's solution on digits"]
+        )
     return figures
 
 
