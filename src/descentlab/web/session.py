@@ -85,7 +85,7 @@ LIGHT_STEPS = 60
 #: Wall-clock budget of the stepping in one race frame: at a speed the machine cannot
 #: keep up with, a frame carries the steps that fit (the rest go in the next frames), so
 #: frames keep coming ~30 times a second whatever the speed setting.
-RACE_FRAME_SECONDS = 0.025
+RACE_FRAME_SECONDS = 0.03
 #: A race frame always makes at least this many runner steps (or the speed setting's,
 #: if fewer) before the budget can cut it: a few steps a frame are never cut short ...
 RACE_FRAME_MIN_RUNNER_STEPS = 150
