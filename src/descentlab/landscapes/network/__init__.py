@@ -6,12 +6,8 @@
 * :func:`sharpness` -> the top Hessian eigenvalue (of a network, a function or a landscape).
 """
 
-from descentlab.landscapes.network.plane import (
-    NetworkLandscape,
-    PlaneEvaluator,
-    interpolate,
-    of_model,
-)
+from descentlab.landscapes.network.evaluator import PlaneEvaluator
+from descentlab.landscapes.network.plane import NetworkLandscape, interpolate, of_model
 from descentlab.landscapes.network.sharpness import lanczos_top, model_hvp, sharpness
 from descentlab.landscapes.network.weights import (
     filter_normalized,
