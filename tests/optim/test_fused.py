@@ -1,19 +1,49 @@
-"""The compiled fast path (Numba) equals the NumPy definition bit for bit, and torch."""
+"""The compiled fast path (Numba) equals the NumPy definition bit for bit, and torch.
+
+Every rule with a kernel, in every option combination, float32 and float64: one
+array of 40,000 elements (a multi-tensor call of one), groups of mixed sizes
+(several multi-tensor chunks, and arrays above ``PARALLEL_SIZE``, lowered here,
+on the parallel loop), and hypothesis over settings and shapes.
+"""
 
 from __future__ import annotations
 
 import copy
+import importlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from descentlab import optim
 from descentlab.optim import fused
 
 from . import test_parity
-from .conftest import variants
+from .conftest import COMBOS, variants
 
-FUSED_FAMILIES = ("sgd", "momentum", "nesterov", "adam", "adamw")
+FUSED_FAMILIES = (
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adam",
+    "adamw",
+    "adamax",
+    "nadam",
+    "radam",
+    "adagrad",
+    "adadelta",
+    "rmsprop",
+    "rprop",
+    "asgd",
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_mode():
+    old = fused.get_fast_path()
+    yield
+    fused.set_fast_path(old)
 
 
 @pytest.fixture
@@ -25,7 +55,7 @@ def always_fast():
     fused.set_fast_path(old)
 
 
-def _run(name, opts, dtype, mode, steps=25, size=40_000):
+def _run(name, opts, dtype, mode, steps=20, size=6_000):
     fused.set_fast_path(mode)
     shape = (200, size // 200)  # a matrix, which every optimizer takes (Muon nothing else)
     p = optim.ArrayParam(np.random.default_rng(1).standard_normal(shape).astype(dtype))
@@ -53,7 +83,7 @@ def _valid(name, opts):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "name,opts",
-    [(n, o) for n in FUSED_FAMILIES for o in variants(n) if not o.get("amsgrad") and _valid(n, o)],
+    [(n, o) for n in FUSED_FAMILIES for o in variants(n) if _valid(n, o)],
 )
 def test_fused_equals_numpy_bit_for_bit(name, opts, dtype, always_fast):
     numpy_x, numpy_state = _run(name, opts, dtype, "never")
@@ -86,6 +116,33 @@ def test_auto_mode_uses_numpy_for_small_arrays_and_modes_are_checked():
     assert not fused.usable(np.zeros(fused.MIN_SIZE), np.zeros(fused.MIN_SIZE), np.ones(1))
     with pytest.raises(ValueError, match="fast path mode"):
         fused.set_fast_path("sometimes")
+
+
+def test_auto_mode_takes_a_group_by_its_total_size():
+    """ "auto": a group of small arrays that hold MIN_SIZE elements together is compiled
+    whole (a model's biases with its weights); a small problem stays in NumPy."""
+    fused.set_fast_path("auto")
+    states = [{} for _ in range(3)]
+    small = [np.zeros(5), np.zeros(7), np.zeros(3)]
+    assert fused.split(small, small, states, (), 0.1) == ([], [0, 1, 2])
+    big = [np.zeros(fused.MIN_SIZE // 2), np.zeros(fused.MIN_SIZE // 2), np.zeros(3)]
+    assert fused.split(big, big, states, (), 0.1) == ([0, 1, 2], [])
+    assert fused.split(big, big, states, (), np.array([0.1])) == ([], [0, 1, 2])
+    fused.set_fast_path("never")
+    assert fused.split(big, big, states, (), 0.1) == ([], [0, 1, 2])
+
+
+def test_split_leaves_what_the_loops_cannot_take_to_numpy(always_fast):
+    """Non-contiguous, read-only, mismatched dtypes, a missing or odd state: NumPy."""
+    a = np.zeros((4, 6))
+    read_only = np.zeros(6)
+    read_only.flags.writeable = False
+    params = [a, a[:, ::2], np.zeros(6), np.zeros(6, np.float32), np.zeros(6), np.zeros(6)]
+    grads = [a.copy(), np.zeros((4, 3)), read_only, np.zeros(6, np.float32), np.zeros(6)]
+    grads.append(np.zeros(6))
+    states = [{"m": np.zeros((4, 6))}, {"m": np.zeros((4, 3))}, {"m": np.zeros(6)}]
+    states += [{"m": np.zeros(6, np.float32)}, {}, {"m": np.zeros((2, 3))}]
+    assert fused.split(params, grads, states, ("m", None), 0.1) == ([0, 3], [1, 2, 4, 5])
 
 
 float64_torch = test_parity.float64_torch
@@ -159,3 +216,112 @@ def test_running_averages_of_a_dead_unit_reach_zero(name, opts, keys):
         opt.step()
     for key in keys:
         assert np.all(opt.state[p][key] == 0), key
+
+
+def _run_group(name, opts, dtype, mode, shapes, steps=6, seed=3, lr=0.01):
+    """A group of arrays of ``shapes`` stepped ``steps`` times; each sometimes without a
+    gradient (its step count then lags the others'), returns parameters and states."""
+    fused.set_fast_path(mode)
+    rng = np.random.default_rng(seed)
+    ps = [optim.ArrayParam(rng.standard_normal(s).astype(dtype)) for s in shapes]
+    opt = optim.get(name).build(ps, lr=lr, **opts)
+    for step in range(steps):
+        for k, p in enumerate(ps):
+            skip = step > 0 and (k + step) % 4 == 0
+            p.grad = None if skip else rng.standard_normal(p.data.shape).astype(dtype)
+        opt.step()
+    return [p.data.copy() for p in ps], [copy.deepcopy(opt.state[p]) for p in ps]
+
+
+def _assert_same(a, b):
+    (xs, states), (ys, other_states) = a, b
+    for x, y in zip(xs, ys):
+        np.testing.assert_array_equal(x, y)
+    for s, t in zip(states, other_states):
+        assert s.keys() == t.keys()
+        for key in s:
+            np.testing.assert_array_equal(s[key], t[key], err_msg=key)
+
+
+#: a group of mixed sizes: more arrays than one multi-tensor chunk, one-element and empty
+#: arrays, and two arrays above PARALLEL_SIZE (lowered to 5,000 here) on the parallel loop
+MIXED_SHAPES = ((30, 200), (7,), (1,), (3, 4), (0,), (6000,), (2,), (5, 5), (9,), (11,), (40,))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name,opts",
+    [(n, c) for n in FUSED_FAMILIES for c in [{}, *COMBOS.get(n, [])] if _valid(n, c)],
+)
+def test_mixed_group_equals_numpy_bit_for_bit(name, opts, dtype, always_fast, monkeypatch):
+    monkeypatch.setattr(fused, "PARALLEL_SIZE", 5_000)
+    _assert_same(
+        _run_group(name, opts, dtype, "never", MIXED_SHAPES),
+        _run_group(name, opts, dtype, "always", MIXED_SHAPES),
+    )
+
+
+def _settings(name):
+    """Hypothesis strategy: valid settings of registry entry ``name`` (bounded sliders)."""
+    spec = optim.REGISTRY[name]
+    fields = {}
+    for hp in spec.hyperparameters.values():
+        if hp.name == "lr":
+            continue
+        if hp.type == "bool":
+            fields[hp.name] = st.booleans()
+        elif hp.type == "float" and hp.slider_low is not None and hp.slider_high is not None:
+            fields[hp.name] = st.floats(hp.slider_low, hp.slider_high)
+    return st.fixed_dictionaries({}, optional=fields).filter(lambda o: _valid(name, o))
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+@pytest.mark.parametrize("name", FUSED_FAMILIES)
+def test_any_settings_and_shapes_equal_numpy_bit_for_bit(name, data, always_fast):
+    opts = data.draw(_settings(name), label="settings")
+    shapes = data.draw(
+        st.lists(
+            st.sampled_from([(1,), (2,), (5,), (17,), (3, 3), (64,), (4, 33), (1000,)]),
+            min_size=1,
+            max_size=12,
+        ),
+        label="shapes",
+    )
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="dtype")
+    lr = data.draw(st.sampled_from([1e-3, 0.01, 0.3]), label="lr")
+    _assert_same(
+        _run_group(name, opts, dtype, "never", shapes, steps=4, lr=lr),
+        _run_group(name, opts, dtype, "always", shapes, steps=4, lr=lr),
+    )
+
+
+def test_a_model_group_costs_one_compiled_call_per_chunk(monkeypatch):
+    """Adam on a model's six arrays in "auto": one multi-tensor call, no NumPy rule."""
+    fused.set_fast_path("auto")
+    kernels = fused._load()
+    calls = []
+    multi = kernels.adam_multi
+    monkeypatch.setattr(kernels, "adam_multi", lambda *a: calls.append(a) or multi(*a))
+    adam_module = importlib.import_module("descentlab.optim.adam")
+    monkeypatch.setattr(adam_module, "update_moments", None)  # the NumPy rule would fail
+    shapes = ((256, 784), (256,), (128, 256), (128,), (10, 128), (10,))
+    rng = np.random.default_rng(0)
+    ps = [optim.ArrayParam(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+    opt = optim.Adam(ps, lr=1e-3)
+    for _ in range(3):
+        for p in ps:
+            p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
+        opt.step()
+    assert len(calls) == 3
+    ps = [optim.ArrayParam(rng.standard_normal(s).astype(np.float32)) for s in shapes * 2]
+    opt = optim.Adam(ps, lr=1e-3)
+    for p in ps:
+        p.grad = np.ones_like(p.data)
+    calls.clear()
+    opt.step()
+    assert len(calls) == -(-len(ps) // fused.CHUNK)
