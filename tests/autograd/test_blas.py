@@ -212,3 +212,18 @@ def test_a_users_limit_of_one_thread_is_kept():
             pytest.skip("threadpoolctl cannot limit NumPy's OpenBLAS here")
         blas.matmul(A, B)
         assert _numpy_blas_threads() == 1
+
+
+def test_tensors_of_a_second_order_backward_pass_through():
+    from descentlab import autograd
+
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((96, 96))  # 96^3 > MIN_WORK: a product the policy would time
+    x = rng.standard_normal((96, 96))
+    v = rng.standard_normal((96, 96))
+
+    def f(t):
+        return ((x @ t) ** 2).sum()
+
+    # f = ||x t||^2, so its Hessian-vector product is 2 x^T x v
+    np.testing.assert_allclose(autograd.hvp(f, w, v), 2 * x.T @ x @ v, rtol=1e-10)

@@ -181,7 +181,9 @@ class Policy:
 
     def matmul(self, a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
         blas = self.blas
-        if blas is None or mode == "inherit" or a.ndim < 2 or b.ndim < 2:
+        if blas is None or mode == "inherit" or type(a) is not np.ndarray:
+            return a @ b  # (a Tensor in a second-order backward records its own graph)
+        if type(b) is not np.ndarray or a.ndim < 2 or b.ndim < 2:
             return a @ b
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         if m * k * n < MIN_WORK:
@@ -312,7 +314,8 @@ def choices() -> dict[str, str]:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b``, on the BLAS threads the policy chooses for its shape."""
+    """``a @ b``, on the BLAS threads the policy chooses for its shape (arrays only; anything
+    else, such as the Tensors of a second-order backward, is multiplied as it is)."""
     if _mode == "inherit":
         return a @ b
     return _get_policy().matmul(a, b, _mode)
