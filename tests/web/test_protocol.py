@@ -36,6 +36,8 @@ def test_every_client_message_type_parses_with_defaults() -> None:
         "train.start": {"type": "train.start", "config": {}},
         "train.control": {"type": "train.control", "action": "reset"},
         "lr.start": {"type": "lr.start", "config": {}},
+        "landscape.start": {"type": "landscape.start", "config": {}},
+        "landscape.control": {"type": "landscape.control", "action": "pause"},
         "export": {"type": "export", "what": "train", "format": "json"},
         "ping": {"type": "ping"},
     }

@@ -45,6 +45,10 @@ __all__ = [
     "ExportRequest",
     "FieldError",
     "HelloMessage",
+    "LandscapeConfig",
+    "LandscapeControl",
+    "LandscapeFrame",
+    "LandscapeStart",
     "Limits",
     "LrConfig",
     "LrResult",
@@ -676,6 +680,113 @@ class LrStart(_Model):
     config: LrConfig = Field(default_factory=LrConfig)
 
 
+#: Data sets of the Network-landscape tab: the Network tab's 2-D toy sets and the digits.
+LANDSCAPE_DATASETS = (*PLAYGROUND_DATASETS, "digits")
+#: Sizes of the Network-landscape tab, checked before any work: the grid of each plane,
+#: the fixed batch the planes, lines and sharpness are measured on, epochs and layers.
+LANDSCAPE_MAX_GRID = 41
+LANDSCAPE_MAX_SAMPLES = 500
+LANDSCAPE_MAX_EPOCHS = 500
+LANDSCAPE_MAX_LAYERS = 3
+
+
+class LandscapeConfig(_Model):
+    """Two optimizers train one MLP from the same initialization and seed; the loss plane
+    around each solution, the lines between the solutions and their sharpness follow."""
+
+    dataset: str = "moons"
+    classes: int | None = Field(None, ge=2, le=5)
+    noise: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    points: int = Field(400, ge=20)
+    hidden: list[int] = Field(default_factory=lambda: [16])
+    activation: str = "tanh"
+    optimizers: list[OptimizerChoice] = Field(
+        default_factory=lambda: [
+            OptimizerChoice(name="sgd", hyper={"lr": 0.1}),
+            OptimizerChoice(name="adam", hyper={"lr": 0.01}),
+        ]
+    )
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(40, ge=1)
+    directions: Literal["pca", "filter"] = "pca"
+    grid: int = Field(25, ge=5)
+    samples: int = Field(300, ge=20)
+    plane_every: int = Field(15, ge=1, le=300)
+    steps_per_frame: int = Field(4, ge=1, le=1000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    autoplay: bool = True
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        key = v.strip().lower()
+        key = "gaussians" if key == "blobs" else key
+        if key not in LANDSCAPE_DATASETS:
+            raise ValueError(
+                f"unknown data set {v!r}; expected one of {', '.join(LANDSCAPE_DATASETS)}"
+            )
+        return key
+
+    @field_validator("points", "batch_size")
+    @classmethod
+    def _points(cls, v: int, info: ValidationInfo) -> int:
+        name = info.field_name or "points"
+        _check_range(
+            name.replace("_", " "), v, 20 if name == "points" else 1, _limits(info).max_points
+        )
+        return v
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v: list[int], info: ValidationInfo) -> list[int]:
+        if not 1 <= len(v) <= LANDSCAPE_MAX_LAYERS:
+            raise ValueError(f"give 1 to {LANDSCAPE_MAX_LAYERS} hidden layers, got {len(v)}")
+        for n in v:
+            _check_range("hidden units per layer", n, 1, _limits(info).max_neurons)
+        return v
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, v: str) -> str:
+        return TrainConfig._activation(v)
+
+    @field_validator("optimizers")
+    @classmethod
+    def _two(cls, v: list[OptimizerChoice]) -> list[OptimizerChoice]:
+        if len(v) != 2:
+            raise ValueError(f"give exactly two optimizers to compare, got {len(v)}")
+        return v
+
+    @field_validator("epochs")
+    @classmethod
+    def _epochs(cls, v: int) -> int:
+        _check_range("epochs", v, 1, LANDSCAPE_MAX_EPOCHS)
+        return v
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: int, info: ValidationInfo) -> int:
+        _check_range("grid", v, 5, min(LANDSCAPE_MAX_GRID, _limits(info).max_resolution))
+        return v
+
+    @field_validator("samples")
+    @classmethod
+    def _samples(cls, v: int) -> int:
+        _check_range("samples", v, 20, LANDSCAPE_MAX_SAMPLES)
+        return v
+
+
+class LandscapeStart(_Model):
+    type: Literal["landscape.start"] = "landscape.start"
+    config: LandscapeConfig = Field(default_factory=LandscapeConfig)
+
+
+class LandscapeControl(_Model):
+    type: Literal["landscape.control"] = "landscape.control"
+    action: Literal["play", "pause", "step", "reset", "speed"]
+    steps_per_frame: int | None = Field(None, ge=1, le=1000)
+
+
 class ExportRequest(_Model):
     type: Literal["export"] = "export"
     what: Literal["race", "train", "lr"]
@@ -694,6 +805,8 @@ CLIENT_MESSAGES: dict[str, type[BaseModel]] = {
     "train.start": TrainStart,
     "train.control": TrainControl,
     "lr.start": LrStart,
+    "landscape.start": LandscapeStart,
+    "landscape.control": LandscapeControl,
     "export": ExportRequest,
     "ping": Ping,
 }
@@ -863,6 +976,63 @@ class LrResult(_Out):
     type: Literal["lr.result"]
     landscape: str
     runs: list[LrRun]
+
+
+class LandscapeRow(_Out):
+    """One optimizer's numbers in the Network-landscape tab's table."""
+
+    name: str
+    lr: Num
+    loss: Num  # mean loss on the fixed batch: the plane's value at (0, 0)
+    accuracy: Num  # on the same batch
+    test_accuracy: Num
+    sharpness: Num  # top Hessian eigenvalue on the batch
+    sharpness_epoch: float | None  # when it was measured (epochs, fractional mid-epoch)
+    two_over_lr: Num
+    status: Literal["running", "done", "diverged"]
+    message: str
+
+
+class LandscapePlane(_Out):
+    """The loss plane around one optimizer's weights, with its path projected on it."""
+
+    run: int
+    directions: Literal["pca", "filter"]
+    epoch: float
+    xs: list[float]
+    ys: list[float]
+    values: list[list[Num]]
+    bounds: list[list[float]]
+    center_loss: Num
+    path: list[list[Num]]
+    explained_variance: list[float] | None
+    axis_labels: list[str]
+
+
+class LandscapeLines(_Out):
+    """Loss along straight lines in weight space (1-D interpolation)."""
+
+    epoch: float
+    alphas: list[float]
+    curves: list[dict[str, Any]]
+
+
+class LandscapeFrame(_Out):
+    type: Literal["landscape.frame"]
+    epoch: int
+    epochs: int
+    step: int
+    progress: float
+    done: bool
+    tick: bool
+    pending: int
+    samples: int
+    parameters: int
+    rows: list[LandscapeRow]
+    history: list[dict[str, Any]]
+    planes: list[LandscapePlane]
+    lines: LandscapeLines | None
+    note: str = ""
 
 
 class ExportMessage(_Out):

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,8 @@ from descentlab.web.protocol import (
     PROTOCOL_VERSION,
     TRAIN_FEATURES,
     ExportRequest,
+    LandscapeControl,
+    LandscapeStart,
     Limits,
     LrConfig,
     LrStart,
@@ -43,6 +45,9 @@ from descentlab.web.protocol import (
     TrainControl,
     TrainStart,
 )
+
+if TYPE_CHECKING:
+    from descentlab.web.landscape_session import LandscapeLab
 
 __all__ = [
     "BOUNDARY_RESOLUTION",
@@ -783,19 +788,26 @@ class Session:
         self.train: _Train | None = None
         self.lr_config: LrConfig | None = None
         self.lr_start: list[float] | None = None
+        self.landscape: LandscapeLab | None = None  # the Network-landscape tab's run
         self.cancelled = threading.Event()
 
     # ------------------------------------------------------------------ dispatch
     @property
     def playing(self) -> bool:
         """True while the race or the training run should advance by itself."""
-        return bool((self.race and self.race.playing) or (self.train and self.train.playing))
+        return bool(
+            (self.race and self.race.playing)
+            or (self.train and self.train.playing)
+            or (self.landscape and self.landscape.busy)
+        )
 
     @property
     def light_tick(self) -> bool:
         """True when the next frame is a few race steps only (no training to advance)."""
         race = self.race
         if self.train is not None and self.train.playing:
+            return False
+        if self.landscape is not None and self.landscape.busy:
             return False
         return race is None or race.config.steps_per_frame * len(race.runners) <= LIGHT_STEPS
 
@@ -805,6 +817,8 @@ class Session:
             self.race.playing = False
         if self.train is not None:
             self.train.playing = False
+        if self.landscape is not None:
+            self.landscape.halt()
 
     def pause_race_now(self) -> None:
         """Pause the race at once: safe from the server's event loop while a frame is
@@ -823,6 +837,7 @@ class Session:
         self.race = None
         self.train = None
         self.lr_config = None
+        self.landscape = None
 
     def handle(self, msg: Any) -> list[dict[str, Any]]:
         """Answer one validated client message (nothing once the session is cancelled)."""
@@ -847,6 +862,8 @@ class Session:
             return [self.run_lr(msg.config)]
         if isinstance(msg, ExportRequest):
             return [self.export(msg.what, msg.format)]
+        if isinstance(msg, (LandscapeStart, LandscapeControl)):
+            return self.handle_landscape(msg)
         raise ProtocolError(f"unsupported message {type(msg).__name__}", "type")
 
     def tick(self) -> list[dict[str, Any]]:
@@ -871,7 +888,26 @@ class Session:
             out.append(self._train_frame(train))
             if train.trainer.done:
                 train.playing = False
+        if self.landscape is not None and self.landscape.busy:
+            out.extend(self.landscape.tick())
         return out
+
+    # ------------------------------------------------------------------ network landscape
+    def handle_landscape(self, msg: LandscapeStart | LandscapeControl) -> list[dict[str, Any]]:
+        """landscape.start and landscape.control (see :mod:`descentlab.web.landscape_session`)."""
+        from descentlab.web.landscape_session import LandscapeLab
+
+        if isinstance(msg, LandscapeStart):
+            self.landscape = LandscapeLab(msg.config, self.cancelled)
+        elif self.landscape is None:
+            raise ProtocolError(
+                "landscape.control: no run yet; send landscape.start first",
+                "action",
+                "landscape.control",
+            )
+        else:
+            self.landscape = self.landscape.control(msg.action, msg.steps_per_frame)
+        return [self.landscape.frame()]
 
     # ------------------------------------------------------------------ race
     def _new_race(self, config: RaceConfig) -> _Race:
