@@ -510,8 +510,108 @@ def _run_block_py(
             break
 
 
-def specialize(vg, step):
-    """``_run_block_py`` compiled for the row functions ``vg`` and ``step``.
+def _step_block_py(
+    X,
+    F,
+    G,
+    GN,
+    status,
+    nit,
+    P1,
+    P2,
+    frozen,
+    SG,
+    x_limit,
+    f_limit,
+    lrs,
+    kind,
+    lp,
+    opt,
+    hp,
+    bc1,
+    bc2s,
+    S1,
+    S2,
+    S3,
+    t0,
+    k,
+    t_max,
+    tol,
+    rec,
+    RX,
+    RF,
+    RG,
+):
+    """Up to ``k`` steps of a Runner, resumed from its state: the Runner's ``_one_step``
+    (see ``minimize.py``) transcribed row by row; the number of steps made.
+
+    Every row of X is one run; the optimizer's state arrays S1, S2, S3 (N, D) are its
+    own (``momentum_buffer``, ``exp_avg`` ... as ``_compiled.step_runner`` picks them) and
+    are updated in place, ``t0`` is the optimizer's step count before the first of these
+    steps (the row functions get t0 + 1, t0 + 2, ...; ``bc1[s]``, ``bc2s[s]`` are the bias
+    corrections of step s of this call). As in NumPy, a finished run's row is stepped too
+    (its optimizer state goes on changing) and then put back to ``frozen``; its value and
+    gradient, at the same point, stay. A step is made only while some run is RUNNING; a
+    run still RUNNING after step ``t_max`` (relative: the Runner's max_steps) stops there.
+    P1, P2 become the positions before the last and the second-to-last step, SG the
+    gradient the last step used; with ``rec`` the positions, values and gradient norms
+    after step s go to RX[s], RF[s], RG[s].
+    """
+    N = X.shape[0]
+    D = X.shape[1]
+    made = 0
+    for s in range(k):
+        running = False
+        for i in range(N):
+            if status[i] == RUNNING:
+                running = True
+                break
+        if not running:
+            break
+        t = t0 + s + 1
+        for i in range(N):
+            for j in range(D):
+                SG[i, j] = G[i, j]
+                P2[i, j] = P1[i, j]
+                P1[i, j] = X[i, j]
+        for i in range(N):
+            _step_row(opt, hp, t, lrs[i], bc1[s], bc2s[s], X, G, S1, S2, S3, i, i)  # noqa: F821
+            if status[i] != RUNNING:
+                for j in range(D):
+                    X[i, j] = frozen[i, j]
+                continue
+            nit[i] += 1
+            f = _vg(kind, lp, X, G, i)  # noqa: F821 - bound by specialize()
+            gn = _norm(G, i)
+            F[i] = f
+            GN[i] = gn
+            xmax = _row_max_abs(X, i)
+            if not ((xmax <= x_limit[i]) and (abs(f) <= f_limit[i]) and (gn < np.inf)):
+                status[i] = DIVERGED
+            elif gn < tol:
+                status[i] = CONVERGED
+            elif s + 1 >= t_max:
+                status[i] = MAX_STEPS
+            if status[i] == DIVERGED or status[i] == CONVERGED:
+                for j in range(D):
+                    frozen[i, j] = X[i, j]
+        if rec:
+            for i in range(N):
+                RF[s, i] = F[i]
+                RG[s, i] = GN[i]
+                for j in range(D):
+                    RX[s, i, j] = X[i, j]
+        made += 1
+    return made
+
+
+#: the templates a (landscape, optimizer) pair is compiled from: ``minimize``'s loop from
+#: scratch and the Runner's resumable, recording steps
+TEMPLATES = {"run": _run_block_py, "step": _step_block_py}
+
+
+def specialize(vg, step, template="run"):
+    """The template ``TEMPLATES[template]`` compiled for the row functions ``vg``, ``step``.
 
     The template calls ``_vg`` and ``_step_row``; each pair gets its own compilation
     with both inlined (a generic loop that chose the
@@ -521,9 +621,10 @@ def specialize(vg, step):
     scope = dict(globals())
     scope["_vg"] = vg
     scope["_step_row"] = step if step is not None else _sgd_row
-    source = inspect.getsource(_run_block_py)
+    fn = TEMPLATES[template]
+    source = inspect.getsource(fn)
     exec(compile(source, __file__, "exec"), scope)  # noqa: S102 - this module's own code
-    return numba.njit(fastmath=False, error_model="numpy", nogil=True)(scope["_run_block_py"])
+    return numba.njit(fastmath=False, error_model="numpy", nogil=True)(scope[fn.__name__])
 
 
 # -- helpers of generated formula code (see ``_codegen.py``) ------------------------------

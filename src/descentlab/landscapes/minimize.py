@@ -309,6 +309,28 @@ class _Recorder:
         self.used += 1
         self.length += 1
 
+    def extend(
+        self, x: np.ndarray, f: np.ndarray, gn: np.ndarray, lr: np.ndarray, epochs: np.ndarray
+    ) -> None:
+        """Append k steps at once: positions (k, N, D), values and gradient norms (k, N),
+        the learning rates (N,) of all k steps, their epochs (k,)."""
+        k, done = len(x), 0
+        while done < k:
+            if self.used == _CHUNK:
+                self.append(x[done], f[done], gn[done], lr, int(epochs[done]))
+                done += 1
+                continue
+            pos, val, gnorm, lrs, ep = self.chunks[-1]
+            a, m = self.used, min(_CHUNK - self.used, k - done)
+            pos[a : a + m] = x[done : done + m]
+            val[a : a + m] = f[done : done + m]
+            gnorm[a : a + m] = gn[done : done + m]
+            lrs[a : a + m] = lr
+            ep[a : a + m] = epochs[done : done + m]
+            self.used += m
+            self.length += m
+            done += m
+
     def arrays(self) -> tuple[np.ndarray, ...]:
         if self._cache is not None and self._cache[0] == self.length:
             return self._cache[1]
@@ -614,6 +636,7 @@ class Runner:
             np.where(np.isfinite(self._f), np.abs(self._f), 1.0), 1.0
         )
         self._recorder = _Recorder(N, D) if record else None
+        self._kept: list[tuple[np.ndarray, np.ndarray]] = []  # this step()'s path (keep_steps)
         self._check_stops(np.ones(N, dtype=bool))
         if self.max_steps == 0:
             self._status[self._status == RUNNING] = MAX_STEPS
@@ -695,13 +718,86 @@ class Runner:
         """True once every run has converged, diverged or used its steps."""
         return not bool(np.any(self._status == RUNNING))
 
+    #: with True, each ``step(k)`` leaves the path of its steps in ``last_steps``
+    keep_steps: bool = False
+    #: positions (k, N, D) and values (k, N) after each step of the last ``step(k)``
+    #: (with ``keep_steps``; k = the steps it made)
+    last_steps: tuple[np.ndarray, np.ndarray] | None = None
+    _plan: Any = False  # False: not looked at yet; None: no compiled steps for this runner
+
     def step(self, k: int = 1) -> Runner:
-        """Advance every running run by up to ``k`` steps (fewer if all finish)."""
-        for _ in range(int(k)):
+        """Advance every running run by up to ``k`` steps (fewer if all finish).
+
+        Deterministic runs of SGD, Adam(W), RMSprop or AdaGrad on a landscape with a
+        compiled kernel (see ``_compiled.py``) take the compiled steps, when Numba is
+        installed and the fast path (``descentlab.optim.fused.set_fast_path``) allows:
+        "always", or "auto" once this process has the loop (``prepare_compiled``) or when
+        runs x k repays compiling it. They give the same numbers as the NumPy steps.
+        """
+        k = int(k)
+        keep = self.keep_steps
+        self._kept = []
+        if k > 0 and not self.done:
+            loop = self._compiled_loop(k)
+            if loop is not None:
+                from descentlab.landscapes._compiled import step_runner
+
+                k -= step_runner(self, self._plan, loop, k)
+        for _ in range(k):
             if self.done:
                 break
             self._one_step()
+            if keep:
+                self._kept.append((self.param.data[None].copy(), self._f[None].copy()))
+        if keep:
+            kept = self._kept
+            self.last_steps = (
+                (np.concatenate([p for p, _ in kept]), np.concatenate([v for _, v in kept]))
+                if kept
+                else (np.empty((0, self.n_runs, self.dim)), np.empty((0, self.n_runs)))
+            )
+        self._kept = []
         return self
+
+    def _compiled_plan(self) -> Any:
+        if self._plan is False:
+            from descentlab.landscapes._compiled import runner_plan
+
+            self._plan = runner_plan(self)
+        return self._plan
+
+    def _compiled_loop(self, k: int) -> Any:
+        """The compiled step loop to use for ``k`` steps now, or None (NumPy steps)."""
+        from descentlab.optim import fused
+
+        mode = fused.get_fast_path()
+        if mode == "never" or self._compiled_plan() is None:
+            return None
+        from descentlab.landscapes import _compiled
+
+        loop = _compiled.loaded_loop(self._plan)
+        if loop is not None:
+            return loop
+        threshold = _compiled.RUNNER_MIN_ROW_STEPS
+        if mode == "always" or k * self.n_runs >= threshold:
+            return _compiled.step_loop(self._plan, wait=True)
+        return None
+
+    def prepare_compiled(self, wait: bool = False) -> bool:
+        """Have the compiled steps ready for ``step``: compile (or load from the disk cache)
+        this runner's loop now (``wait``) or in a background thread; whether it applies
+        (False with the fast path "never", without Numba, or for runs it cannot take).
+        Until a background compilation ends, ``step`` takes the NumPy steps."""
+        from descentlab.optim import fused
+
+        if fused.get_fast_path() == "never" or self._compiled_plan() is None:
+            return False
+        from descentlab.landscapes import _compiled
+
+        if _compiled.loaded_loop(self._plan) is not None:
+            return True
+        loop = _compiled.step_loop(self._plan, wait=wait)
+        return loop is not None or (not wait and _compiled.loop_possible(self._plan))
 
     def run(self) -> Runner:
         """Step until done (needs a finite ``steps``)."""
