@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -459,7 +459,7 @@ STEP_CALL_ELEMENTS = 1 << 20
 #: the Runner's D <= 8: its gradient norm sums coordinate by coordinate as ``_norm`` does
 STEP_MAX_DIM = 8
 _ready: dict[tuple[Any, ...], Any] = {}  # step loops compiled (or loaded) and called once
-_pending: set[tuple[Any, ...]] = set()  # loops being compiled in the background
+_pending: dict[tuple[Any, ...], Future[Any]] = {}  # loops compiling in the background
 _failed: set[tuple[Any, ...]] = set()  # loops whose compilation raised: never retried
 _background: ThreadPoolExecutor | None = None
 
@@ -525,21 +525,19 @@ def step_loop(plan: tuple[Any, int], wait: bool = True) -> Any | None:
         hit = _ready.get(key)
         if hit is not None or key in _failed:
             return hit
-        busy = key in _pending
     if _kernels is False or (_kernels is None and importlib.util.find_spec("numba") is None):
         return None  # (Numba itself is imported by the compiling thread)
-    if wait and not busy:
-        return _compile_step_loop(key, target, code)
-    if not busy:
-        global _background
+    if wait:
         with _lock:
-            if key in _pending:
-                return None
-            _pending.add(key)
-            if _background is None:
-                _background = ThreadPoolExecutor(1, thread_name_prefix="descentlab-compile")
-            pool = _background
-        pool.submit(_compile_step_loop, key, target, code)
+            future = _pending.get(key)
+        return future.result() if future is not None else _compile_step_loop(key, target, code)
+    global _background
+    with _lock:
+        if key in _pending:
+            return None
+        if _background is None:
+            _background = ThreadPoolExecutor(1, thread_name_prefix="descentlab-compile")
+        _pending[key] = _background.submit(_compile_step_loop, key, target, code)
     return None
 
 
@@ -562,7 +560,7 @@ def _compile_step_loop(key: tuple[Any, ...], target: Any, code: int) -> Any | No
         return None
     finally:
         with _lock:
-            _pending.discard(key)
+            _pending.pop(key, None)
 
 
 def _state_ok(a: Any, shape: tuple[int, int]) -> bool:

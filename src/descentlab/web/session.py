@@ -97,6 +97,14 @@ RACE_FRAME_MIN_RUNNER_STEPS = 150
 #: ... unless the machine is so loaded that they take longer than this: no frame waits
 #: more than 0.1 s for its steps.
 RACE_FRAME_MAX_SECONDS = 0.1
+#: A race steps its runners by chunks of many steps (one ``Runner.step(k)`` call each,
+#: compiled for the optimizers that have a compiled loop), sized from the time of the
+#: frame's previous chunk so that one takes about this long at most: the pause is seen
+#: between two chunks.
+RACE_CHUNK_SECONDS = 0.01
+#: The first steps of a race go one at a time, as one chunk each (their time is not
+#: known yet, and the first calls do one-time work: an optimizer's state, a loop loaded).
+RACE_SINGLE_STEPS = 8
 
 # nn.manual_seed is global state: seed and build a model under one lock.
 _MODEL_LOCK = threading.Lock()
@@ -1006,33 +1014,71 @@ class Session:
     def _advance_race(
         race: _Race, steps: int, stop: threading.Event, budget: float | None = None
     ) -> int:
-        """Advance the race's runners by up to ``steps`` steps, all together one step at a
-        time, and queue every new position for the next frame; the steps made.
+        """Advance the race's runners by up to ``steps`` steps, all together a chunk of
+        steps at a time, and queue every new position for the next frame; the steps made.
 
         It stops early when ``stop`` is set and, for a playing race (``budget`` given),
-        when the race is paused (the pause is seen between two steps) or when ``budget``
+        when the race is paused (the pause is seen between two chunks) or when ``budget``
         seconds have gone, once ``RACE_FRAME_MIN_RUNNER_STEPS`` runner steps are made (or
-        ``RACE_FRAME_MAX_SECONDS`` have gone, whatever was made)."""
+        ``RACE_FRAME_MAX_SECONDS`` have gone, whatever was made). A chunk is one
+        ``Runner.step(k)`` per runner; its size comes from the time of the previous chunk
+        (``_race_chunk``), so the budget holds as with single steps."""
         t0 = time.perf_counter()
         active = [i for i, runner in enumerate(race.runners) if not runner.done]
         floor = min(steps, -(-RACE_FRAME_MIN_RUNNER_STEPS // max(1, len(active))))
+        for i in active:  # compiled steps once loaded: compiling goes on in the background
+            race.runners[i].prepare_compiled()
         made = 0
+        per_step: float | None = None  # seconds per race step, from the last chunk
         while made < steps and active and not stop.is_set():
+            elapsed = time.perf_counter() - t0
             if budget is not None:
-                elapsed = time.perf_counter() - t0
                 late = (made >= floor and elapsed > budget) or (
                     made > 0 and elapsed > RACE_FRAME_MAX_SECONDS
                 )
                 if late or not race.playing:
                     break
+            n = Session._race_chunk(race, steps - made, made, floor, elapsed, per_step, budget)
+            c0 = time.perf_counter()
+            longest = 0
             for i in active:
                 runner = race.runners[i]
-                runner.step(1)
-                race.pending[i].append(runner.x.copy())
-                race.pending_f[i].append(runner.values)
-            made += 1
+                runner.keep_steps = True
+                runner.step(n)
+                pos, val = runner.last_steps
+                race.pending[i].extend(pos[:, 0])
+                race.pending_f[i].extend(val[:, 0].tolist())
+                longest = max(longest, len(pos))
+            per_step = (time.perf_counter() - c0) / n
+            made += longest
             active = [i for i in active if not race.runners[i].done]
         return made
+
+    @staticmethod
+    def _race_chunk(
+        race: _Race,
+        left: int,
+        made: int,
+        floor: int,
+        elapsed: float,
+        per_step: float | None,
+        budget: float | None,
+    ) -> int:
+        """The steps of the next chunk: one while the race is young or the step time is not
+        known yet; else what fits in the time left (before ``RACE_FRAME_MAX_SECONDS`` while
+        under the floor, before ``budget`` after it) and in ``RACE_CHUNK_SECONDS``; never
+        past the floor before reaching it, at least one."""
+        if per_step is None or max((r.t for r in race.runners), default=0) < RACE_SINGLE_STEPS:
+            return 1
+        room = RACE_CHUNK_SECONDS
+        if budget is not None:
+            limit = RACE_FRAME_MAX_SECONDS if made < floor else budget
+            room = min(room, limit - elapsed)
+        n = int(room / per_step) if per_step > 0 else left
+        n = max(1, min(n, left))
+        if made < floor:
+            n = min(n, floor - made)
+        return n
 
     def _race_frame(self, race: _Race) -> dict[str, Any]:
         runs = []
