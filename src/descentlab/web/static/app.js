@@ -10,6 +10,7 @@ import { createFieldErrors } from './fields.js';
 import { createRace } from './race.js';
 import { createTrain } from './train.js';
 import { createLr } from './lr.js';
+import { createLandscape } from './landscape.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -48,7 +49,8 @@ app.fieldErrors = fieldErrors;
 const race = createRace(app);
 const train = createTrain(app);
 const lr = createLr(app);
-const tabs = { race, train, lr };
+const landscape = createLandscape(app);
+const tabs = { race, train, lr, landscape };
 const startedTabs = new Set();
 const pendingSurfaces = [];
 
@@ -96,6 +98,7 @@ function fieldError(tab, field, message, request = null) {
 const REQUEST_TAB = {
   'race.start': 'race', 'race.control': 'race', 'train.start': 'train', 'train.control': 'train',
   'lr.start': 'lr', 'surface.request': 'lr',
+  'landscape.start': 'landscape', 'landscape.control': 'landscape',
 };
 
 function hideError() {
@@ -180,6 +183,7 @@ function onServerError(msg) {
   if (request === 'race.start' || request === 'race.control') race.onError(msg);
   else if (request === 'train.start' || request === 'train.control') train.onError(msg);
   else if (request === 'lr.start') lr.onError(msg);
+  else if (tab === 'landscape') landscape.onError(msg);
 }
 
 function onMessage(msg) {
@@ -190,6 +194,7 @@ function onMessage(msg) {
     case 'train.data': train.onData(msg); break;
     case 'train.frame': train.onFrame(msg); break;
     case 'lr.result': lr.onResult(msg); break;
+    case 'landscape.frame': landscape.onFrame(msg); break;
     case 'export': showExport(msg); break;
     case 'error': onServerError(msg); break;
     case 'pong': break;
@@ -203,6 +208,7 @@ function onHello(msg) {
   race.build();
   train.build();
   lr.build();
+  landscape.build();
   activate(app.state.tab, { force: true });
   debug.ready = true;
 }
@@ -213,6 +219,7 @@ function startTab(tab) {
   startedTabs.add(tab);
   if (tab === 'race') race.start(app.state.race.autoplay);
   else if (tab === 'train') train.start(app.state.train.autoplay);
+  else if (tab === 'landscape') landscape.start(app.state.landscape.autoplay);
   else lr.run();
 }
 
@@ -227,6 +234,7 @@ function activate(tab, { force = false } = {}) {
     $(`panel-${t}`).hidden = t !== tab;
   }
   document.body.dataset.tab = tab;
+  $(`tab-${tab}`).scrollIntoView({ block: 'nearest', inline: 'nearest' }); // a narrow tab row scrolls
   $('btn-drawer').setAttribute('aria-controls', `${tab}-controls`);
   if (changed || force) scheduleHash();
   if (app.registry && app.connected && !startedTabs.has(tab)) startTab(tab);
@@ -242,6 +250,7 @@ function applyState(state) {
     race.build();
     train.build();
     lr.build();
+    landscape.build();
   }
   activate(app.state.tab, { force: true });
 }
@@ -472,6 +481,7 @@ function attach() {
   race.attach();
   train.attach();
   lr.attach();
+  landscape.attach();
   let resizeTimer = null;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);

@@ -2,7 +2,7 @@
 // The JSON shape is the protocol's {"tab", "race": RaceConfig, "train": TrainConfig,
 // "lr": LrConfig}; nothing here computes an optimizer, loss or landscape.
 
-export const TABS = ['race', 'train', 'lr'];
+export const TABS = ['race', 'train', 'lr', 'landscape'];
 
 // One colour per optimizer slot (colour-blind friendly first, then extra hues).
 export const PALETTE = [
@@ -75,8 +75,30 @@ export function defaultLr() {
   };
 }
 
+// The Network-landscape tab: two optimizers, one network, the planes around their solutions.
+export function defaultLandscape() {
+  return {
+    dataset: 'moons',
+    classes: 2,
+    noise: 0.2,
+    points: 400,
+    hidden: [16],
+    activation: 'tanh',
+    optimizers: [{ name: 'sgd', hyper: { lr: 0.1 } }, { name: 'adam', hyper: { lr: 0.01 } }],
+    batch_size: 32,
+    epochs: 40,
+    directions: 'pca',
+    grid: 25,
+    samples: 300,
+    plane_every: 15,
+    steps_per_frame: 4,
+    seed: 0,
+    autoplay: false,
+  };
+}
+
 export function defaultState() {
-  return { tab: 'race', race: defaultRace(), train: defaultTrain(), lr: defaultLr() };
+  return { tab: 'race', race: defaultRace(), train: defaultTrain(), lr: defaultLr(), landscape: defaultLandscape() };
 }
 
 // ---- base64url JSON -------------------------------------------------------------------------
@@ -121,7 +143,7 @@ export function normalizeState(obj) {
     }
     out.tab = obj.tab;
   }
-  for (const key of ['race', 'train', 'lr']) {
+  for (const key of ['race', 'train', 'lr', 'landscape']) {
     if (obj[key] === undefined) continue;
     if (!isObj(obj[key])) throw new Error(`"${key}" must be an object, got ${JSON.stringify(obj[key])}`);
     Object.assign(out[key], obj[key]);
@@ -145,6 +167,13 @@ export function normalizeState(obj) {
   if (!Array.isArray(lr.lrs)) throw new Error('"lr.lrs" must be a list of learning rates');
   if (!isObj(lr.hyper)) lr.hyper = {};
   if (!isObj(lr.params)) lr.params = {};
+  const land = out.landscape;
+  if (!Array.isArray(land.hidden)) throw new Error('"landscape.hidden" must be a list of layer widths');
+  if (!Array.isArray(land.optimizers) || land.optimizers.length !== 2
+    || !land.optimizers.every((o) => isObj(o) && typeof o.name === 'string')) {
+    throw new Error('"landscape.optimizers" must be two {"name", "hyper"}');
+  }
+  land.optimizers = land.optimizers.map((o) => ({ name: o.name, hyper: isObj(o.hyper) ? { ...o.hyper } : {} }));
   return out;
 }
 
