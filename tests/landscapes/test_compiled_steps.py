@@ -44,6 +44,10 @@ CASES = [
     ("rmsprop", {"lr": 1e-3}),
     ("rmsprop", {"lr": 1e-3, "momentum": 0.9, "centered": True, "weight_decay": 0.01}),
     ("adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}),
+    ("adadelta", {"lr": 1.0}),
+    ("adadelta", {"lr": 0.5, "rho": 0.95, "weight_decay": 0.01}),
+    ("adamax", {"lr": 1e-2}),
+    ("adamax", {"lr": 2e-2, "betas": (0.5, 0.9), "weight_decay": 0.1}),
 ]
 
 

@@ -332,6 +332,16 @@ def _optimizer_args(
         values = [hp["lr_decay"], hp["weight_decay"], hp["eps"], hp["maximize"]]
         arr = np.array([*values, hp["initial_accumulator_value"]], dtype=np.float64)
         return 3, arr, none, none
+    if cls is optim.Adadelta:
+        rho = float(hp["rho"])
+        values = [rho, hp["eps"], hp["weight_decay"], hp["maximize"], 1 - rho]
+        return 4, np.array(values, dtype=np.float64), none, none
+    if cls is optim.Adamax:
+        beta1 = float(hp["beta1"])
+        w = 1 - beta1
+        values = [hp["beta2"], hp["eps"], hp["weight_decay"], hp["maximize"], w, 1 - w]
+        bc1 = np.array([1 - beta1**t for t in range(t0 + 1, t0 + steps + 1)] or [1.0])
+        return 5, np.array(values, dtype=np.float64), bc1, none
     return -1, none, none, none
 
 
@@ -467,7 +477,15 @@ _background: ThreadPoolExecutor | None = None
 def _optimizer_code(opt: Any) -> int:
     from descentlab import optim
 
-    codes = {optim.SGD: 0, optim.Adam: 1, optim.AdamW: 1, optim.RMSprop: 2, optim.Adagrad: 3}
+    codes = {
+        optim.SGD: 0,
+        optim.Adam: 1,
+        optim.AdamW: 1,
+        optim.RMSprop: 2,
+        optim.Adagrad: 3,
+        optim.Adadelta: 4,
+        optim.Adamax: 5,
+    }
     return codes.get(type(opt), -1)
 
 
@@ -605,6 +623,11 @@ def _state_arrays(
         if "square_avg" not in state:
             new["step"] = 0
             new.update({k: np.zeros(shape) for k in keys if k is not None})
+    elif code in (4, 5):
+        keys = ["square_avg", "acc_delta", None] if code == 4 else ["exp_avg", "exp_inf", None]
+        if keys[0] not in state:
+            new["step"] = 0
+            new.update({k: np.zeros(shape) for k in keys if k is not None})
     else:
         keys = ["sum", None, None]
         if "sum" not in state:
@@ -651,7 +674,7 @@ def step_runner(runner: Any, plan: tuple[Any, int], loop: Any, k: int) -> int:
     S1, S2, S3 = (a if a is not None else dummy for a in S)
     kind, lp = target if isinstance(target, tuple) else (0, np.zeros(1))
     lr = np.asarray(group["lr"], dtype=np.float64).reshape(-1)
-    lrs = np.ascontiguousarray(np.broadcast_to(lr, (N,)))
+    lrs = np.array(np.broadcast_to(lr, (N,)))  # writeable: a read-only array is another type
     recorder = runner._recorder
     keep = bool(getattr(runner, "keep_steps", False))
     rec = recorder is not None or keep

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 RUNNING, CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2, 3
-SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
+SGD, ADAM, RMSPROP, ADAGRAD, ADADELTA, ADAMAX = 0, 1, 2, 3, 4, 5
 (
     ROSENBROCK,
     QUADRATIC,
@@ -443,8 +443,54 @@ def _adagrad_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
         x[i, j] = x[i, j] - g * eta / (math.sqrt(s) + eps)
 
 
-#: the row update of each optimizer, by code (SGD, ADAM, RMSPROP, ADAGRAD)
-STEP = (_sgd_row, _adam_row, _rmsprop_row, _adagrad_row)
+@_inline
+def _adadelta_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
+    D = x.shape[1]
+    # ADADELTA; hp: rho, eps, weight_decay, maximize, 1 - rho; s1 square_avg, s2 acc_delta
+    rho, eps, wd, maximize, one_minus_rho = hp[0], hp[1], hp[2], hp[3] != 0, hp[4]
+    for j in range(D):
+        g = -grad[i, j] if maximize else grad[i, j]
+        if wd != 0:
+            g = g + wd * x[i, j]
+        v = s1[r, j] * rho + g * one_minus_rho * g
+        if abs(v) < TINY:
+            v = 0.0
+        s1[r, j] = v
+        delta = math.sqrt(s2[r, j] + eps) / math.sqrt(v + eps) * g
+        u = s2[r, j] * rho + delta * one_minus_rho * delta
+        if abs(u) < TINY:
+            u = 0.0
+        s2[r, j] = u
+        x[i, j] = x[i, j] - delta * lr
+
+
+@_inline
+def _adamax_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
+    D = x.shape[1]
+    # ADAMAX; hp: beta2, eps, weight_decay, maximize, w = 1 - beta1, 1 - w;
+    # s1 exp_avg, s2 exp_inf; bc1 = 1 - beta1^t
+    beta2, eps, wd, maximize = hp[0], hp[1], hp[2], hp[3] != 0
+    w, w_rest = hp[4], hp[5]
+    small = abs(w) < 0.5
+    step_size = lr / bc1
+    for j in range(D):
+        g = -grad[i, j] if maximize else grad[i, j]
+        if wd != 0:
+            g = g + wd * x[i, j]
+        m = s1[r, j]
+        d = g - m
+        m = m + d * w if small else g - d * w_rest
+        s1[r, j] = m
+        a = s2[r, j] * beta2
+        b = abs(g) + eps
+        u = a if (a >= b or math.isnan(a)) else b  # np.maximum: NaN wins
+        s2[r, j] = u
+        x[i, j] = x[i, j] - m * step_size / u
+
+
+#: the row update of each optimizer, by code (SGD, ADAM, RMSPROP, ADAGRAD, ADADELTA,
+#: ADAMAX; the last two in the Runner's steps only)
+STEP = (_sgd_row, _adam_row, _rmsprop_row, _adagrad_row, _adadelta_row, _adamax_row)
 
 
 def _run_block_py(

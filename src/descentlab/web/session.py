@@ -105,6 +105,11 @@ RACE_CHUNK_SECONDS = 0.01
 #: The first steps of a race go one at a time, as one chunk each (their time is not
 #: known yet, and the first calls do one-time work: an optimizer's state, a loop loaded).
 RACE_SINGLE_STEPS = 8
+#: A race that has made this many steps has its runners' compiled loops prepared (see
+#: ``Runner.prepare_compiled``): compiling, or loading from the disk cache, takes seconds
+#: in a background thread and makes frames stutter meanwhile (it holds the GIL at times),
+#: which a short race never repays. Loops this process has already are used at once.
+RACE_COMPILE_AFTER_STEPS = 1000
 
 # nn.manual_seed is global state: seed and build a model under one lock.
 _MODEL_LOCK = threading.Lock()
@@ -1026,8 +1031,9 @@ class Session:
         t0 = time.perf_counter()
         active = [i for i, runner in enumerate(race.runners) if not runner.done]
         floor = min(steps, -(-RACE_FRAME_MIN_RUNNER_STEPS // max(1, len(active))))
-        for i in active:  # compiled steps once loaded: compiling goes on in the background
-            race.runners[i].prepare_compiled()
+        if max((r.t for r in race.runners), default=0) >= RACE_COMPILE_AFTER_STEPS:
+            for i in active:  # compiled steps once loaded: compiling goes on in the background
+                race.runners[i].prepare_compiled()
         made = 0
         per_step: float | None = None  # seconds per race step, from the last chunk
         while made < steps and active and not stop.is_set():
