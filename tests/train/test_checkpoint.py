@@ -208,7 +208,8 @@ def _edit_group(key, value):
         (_edit_group("lr", "fast"), "optimizer setting 'lr' of group 0 is 'fast'"),
         (_edit_group("lr", -1.0), "optimizer parameter group 0: "),
         (_edit_group("__class__", {"x": 1}), "unknown setting '__class__'"),
-        (_edit_group("params", [0, 1]), "group 0 has 2 parameters, this run 1"),
+        # (this run has 1 flat parameter without the compiled fast path, else the model's)
+        (_edit_group("params", list(range(9))), "group 0 has 9 parameters, this run "),
         (_edit_scheduler("optimizer", {"param_groups": []}), "scheduler setting 'optimizer'"),
         (_edit_scheduler("step", 3), "scheduler setting 'step'"),
         (_edit_scheduler("gamma", [1, 2]), "scheduler setting 'gamma'"),

@@ -141,6 +141,13 @@ def _build_scheduler(schedule: Any, optimizer: Optimizer) -> Any:
     raise TypeError(f"lr_scheduler must be a name, a scheduler or a factory, got {schedule!r}")
 
 
+def _compiled_steps() -> bool:
+    """Whether optimizers step arrays with the compiled fast path (Numba installed, not off)."""
+    from descentlab.optim import fused
+
+    return fused.get_fast_path() != "never" and fused.available()
+
+
 def _grad_norm(params: Sequence[Any]) -> float:
     total = 0.0
     for p in params:
@@ -205,12 +212,16 @@ class Trainer:
         else:
             self.loader = DataLoader(X, y, batch_size=batch_size, shuffle=True, seed=seed)
         self.val = _as_arrays(val, "validation", allow_empty=False) if val is not None else None
-        # An optimizer built here steps one flat buffer holding every parameter.
+        # Without the compiled fast path, an optimizer built here steps one flat buffer
+        # holding every parameter (a few whole-buffer operations instead of a loop over
+        # layers). With it, the optimizer steps the model's arrays in one compiled call,
+        # and the buffer's zeroing and accumulation would only cost the step time.
         self.flat: FlatParameters | None = None
         if (
             not isinstance(optimizer, Optimizer)
             and len({p.dtype for p in self.params}) == 1
             and _elementwise(optimizer)
+            and not _compiled_steps()
         ):
             self.flat = FlatParameters(self.params)
         self.optimizer = _build_optimizer(optimizer, [self.flat] if self.flat else self.params, lr)
