@@ -48,6 +48,9 @@ CASES = [
     ("adadelta", {"lr": 0.5, "rho": 0.95, "weight_decay": 0.01}),
     ("adamax", {"lr": 1e-2}),
     ("adamax", {"lr": 2e-2, "betas": (0.5, 0.9), "weight_decay": 0.1}),
+    ("nadam", {"lr": 1e-2}),
+    ("nadam", {"lr": 2e-2, "momentum_decay": 0.01, "weight_decay": 0.1}),
+    ("nadam", {"lr": 2e-2, "decoupled_weight_decay": True, "weight_decay": 0.3}),
 ]
 
 
@@ -195,7 +198,7 @@ def test_any_split_of_the_steps(
 def test_not_applicable_takes_the_numpy_steps() -> None:
     assert make(grad_noise=0.1, seed=0)._compiled_plan() is None
     assert make(perturb=True, seed=0)._compiled_plan() is None
-    assert make(opt="nadam")._compiled_plan() is None
+    assert make(opt="radam")._compiled_plan() is None
     assert make(f=lambda x: (x**2).sum(), x0=np.ones((2, 2)))._compiled_plan() is None
     nine = landscapes.get("rosenbrock", dim=9)  # D > 8: NumPy sums its gradient norm otherwise
     assert make(f=nine, x0=np.ones((2, 9)), opt="sgd")._compiled_plan() is None

@@ -15,14 +15,14 @@ from descentlab.web.session import Session
 
 pytest.importorskip("numba")
 
-#: compiled (sgd, momentum, adam, rmsprop, adagrad) and NumPy-only (nadam) optimizers
+#: compiled (sgd, momentum, adam, rmsprop, adagrad) and NumPy-only (radam) optimizers
 OPTIMIZERS = [
     ("sgd", {"lr": 1e-3}),
     ("momentum", {"lr": 1e-3}),
     ("adam", {"lr": 1e-2}),
     ("rmsprop", {"lr": 1e-3, "centered": True}),
     ("adagrad", {"lr": 1e4}),  # diverges at its first step
-    ("nadam", {"lr": 1e-2}),
+    ("radam", {"lr": 1e-2}),
 ]
 
 

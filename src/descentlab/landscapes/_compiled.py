@@ -302,10 +302,12 @@ def _threads() -> int:
 
 
 def _optimizer_args(
-    cls: type, hp: dict[str, Any], steps: int, t0: int = 0
+    cls: type, hp: dict[str, Any], steps: int, t0: int = 0, mu_product: float = 1.0
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """(code, hyperparameters, 1 - beta1^t, sqrt(1 - beta2^t)) of an optimizer for its steps
-    t = t0 + 1 ... t0 + steps, or code -1."""
+    t = t0 + 1 ... t0 + steps, or code -1. NAdam's per-step numbers go in its
+    hyperparameters, from its ``mu_product`` before these steps; its third entry is then
+    the ``mu_product`` after each step."""
     from descentlab import optim
 
     none = np.zeros(max(steps, 1))
@@ -332,6 +334,22 @@ def _optimizer_args(
         values = [hp["lr_decay"], hp["weight_decay"], hp["eps"], hp["maximize"]]
         arr = np.array([*values, hp["initial_accumulator_value"]], dtype=np.float64)
         return 3, arr, none, none
+    if cls is optim.NAdam:
+        beta1, beta2 = float(hp["beta1"]), float(hp["beta2"])
+        psi = hp["momentum_decay"]
+        w = 1 - beta1
+        decoupled = bool(hp.get("decoupled_weight_decay", False))
+        values = [beta2, hp["eps"], hp["weight_decay"], hp["maximize"], decoupled]
+        values += [w, 1 - w, 1 - beta2, t0]
+        products = []
+        for t in range(t0 + 1, t0 + steps + 1):  # the numbers of optim.nadam, as it has them
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+            mu_product *= mu
+            values += [1 - beta2**t, 1.0 - mu, 1.0 - mu_product, mu_next]
+            values.append(1.0 - mu_product * mu_next)
+            products.append(mu_product)
+        return 6, np.array(values, dtype=np.float64), np.array(products or [1.0]), none
     if cls is optim.Adadelta:
         rho = float(hp["rho"])
         values = [rho, hp["eps"], hp["weight_decay"], hp["maximize"], 1 - rho]
@@ -485,6 +503,7 @@ def _optimizer_code(opt: Any) -> int:
         optim.Adagrad: 3,
         optim.Adadelta: 4,
         optim.Adamax: 5,
+        optim.NAdam: 6,
     }
     return codes.get(type(opt), -1)
 
@@ -623,11 +642,19 @@ def _state_arrays(
         if "square_avg" not in state:
             new["step"] = 0
             new.update({k: np.zeros(shape) for k in keys if k is not None})
-    elif code in (4, 5):
-        keys = ["square_avg", "acc_delta", None] if code == 4 else ["exp_avg", "exp_inf", None]
+    elif code in (4, 5, 6):
+        keys = {
+            4: ["square_avg", "acc_delta", None],
+            5: ["exp_avg", "exp_inf", None],
+            6: ["exp_avg", "exp_avg_sq", None],
+        }[code]
         if keys[0] not in state:
             new["step"] = 0
+            if code == 6:
+                new["mu_product"] = 1.0
             new.update({k: np.zeros(shape) for k in keys if k is not None})
+        if code == 6 and not isinstance(new.get("mu_product", state.get("mu_product")), float):
+            return None
     else:
         keys = ["sum", None, None]
         if "sum" not in state:
@@ -679,13 +706,16 @@ def step_runner(runner: Any, plan: tuple[Any, int], loop: Any, k: int) -> int:
     keep = bool(getattr(runner, "keep_steps", False))
     rec = recorder is not None or keep
     per_call = max(1, STEP_CALL_ELEMENTS // (N * D)) if rec else k
+    if code == 6:  # NAdam's per-step numbers: five floats a step in its hyperparameters
+        per_call = min(per_call, 1 << 16)
     x_limit = np.ascontiguousarray(runner._x_limit, dtype=np.float64)
     f_limit = np.ascontiguousarray(runner._f_limit, dtype=np.float64)
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     total = 0
     while total < k:
         n = min(per_call, k - total)
-        code_, hp, bc1, bc2 = _optimizer_args(type(opt), hp_values, n, t_opt)
+        mu_product = state.get("mu_product", 1.0) if code == 6 else 1.0
+        code_, hp, bc1, bc2 = _optimizer_args(type(opt), hp_values, n, t_opt, mu_product)
         F = np.array(runner._f, dtype=np.float64)
         G = np.array(runner._g, dtype=np.float64)
         GN = np.array(runner._gnorm, dtype=np.float64)
@@ -738,6 +768,8 @@ def step_runner(runner: Any, plan: tuple[Any, int], loop: Any, k: int) -> int:
         runner._f, runner._g, runner._gnorm, runner._step_grad = F, G, GN, SG
         if code != 0:
             state["step"] = state["step"] + made
+        if code == 6:
+            state["mu_product"] = float(bc1[made - 1])
         t_opt += made
         t_start = runner.t
         runner.t += made

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 RUNNING, CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2, 3
-SGD, ADAM, RMSPROP, ADAGRAD, ADADELTA, ADAMAX = 0, 1, 2, 3, 4, 5
+SGD, ADAM, RMSPROP, ADAGRAD, ADADELTA, ADAMAX, NADAM = 0, 1, 2, 3, 4, 5, 6
 (
     ROSENBROCK,
     QUADRATIC,
@@ -488,9 +488,55 @@ def _adamax_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
         x[i, j] = x[i, j] - m * step_size / u
 
 
+@_inline
+def _nadam_row(opt, hp, t, lr, bc1, bc2s, x, grad, s1, s2, s3, i, r):
+    D = x.shape[1]
+    # NADAM; hp: beta2, eps, weight_decay, maximize, decoupled, w = 1 - beta1, 1 - w,
+    # 1 - beta2, t0, then for each step s of the call (t = t0 + 1 + s) five numbers:
+    # 1 - beta2^t, 1 - mu_t, 1 - Pi_t, mu_{t+1}, 1 - Pi_t mu_{t+1}; s1 exp_avg, s2 exp_avg_sq
+    beta2, eps, wd = hp[0], hp[1], hp[2]
+    maximize, decoupled = hp[3] != 0, hp[4] != 0
+    w, w_rest, one_minus_b2 = hp[5], hp[6], hp[7]
+    base = 9 + 5 * (t - int(hp[8]) - 1)
+    bc2 = hp[base]
+    step_grad = lr * hp[base + 1] / hp[base + 2]
+    step_avg = lr * hp[base + 3] / hp[base + 4]
+    small = abs(w) < 0.5
+    decay = 1 - lr * wd
+    for j in range(D):
+        th = x[i, j]
+        g = -grad[i, j] if maximize else grad[i, j]
+        if wd != 0:
+            if decoupled:
+                th = th * decay
+            else:
+                g = g + wd * th
+        m = s1[r, j]
+        d = g - m
+        m = m + d * w if small else g - d * w_rest
+        if abs(m) < TINY:
+            m = 0.0
+        s1[r, j] = m
+        v = s2[r, j] * beta2 + g * one_minus_b2 * g
+        if abs(v) < TINY:
+            v = 0.0
+        s2[r, j] = v
+        denom = math.sqrt(v / bc2) + eps
+        th = th - g * step_grad / denom
+        x[i, j] = th - m * step_avg / denom
+
+
 #: the row update of each optimizer, by code (SGD, ADAM, RMSPROP, ADAGRAD, ADADELTA,
-#: ADAMAX; the last two in the Runner's steps only)
-STEP = (_sgd_row, _adam_row, _rmsprop_row, _adagrad_row, _adadelta_row, _adamax_row)
+#: ADAMAX, NADAM; the last three in the Runner's steps only)
+STEP = (
+    _sgd_row,
+    _adam_row,
+    _rmsprop_row,
+    _adagrad_row,
+    _adadelta_row,
+    _adamax_row,
+    _nadam_row,
+)
 
 
 def _run_block_py(
