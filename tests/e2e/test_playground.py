@@ -164,7 +164,7 @@ def test_export_and_import_json_round_trip(new_page: Any) -> None:
     text = page.get_by_test_id("dialog-text")
     text.wait_for(state="visible")
     state = json.loads(text.input_value())
-    assert set(state) == {"tab", "race", "train", "lr"}
+    assert set(state) == {"tab", "race", "train", "lr", "landscape"}
     assert state["race"]["landscape"] == "booth"
     assert state["race"]["optimizers"][1]["hyper"]["lr"] == 0.02
 

@@ -29,7 +29,7 @@ rate (an array of learning rates, one per batched problem, takes the NumPy rule)
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -202,7 +202,9 @@ def _compile() -> Any:
     return _kernels
 
 
-def rows_by_step(fast: Sequence[int], states: Sequence[State], row: Any) -> list[tuple[float, ...]]:
+def rows_by_step(
+    fast: Sequence[int], states: Sequence[State], row: Callable[[int], tuple[float, ...]]
+) -> list[tuple[float, ...]]:
     """``row(t)`` for each array of ``fast`` at its step count t, computed once per t."""
     memo: dict[int, tuple[float, ...]] = {}
     out = []
