@@ -55,9 +55,8 @@ def starts(n=64, seed=0):
             {"lr": 5e-2, "betas": (0.3, 0.9), "decoupled_weight_decay": True, "weight_decay": 0.5},
         ),
         ("adamw", {"lr": 1e-2}),
-        ("rmsprop", {"lr": 1e-3}),
+        # RMSprop and AdaGrad: the same row functions run in test_compiled_steps.py's loop
         ("rmsprop", {"lr": 1e-3, "momentum": 0.9, "centered": True, "weight_decay": 0.01}),
-        ("adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}),
     ],
 )
 def test_rosenbrock_matches_numpy(optimizer, hp):

@@ -126,7 +126,7 @@ def kernel_of(landscape: Landscape) -> tuple[int, np.ndarray] | Any | None:
     if kind == 0:
         if D - 1 > MAX_DIM:
             return None
-        return kind, np.array([free["a"], free["b"]], dtype=np.float64)
+        return 15 if D == 2 else kind, np.array([free["a"], free["b"]], dtype=np.float64)
     if kind == 1:
         scales = np.ascontiguousarray(free["a"], dtype=np.float64)
         return (kind, scales) if scales.shape == (D,) and D <= MAX_DIM else None
