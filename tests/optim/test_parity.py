@@ -38,7 +38,10 @@ CASES = [
 @pytest.mark.parametrize(("name", "opts"), CASES)
 def test_matches_torch(name: str, opts: dict, float64_torch) -> None:
     spec = REGISTRY[name]
-    check_parity(spec, opts, torch_twin(spec), exact_state_keys=True)
+    # Muon's Newton-Schulz iterations in emulated bfloat16 make each step ~100 x dearer:
+    # 100 steps of it (still far past its warm-up) instead of 300
+    steps = 100 if name == "muon" else STEPS
+    check_parity(spec, opts, torch_twin(spec), exact_state_keys=True, steps=steps)
 
 
 @pytest.mark.parametrize("name", TWINNED)
