@@ -137,29 +137,46 @@ def browser() -> Iterator[Any]:
     pw.stop()
 
 
-@pytest.fixture()
-def new_page(browser: Any, server_url: str) -> Iterator[Any]:
-    """Factory of pages at the playground (1440x960); JavaScript errors fail the test."""
-    contexts = []
-    errors: list[str] = []
+class _Pages:
+    """Pages opened for one test, each in its own browser context; the JavaScript errors of
+    all of them, which fail the test when it ends."""
 
-    def make(hash_or_url: str = "", width: int = 1440, height: int = 960) -> Any:
-        ctx = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(ctx)
+    def __init__(self, browser: Any, server_url: str) -> None:
+        self.browser, self.server_url = browser, server_url
+        self.contexts: list[Any] = []
+        self.errors: list[str] = []
+
+    def open(self, hash_or_url: str, **context: Any) -> Any:
+        """A page in a new context (``context``: Playwright's options), loaded and ready."""
+        ctx = self.browser.new_context(**context)
+        self.contexts.append(ctx)
         page = ctx.new_page()
+        errors = self.errors
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        url = hash_or_url if hash_or_url.startswith("http") else server_url + hash_or_url
+        url = hash_or_url if hash_or_url.startswith("http") else self.server_url + hash_or_url
         page.goto(url)
         page.wait_for_function(
             "window.__descentlab && window.__descentlab.ready === true", timeout=15000
         )
         return page
 
+    def close(self) -> None:
+        for ctx in self.contexts:
+            ctx.close()
+        assert not self.errors, f"JavaScript errors in the page: {self.errors}"
+
+
+@pytest.fixture()
+def new_page(browser: Any, server_url: str) -> Iterator[Any]:
+    """Factory of pages at the playground (1440x960); JavaScript errors fail the test."""
+    pages = _Pages(browser, server_url)
+
+    def make(hash_or_url: str = "", width: int = 1440, height: int = 960) -> Any:
+        return pages.open(hash_or_url, viewport={"width": width, "height": height})
+
     yield make
-    for ctx in contexts:
-        ctx.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+    pages.close()
 
 
 @pytest.fixture()
@@ -170,8 +187,7 @@ def page_at(browser: Any, server_url: str) -> Iterator[Any]:
     context at that CSS size and device scale factor (touch and mobile for the
     phone), the page loaded and ready. JavaScript errors fail the test.
     """
-    contexts = []
-    errors: list[str] = []
+    pages = _Pages(browser, server_url)
 
     def make(viewport_name: str, hash_or_url: str = "") -> Any:
         if viewport_name not in VIEWPORTS:
@@ -180,27 +196,16 @@ def page_at(browser: Any, server_url: str) -> Iterator[Any]:
             )
         width, height, scale = VIEWPORTS[viewport_name]
         phone = viewport_name == "phone"
-        ctx = browser.new_context(
+        return pages.open(
+            hash_or_url,
             viewport={"width": width, "height": height},
             device_scale_factor=scale,
             is_mobile=phone,
             has_touch=phone,
         )
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        url = hash_or_url if hash_or_url.startswith("http") else server_url + hash_or_url
-        page.goto(url)
-        page.wait_for_function(
-            "window.__descentlab && window.__descentlab.ready === true", timeout=15000
-        )
-        return page
 
     yield make
-    for ctx in contexts:
-        ctx.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+    pages.close()
 
 
 @pytest.fixture(scope="session")
