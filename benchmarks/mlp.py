@@ -11,6 +11,10 @@ alternating:
 - JAX (optional, ``pip install jax``): a ``jit``-compiled train step (forward,
   ``value_and_grad``, the update) called from a Python loop over the batches.
 
+The epoch's matrix products alone (the same shapes, into buffers made beforehand, with
+NumPy's BLAS and with torch's) bound what any library using that BLAS can reach: their
+ratio to torch's epoch is the floor of descentlab's.
+
 Thread settings, each in a fresh process (JAX fixes its threads at start-up):
 ``1`` (BLAS, torch and XLA limited to one thread), ``all`` (all cores, and
 descentlab's thread policy off: ``DESCENTLAB_BLAS_THREADS=inherit``) and
@@ -122,6 +126,50 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
             loss = loss_fn(model(Xs[i : i + BATCH]), ys[i : i + BATCH])
             loss.backward()
             opt.step()
+
+    return epoch
+
+
+def _gemm_shapes(batch: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The matrix products of one training step: three forward, three weight gradients
+    and two input gradients (the data's gradient is not needed), as (a, b) for a @ b."""
+    shapes = []
+    for a, b in itertools.pairwise(SIZES):
+        shapes.append(((batch, a), (a, b)))  # x @ W.T
+        shapes.append(((b, batch), (batch, a)))  # dW = dz.T @ x
+        if a != SIZES[0]:
+            shapes.append(((batch, b), (b, a)))  # dx = dz @ W
+    return shapes
+
+
+def gemms_alone(X: np.ndarray, library: str):
+    """An epoch of the step's matrix products alone, into buffers made beforehand, with
+    NumPy (its BLAS, OpenBLAS in the wheels) or torch (MKL): what bounds any epoch
+    whose products run on that library."""
+    steps = -(-len(X) // BATCH)
+    rng = np.random.default_rng(0)
+    operands = [
+        (rng.random(a, dtype=np.float32), rng.random(b, dtype=np.float32))
+        for a, b in _gemm_shapes(BATCH)
+    ]
+    outs = [np.empty((a.shape[0], b.shape[1]), dtype=np.float32) for a, b in operands]
+    if library == "torch":
+        import torch
+
+        t_operands = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in operands]
+        t_outs = [torch.from_numpy(o) for o in outs]
+
+        def epoch() -> None:
+            for _ in range(steps):
+                for (a, b), o in zip(t_operands, t_outs):
+                    torch.mm(a, b, out=o)
+
+        return epoch
+
+    def epoch() -> None:
+        for _ in range(steps):
+            for (a, b), o in zip(operands, outs):
+                np.matmul(a, b, out=o)
 
     return epoch
 
@@ -260,6 +308,8 @@ def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
             "descentlab": descentlab_epoch(X, y, opt),
             "descentlab fit": descentlab_fit_epoch(X, y, opt),
             "torch": torch_epoch(X, y, opt),
+            "GEMMs alone, NumPy": gemms_alone(X, "numpy"),
+            "GEMMs alone, torch": gemms_alone(X, "torch"),
         }
         if have_jax:
             cases["jax"] = jax_epoch(X, y, opt)
@@ -317,6 +367,8 @@ def summarize(results: dict, args) -> None:
     for mode, res in results.items():
         for optimizer, times in res["times"].items():
             pairs = [("descentlab", "torch"), ("descentlab fit", "descentlab")]
+            pairs += [("GEMMs alone, NumPy", "torch"), ("GEMMs alone, NumPy", "descentlab")]
+            pairs += [("GEMMs alone, torch", "torch")]
             if "jax" in times:
                 pairs.append(("descentlab", "jax"))
             extra: dict[str, object] = {"samples": res["samples"], "threads": mode}

@@ -77,6 +77,41 @@ def test_statuses_and_per_run_lr():
     assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())
 
 
+@pytest.mark.parametrize(("dim", "template"), [(2, "lanes"), (5, "lanes"), (10, "run")])
+def test_blocks_of_rows_that_stop_at_different_steps(dim, template, monkeypatch):
+    """Rows of up to 8 coordinates run in the vectorized loop (``_run_lanes_py``), longer
+    ones in the row loop: both give NumPy's numbers for every row, over several blocks
+    (the last one partial) in which rows converge, diverge and run out of steps at
+    different steps, while the rest of their block goes on."""
+    used = []
+    runner = _compiled._block_runner
+
+    def spy(target, code, template="run", dim=0):
+        used.append(template)
+        return runner(target, code, template, dim)
+
+    monkeypatch.setattr(_compiled, "_block_runner", spy)
+    rows = 2 * kernels().LANE_ROWS + 37
+    rng = np.random.default_rng(dim)
+    x0 = rng.uniform(-1.5, 1.5, size=(rows, dim))
+    x0[::97] = 1.0  # at the minimum: converged at step 0
+    x0[5::211] = 1e100  # f overflows: diverged
+    lr = rng.uniform(1e-4, 3e-2, size=rows)  # each row its own pace
+    f = landscapes.get("rosenbrock", dim=dim)
+    ref, out = both(f, x0, optimizer="adam", lr=lr, steps=120, tol=5e-2)
+    assert_same(ref, out)
+    assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())
+    # plain gradient descent on a bowl: each row's lr sets the step at which it converges
+    # (lr < 1) or diverges (lr > 1)
+    lr = rng.uniform(0.01, 1.3, size=rows)
+    ref, out = both(landscapes.get("quadratic", dim=dim), x0, optimizer="sgd", lr=lr, steps=90)
+    assert_same(ref, out)
+    assert used == [template, template]
+    assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())
+    for status in ("converged", "diverged"):  # rows stopped at many different steps
+        assert len(set(ref.nit[ref.status == status].tolist())) > 10
+
+
 # (each landscape and optimizer pair is a compilation of a few seconds: a few pairs here,
 # every landscape's value and gradient in test_builtin_value_and_grad)
 @pytest.mark.parametrize(("name", "optimizer"), [("booth", "sgd"), ("goldstein_price", "adam")])

@@ -219,6 +219,7 @@ export function createLr(app) {
     if (sent) lastGood = sent;
     if (!fallback) app.fieldErrors.succeeded('lr');
     result = msg;
+    app.debug.lrChart = null; // until the chart of this result is drawn
     app.debug.lr = (msg.runs || []).map((r) => ({ lr: r.lr, status: r.status, nit: r.nit, outcome: lrOutcome(r).kind }));
     renderPanels();
   }
@@ -314,7 +315,7 @@ export function createLr(app) {
       note.textContent = `(${scale}${diverging ? '; a diverging run leaves the chart' : ''})`;
       note.dataset.scale = drawn.logY ? 'log' : 'linear';
     }
-    app.debug.lrChart = { logY: drawn.logY };
+    app.debug.lrChart = result ? { logY: drawn.logY } : null;
     $('lr-legend').replaceChildren(...runs.map((r, i) => el('span', { class: 'legend-item', 'data-testid': `lr-legend-${i}` },
       styleSwatch(pathStyle(i)), ` η = ${fmt(r.lr, 4)}`)));
   }
