@@ -18,7 +18,9 @@ ratio to torch's epoch is the floor of descentlab's.
 Thread settings, each in a fresh process (JAX fixes its threads at start-up):
 ``1`` (BLAS, torch and XLA limited to one thread), ``all`` (all cores, and
 descentlab's thread policy off: ``DESCENTLAB_BLAS_THREADS=inherit``) and
-``default`` (nothing set: what a user gets). ``--load N`` keeps N other processes
+``default`` (nothing set: what a user gets); in the default process descentlab
+also runs under its thread policy's "1" and "inherit" (all threads) settings,
+alternating with the rest, for the default-against-the-better comparison. ``--load N`` keeps N other processes
 busy meanwhile, as on a shared machine.
 
 Targets: descentlab's hand loop <= 0.5 x torch (fused Adam, and SGD momentum) and
@@ -268,6 +270,22 @@ def peak_memory_mb(which: str, optimizer: str, n: int) -> float:
     return peak - before
 
 
+def _with_policy(epoch, policy: str):
+    """``epoch`` run under descentlab's BLAS thread policy ``policy`` ("1": one thread per
+    product; "inherit": BLAS's own threads, all of them), restored afterwards."""
+    from descentlab.autograd import blas
+
+    def run() -> None:
+        before = blas.get_policy()
+        blas.set_policy(policy)
+        try:
+            epoch()
+        finally:
+            blas.set_policy(before)
+
+    return run
+
+
 def _set_mode(mode: str) -> None:
     """Before any library is imported: the thread setting of this process."""
     cpus = os.cpu_count() or 1
@@ -313,6 +331,11 @@ def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
         }
         if have_jax:
             cases["jax"] = jax_epoch(X, y, opt)
+        if mode == "default":
+            # the thread settings of descentlab side by side in this one process, so that a
+            # slower spell of a shared machine does not pass for a setting's cost
+            for policy, name in (("1", "descentlab, 1 thread"), ("inherit", "descentlab, all")):
+                cases[name] = _with_policy(descentlab_epoch(X, y, opt), policy)
         out["times"][optimizer] = alternate(cases, reps)
         if memory:
             out.setdefault("memory", {})[optimizer] = {
@@ -379,8 +402,21 @@ def summarize(results: dict, args) -> None:
             print(f"  {note}")
         for shape, choice in res.get("policy", {}).items():
             print(f"  thread policy: {shape}: {choice}")
+    if "default" in results and "descentlab, all" in next(
+        iter(results["default"]["times"].values())
+    ):
+        print(f"\n== descentlab's default against the better of 1 and all threads{load},")
+        print("   side by side in one process (target <= 1.10)")
+        for optimizer, times in results["default"]["times"].items():
+            med = {k: float(np.median(v)) for k, v in times.items()}
+            best = min(med["descentlab, 1 thread"], med["descentlab, all"])
+            print(
+                f"  {optimizer}: 1 thread {med['descentlab, 1 thread']:.3f} s, all "
+                f"{med['descentlab, all']:.3f} s, default {med['descentlab']:.3f} s = "
+                f"{med['descentlab'] / best:.3f} x the better"
+            )
     if {"1", "all", "default"} <= set(results):
-        print(f"\n== descentlab's default against the better of 1 and all threads{load}")
+        print(f"\n== the same across the three processes{load}")
         for optimizer in results["default"]["times"]:
             med = {
                 m: float(np.median(results[m]["times"][optimizer]["descentlab"]))
