@@ -420,7 +420,7 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
     if code < 0 or runner.done:
         return runner.run().result()
     N, D = runner.n_runs, runner.dim
-    lanes = D <= kernels.LANE_MAX_DIM
+    lanes = D <= kernels.LANE_MAX_DIM and not runner.nit.any()  # (runs from scratch only)
     if lanes:
         run_block, rows = _block_runner(target, code, "lanes", D), kernels.LANE_ROWS
     else:
