@@ -6,7 +6,8 @@ those steps inside one compiled loop instead (``_compiled_kernels.specialize``):
 blocks that stay in the CPU cache, blocks in parallel on every core, and per block every
 step at once (update, value and gradient, the stopping and divergence checks), in the
 same order of floating-point operations as the NumPy rules, so that float64 results are
-the same numbers.
+the same numbers. Rows of up to 8 coordinates run in a loop that LLVM vectorizes across
+rows (``_run_lanes_py``).
 
 It applies to the built-in landscapes whose formula is fixed (a kernel per landscape),
 to formulas (compiled from their checked syntax tree, see ``_codegen.py``, and kept in a

@@ -14,7 +14,10 @@ order of operations so that both round alike:
   hyperparameters in an array (the rules of ``descentlab.optim``).
 * ``specialize(vg, step)``: a block of rows run for every step inside one compiled loop
   (update, value and gradient, the Runner's stopping and divergence checks), with the two
-  row functions inlined; ``_compiled.py`` runs the blocks on threads.
+  row functions inlined; ``_compiled.py`` runs the blocks on threads. The templates:
+  ``_run_block_py`` (rows of any length), ``_run_lanes_py`` (rows of up to
+  ``LANE_MAX_DIM`` coordinates, vectorized across rows) and ``_step_block_py`` (a Runner's
+  resumable, recorded steps).
 """
 
 from __future__ import annotations
