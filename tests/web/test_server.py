@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import warnings
@@ -68,6 +69,17 @@ def error_for(ws: Any, payload: Any) -> dict[str, Any]:
 def app(limits: Limits | None = None) -> Any:
     """The app as TestClient reaches it (its Host header is ``testserver``)."""
     return create_app(limits or Limits(), allowed_hosts=["testserver"])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _earlier_objects_frozen() -> Any:
+    """The server runs ``gc.collect()`` whenever its last tab closes (``_release_memory``),
+    here in this process, after every test: with the objects of the tests before this
+    module frozen it walks only this module's, not the whole suite's (0.1 s, not 0.8 s)."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture()
