@@ -18,7 +18,8 @@ from descentlab import cli
 from descentlab.sweep import DEFAULT_GRID, SUITES, sweep
 from descentlab.sweep.plan import parse_values
 
-#: 4 optimizers x 25 learning rates x 3 seeds of 200 steps: a few seconds on two workers
+#: 4 optimizers x 25 learning rates x 3 seeds of 50 steps: about a second of trials on two
+#: workers, after the 20 trials the tests wait for before they interrupt the sweep
 MANY = [
     "rosenbrock",
     "--optimizers",
@@ -28,7 +29,7 @@ MANY = [
     "--seeds",
     "3",
     "--steps",
-    "200",
+    "50",
     "--workers",
     "2",
     "--no-report",
