@@ -143,6 +143,66 @@ def test_bad_learning_rates_in_an_optimizer_row(new_page: Any, artifacts: Path) 
     assert not banner.is_visible()
 
 
+#: Holds the server's error frames back (window.__holdErrors) and delivers them right after
+#: the `change` of the control whose test id is in window.__releaseOn (a listener on window,
+#: so after the control's own handler has scheduled its restart).
+HOLD_ERRORS = """() => {
+  window.__held = []; window.__holdErrors = false; window.__releaseOn = null;
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (!this.__holding) {
+      this.__holding = true;
+      const deliver = this.onmessage;
+      const release = () => { window.__holdErrors = false; for (const ev of window.__held.splice(0)) deliver.call(this, ev); };
+      this.onmessage = (ev) => {
+        if (window.__holdErrors && JSON.parse(ev.data).type === 'error') window.__held.push(ev);
+        else deliver.call(this, ev);
+      };
+      window.addEventListener('change', (ev) => {
+        if (window.__releaseOn && ev.target.dataset.testid === window.__releaseOn) release();
+      });
+    }
+    return send.call(this, data);
+  };
+}"""
+
+
+def test_a_late_refusal_does_not_outlive_the_correction(new_page: Any) -> None:
+    """A refusal that arrives after the refused value was corrected (the corrected race is
+    about to be sent) must not undo the correction: the corrected race is sent, accepted,
+    and no message stays beside the corrected box."""
+    page = new_page()
+    page.evaluate(RECORD_SENT)
+    page.evaluate(HOLD_ERRORS)
+    wait(page, f"{HOOK}.frames.race > 2")
+    card2 = page.get_by_test_id("race-opt-o2")
+    type_into(page, "race-opt-o2-lr", "-1")
+    field_error(card2).wait_for(state="visible")
+    frames = hook(page)["frames"]["race"]
+    page.get_by_test_id("race-play").click()
+    wait(page, f"{HOOK}.frames.race > {frames} + 3")  # the last accepted race runs again
+
+    # another setting changes while o2 still says -1: that race is refused too, but its
+    # answer comes only after the user has corrected o2 (the restart is pending)
+    page.evaluate("window.__holdErrors = true")
+    type_into(page, "race-opt-o1-lr", "0.02")
+    wait(page, "window.__held.length === 1")
+    page.evaluate("window.__releaseOn = 'race-opt-o2-lr'")
+    type_into(page, "race-opt-o2-lr", "0.004")
+    wait(page, "window.__held.length === 0 && !window.__holdErrors")
+
+    lrs = "m => m.includes('\"lr\":0.02') && m.includes('\"lr\":0.004')"
+    wait(page, f"window.__sent.some({lrs})")  # the corrected race is sent
+    wait(page, "document.querySelectorAll('[data-testid=field-error]').length === 0")
+    frames = hook(page)["frames"]["race"]
+    wait(page, f"{HOOK}.frames.race > {frames} + 3")
+    last = sent(page, "race.start")[-1]
+    assert [o["hyper"]["lr"] for o in last["config"]["optimizers"][:2]] == [0.02, 0.004]
+    assert field_error(page.locator("#panel-race")).count() == 0
+    assert page.get_by_test_id("race-opt-o2-lr").get_attribute("aria-invalid") is None
+    assert not page.get_by_test_id("error-banner").is_visible()
+
+
 def test_formula_with_z_is_refused_beside_the_formula(new_page: Any, artifacts: Path) -> None:
     page = new_page()
     wait(page, f"{HOOK}.frames.race > 2")

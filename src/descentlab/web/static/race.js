@@ -489,9 +489,17 @@ export function createRace(app) {
 
   // ---- server messages ------------------------------------------------------------------------
 
-  /** Whether an answer to race.start is about a request the page has since replaced. */
+  /**
+   * Whether an answer to race.start is about a request the page has since replaced: a newer
+   * race.start is on its way, or, for a refusal, the controls changed since and restart() is
+   * about to send one. Such a refusal is neither shown nor answered with the last accepted
+   * race: re-sending that race would cancel the pending restart (start() clears `timer`),
+   * the corrected controls would never be sent and the refusal's message would stay beside
+   * a value the user has already corrected. The newer request's answer decides.
+   */
   function isStale(msg) {
-    return (msg.request ?? 'race.start') === 'race.start' && outstanding > 1;
+    if ((msg.request ?? 'race.start') !== 'race.start') return false;
+    return outstanding > 1 || (msg.type === 'error' && timer !== null);
   }
 
   function onSurface(msg) {
