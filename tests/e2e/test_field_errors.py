@@ -11,9 +11,12 @@ test-artifacts/ (``playground-error-*.png``).
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 HOOK = "window.__descentlab"
 
@@ -145,15 +148,19 @@ def test_bad_learning_rates_in_an_optimizer_row(new_page: Any, artifacts: Path) 
 
 #: Holds the server's error frames back (window.__holdErrors) and delivers them right after
 #: the `change` of the control whose test id is in window.__releaseOn (a listener on window,
-#: so after the control's own handler has scheduled its restart).
+#: so after the control's own handler has scheduled its restart), or right after the page
+#: has sent a message of the type in window.__releaseOnSend (so while that newer request is
+#: unanswered).
 HOLD_ERRORS = """() => {
   window.__held = []; window.__holdErrors = false; window.__releaseOn = null;
+  window.__releaseOnSend = null;
   const send = WebSocket.prototype.send;
   WebSocket.prototype.send = function (data) {
     if (!this.__holding) {
       this.__holding = true;
       const deliver = this.onmessage;
       const release = () => { window.__holdErrors = false; for (const ev of window.__held.splice(0)) deliver.call(this, ev); };
+      this.__release = release;
       this.onmessage = (ev) => {
         if (window.__holdErrors && JSON.parse(ev.data).type === 'error') window.__held.push(ev);
         else deliver.call(this, ev);
@@ -162,7 +169,10 @@ HOLD_ERRORS = """() => {
         if (window.__releaseOn && ev.target.dataset.testid === window.__releaseOn) release();
       });
     }
-    return send.call(this, data);
+    const out = send.call(this, data);
+    // after the sending code has run (as a real answer would), before any answer can arrive
+    if (window.__releaseOnSend && JSON.parse(data).type === window.__releaseOnSend) queueMicrotask(this.__release);
+    return out;
   };
 }"""
 
@@ -201,6 +211,138 @@ def test_a_late_refusal_does_not_outlive_the_correction(new_page: Any) -> None:
     assert field_error(page.locator("#panel-race")).count() == 0
     assert page.get_by_test_id("race-opt-o2-lr").get_attribute("aria-invalid") is None
     assert not page.get_by_test_id("error-banner").is_visible()
+
+
+#: When a held refusal is delivered: right after the correcting `change` (the tab's restart
+#: is pending) or right after the corrected request is sent (it is still unanswered).
+RELEASES = ["on-change", "after-send"]
+
+
+def refuse_late_then_correct(
+    page: Any, kind: str, other: tuple[str, str], fix: tuple[str, str], release: str
+) -> None:
+    """With the refused value still in its box, another setting changes: that request is
+    refused too, but the refusal is held back and delivered only once the refused value has
+    been corrected (`release`: on the correcting change, or after the corrected `kind`
+    request has gone out). The settings are typed into boxes by test id."""
+    page.evaluate("window.__holdErrors = true")
+    type_into(page, *other)
+    wait(page, "window.__held.length === 1")
+    if release == "on-change":
+        page.evaluate(f"window.__releaseOn = '{fix[0]}'")
+    else:
+        page.evaluate(f"window.__releaseOnSend = '{kind}'")
+    type_into(page, *fix)
+    wait(page, "window.__held.length === 0 && !window.__holdErrors")
+
+
+def corrected(page: Any, panel: str, testid: str) -> None:
+    """No message is left in the tab, the corrected box is not marked, no banner."""
+    wait(page, f"document.querySelectorAll('{panel} [data-testid=field-error]').length === 0")
+    assert field_error(page.locator(panel)).count() == 0
+    assert page.get_by_test_id(testid).get_attribute("aria-invalid") is None
+    assert not page.get_by_test_id("error-banner").is_visible()
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_network_tab_a_late_refusal_does_not_outlive_the_correction(
+    new_page: Any, release: str
+) -> None:
+    """The Network tab: a refused train.start whose answer comes after the correction does
+    not undo it: the corrected run is sent, accepted, and no message stays."""
+    page = new_page()
+    page.evaluate(RECORD_SENT)
+    page.evaluate(HOLD_ERRORS)
+    page.get_by_test_id("race-pause").click()
+    page.get_by_test_id("tab-train").click()
+    page.get_by_test_id("train-play").click()
+    wait(page, f"{HOOK}.frames.train > 2")
+    type_into(page, "train-dropout", "0.95")
+    field_error(page.locator("#train-controls")).wait_for(state="visible")
+    frames = hook(page)["frames"]["train"]
+    wait(page, f"{HOOK}.frames.train > {frames} + 2")  # the last accepted run trains on
+
+    refuse_late_then_correct(
+        page, "train.start", ("train-noise", "0.3"), ("train-dropout", "0.1"), release
+    )
+    both = "m => m.includes('\"noise\":0.3') && m.includes('\"dropout\":0.1')"
+    wait(page, f"window.__sent.some({both})")  # the corrected run is sent
+    corrected(page, "#panel-train", "train-dropout")
+    frames = hook(page)["frames"]["train"]
+    wait(page, f"{HOOK}.frames.train > {frames} + 2")
+    last = sent(page, "train.start")[-1]["config"]
+    assert (last["noise"], last["dropout"]) == (0.3, 0.1)
+    corrected(page, "#panel-train", "train-dropout")
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_learning_rate_tab_a_late_refusal_does_not_outlive_the_correction(
+    new_page: Any, release: str
+) -> None:
+    """The learning-rate tab: a refused lr.start whose answer comes after the correction
+    does not undo it: the corrected experiment is sent and shown, and no message stays."""
+    page = new_page()
+    page.evaluate(RECORD_SENT)
+    page.evaluate(HOLD_ERRORS)
+    page.get_by_test_id("race-pause").click()
+    page.get_by_test_id("tab-lr").click()
+    wait(page, f"{HOOK}.lr && {HOOK}.lr.length === 5")
+    type_into(page, "lr-start-x", "1e9")
+    field_error(page.get_by_test_id("lr-start")).wait_for(state="visible")
+    wait(page, f"{HOOK}.lr && {HOOK}.lr.length === 5")  # the last accepted one again
+
+    refuse_late_then_correct(page, "lr.start", ("lr-steps", "50"), ("lr-start-x", "1.5"), release)
+    both = "m => m.includes('\"steps\":50') && m.includes('\"start\":[1.5]')"
+    wait(page, f"window.__sent.some({both})")  # the corrected experiment is sent
+    corrected(page, "#panel-lr", "lr-start-x")
+    wait(page, f"{HOOK}.lr && {HOOK}.lr.length === 5")
+    last = sent(page, "lr.start")[-1]["config"]
+    assert (last["steps"], last["start"]) == (50, [1.5])
+    corrected(page, "#panel-lr", "lr-start-x")
+
+
+#: The Network-landscape tab, small and quick (as in test_landscape_tab.py).
+LANDSCAPE = {
+    "dataset": "moons",
+    "points": 300,
+    "hidden": [8],
+    "epochs": 30,
+    "grid": 21,
+    "samples": 200,
+    "plane_every": 4,
+    "steps_per_frame": 3,
+}
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_landscape_tab_a_late_refusal_does_not_outlive_the_correction(
+    new_page: Any, release: str
+) -> None:
+    """The Network-landscape tab: a refused landscape.start whose answer comes after the
+    correction does not undo it: the corrected run is sent, accepted, and no message stays."""
+    raw = json.dumps({"tab": "landscape", "landscape": LANDSCAPE}).encode()
+    page = new_page("#state=" + base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    page.evaluate(RECORD_SENT)
+    page.evaluate(HOLD_ERRORS)
+    land = f"{HOOK}.landscape"
+    wait(page, f"{land} && {land}.frames >= 1")
+    frames = hook(page)["landscape"]["frames"]
+    type_into(page, "landscape-hidden", "16, 200")
+    field_error(page.locator("[data-field=hidden]")).wait_for(state="visible")
+    wait(page, f"{land}.frames > {frames}")  # the last accepted run again
+
+    refuse_late_then_correct(
+        page, "landscape.start", ("landscape-seed", "5"), ("landscape-hidden", "8"), release
+    )
+    both = "m => m.includes('\"seed\":5') && m.includes('\"hidden\":[8]')"
+    wait(page, f"window.__sent.some({both})")  # the corrected run is sent
+    corrected(page, "#panel-landscape", "landscape-hidden")
+    last = sent(page, "landscape.start")[-1]["config"]
+    assert (last["seed"], last["hidden"]) == (5, [8])
+    frames = hook(page)["landscape"]["frames"]
+    page.get_by_test_id("landscape-step").click()
+    wait(page, f"{land}.frames > {frames} && {land}.step > 0")
+    corrected(page, "#panel-landscape", "landscape-hidden")
 
 
 def test_formula_with_z_is_refused_beside_the_formula(new_page: Any, artifacts: Path) -> None:

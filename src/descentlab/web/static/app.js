@@ -42,6 +42,7 @@ const app = {
   requestSurface,
   expectSurface,
   mapHeight,
+  requests,
 };
 
 const fieldErrors = createFieldErrors((tab) => $(`panel-${tab}`));
@@ -168,15 +169,43 @@ function dropExpected(request) {
   if (k >= 0) pendingSurfaces.splice(k, 1);
 }
 
+/**
+ * The answers a tab waits for to its `kind` requests (race.js keeps its own count). The
+ * server answers one tab's requests in order, each once: with its result or with an error
+ * naming it. An answer is stale when a newer request of the kind is still unanswered, or,
+ * for a refusal, when `pending()` says the tab is about to send a newer one (a debounced
+ * restart whose timer has not fired): the newer request's answer decides. A stale refusal
+ * is neither shown nor answered with the last accepted settings; re-sending those would
+ * cancel the pending restart or run over the newer request.
+ */
+function requests(kind, pending) {
+  let outstanding = 0;
+  const isStale = (msg) => (msg.request ?? kind) === kind
+    && (outstanding > 1 || (msg.type === 'error' && pending()));
+  return {
+    isStale,
+    /** A request of the kind went out. */
+    sent() { outstanding += 1; },
+    /** An answer of the kind came: whether it is stale (then the tab ignores it). */
+    answered(msg) {
+      const stale = isStale(msg);
+      outstanding = Math.max(0, outstanding - 1);
+      return stale;
+    },
+    get outstanding() { return outstanding; },
+    reset() { outstanding = 0; },
+  };
+}
+
 function onServerError(msg) {
   const request = msg.request ?? null;
   dropExpected(request);
-  if (request === 'race.start' && race.isStale(msg)) {
-    // refused, but the page has sent a newer race since: that one's answer counts
-    race.onError(msg);
+  const tab = REQUEST_TAB[request] || null;
+  if (tab && tabs[tab].isStale?.(msg)) {
+    // refused, but the tab has sent or is about to send a newer request: its answer counts
+    tabs[tab].onError(msg);
     return;
   }
-  const tab = REQUEST_TAB[request] || null;
   // the tab names the control by the config it sent (an optimizer's index may have moved)
   const field = tab && msg.field && tabs[tab].localField ? tabs[tab].localField(msg.field, request) : msg.field;
   fieldError(tab, field ?? null, msg.message || 'error', request);

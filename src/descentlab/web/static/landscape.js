@@ -32,6 +32,9 @@ export function createLandscape(app) {
   let sent = null;
   let lastGood = null;
   let fallback = false;
+  // landscape.start answers (its first frame or a refusal) still to come; a refusal while
+  // restart() is pending is stale too (app.js requests())
+  const starts = app.requests('landscape.start', () => timer !== null);
   let frames = 0;
   let held = 0;
 
@@ -88,14 +91,18 @@ export function createLandscape(app) {
     fallback = base !== st();
     sent = JSON.parse(JSON.stringify(base));
     started = app.send({ type: 'landscape.start', config: config(playing, base) });
+    if (started) starts.sent();
     awaiting = started;
     updateButtons();
   }
 
   /** A refused landscape.start: the error sits at its control (app.js); the last accepted
-   * configuration runs again, so the pictures stay meaningful. */
+   * configuration runs again, so the pictures stay meaningful. A stale refusal (a newer
+   * landscape.start is on its way, or restart() is about to send one) is not shown and not
+   * answered: the newer request's answer decides. */
   function onError(msg) {
     if (msg.request !== 'landscape.start') return;
+    if (starts.answered(msg)) return;
     const same = (a, b) => JSON.stringify({ ...a, autoplay: null }) === JSON.stringify({ ...b, autoplay: null });
     if (lastGood && !fallback && !same(lastGood, sent)) {
       start(false, { previous: true });
@@ -349,7 +356,9 @@ export function createLandscape(app) {
 
   function onFrame(msg) {
     if (awaiting) {
-      if (msg.step !== 0 || msg.tick) return; // a frame of the previous run
+      // a frame of the previous run; none is the answer while only the restart is to come
+      if (msg.step !== 0 || msg.tick || !starts.outstanding) return;
+      if (starts.answered(msg)) return; // the first frame of a run already replaced
       awaiting = false;
       if (sent) lastGood = sent;
       if (!fallback) app.fieldErrors.succeeded('landscape');
@@ -605,7 +614,8 @@ export function createLandscape(app) {
     onFrame,
     onError,
     draw: scheduleDraw,
-    onDisconnect() { started = false; awaiting = false; },
+    isStale: starts.isStale,
+    onDisconnect() { started = false; awaiting = false; starts.reset(); },
     get started() { return started; },
     toggle() { if (playing && !done) pause(); else play(); },
   };

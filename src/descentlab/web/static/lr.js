@@ -46,6 +46,9 @@ export function createLr(app) {
   let sent = null;
   let lastGood = null;
   let fallback = false; // the last lr.start re-sent lastGood after a refusal
+  // lr.start answers (lr.result or a refusal) still to come; a refusal while rerun() is
+  // pending is stale too (app.js requests())
+  const starts = app.requests('lr.start', () => timer !== null);
 
   const st = () => app.state.lr;
 
@@ -85,6 +88,7 @@ export function createLr(app) {
     if (!surface || surface.landscape !== s.landscape) requestSurface(s);
     sent = JSON.parse(JSON.stringify(s));
     started = app.send({ type: 'lr.start', config: cfg });
+    if (started) starts.sent();
     app.changed();
   }
 
@@ -205,8 +209,11 @@ export function createLr(app) {
   /**
    * The server refused the experiment: the error is shown next to its control (app.js), the
    * controls keep what the user typed, and the last accepted experiment is shown again.
+   * A stale refusal (a newer lr.start is on its way, or rerun() is about to send one) is
+   * not shown and not answered: the newer request's answer decides.
    */
-  function onError() {
+  function onError(msg) {
+    if (msg.request !== 'lr.start' || starts.answered(msg)) return;
     started = false;
     if (lastGood && !fallback && JSON.stringify(lastGood) !== JSON.stringify(sent)) {
       run({ previous: true });
@@ -216,6 +223,7 @@ export function createLr(app) {
   }
 
   function onResult(msg) {
+    if (starts.answered(msg)) return; // the result of an experiment already replaced
     if (sent) lastGood = sent;
     if (!fallback) app.fieldErrors.succeeded('lr');
     result = msg;
@@ -346,7 +354,8 @@ export function createLr(app) {
     onError,
     draw: scheduleDraw,
     requestSurface,
-    onDisconnect() { started = false; },
+    isStale: starts.isStale,
+    onDisconnect() { started = false; starts.reset(); },
     get started() { return started; },
     get landscape() { return st().landscape; },
   };

@@ -34,6 +34,9 @@ export function createTrain(app) {
   let sent = null;
   let lastGood = null;
   let fallback = false; // the last train.start re-sent lastGood after a refusal
+  // train.start answers (train.data or a refusal) still to come; a refusal while restart()
+  // is pending is stale too (app.js requests())
+  const starts = app.requests('train.start', () => timer !== null);
   let network = null; // the last train.frame's network pictures
   let readouts = [];
   let threshold = 1e-3;
@@ -110,6 +113,7 @@ export function createTrain(app) {
     sent = JSON.parse(JSON.stringify(base));
     sent.autoplay = playing;
     started = app.send({ type: 'train.start', config: config(playing, base) });
+    if (started) starts.sent();
     awaiting = started;
     updateButtons();
   }
@@ -117,9 +121,12 @@ export function createTrain(app) {
   /**
    * The server refused a train.start: the error is shown next to its control (app.js), the
    * controls keep what the user typed, and the last accepted configuration trains again.
+   * A stale refusal (a newer train.start is on its way, or restart() is about to send one)
+   * is not shown and not answered: the newer request's answer decides.
    */
   function onError(msg) {
     if (msg.request !== 'train.start') return;
+    if (starts.answered(msg)) return;
     const same = (a, b) => JSON.stringify({ ...a, autoplay: null }) === JSON.stringify({ ...b, autoplay: null });
     if (lastGood && !fallback && !same(lastGood, sent)) {
       start(sent ? sent.autoplay : playing, { previous: true });
@@ -451,6 +458,7 @@ export function createTrain(app) {
   // ---- server messages ------------------------------------------------------------------------
 
   function onData(msg) {
+    if (starts.answered(msg)) return; // the data of a run the page has already replaced
     awaiting = false;
     if (sent) lastGood = sent;
     if (!fallback) app.fieldErrors.succeeded('train');
@@ -906,7 +914,8 @@ export function createTrain(app) {
     onFrame,
     onError,
     draw: scheduleDraw,
-    onDisconnect() { started = false; awaiting = false; },
+    isStale: starts.isStale,
+    onDisconnect() { started = false; awaiting = false; starts.reset(); },
     get started() { return started; },
     toggle() { if (playing && !done) pause(); else play(); },
   };
