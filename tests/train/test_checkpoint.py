@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from descentlab import nn
@@ -343,6 +343,9 @@ MUTATIONS = st.one_of(
 @given(
     target=st.sampled_from([None, "meta", "model/0.weight", "optim/0/exp_avg"]), mutation=MUTATIONS
 )
+# a flipped bit that makes a metadata character's UCS-4 code > U+10FFFF (NumPy raised
+# SystemError turning it into a str)
+@example(target="meta", mutation=("flip", [(1439, 1)]))
 def test_fuzzed_checkpoints_load_or_raise_model_file_error(tmp_path, target, mutation):
     path = tmp_path / "fuzzed.npz"
     source = tmp_path / "source.npz"

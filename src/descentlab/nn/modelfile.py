@@ -227,6 +227,14 @@ def parse_json_member(arrays: Mapping[str, np.ndarray], key: str, path: str, wha
             f"the metadata {key!r} is not a JSON string "
             f"(it is {value.dtype} of shape {value.shape})",
         )
+    # a UCS-4 code above U+10FFFF (a corrupt file) cannot become a str: NumPy would raise
+    # SystemError, so the codes are checked first
+    codes = np.frombuffer(value.tobytes(), dtype=value.dtype.byteorder.replace("|", "=") + "u4")
+    if codes.size and int(codes.max()) > 0x10FFFF:
+        bad = int(codes.max())
+        raise ModelFileError(
+            path, what, f"the metadata {key!r} has a character code {bad:#x} above U+10FFFF"
+        )
     try:
         return json.loads(str(value))
     except RecursionError:
