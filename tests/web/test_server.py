@@ -1069,13 +1069,16 @@ def test_every_registered_optimizer_races_in_the_playground(ws: Any) -> None:
             )
         )
         frames = []
+        started = False  # frames of the last race, paused in flight, may come before
         for _ in range(400):
             msg = recv(ws)
             assert msg["type"] != "error", msg
-            if msg["type"] == "race.frame":
+            started = started or msg["type"] == "surface"
+            if started and msg["type"] == "race.frame":
                 frames.append(msg)
                 if frames[-1]["step"] >= 10 or frames[-1]["done"]:
                     break
+        assert started, "no surface answered the race.start"
         runs = collect_race(frames)
         assert set(runs) == set(chunk)
         for name, run in runs.items():
