@@ -42,6 +42,18 @@ VIEWPORTS: dict[str, tuple[int, int, float]] = {
     "projector": (853, 480, 1.5),
     "phone": (390, 844, 2),
 }
+#: The Network-landscape tab's settings, small and quick: a few hundred steps, planes every
+#: few frames (test_landscape_tab.py, test_field_errors.py).
+LANDSCAPE_FAST: dict[str, object] = {
+    "dataset": "moons",
+    "points": 300,
+    "hidden": [8],
+    "epochs": 30,
+    "grid": 21,
+    "samples": 200,
+    "plane_every": 4,
+    "steps_per_frame": 3,
+}
 
 
 def _free_port() -> int:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import LANDSCAPE_FAST
+
 HOOK = "window.__descentlab"
 
 #: Records every message the page sends on its WebSocket (window.__sent).
@@ -301,26 +303,13 @@ def test_learning_rate_tab_a_late_refusal_does_not_outlive_the_correction(
     corrected(page, "#panel-lr", "lr-start-x")
 
 
-#: The Network-landscape tab, small and quick (as in test_landscape_tab.py).
-LANDSCAPE = {
-    "dataset": "moons",
-    "points": 300,
-    "hidden": [8],
-    "epochs": 30,
-    "grid": 21,
-    "samples": 200,
-    "plane_every": 4,
-    "steps_per_frame": 3,
-}
-
-
 @pytest.mark.parametrize("release", RELEASES)
 def test_landscape_tab_a_late_refusal_does_not_outlive_the_correction(
     new_page: Any, release: str
 ) -> None:
     """The Network-landscape tab: a refused landscape.start whose answer comes after the
     correction does not undo it: the corrected run is sent, accepted, and no message stays."""
-    raw = json.dumps({"tab": "landscape", "landscape": LANDSCAPE}).encode()
+    raw = json.dumps({"tab": "landscape", "landscape": LANDSCAPE_FAST}).encode()
     page = new_page("#state=" + base64.urlsafe_b64encode(raw).decode().rstrip("="))
     page.evaluate(RECORD_SENT)
     page.evaluate(HOLD_ERRORS)

@@ -16,21 +16,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import VIEWPORTS
+from .conftest import LANDSCAPE_FAST, VIEWPORTS
 
 HOOK = "window.__descentlab"
 LAND = f"{HOOK}.landscape"
-#: Small and quick: a few hundred steps, planes every few frames.
-FAST = {
-    "dataset": "moons",
-    "points": 300,
-    "hidden": [8],
-    "epochs": 30,
-    "grid": 21,
-    "samples": 200,
-    "plane_every": 4,
-    "steps_per_frame": 3,
-}
 
 
 def wait(page: Any, expression: str, timeout: float = 30000) -> Any:
@@ -61,7 +50,7 @@ def painted(page: Any, testid: str) -> float:
 
 
 def test_start_see_planes_paths_lines_table_then_pause(page_at: Any, artifacts: Path) -> None:
-    page = page_at("desktop", state_hash(**FAST))
+    page = page_at("desktop", state_hash(**LANDSCAPE_FAST))
     assert page.get_by_test_id("tab-landscape").get_attribute("aria-selected") == "true"
     page.get_by_test_id("landscape-play").click()
     wait(page, f"{LAND} && {LAND}.planes[0] && {LAND}.planes[1] && {LAND}.lines === 3")
@@ -72,7 +61,7 @@ def test_start_see_planes_paths_lines_table_then_pause(page_at: Any, artifacts: 
         )
         assert painted(page, f"landscape-plane-{k}") > 0.5
         plane = hook(page)["planes"][str(k)]
-        assert plane["directions"] == "pca" and plane["grid"] == FAST["grid"]
+        assert plane["directions"] == "pca" and plane["grid"] == LANDSCAPE_FAST["grid"]
         assert plane["path"] >= 3 and 0 < sum(plane["explained_variance"]) <= 1
         # every snapshot of the path is drawn (the canvas follows the newest plane)
         wait(
@@ -107,7 +96,13 @@ def test_start_see_planes_paths_lines_table_then_pause(page_at: Any, artifacts: 
 
 
 def test_url_state_round_trips_and_a_hidden_tab_pauses(page_at: Any) -> None:
-    settings = {**FAST, "dataset": "xor", "hidden": [6, 4], "directions": "filter", "seed": 3}
+    settings = {
+        **LANDSCAPE_FAST,
+        "dataset": "xor",
+        "hidden": [6, 4],
+        "directions": "filter",
+        "seed": 3,
+    }
     settings["optimizers"] = [
         {"name": "momentum", "hyper": {"lr": 0.05}},
         {"name": "rmsprop", "hyper": {"lr": 0.003}},
@@ -143,7 +138,7 @@ def test_url_state_round_trips_and_a_hidden_tab_pauses(page_at: Any) -> None:
 
 
 def test_bad_input_is_shown_at_its_control(page_at: Any) -> None:
-    page = page_at("desktop", state_hash(**FAST))
+    page = page_at("desktop", state_hash(**LANDSCAPE_FAST))
     wait(page, f"{LAND} && {LAND}.frames >= 1")
     box = page.get_by_test_id("landscape-hidden")
     box.fill("16, 200")
@@ -164,7 +159,7 @@ def test_bad_input_is_shown_at_its_control(page_at: Any) -> None:
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_screenshots_at_the_three_viewports(page_at: Any, artifacts: Path, viewport: str) -> None:
-    page = page_at(viewport, state_hash(**{**FAST, "autoplay": True, "epochs": 12}))
+    page = page_at(viewport, state_hash(**{**LANDSCAPE_FAST, "autoplay": True, "epochs": 12}))
     wait(page, f"{LAND} && {LAND}.done && {LAND}.pending === 0 && {LAND}.planes[1]", 40000)
     page.wait_for_function(
         "document.querySelector('[data-testid=landscape-plane-1]').dataset.drawn === '1'"
