@@ -170,7 +170,7 @@ function dropExpected(request) {
 }
 
 /**
- * The answers a tab waits for to its `kind` requests (race.js keeps its own count). The
+ * The answers a tab waits for to its `kind` requests. The
  * server answers one tab's requests in order, each once: with its result or with an error
  * naming it. An answer is stale when a newer request of the kind is still unanswered, or,
  * for a refusal, when `pending()` says the tab is about to send a newer one (a debounced

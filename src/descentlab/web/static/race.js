@@ -27,7 +27,9 @@ export function createRace(app) {
   let drawPending = false;
   let hover = null;
   let awaiting = false; // frames of the previous race are ignored until the new one's surface
-  let outstanding = 0; // race.start requests sent and not answered yet (answers come in order)
+  // race.start answers (a surface or a refusal) still to come; a refusal while restart() is
+  // pending is stale too (app.js requests())
+  const starts = app.requests('race.start', () => timer !== null);
   let sent = null; // the config of the last race.start
   let lastGood = null; // the last config the server accepted
   let fallback = false; // the last race.start re-sent lastGood after a refusal
@@ -122,7 +124,7 @@ export function createRace(app) {
     started = app.send({ type: 'race.start', config: config(playing, base) });
     if (started) {
       awaiting = true;
-      outstanding += 1;
+      starts.sent();
       app.expectSurface('race');
     }
     updateButtons();
@@ -135,9 +137,7 @@ export function createRace(app) {
    */
   function onError(msg) {
     if (msg.request !== 'race.start') return;
-    const stale = isStale(msg);
-    outstanding = Math.max(0, outstanding - 1);
-    if (stale) return; // a newer race.start is on its way: its answer decides
+    if (starts.answered(msg)) return; // a newer race.start is on its way: its answer decides
     const wasFallback = fallback;
     const same = (a, b) => JSON.stringify({ ...a, autoplay: null }) === JSON.stringify({ ...b, autoplay: null });
     if (lastGood && !wasFallback && !same(lastGood, sent)) {
@@ -489,23 +489,8 @@ export function createRace(app) {
 
   // ---- server messages ------------------------------------------------------------------------
 
-  /**
-   * Whether an answer to race.start is about a request the page has since replaced: a newer
-   * race.start is on its way, or, for a refusal, the controls changed since and restart() is
-   * about to send one. Such a refusal is neither shown nor answered with the last accepted
-   * race: re-sending that race would cancel the pending restart (start() clears `timer`),
-   * the corrected controls would never be sent and the refusal's message would stay beside
-   * a value the user has already corrected. The newer request's answer decides.
-   */
-  function isStale(msg) {
-    if ((msg.request ?? 'race.start') !== 'race.start') return false;
-    return outstanding > 1 || (msg.type === 'error' && timer !== null);
-  }
-
   function onSurface(msg) {
-    const stale = isStale(msg);
-    outstanding = Math.max(0, outstanding - 1);
-    if (stale) return; // the surface of a race the page has already replaced
+    if (starts.answered(msg)) return; // the surface of a race the page has already replaced
     awaiting = false;
     if (sent) lastGood = sent;
     if (!fallback) app.fieldErrors.succeeded('race');
@@ -993,11 +978,11 @@ export function createRace(app) {
     onSurface,
     onFrame,
     onError,
-    isStale,
+    isStale: starts.isStale,
     localField,
     draw: () => { background = null; scheduleDraw(); },
     get playing() { return playing; },
-    onDisconnect() { started = false; awaiting = false; outstanding = 0; },
+    onDisconnect() { started = false; awaiting = false; starts.reset(); },
     get started() { return started; },
     toggle() { if (playing && !done) pause(); else play(); },
   };
