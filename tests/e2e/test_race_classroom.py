@@ -192,9 +192,14 @@ def test_legend_arrows_and_update_rule_with_its_numbers(page_at: Any, artifacts:
         wait(page, f"{HOOK}.raceRule && {HOOK}.raceRule.optimizer === 'adam'")
         rule = page.get_by_test_id("race-rule")
         assert "adam" in rule.locator("h3").inner_text()
-        maths = rule.locator("math")
-        assert maths.count() >= 6
-        assert maths.first.bounding_box()["height"] > 12  # rendered, not an empty element
+        # measured in one evaluation: the rule is redrawn with each frame still arriving
+        # after the pause, and a locator's element can be replaced between two calls
+        heights = page.evaluate(
+            "[...document.querySelectorAll('[data-testid=race-rule] math')]"
+            ".map((m) => m.getBoundingClientRect().height)"
+        )
+        assert len(heights) >= 6
+        assert heights[0] > 12  # rendered, not an empty element
         settings = re.sub(r"\s+", "", page.get_by_test_id("race-rule-settings").inner_text())
         assert "0.1" in settings and "0.9" in settings and "0.999" in settings
         wait(page, f"{HOOK}.raceRule.step === {HOOK}.race.step")

@@ -10,6 +10,14 @@ gets both right, so the choice is measured, per product shape, while it runs:
 
 - A product smaller than OpenBLAS's own threading threshold (m n k < 262,144)
   runs as it is: OpenBLAS uses one thread for it anyway.
+- A shape whose product on all threads gives other bits than on one thread runs
+  on one thread, always. OpenBLAS's threaded kernels split the work in another
+  order on some machines (its Haswell/Zen kernels do, for the products of an MLP;
+  its SkylakeX ones did not), and a choice made by timing would then make the
+  numbers of a seeded run depend on the machine's load. This is checked once per
+  shape, on random operands of the product's shape and layout: two extra products.
+  So a seeded run gives the same numbers every time, in this process, in a sweep's
+  worker processes (one BLAS thread each) and on a Ray cluster.
 - For a larger shape, the first eight calls alternate one thread and the number
   of threads BLAS is set to (the user's setting, or the default of all cores), and
   the faster wins (one thread on a tie within 5 %: it leaves the other cores free).
@@ -136,6 +144,7 @@ class _Shape:
         "next_probe",
         "one",
         "recent",
+        "same_bits",
     )
 
     def __init__(self) -> None:
@@ -147,6 +156,7 @@ class _Shape:
         self.interval = _FIRST_PROBE_S
         self.excess = 0.0  # what all threads cost beyond one thread since then
         self.recent: list[float] = []  # the last times on all threads, for stalls
+        self.same_bits = True  # whether all threads give one thread's bits
 
 
 class Policy:
@@ -183,7 +193,7 @@ class Policy:
         blas = self.blas
         if blas is None or mode == "inherit" or type(a) is not np.ndarray:
             return a @ b  # (a Tensor in a second-order backward records its own graph)
-        if type(b) is not np.ndarray or a.ndim < 2 or b.ndim < 2:
+        if type(b) is not np.ndarray or a.ndim < 2 or b.ndim < 2 or a.dtype.kind not in "fc":
             return a @ b
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         if m * k * n < MIN_WORK:
@@ -196,8 +206,15 @@ class Policy:
         key = (a.shape, b.shape, a.dtype.char, a.strides, b.strides, threads)
         with self._lock:
             shape = self.shapes.get(key)
+            fresh = shape is None
             if shape is None:
                 shape = self.shapes[key] = _Shape()
+        if fresh and not self._same_bits(a, b):
+            with self._lock:
+                shape.same_bits = False
+                shape.choice = 1
+                shape.next_probe = float("inf")  # never try all threads: other numbers
+        with self._lock:
             one = self._next_is_one(shape)
         out, seconds = self._timed(a, b, one)
         with self._lock:
@@ -217,6 +234,17 @@ class Policy:
             if one:
                 blas.exit_one()
         return out, seconds
+
+    def _same_bits(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """Whether all threads give the bits of one thread for products of this shape and
+        layout, on random operands (the real ones may be zeros, which any order sums
+        alike; above 64 MB the real ones are used, not copies)."""
+        if a.nbytes + b.nbytes <= 64 << 20:
+            rng = np.random.default_rng(0)
+            a, b = _random_like(a, rng), _random_like(b, rng)
+        one, _ = self._timed(a, b, one=True)
+        every = a @ b
+        return bool(np.array_equal(one, every, equal_nan=True))
 
     def _next_is_one(self, shape: _Shape) -> bool:
         """Whether the next product of this shape runs on one thread."""
@@ -278,10 +306,19 @@ class Policy:
             for (sa, sb, dtype, _, _, threads), s in self.shapes.items():
                 name = f"{sa}@{sb} {np.dtype(dtype).name}, {threads} threads"
                 chosen = {0: "calibrating", 1: "1 thread", 2: f"{threads} threads"}[s.choice]
+                if not s.same_bits:
+                    chosen = f"1 thread, always: {threads} threads give other bits"
                 one = f"{min(s.one) * 1e6:.0f} us" if s.one else "-"
                 every = f"{s.all * 1e6:.0f} us" if s.all else "-"
                 out[name] = f"{chosen} (1 thread {one}, {threads} threads {every})"
         return out
+
+
+def _random_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random values in an array of ``x``'s shape, dtype and memory order."""
+    out = np.empty_like(x)
+    out[...] = rng.standard_normal(x.shape)
+    return out
 
 
 _policy: Policy | None = None
