@@ -266,3 +266,32 @@ def test_tensors_of_a_second_order_backward_pass_through():
 
     # f = ||x t||^2, so its Hessian-vector product is 2 x^T x v
     np.testing.assert_allclose(autograd.hvp(f, w, v), 2 * x.T @ x @ v, rtol=1e-10)
+
+
+def test_a_seeded_training_run_repeats_to_the_bit_under_auto():
+    # products above OpenBLAS's threading threshold; the second run meets shapes the
+    # policy has already decided on, the first calibrates them: both must agree
+    from descentlab import data, nn, optim
+
+    rng = np.random.default_rng(0)
+    X = rng.random((1280, 784), dtype=np.float32)  # 10 steps: past the 8 calibration calls
+    y = rng.integers(0, 10, 1280)
+
+    def train() -> list[np.ndarray]:
+        nn.manual_seed(3)
+        model = nn.MLP([784, 256, 128, 10], dropout=0.2)
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        for xb, yb in data.DataLoader(X, y, batch_size=128, seed=0):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        return [p.data.copy() for p in model.parameters()]
+
+    before = blas.get_policy()
+    blas.set_policy("auto")
+    try:
+        first, second = train(), train()
+    finally:
+        blas.set_policy(before)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
