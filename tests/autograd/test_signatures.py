@@ -67,7 +67,9 @@ def test_the_walk_finds_the_engine():
     } <= names
 
 
-@pytest.mark.parametrize(("name", "function"), list(_public()), ids=lambda v: str(v)[:60])
+# ids are the names alone: a function's repr holds its address, which differs between
+# processes (and pytest-xdist's workers must collect the same ids)
+@pytest.mark.parametrize(("name", "function"), [pytest.param(n, f, id=n) for n, f in _public()])
 def test_public_signature_has_no_any(name, function):
     hints = typing.get_type_hints(function)
     assert hints or name.endswith("__init__"), f"{name} has no annotations"
