@@ -206,16 +206,11 @@ class Policy:
         key = (a.shape, b.shape, a.dtype.char, a.strides, b.strides, threads)
         with self._lock:
             shape = self.shapes.get(key)
-            fresh = shape is None
-            if shape is None:
-                shape = self.shapes[key] = _Shape()
-        if fresh and not self._same_bits(a, b):
+            one = self._next_is_one(shape) if shape is not None else True
+        if shape is None:
+            shape = self._new_shape(key, a, b)
             with self._lock:
-                shape.same_bits = False
-                shape.choice = 1
-                shape.next_probe = float("inf")  # never try all threads: other numbers
-        with self._lock:
-            one = self._next_is_one(shape)
+                one = self._next_is_one(shape)
         out, seconds = self._timed(a, b, one)
         with self._lock:
             self._learn(shape, one, seconds)
@@ -234,6 +229,17 @@ class Policy:
             if one:
                 blas.exit_one()
         return out, seconds
+
+    def _new_shape(self, key: tuple[Any, ...], a: np.ndarray, b: np.ndarray) -> _Shape:
+        """The record of a shape met for the first time, its bits checked before any other
+        thread can see it (so no product of it runs on all threads before the verdict)."""
+        shape = _Shape()
+        if not self._same_bits(a, b):
+            shape.same_bits = False
+            shape.choice = 1
+            shape.next_probe = float("inf")  # never try all threads: other numbers
+        with self._lock:
+            return self.shapes.setdefault(key, shape)
 
     def _same_bits(self, a: np.ndarray, b: np.ndarray) -> bool:
         """Whether all threads give the bits of one thread for products of this shape and
