@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -44,65 +43,6 @@ def _real_subdir(sub: str, marker: str) -> Path:
             f"folder holding {sub}/ to run this test"
         )
     return folder
-
-
-#: where the autograd property tests count their random graphs (tests/autograd/conftest.py)
-GRAPH_STATS = pytest.StashKey[dict[str, dict[str, float]]]()
-
-
-def _merge_stats(into: dict[str, dict[str, float]], stats: dict[str, dict[str, float]]) -> None:
-    for key, entry in stats.items():
-        mine = into.setdefault(key, {"graphs": 0, "worst_relative_error": 0.0})
-        mine["graphs"] += entry["graphs"]
-        mine["worst_relative_error"] = max(
-            mine["worst_relative_error"], entry["worst_relative_error"]
-        )
-
-
-@pytest.fixture(scope="session")
-def graph_stats(request: pytest.FixtureRequest) -> dict[str, dict[str, float]]:
-    """Per key: how many random graphs the autograd property tests compared and the worst
-    relative error seen (``tests/autograd/graphs.py: record``), printed at the end."""
-    return request.config.stash.setdefault(GRAPH_STATS, {})
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """In a worker process (pytest-xdist): hand the graph counts to the main process."""
-    output = getattr(session.config, "workeroutput", None)
-    if output is not None:
-        output["graph_stats"] = session.config.stash.get(GRAPH_STATS, {})
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: Any, error: Any) -> None:
-    """In the main process: add up what each worker counted."""
-    stats = getattr(node, "workeroutput", {}).get("graph_stats")
-    if stats:
-        _merge_stats(node.config.stash.setdefault(GRAPH_STATS, {}), stats)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    stats = terminalreporter.config.stash.get(GRAPH_STATS, {})
-    for key, entry in sorted(stats.items()):
-        terminalreporter.write_line(
-            f"autograd property tests, {key}: {int(entry['graphs'])} random graphs compared, "
-            f"worst error {entry['worst_relative_error']:.3g}"
-        )
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto`` (the default, pyproject.toml): one worker per core, at most 4; on one
-    core, none (the tests run in this process).
-
-    Each worker imports torch and, for the browser tests, runs a server and a Chromium;
-    more than four buy little and cost memory. On 2 cores the suite ran in 641 s with
-    two workers against 812 s in one process (AMD EPYC VM, 2026-12-02)."""
-    if hasattr(os, "sched_getaffinity"):
-        cores = len(os.sched_getaffinity(0))
-    else:
-        cores = os.cpu_count() or 1
-    workers = min(4, cores)
-    return workers if workers > 1 else 0
 
 
 @pytest.fixture(scope="session")
