@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 _CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
@@ -35,20 +34,6 @@ settings.register_profile(
     suppress_health_check=_CHECKS,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
+# the graph_stats fixture, where the property tests count their graphs, is in
+# tests/conftest.py: its summary is printed from there, gathered from every worker
 PROFILE_NAME = "descentlab-" + os.environ.get("DESCENTLAB_HYPOTHESIS_PROFILE", "fast")
-
-#: per dtype: how many random graphs were compared and the worst relative error seen
-GRAPH_STATS: dict[str, dict[str, float]] = {}
-
-
-@pytest.fixture(scope="session")
-def graph_stats() -> dict[str, dict[str, float]]:
-    return GRAPH_STATS
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for key, entry in sorted(GRAPH_STATS.items()):
-        terminalreporter.write_line(
-            f"autograd property tests, {key}: {entry['graphs']} random graphs compared, "
-            f"worst error {entry['worst_relative_error']:.3g}"
-        )
