@@ -146,6 +146,32 @@ def test_http_routes(client: TestClient) -> None:
     }
 
 
+def test_the_page_preloads_every_module_app_js_imports(client: TestClient) -> None:
+    """index.html lists every module of the page as a modulepreload, so the browser fetches
+    them at once rather than one level of imports after another; none is missing (it
+    would load late) and none is extra (it would be fetched for nothing)."""
+    import re
+    from pathlib import Path
+
+    static = Path(create_app.__code__.co_filename).parent / "static"
+    page = client.get("/").text
+    preloaded = re.findall(r'<link rel="modulepreload" href="static/([\w.-]+)">', page)
+    imported: set[str] = set()
+    todo = ["app.js"]
+    while todo:
+        text = (static / todo.pop()).read_text()
+        for name in re.findall(r"(?:from|import)\s+'\./([\w.-]+\.js)'", text):
+            if name not in imported:
+                imported.add(name)
+                todo.append(name)
+    assert imported, "no imports found in app.js: the pattern is out of date"
+    assert sorted(preloaded) == sorted(imported)
+    assert len(preloaded) == len(set(preloaded))
+    for name in preloaded:
+        served = client.get(f"/static/{name}")
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"]
+
+
 def test_registry_is_generated_from_the_library(client: TestClient) -> None:
     reg = client.get("/api/registry").json()
     by_name = {o["name"]: o for o in reg["optimizers"]}
