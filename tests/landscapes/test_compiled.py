@@ -77,6 +77,22 @@ def test_statuses_and_per_run_lr():
     assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())
 
 
+def test_one_learning_rate_and_one_per_run_share_one_compilation():
+    x0 = starts(40)
+    before = fused.get_fast_path()
+    fused.set_fast_path("always")
+    try:
+        minimize("rosenbrock", x0, optimizer="adam", lr=1e-2, steps=5, record=False)
+        per_run = np.linspace(1e-4, 2e-2, 40)
+        per_run.flags.writeable = False  # as a user's array may be
+        minimize("rosenbrock", x0, optimizer="adam", lr=per_run, steps=5, record=False)
+        minimize("rosenbrock", x0, optimizer="adam", lr=list(per_run), steps=5, record=False)
+    finally:
+        fused.set_fast_path(before)
+    (run_block,) = [v for k, v in _compiled._blocks.items() if k == ("lanes", 2, "builtin", 15, 1)]
+    assert len(run_block.signatures) == 1, run_block.signatures
+
+
 @pytest.mark.parametrize(("dim", "template"), [(2, "lanes"), (5, "lanes"), (10, "run")])
 def test_blocks_of_rows_that_stop_at_different_steps(dim, template, monkeypatch):
     """Rows of up to 8 coordinates run in the vectorized loop (``_run_lanes_py``), longer

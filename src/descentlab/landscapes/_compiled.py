@@ -431,9 +431,9 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
     runner._f = np.ascontiguousarray(runner._f, dtype=np.float64)
     runner._g = np.ascontiguousarray(runner._g, dtype=np.float64)
     runner._gnorm = np.ascontiguousarray(runner._gnorm, dtype=np.float64)
-    lrs = np.ascontiguousarray(
-        np.broadcast_to(np.asarray(group["lr"], dtype=np.float64).reshape(-1), (N,))
-    )
+    # a copy, writeable whether lr is one number or one per run: Numba compiles a read-only
+    # array (broadcast_to's view of a per-run lr) as another type, a second compilation
+    lrs = np.array(np.broadcast_to(np.asarray(group["lr"], dtype=np.float64).reshape(-1), (N,)))
     before = runner._status.copy()
     arrays = (
         X,
