@@ -203,8 +203,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     core, none (the tests run in this process).
 
     Each worker imports torch and, for the browser tests, runs a server and a Chromium;
-    more than four buy little and cost memory. On 2 cores the suite ran in 641 s with
-    two workers against 812 s in one process (AMD EPYC VM, 2026-12-02)."""
+    more than four buy little and cost memory. On a 2-vCPU AMD EPYC VM the suite ran in
+    671-709 s with two workers (the browser tests alone at the end, cold caches) against
+    812-846 s in one process (2026-12-02)."""
     if hasattr(os, "sched_getaffinity"):
         cores = len(os.sched_getaffinity(0))
     else:
