@@ -121,9 +121,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile`` (the default, pyproject.toml), with the RUN_ALONE files last."""
     if config.getoption("dist") != "loadfile":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadFileScheduling
 
-    class AloneLast(LoadScopeScheduling):  # type: ignore[misc]
+    class AloneLast(LoadFileScheduling):  # type: ignore[misc]
         """xdist's load-by-file scheduling, except that the RUN_ALONE files wait until every
         other file has run, and then run in one worker while the others have shut down."""
 
@@ -131,9 +131,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             super().__init__(config, log)
             self.alone: dict[str, dict[str, bool]] = {}
             self.alone_node: Any = None
-
-        def _split_scope(self, nodeid: str) -> str:
-            return nodeid.split("::", 1)[0]
 
         @property
         def tests_finished(self) -> bool:

@@ -151,15 +151,15 @@ def test_the_page_preloads_every_module_app_js_imports(client: TestClient) -> No
     them at once rather than one level of imports after another; none is missing (it
     would load late) and none is extra (it would be fetched for nothing)."""
     import re
-    from pathlib import Path
 
-    static = Path(create_app.__code__.co_filename).parent / "static"
+    from descentlab.web.server import STATIC_DIR
+
     page = client.get("/").text
     preloaded = re.findall(r'<link rel="modulepreload" href="static/([\w.-]+)">', page)
     imported: set[str] = set()
     todo = ["app.js"]
     while todo:
-        text = (static / todo.pop()).read_text()
+        text = (STATIC_DIR / todo.pop()).read_text()
         for name in re.findall(r"(?:from|import)\s+'\./([\w.-]+\.js)'", text):
             if name not in imported:
                 imported.add(name)
