@@ -77,20 +77,51 @@ def test_statuses_and_per_run_lr():
     assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())
 
 
-def test_one_learning_rate_and_one_per_run_share_one_compilation():
+def test_one_learning_rate_and_one_per_run_each_compile_one_loop_once():
+    """One learning rate for every run compiles the loop that holds it as a number; a
+    learning rate per run, as a writeable or read-only array or a list, the other loop,
+    once. An array of equal learning rates is one learning rate."""
     x0 = starts(40)
     before = fused.get_fast_path()
     fused.set_fast_path("always")
+    seen: list[str] = []
+    runner = _compiled._block_runner
+
+    def spy(target, code, template="run", dim=0):
+        seen.append(template)
+        return runner(target, code, template, dim)
+
+    _compiled._block_runner = spy
     try:
         minimize("rosenbrock", x0, optimizer="adam", lr=1e-2, steps=5, record=False)
+        minimize("rosenbrock", x0, optimizer="adam", lr=np.full(40, 1e-2), steps=5, record=False)
         per_run = np.linspace(1e-4, 2e-2, 40)
+        ref = minimize("rosenbrock", x0, optimizer="adam", lr=per_run, steps=5, record=False)
         per_run.flags.writeable = False  # as a user's array may be
         minimize("rosenbrock", x0, optimizer="adam", lr=per_run, steps=5, record=False)
-        minimize("rosenbrock", x0, optimizer="adam", lr=list(per_run), steps=5, record=False)
+        out = minimize("rosenbrock", x0, optimizer="adam", lr=list(per_run), steps=5, record=False)
     finally:
+        _compiled._block_runner = runner
         fused.set_fast_path(before)
-    (run_block,) = [v for k, v in _compiled._blocks.items() if k == ("lanes", 2, "builtin", 15, 1)]
-    assert len(run_block.signatures) == 1, run_block.signatures
+    assert seen == ["lanes_one_lr"] * 2 + ["lanes"] * 3
+    np.testing.assert_array_equal(out.x, ref.x)
+    for template in ("lanes_one_lr", "lanes"):
+        (run_block,) = [
+            v for k, v in _compiled._blocks.items() if k == (template, 2, "builtin", 15, 1)
+        ]
+        assert len(run_block.signatures) == 1, (template, run_block.signatures)
+
+
+def test_one_learning_rate_gives_the_numbers_of_one_per_run():
+    """The two lanes loops step a row alike: the same learning rate given once, or given
+    to every run (with one run's different, so that the per-run loop is used)."""
+    x0 = starts(300)
+    lr = np.full(300, 3e-3)
+    lr[-1] = 1e-3
+    _, one = both("rosenbrock", x0, optimizer="adam", lr=3e-3, steps=80)
+    _, per_run = both("rosenbrock", x0, optimizer="adam", lr=lr, steps=80)
+    for key in ("x", "fun", "jac", "grad_norm", "nit", "status"):
+        np.testing.assert_array_equal(np.asarray(per_run[key])[:-1], np.asarray(one[key])[:-1])
 
 
 @pytest.mark.parametrize(("dim", "template"), [(2, "lanes"), (5, "lanes"), (10, "run")])

@@ -190,7 +190,8 @@ def _loop_key(target: Any, code: int, template: str, dim: int = 0) -> tuple[Any,
 def _block_runner(target: Any, code: int, template: str = "run", dim: int = 0) -> Any:
     """The compiled loop of a landscape target and an optimizer code: ``template`` "run"
     (``minimize`` from scratch, a block of rows), "lanes" (the same for rows of length
-    ``dim``, vectorized across rows) or "step" (a Runner's resumed steps)."""
+    ``dim``, vectorized across rows; "lanes_one_lr" when every row has one learning rate)
+    or "step" (a Runner's resumed steps)."""
     kernels = _load()
     key = _loop_key(target, code, template, dim)
     with _lock:
@@ -232,7 +233,8 @@ def module_source(target: Any, code: int, template: str = "run", dim: int = 0) -
     """The text of a module that compiles the loop of ``target`` and optimizer ``code``
     with Numba's on-disk cache: the template ``TEMPLATES[template]`` of ``_compiled_kernels``
     (``_run_block_py``, ``_run_lanes_py`` or ``_step_block_py``), its helpers imported from
-    there, the row length ``dim`` and block size of the "lanes" template as numbers, and for
+    there, the row length ``dim``, block size and learning rates of the "lanes" templates as
+    constants, and for
     a formula the generated row function."""
     kernels = _load()
     lines = [
@@ -245,6 +247,7 @@ def module_source(target: Any, code: int, template: str = "run", dim: int = 0) -
         "globals().update({k: v for k, v in vars(_k).items() if not k.startswith('__')})",
         f"_step_row = _k.{kernels.STEP[code].__name__}",
         f"_D, _ROWS = {int(dim)}, {int(kernels.LANE_ROWS)}",
+        f"_ONE_LR = {template == 'lanes_one_lr'}",
     ]
     if isinstance(target, tuple):
         lines.append(f"_vg = _k.{kernels.VG[target[0]].__name__}")
@@ -421,9 +424,14 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
     if code < 0 or runner.done:
         return runner.run().result()
     N, D = runner.n_runs, runner.dim
+    # a copy, writeable whether lr is one number or one per run: Numba compiles a read-only
+    # array (broadcast_to's view of a per-run lr) as another type, a second compilation
+    lrs = np.array(np.broadcast_to(np.asarray(group["lr"], dtype=np.float64).reshape(-1), (N,)))
     lanes = D <= kernels.LANE_MAX_DIM and not runner.nit.any()  # (runs from scratch only)
     if lanes:
-        run_block, rows = _block_runner(target, code, "lanes", D), kernels.LANE_ROWS
+        one_lr = N == 0 or bool(np.all(lrs == lrs[0]))
+        template = "lanes_one_lr" if one_lr else "lanes"
+        run_block, rows = _block_runner(target, code, template, D), kernels.LANE_ROWS
     else:
         run_block, rows = _block_runner(target, code), BLOCK_ROWS
     kind, lp = target if not formula else (0, np.zeros(1))
@@ -431,9 +439,6 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
     runner._f = np.ascontiguousarray(runner._f, dtype=np.float64)
     runner._g = np.ascontiguousarray(runner._g, dtype=np.float64)
     runner._gnorm = np.ascontiguousarray(runner._gnorm, dtype=np.float64)
-    # a copy, writeable whether lr is one number or one per run: Numba compiles a read-only
-    # array (broadcast_to's view of a per-run lr) as another type, a second compilation
-    lrs = np.array(np.broadcast_to(np.asarray(group["lr"], dtype=np.float64).reshape(-1), (N,)))
     before = runner._status.copy()
     arrays = (
         X,
