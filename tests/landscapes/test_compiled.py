@@ -77,21 +77,27 @@ def test_statuses_and_per_run_lr():
     assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())
 
 
-def test_one_learning_rate_and_one_per_run_each_compile_one_loop_once():
+def templates_used(monkeypatch):
+    """The list the templates of the compiled loops ``minimize`` asks for are added to."""
+    used = []
+    runner = _compiled._block_runner
+
+    def spy(target, code, template="run", dim=0):
+        used.append(template)
+        return runner(target, code, template, dim)
+
+    monkeypatch.setattr(_compiled, "_block_runner", spy)
+    return used
+
+
+def test_one_learning_rate_and_one_per_run_each_compile_one_loop_once(monkeypatch):
     """One learning rate for every run compiles the loop that holds it as a number; a
     learning rate per run, as a writeable or read-only array or a list, the other loop,
     once. An array of equal learning rates is one learning rate."""
     x0 = starts(40)
     before = fused.get_fast_path()
     fused.set_fast_path("always")
-    seen: list[str] = []
-    runner = _compiled._block_runner
-
-    def spy(target, code, template="run", dim=0):
-        seen.append(template)
-        return runner(target, code, template, dim)
-
-    _compiled._block_runner = spy
+    seen = templates_used(monkeypatch)
     try:
         minimize("rosenbrock", x0, optimizer="adam", lr=1e-2, steps=5, record=False)
         minimize("rosenbrock", x0, optimizer="adam", lr=np.full(40, 1e-2), steps=5, record=False)
@@ -101,7 +107,6 @@ def test_one_learning_rate_and_one_per_run_each_compile_one_loop_once():
         minimize("rosenbrock", x0, optimizer="adam", lr=per_run, steps=5, record=False)
         out = minimize("rosenbrock", x0, optimizer="adam", lr=list(per_run), steps=5, record=False)
     finally:
-        _compiled._block_runner = runner
         fused.set_fast_path(before)
     assert seen == ["lanes_one_lr"] * 2 + ["lanes"] * 3
     np.testing.assert_array_equal(out.x, ref.x)
@@ -130,14 +135,7 @@ def test_blocks_of_rows_that_stop_at_different_steps(dim, template, monkeypatch)
     ones in the row loop: both give NumPy's numbers for every row, over several blocks
     (the last one partial) in which rows converge, diverge and run out of steps at
     different steps, while the rest of their block goes on."""
-    used = []
-    runner = _compiled._block_runner
-
-    def spy(target, code, template="run", dim=0):
-        used.append(template)
-        return runner(target, code, template, dim)
-
-    monkeypatch.setattr(_compiled, "_block_runner", spy)
+    used = templates_used(monkeypatch)
     rows = 2 * kernels().LANE_ROWS + 37
     rng = np.random.default_rng(dim)
     x0 = rng.uniform(-1.5, 1.5, size=(rows, dim))
