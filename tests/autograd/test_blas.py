@@ -9,10 +9,15 @@ own products, exceed a limit the user set, or change a product's result.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from descentlab.autograd import blas
+from descentlab.autograd import blas, blas_parts
+from descentlab.autograd.blas_parts import Parts
 
 A = np.ones((128, 784), dtype=np.float32)
 B = np.ones((784, 256), dtype=np.float32)
@@ -32,8 +37,17 @@ class FakeBLAS(blas._OpenBLAS):
 class Simulated(blas.Policy):
     """A policy whose products take the time ``cost(threads, call)`` on a simulated clock."""
 
-    def __init__(self, cost, threads: int = 2, same_bits: bool = True) -> None:
+    def __init__(
+        self,
+        cost,
+        threads: int = 2,
+        same_bits: bool = True,
+        in_parts: bool = False,
+        small: bool = False,
+    ) -> None:
         self.bits_agree = same_bits
+        self.in_parts = in_parts
+        self.small = small  # below SPLIT_WORK: its parts give the whole product's bits
         self.now = 0.0
         self.fake = FakeBLAS(threads)
         super().__init__(self.fake, clock=lambda: self.now)
@@ -41,7 +55,7 @@ class Simulated(blas.Policy):
         self.n = 0
         self.used: list[int] = []
 
-    def _timed(self, a, b, one):
+    def _timed(self, a, b, one, parts):
         if one:
             self.fake.enter_one()
         threads = self.fake.threads
@@ -55,6 +69,14 @@ class Simulated(blas.Policy):
 
     def _same_bits(self, a, b):
         return self.bits_agree
+
+    def _new_product(self, layout, a, b):
+        # a product in parts gives the same bits on any thread count; its parts are
+        # not run here (the simulated clock stands for them)
+        parts = SimpleNamespace(count=2) if self.in_parts else None
+        in_turn = None if self.small else parts
+        product = blas._Product(parts, in_turn, whole_first=self.small)  # type: ignore[arg-type]
+        return self.products.setdefault(layout, product)
 
 
 def run(policy: Simulated, calls: int) -> float:
@@ -132,6 +154,33 @@ def test_a_shape_whose_threads_give_other_bits_stays_on_one_thread():
     assert summary.startswith("1 thread, always: 2 threads give other bits")
 
 
+def test_a_product_in_parts_uses_all_threads_though_whole_products_give_other_bits():
+    # its parts run on one thread each, in turn or side by side: the same bits, so the
+    # choice may follow the load; whole products on all threads are never checked
+    policy = Simulated(stalls(0.0), same_bits=False, in_parts=True)
+    run(policy, 200)
+    assert policy.used[:8] == [1, 2] * 4 and set(policy.used[8:]) == {2}
+    (summary,) = policy.choices().values()
+    assert summary.startswith("2 threads, in 2 parts")
+
+    loaded = Simulated(stalls(1.0), same_bits=False, in_parts=True)
+    run(loaded, 200)
+    assert set(loaded.used[8:]) == {1}
+
+
+@pytest.mark.parametrize("whole_bits_agree", [True, False])
+def test_a_small_product_runs_whole_on_all_threads_if_that_keeps_the_bits_else_in_parts(
+    whole_bits_agree,
+):
+    policy = Simulated(stalls(0.0), same_bits=whole_bits_agree, in_parts=True, small=True)
+    run(policy, 100)
+    assert set(policy.used[8:]) == {2}  # all threads, one way or the other
+    (shape,) = policy.shapes.values()
+    assert (shape.side_by_side is None) == whole_bits_agree
+    (summary,) = policy.choices().values()
+    assert ("in 2 parts" in summary) != whole_bits_agree
+
+
 def test_a_tie_goes_to_one_thread():
     policy = Simulated(lambda threads, i: 700e-6 if threads == 1 else 690e-6)
     run(policy, 50)
@@ -175,7 +224,7 @@ def test_small_products_and_a_limit_of_one_thread_are_left_alone():
 
     one = Simulated(stalls(0.0), threads=1)  # the user limited BLAS to one thread
     run(one, 20)
-    assert one.shapes == {} and one.fake.sets == []
+    assert one.shapes == {} and one.fake.sets == [] and one.used == []
 
 
 def test_set_policy_checks_the_name():
@@ -204,14 +253,19 @@ def _numpy_blas_threads() -> int:
     return int(info["num_threads"])
 
 
+def _on_one_thread(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """descentlab's product as a sweep's worker computes it: BLAS limited to one thread."""
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        return blas.matmul(a, b)
+
+
 @pytest.mark.parametrize("mode", ["auto", "1", "inherit"])
 def test_real_products_keep_their_values_and_the_users_thread_count(mode):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((128, 784)).astype(np.float32)
     w = rng.standard_normal((256, 784)).astype(np.float32)
     expected = a @ w.T
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        on_one_thread = a @ w.T
+    on_one_thread = _on_one_thread(a, w.T)
     before = blas.get_policy()
     threads = _numpy_blas_threads()
     blas.set_policy(mode)
@@ -222,27 +276,124 @@ def test_real_products_keep_their_values_and_the_users_thread_count(mode):
                 np.testing.assert_array_equal(out, expected)
             else:  # the bits of one thread, whatever the policy chose: runs repeat exactly
                 np.testing.assert_array_equal(out, on_one_thread)
+                np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
             assert _numpy_blas_threads() == threads
     finally:
         blas.set_policy(before)
 
 
-@pytest.mark.parametrize("shape", [(128, 784, 256), (256, 128, 784), (40, 64, 256), (1000, 64, 64)])
-def test_auto_gives_the_bits_of_one_thread_for_every_layout(shape):
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (128, 784, 256),
+        (256, 128, 784),
+        (128, 256, 128),
+        (40, 64, 256),
+        (1000, 64, 64),
+        (16, 4096, 300),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_auto_gives_the_bits_of_one_thread_for_every_layout(shape, dtype):
     m, k, n = shape
     rng = np.random.default_rng(1)
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    b = rng.standard_normal((k, n)).astype(np.float32)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
     before = blas.get_policy()
     blas.set_policy("auto")
     try:
-        for left, right in ((a, b), (a, np.ascontiguousarray(b.T).T), (np.asfortranarray(a), b)):
-            with threadpoolctl.threadpool_limits(1, user_api="blas"):
-                expected = left @ right
-            for _ in range(20):
+        for left, right in (
+            (a, b),
+            (a, np.ascontiguousarray(b.T).T),
+            (np.asfortranarray(a), b),
+            (a[:, ::2], b[::2]),  # a layout BLAS cannot read: NumPy copies it
+        ):
+            expected = _on_one_thread(left, right)
+            np.testing.assert_allclose(expected, left @ right, rtol=1e-4, atol=1e-3)
+            for _ in range(20):  # calibration alternates one thread and all threads
                 np.testing.assert_array_equal(blas.matmul(left, right), expected)
     finally:
         blas.set_policy(before)
+
+
+# ------------------------------------------------- products in parts (blas_parts)
+def _batch() -> Parts:
+    policy = blas._get_policy()
+    if policy.blas is None or policy.blas.batch is None:
+        pytest.skip("NumPy's OpenBLAS has no batch products (OpenBLAS < 0.3.29)")
+    return policy.blas.batch
+
+
+@given(
+    m=st.integers(32, 400),
+    k=st.integers(16, 300),
+    n=st.integers(32, 400),
+    count=st.integers(2, 5),
+    axis=st.sampled_from([0, 1]),
+    layout=st.sampled_from(["NN", "NT", "TN", "TT"]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+@settings(max_examples=60, deadline=None)
+def test_parts_give_the_product_and_the_same_bits_on_one_thread_and_on_all(
+    m, k, n, count, axis, layout, dtype
+):
+    batch = _batch()
+    rng = np.random.default_rng(m * 100_000 + k * 100 + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    if layout[0] == "T":
+        a = np.ascontiguousarray(a.T).T
+    if layout[1] == "T":
+        b = np.ascontiguousarray(b.T).T
+    count = min(count, (m, n)[axis] // 16)
+    assume(count >= 2 and m * k * n // count > 2 * blas_parts.SMALL)
+    parts = Parts(batch, a, b, count, axis)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        in_turn = parts.run(a, b)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        side_by_side = parts.run(a, b)
+    np.testing.assert_array_equal(in_turn, side_by_side)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(in_turn, a @ b, rtol=tol, atol=tol * np.sqrt(k))
+
+
+def test_the_parts_of_a_product_follow_its_shape_alone(monkeypatch):
+    monkeypatch.setattr(blas_parts.os, "cpu_count", lambda: 2)
+    # the larger operand is cut: b's columns (the output's) for x @ W.T of a layer
+    # wider than the batch, a's rows (the output's) for a batch larger than the layer
+    assert blas_parts.part_count(128, 784, 256) == (2, 1)
+    assert blas_parts.part_count(512, 784, 256) == (2, 0)
+    assert blas_parts.part_count(16, 4096, 300) == (2, 1)
+    assert blas_parts.part_count(128, 64, 128)[0] == 0  # 1M multiply-adds: whole
+    assert blas_parts.part_count(40, 64, 40)[0] == 0
+    monkeypatch.setattr(blas_parts.os, "cpu_count", lambda: 64)
+    assert blas_parts.part_count(128, 784, 256) == (8, 1)  # 32 columns a part at least
+    assert blas_parts.part_count(512, 64, 256) == (4, 0)  # 2M multiply-adds a part
+    assert blas_parts.part_count(4096, 4096, 4096) == (64, 0)
+    batch = _batch()
+    a = np.ones((100, 784), np.float32)
+    parts = Parts(batch, a, np.ones((784, 256), np.float32), 3, 0)
+    assert parts.cuts == [0, 32, 64, 100]  # at multiples of 16
+    # no part small enough for OpenBLAS's small-matrix batch path (a crash before 0.3.32)
+    small = np.ones((64, 100), np.float32)
+    with pytest.raises(ValueError, match="parts need more than 1000000"):
+        Parts(batch, small, np.ones((100, 300), np.float32), 2, 0)
+    assert Parts.plan(batch, small, np.ones((100, 300), np.float32)) is None
+
+
+def test_a_large_product_runs_in_parts_and_its_choice_is_shown():
+    _batch()
+    a = np.ones((128, 784), np.float32)
+    w = np.ones((256, 784), np.float32)
+    policy = blas.Policy(blas._find_openblas())
+    out = policy.matmul(a, w.T, "auto")
+    np.testing.assert_array_equal(out, np.full((128, 256), 784, np.float32))
+    (product,) = policy.products.values()
+    assert product.parts is not None and product.parts.count >= 2
+    if _numpy_blas_threads() > 1:
+        (summary,) = policy.choices().values()
+        assert "parts" in summary
+        assert next(iter(policy.choices())).startswith("(128, 784)@(256, 784).T float32")
 
 
 def test_a_users_limit_of_one_thread_is_kept():

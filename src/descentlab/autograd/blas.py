@@ -6,21 +6,28 @@ few cores that is not always faster: on a 2-vCPU virtual machine whose other cor
 is busy, a product of a training step took 24 ms on two threads and 0.7 ms on one,
 because OpenBLAS waits for a thread that cannot run; on the same machine idle,
 two threads were 1.3-1.6 x faster than one. No fixed rule (by size, by machine)
-gets both right, so the choice is measured, per product shape, while it runs:
+gets both right, so the choice is measured, per product shape, while it runs. And
+it must not change the numbers: a seeded run gives the same bits every time, in this
+process, in a sweep's worker processes (one BLAS thread each) and on a Ray cluster.
 
 - A product smaller than OpenBLAS's own threading threshold (m n k < 262,144)
   runs as it is: OpenBLAS uses one thread for it anyway.
-- A shape whose product on all threads gives other bits than on one thread runs
-  on one thread, always. OpenBLAS's threaded kernels split the work in another
-  order on some machines (its Haswell/Zen kernels do, for the products of an MLP;
-  its SkylakeX ones did not), and a choice made by timing would then make the
-  numbers of a seeded run depend on the machine's load. This is checked once per
-  shape, on random operands of the product's shape and layout: two extra products.
-  So a seeded run gives the same numbers every time, in this process, in a sweep's
-  worker processes (one BLAS thread each) and on a Ray cluster.
-- For a larger shape, the first eight calls alternate one thread and the number
-  of threads BLAS is set to (the user's setting, or the default of all cores), and
-  the faster wins (one thread on a tie within 5 %: it leaves the other cores free).
+- A product from ``SPLIT_WORK`` multiply-adds on (2-D, float32 or float64, a layout
+  BLAS reads as it is) runs in fixed parts, the rows of its output cut by a rule of
+  the shape alone (``blas_parts``), each part on one thread: on one thread in turn,
+  or side by side on OpenBLAS's pool. The bits are the same either way, so the
+  choice between the two can follow the load. In turn, when the parts give the bits
+  of the whole product (checked once per shape and layout), the whole product runs
+  instead: it saves the parts' overhead. A smaller product runs in parts too when
+  its parts give the whole product's bits.
+- Any other product runs whole. If its product on all threads gives other bits than
+  on one thread (OpenBLAS's threaded kernels split the work in another order on some
+  machines; checked once per shape on random operands of its shape and layout: two
+  extra products), it runs on one thread, always.
+- Otherwise, the first eight calls of a shape alternate one thread (in turn) and
+  all threads (side by side, or the whole product on the number of threads BLAS is
+  set to: the user's setting, or the default of all cores), and the faster wins (one
+  thread on a tie within 5 %: it leaves the other cores free).
 - All threads stay chosen while their running mean time beats one thread's and
   they do not stall twice in a row of sixteen calls.
 - While one thread is chosen, all threads are tried again now and then, so that a
@@ -38,12 +45,13 @@ the policy only ever chooses between one thread and that limit.
 The policy needs threadpoolctl (in the ``fast`` extra) to find NumPy's OpenBLAS;
 without it, or with another BLAS, products run as NumPy runs them. Choose with
 :func:`set_policy` or the environment variable ``DESCENTLAB_BLAS_THREADS``:
-``"auto"`` (default, the above), ``"inherit"`` (leave BLAS alone) or ``"1"``
-(one thread for descentlab's products).
+``"auto"`` (default, the above), ``"inherit"`` (leave BLAS alone: whole products on
+the threads BLAS is set to) or ``"1"`` (one thread, in turn, for descentlab's products).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import time
@@ -52,8 +60,12 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.autograd.blas_parts import Batch, Parts, find_batch
+
 #: OpenBLAS runs products with m n k below this on one thread by itself.
 MIN_WORK = 262_144
+#: Products from this m n k on run in fixed parts (when their shape allows).
+SPLIT_WORK = 1 << 23
 _POLICIES = ("auto", "inherit", "1")
 _TIE = 1.05  # all threads must be this much faster than one to be chosen
 _FIRST_PROBE_S = 0.25
@@ -73,9 +85,12 @@ def _env_policy() -> str:
 class _OpenBLAS:
     """The get/set thread-count functions of the OpenBLAS NumPy uses, called directly."""
 
-    def __init__(self, get: Callable[[], int], set_: Callable[[int], Any]) -> None:
+    def __init__(
+        self, get: Callable[[], int], set_: Callable[[int], Any], batch: Batch | None = None
+    ) -> None:
         self.get = get
         self.set = set_
+        self.batch = batch  # its batch products, for products in parts
         self._lock = threading.Lock()
         self._depth = 0
         self._saved = 0
@@ -128,8 +143,29 @@ def _find_openblas() -> _OpenBLAS | None:
             continue
         if getattr(lib, "threading_layer", "") == "openmp":
             return None  # per-thread limits; nothing to gain from the policy
-        return _OpenBLAS(get, set_)
+        try:
+            config = getattr(lib.dynlib, f"{prefix}openblas_get_config{suffix}")
+            config.restype = ctypes.c_char_p
+            batch = find_batch(lib.dynlib, prefix, suffix, config().decode("ascii", "replace"))
+        except (AttributeError, OSError):
+            batch = None
+        return _OpenBLAS(get, set_, batch)
     return None
+
+
+class _Product:
+    """How a product shape and layout runs: its plan in fixed parts (``parts``, None:
+    whole products only); what runs on one thread (``in_turn``: None, the whole
+    product, when the parts give its bits, else the parts); and whether, on all
+    threads, the whole product comes first if it gives one thread's bits (``whole_first``,
+    for products below ``SPLIT_WORK``, whose parts cost more than they save)."""
+
+    __slots__ = ("in_turn", "parts", "whole_first")
+
+    def __init__(self, parts: Parts | None, in_turn: Parts | None, whole_first: bool) -> None:
+        self.parts = parts
+        self.in_turn = in_turn
+        self.whole_first = whole_first
 
 
 class _Shape:
@@ -145,6 +181,7 @@ class _Shape:
         "one",
         "recent",
         "same_bits",
+        "side_by_side",
     )
 
     def __init__(self) -> None:
@@ -157,6 +194,7 @@ class _Shape:
         self.excess = 0.0  # what all threads cost beyond one thread since then
         self.recent: list[float] = []  # the last times on all threads, for stalls
         self.same_bits = True  # whether all threads give one thread's bits
+        self.side_by_side: Parts | None = None  # what runs on all threads (None: whole)
 
 
 class Policy:
@@ -187,6 +225,7 @@ class Policy:
         self.blas = blas
         self.clock = clock
         self.shapes: dict[tuple[Any, ...], _Shape] = {}
+        self.products: dict[tuple[Any, ...], _Product] = {}
         self._lock = threading.Lock()
 
     def matmul(self, a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
@@ -198,58 +237,86 @@ class Policy:
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         if m * k * n < MIN_WORK:
             return a @ b
-        if mode == "1":
-            return self._timed(a, b, one=True)[0]
-        threads = blas.current()
+        layout = (a.shape, b.shape, a.dtype.char, a.strides, b.strides)
+        product = self.products.get(layout)
+        if product is None:
+            product = self._new_product(layout, a, b)
+        threads = 1 if mode == "1" else blas.current()
         if threads <= 1:
-            return a @ b
-        key = (a.shape, b.shape, a.dtype.char, a.strides, b.strides, threads)
+            if product.in_turn is None and mode != "1":
+                return a @ b  # (under the user's limit of one thread)
+            return self._timed(a, b, True, product.in_turn)[0]
+        key = (*layout, threads)
         with self._lock:
             shape = self.shapes.get(key)
             one = self._next_is_one(shape) if shape is not None else True
         if shape is None:
-            shape = self._new_shape(key, a, b)
+            shape = self._new_shape(key, a, b, product)
             with self._lock:
                 one = self._next_is_one(shape)
-        out, seconds = self._timed(a, b, one)
+        out, seconds = self._timed(a, b, one, product.in_turn if one else shape.side_by_side)
         with self._lock:
             self._learn(shape, one, seconds)
         return out
 
-    def _timed(self, a: np.ndarray, b: np.ndarray, one: bool) -> tuple[np.ndarray, float]:
+    def _timed(
+        self, a: np.ndarray, b: np.ndarray, one: bool, parts: Parts | None
+    ) -> tuple[np.ndarray, float]:
+        """``a @ b``, whole or in ``parts``, on one thread or all threads, and its time."""
         blas = self.blas
         assert blas is not None
         if one:
             blas.enter_one()
         try:
             start = self.clock()
-            out = a @ b
+            out = a @ b if parts is None else parts.run(a, b)
             seconds = self.clock() - start
         finally:
             if one:
                 blas.exit_one()
         return out, seconds
 
-    def _new_shape(self, key: tuple[Any, ...], a: np.ndarray, b: np.ndarray) -> _Shape:
-        """The record of a shape met for the first time, its bits checked before any other
-        thread can see it (so no product of it runs on all threads before the verdict)."""
+    def _new_product(self, layout: tuple[Any, ...], a: np.ndarray, b: np.ndarray) -> _Product:
+        """How a product shape and layout met for the first time runs (see ``_Product``):
+        in parts if it is large (``SPLIT_WORK``) or its parts give the whole product's
+        bits (then it runs whole on one thread), else whole."""
+        parts = Parts.plan(self.blas.batch if self.blas else None, a, b)
+        large = a.shape[-2] * a.shape[-1] * b.shape[-1] >= SPLIT_WORK
+        exact = False
+        if parts is not None:
+            ra, rb = _random_operands(a, b)
+            whole = self._timed(ra, rb, True, None)[0]
+            exact = bool(np.array_equal(whole, self._timed(ra, rb, True, parts)[0]))
+            if not exact and not large:
+                parts = None
+        product = _Product(parts, None if exact else parts, whole_first=not large)
+        with self._lock:
+            return self.products.setdefault(layout, product)
+
+    def _new_shape(
+        self, key: tuple[Any, ...], a: np.ndarray, b: np.ndarray, product: _Product
+    ) -> _Shape:
+        """The record of a shape met for the first time at this thread count, its bits
+        checked before any other thread can see it (so no product of it runs on all
+        threads before the verdict). Parts give the same bits on any thread count."""
         shape = _Shape()
-        if not self._same_bits(a, b):
-            shape.same_bits = False
-            shape.choice = 1
-            shape.next_probe = float("inf")  # never try all threads: other numbers
+        shape.side_by_side = product.parts
+        if product.parts is None or product.whole_first:
+            if self._same_bits(a, b):
+                shape.side_by_side = None
+            elif product.parts is None:
+                shape.same_bits = False
+                shape.choice = 1
+                shape.next_probe = float("inf")  # never try all threads: other numbers
         with self._lock:
             return self.shapes.setdefault(key, shape)
 
     def _same_bits(self, a: np.ndarray, b: np.ndarray) -> bool:
-        """Whether all threads give the bits of one thread for products of this shape and
-        layout, on random operands (the real ones may be zeros, which any order sums
-        alike; above 64 MB the real ones are used, not copies)."""
-        if a.nbytes + b.nbytes <= 64 << 20:
-            rng = np.random.default_rng(0)
-            a, b = _random_like(a, rng), _random_like(b, rng)
-        one, _ = self._timed(a, b, one=True)
-        every = a @ b
+        """Whether all threads give the bits of one thread for whole products of this
+        shape and layout, on random operands."""
+        a, b = _random_operands(a, b)
+        one, _ = self._timed(a, b, True, None)
+        every, _ = self._timed(a, b, False, None)
         return bool(np.array_equal(one, every, equal_nan=True))
 
     def _next_is_one(self, shape: _Shape) -> bool:
@@ -309,15 +376,26 @@ class Policy:
         """For each product shape seen: the setting in use and the best recent times."""
         out = {}
         with self._lock:
-            for (sa, sb, dtype, _, _, threads), s in self.shapes.items():
-                name = f"{sa}@{sb} {np.dtype(dtype).name}, {threads} threads"
+            for (sa, sb, dtype, da, db, threads), s in self.shapes.items():
+                name = (
+                    f"{_shown(sa, da)}@{_shown(sb, db)} {np.dtype(dtype).name}, {threads} threads"
+                )
                 chosen = {0: "calibrating", 1: "1 thread", 2: f"{threads} threads"}[s.choice]
                 if not s.same_bits:
                     chosen = f"1 thread, always: {threads} threads give other bits"
+                if s.side_by_side is not None:
+                    chosen += f", in {s.side_by_side.count} parts"
                 one = f"{min(s.one) * 1e6:.0f} us" if s.one else "-"
                 every = f"{s.all * 1e6:.0f} us" if s.all else "-"
                 out[name] = f"{chosen} (1 thread {one}, {threads} threads {every})"
         return out
+
+
+def _shown(shape: tuple[int, ...], strides: tuple[int, ...]) -> str:
+    """A shape as ``choices`` shows it; a transposed view as the transpose of its array."""
+    if len(shape) == 2 and strides[0] < strides[1]:
+        return f"{shape[::-1]}.T"
+    return f"{shape}"
 
 
 def _random_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -325,6 +403,16 @@ def _random_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = np.empty_like(x)
     out[...] = rng.standard_normal(x.shape)
     return out
+
+
+def _random_operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Random operands of the shapes and layouts of ``a`` and ``b``, for the checks of
+    bits (the real ones may be zeros, which any order sums alike; above 64 MB the
+    real ones are used, not copies)."""
+    if a.nbytes + b.nbytes > 64 << 20:
+        return a, b
+    rng = np.random.default_rng(0)
+    return _random_like(a, rng), _random_like(b, rng)
 
 
 _policy: Policy | None = None
