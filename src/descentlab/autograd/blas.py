@@ -24,9 +24,11 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
   on one thread (OpenBLAS's threaded kernels split the work in another order on some
   machines; checked once per shape on random operands of its shape and layout: two
   extra products), it runs on one thread, always.
-- Otherwise, the first eight calls of a shape alternate one thread (in turn) and
+- Otherwise, the first ten calls of a shape alternate one thread (in turn) and
   all threads (side by side, or the whole product on the number of threads BLAS is
-  set to: the user's setting, or the default of all cores), and the faster wins (one
+  set to: the user's setting, or the default of all cores). The first two warm up
+  (the first call on all threads may start them); of the others, the best time on
+  one thread and the median on all threads are compared, and the faster wins (one
   thread on a tie within 5 %: it leaves the other cores free).
 - All threads stay chosen while their running mean time beats one thread's and
   they do not stall twice in a row of sixteen calls.
@@ -71,7 +73,7 @@ _TIE = 1.05  # all threads must be this much faster than one to be chosen
 _FIRST_PROBE_S = 0.25
 _LAST_PROBE_S = 16.0
 _PROBE_BUDGET = 0.02  # probes may cost at most this fraction of the time between them
-_CALIBRATION_CALLS = 8  # one, all, one, all, ...
+_CALIBRATION_CALLS = 10  # one, all, one, all, ...; the first pair warms up, uncounted
 _WEIGHT = 1 / 1024  # of a call in the running mean time on all threads
 _STALL = 4.0  # a call on all threads this much slower than one thread is a stall
 _STALL_WINDOW = 16  # two stalls among this many calls on all threads: back to one
@@ -333,13 +335,14 @@ class Policy:
             shape.one = [*shape.one[-2:], seconds]
         now = self.clock()
         if shape.choice == 0:  # calibrating
-            if not one:
-                shape.all += seconds / (_CALIBRATION_CALLS // 2)
+            if not one and shape.calls > 2:  # (the first call on all threads may start them)
+                shape.recent.append(seconds)
             if shape.calls >= _CALIBRATION_CALLS:
-                if shape.all * _TIE < min(shape.one):
-                    self._choose_all(shape, now, shape.all)
+                every = float(np.median(shape.recent))  # robust to one stall of four
+                if every * _TIE < min(shape.one):
+                    self._choose_all(shape, now, every)
                 else:
-                    self._choose_one(shape, now, max(0.0, shape.all - min(shape.one)))
+                    self._choose_one(shape, now, max(0.0, every - min(shape.one)))
         elif shape.choice == 1:
             if not one:  # a try of all threads
                 if seconds * _TIE < min(shape.one):
@@ -399,8 +402,14 @@ def _shown(shape: tuple[int, ...], strides: tuple[int, ...]) -> str:
 
 
 def _random_like(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random values in an array of ``x``'s shape, dtype and memory order."""
-    out = np.empty_like(x)
+    """Random values in an array of ``x``'s shape, dtype and strides (a plan in parts
+    reads its operands with the leading dimension of ``x``)."""
+    if x.size and all(s > 0 for s in x.strides):
+        extent = sum((n - 1) * s for n, s in zip(x.shape, x.strides)) + x.itemsize
+        buffer = np.zeros(-(-extent // x.itemsize), dtype=x.dtype)
+        out = np.lib.stride_tricks.as_strided(buffer, x.shape, x.strides)
+    else:
+        out = np.empty_like(x)
     out[...] = rng.standard_normal(x.shape)
     return out
 

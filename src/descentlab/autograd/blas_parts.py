@@ -151,6 +151,8 @@ class Parts:
             return None
         if a.dtype != b.dtype or a.dtype.char not in batch.fns or not a.dtype.isnative:
             return None
+        if not (a.flags.aligned and b.flags.aligned):
+            return None
         if _layout(a) is None or _layout(b) is None:
             return None
         m, k = a.shape
