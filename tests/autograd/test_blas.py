@@ -43,11 +43,11 @@ class Simulated(blas.Policy):
         threads: int = 2,
         same_bits: bool = True,
         in_parts: bool = False,
-        small: bool = False,
+        exact: bool = False,
     ) -> None:
         self.bits_agree = same_bits
         self.in_parts = in_parts
-        self.small = small  # below SPLIT_WORK: its parts give the whole product's bits
+        self.exact = exact  # its parts give the whole product's bits
         self.now = 0.0
         self.fake = FakeBLAS(threads)
         super().__init__(self.fake, clock=lambda: self.now)
@@ -74,8 +74,7 @@ class Simulated(blas.Policy):
         # a product in parts gives the same bits on any thread count; its parts are
         # not run here (the simulated clock stands for them)
         parts = SimpleNamespace(count=2) if self.in_parts else None
-        in_turn = None if self.small else parts
-        product = blas._Product(parts, in_turn, whole_first=self.small)  # type: ignore[arg-type]
+        product = blas._Product(parts, exact=self.exact)  # type: ignore[arg-type]
         return self.products.setdefault(layout, product)
 
 
@@ -180,10 +179,10 @@ def test_a_product_in_parts_uses_all_threads_though_whole_products_give_other_bi
 
 
 @pytest.mark.parametrize("whole_bits_agree", [True, False])
-def test_a_small_product_runs_whole_on_all_threads_if_that_keeps_the_bits_else_in_parts(
+def test_a_product_whose_parts_are_exact_runs_whole_on_all_threads_if_that_keeps_the_bits(
     whole_bits_agree,
 ):
-    policy = Simulated(stalls(0.0), same_bits=whole_bits_agree, in_parts=True, small=True)
+    policy = Simulated(stalls(0.0), same_bits=whole_bits_agree, in_parts=True, exact=True)
     run(policy, 100)
     assert set(policy.used[10:]) == {2}  # all threads, one way or the other
     (shape,) = policy.shapes.values()

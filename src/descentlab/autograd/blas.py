@@ -12,21 +12,23 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
 
 - A product smaller than OpenBLAS's own threading threshold (m n k < 262,144)
   runs as it is: OpenBLAS uses one thread for it anyway.
-- A product from ``SPLIT_WORK`` multiply-adds on (2-D, float32 or float64, a layout
-  BLAS reads as it is) runs in fixed parts, the rows of its output cut by a rule of
-  the shape alone (``blas_parts``), each part on one thread: on one thread in turn,
-  or side by side on OpenBLAS's pool. The bits are the same either way, so the
-  choice between the two can follow the load. In turn, when the parts give the bits
-  of the whole product (checked once per shape and layout), the whole product runs
-  instead: it saves the parts' overhead. A smaller product runs in parts too when
-  its parts give the whole product's bits.
-- Any other product runs whole. If its product on all threads gives other bits than
-  on one thread (OpenBLAS's threaded kernels split the work in another order on some
-  machines; checked once per shape on random operands of its shape and layout: two
-  extra products), it runs on one thread, always.
-- Otherwise, the first ten calls of a shape alternate one thread (in turn) and
-  all threads (side by side, or the whole product on the number of threads BLAS is
-  set to: the user's setting, or the default of all cores). The first two warm up
+- A larger product (2-D, float32 or float64, a layout BLAS reads as it is) has a plan
+  in fixed parts: the rows (or columns) of its output cut by a rule of its shape
+  alone (``blas_parts``), each part a product on one thread, run on one thread in
+  turn or side by side on OpenBLAS's pool, with the same bits either way. Whether the
+  parts give the bits of the whole product is checked once per shape and layout (on
+  random operands of its shape and layout: two extra products).
+- If they do, one thread runs the whole product (it saves the parts' overhead), and
+  all threads run the whole product too if it gives one thread's bits there (checked
+  the same way; OpenBLAS's own split shares its packed panels between its threads),
+  else the parts side by side.
+- If they do not, a product from ``SPLIT_WORK`` multiply-adds on always runs in
+  parts; a smaller one runs whole, and on one thread, always, if all threads give
+  other bits (OpenBLAS's threaded kernels split the work in another order on some
+  machines; its Haswell/Zen kernels do for the products of an MLP).
+- Where all threads may be used, the first ten calls of a shape alternate one thread
+  and all threads (the number BLAS is set to: the user's setting, or the default of
+  all cores). The first two warm up
   (the first call on all threads may start them); of the others, the best time on
   one thread and the median on all threads are compared, and the faster wins (one
   thread on a tie within 5 %: it leaves the other cores free).
@@ -157,17 +159,18 @@ def _find_openblas() -> _OpenBLAS | None:
 
 class _Product:
     """How a product shape and layout runs: its plan in fixed parts (``parts``, None:
-    whole products only); what runs on one thread (``in_turn``: None, the whole
-    product, when the parts give its bits, else the parts); and whether, on all
-    threads, the whole product comes first if it gives one thread's bits (``whole_first``,
-    for products below ``SPLIT_WORK``, whose parts cost more than they save)."""
+    whole products only), and whether the parts give the whole product's bits
+    (``exact``). If they do, the whole product runs on one thread (``in_turn`` None:
+    it saves the parts' overhead), and on all threads too if it keeps the bits there
+    (OpenBLAS's own split shares its packed panels between its threads: it is faster
+    than the parts where it may be used); if they do not, the parts run either way."""
 
-    __slots__ = ("in_turn", "parts", "whole_first")
+    __slots__ = ("exact", "in_turn", "parts")
 
-    def __init__(self, parts: Parts | None, in_turn: Parts | None, whole_first: bool) -> None:
+    def __init__(self, parts: Parts | None, exact: bool) -> None:
         self.parts = parts
-        self.in_turn = in_turn
-        self.whole_first = whole_first
+        self.exact = exact
+        self.in_turn = None if exact else parts
 
 
 class _Shape:
@@ -280,8 +283,8 @@ class Policy:
 
     def _new_product(self, layout: tuple[Any, ...], a: np.ndarray, b: np.ndarray) -> _Product:
         """How a product shape and layout met for the first time runs (see ``_Product``):
-        in parts if it is large (``SPLIT_WORK``) or its parts give the whole product's
-        bits (then it runs whole on one thread), else whole."""
+        with its parts if they give the whole product's bits or it is large
+        (``SPLIT_WORK``), else whole only."""
         parts = Parts.plan(self.blas.batch if self.blas else None, a, b)
         large = a.shape[-2] * a.shape[-1] * b.shape[-1] >= SPLIT_WORK
         exact = False
@@ -291,7 +294,7 @@ class Policy:
             exact = bool(np.array_equal(whole, self._timed(ra, rb, True, parts)[0]))
             if not exact and not large:
                 parts = None
-        product = _Product(parts, None if exact else parts, whole_first=not large)
+        product = _Product(parts, exact)
         with self._lock:
             return self.products.setdefault(layout, product)
 
@@ -303,7 +306,7 @@ class Policy:
         threads before the verdict). Parts give the same bits on any thread count."""
         shape = _Shape()
         shape.side_by_side = product.parts
-        if product.parts is None or product.whole_first:
+        if product.parts is None or product.exact:
             if self._same_bits(a, b):
                 shape.side_by_side = None
             elif product.parts is None:
@@ -339,6 +342,7 @@ class Policy:
                 shape.recent.append(seconds)
             if shape.calls >= _CALIBRATION_CALLS:
                 every = float(np.median(shape.recent))  # robust to one stall of four
+                shape.all = every
                 if every * _TIE < min(shape.one):
                     self._choose_all(shape, now, every)
                 else:
