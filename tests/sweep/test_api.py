@@ -41,8 +41,10 @@ def test_the_package_is_callable_as_the_function():
 
 
 def test_serial_and_process_pool_give_identical_records():
-    serial = _small(backend="serial")
-    pool = _small(backend="local", workers=2)
+    # trials of 1,000 steps (about 30 ms each): long enough that one worker cannot take
+    # all 18 before the other gets the CPU, even on a busy 2-core machine
+    serial = _small(backend="serial", steps=1000)
+    pool = _small(backend="local", workers=2, steps=1000)
     assert len(serial) == 18
     assert [_strip(r) for r in serial] == [_strip(r) for r in pool]
     assert len({r["worker"]["pid"] for r in pool}) == 2  # both workers took trials
