@@ -154,14 +154,38 @@ def test_a_shape_whose_threads_give_other_bits_stays_on_one_thread():
 
 
 def test_a_slow_first_call_on_all_threads_does_not_decide_the_calibration():
-    # the first product on all threads may start OpenBLAS's threads (or meet cold
-    # caches); one stall among the rest does not count either: medians, not means
-    slow_calls = {1, 5}
-    policy = Simulated(
-        lambda threads, i: 700e-6 if threads == 1 else (20e-3 if i in slow_calls else 440e-6)
-    )
+    # the first product on all threads may start OpenBLAS's threads (or meet cold caches)
+    policy = Simulated(lambda threads, i: 700e-6 if threads == 1 else (20e-3 if i == 1 else 440e-6))
     run(policy, 60)
-    assert set(policy.used[10:]) == {2}
+    assert policy.used[:10] == [1, 2] * 5 and set(policy.used[10:]) == {2}
+
+
+def test_a_stall_while_calibrating_ends_it_and_holds_back_every_shapes_tries():
+    # on a busy machine one stall says enough: one thread, and no other shape tries all
+    # threads (or calibrates) until the stall's cost is 2 % of the time since
+    policy = Simulated(lambda threads, i: 700e-6 if threads == 1 else 20e-3)
+    other = np.ones((129, 784), dtype=np.float32)
+    run(policy, 4)
+    assert policy.used == [1, 2, 1, 2]  # the second call on all threads stalled
+    assert policy.quiet_until >= policy.now + 0.9  # 19.3 ms / 2 %, less the 50 us since
+    for _ in range(200):
+        policy.matmul(other, B, "auto")
+        policy.matmul(A, B, "auto")
+    assert set(policy.used[4:]) == {1}
+
+
+def test_the_tries_of_many_shapes_share_one_budget():
+    # five shapes, all threads always stalling: calibrating and trying again cost at most
+    # a few per cent over one thread, not five times the budget of one shape
+    cost = stalls(1.0)
+    policy = Simulated(cost)
+    shapes = [np.ones((128 + i, 784), dtype=np.float32) for i in range(5)]
+    start = policy.now
+    for _ in range(2000):
+        for a in shapes:
+            policy.matmul(a, B, "auto")
+    auto = policy.now - start
+    assert auto <= 1.05 * fixed(cost, 1, 10_000), auto / fixed(cost, 1, 10_000)
 
 
 def test_a_product_in_parts_uses_all_threads_though_whole_products_give_other_bits():

@@ -28,16 +28,19 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
   machines; its Haswell/Zen kernels do for the products of an MLP).
 - Where all threads may be used, the first ten calls of a shape alternate one thread
   and all threads (the number BLAS is set to: the user's setting, or the default of
-  all cores). The first two warm up
-  (the first call on all threads may start them); of the others, the best time on
-  one thread and the median on all threads are compared, and the faster wins (one
-  thread on a tie within 5 %: it leaves the other cores free).
+  all cores). The first two warm up (the first call on all threads may start them);
+  of the others, the best time on one thread and the median on all threads are
+  compared, and the faster wins (one thread on a tie within 5 %: it leaves the other
+  cores free). A stall on all threads (4 x one thread's time) ends the calibration
+  on one thread at once.
 - All threads stay chosen while their running mean time beats one thread's and
   they do not stall twice in a row of sixteen calls.
 - While one thread is chosen, all threads are tried again now and then, so that a
   change of load is noticed: after a try that confirms one thread, the next comes
-  twice as late (from 0.25 s to 16 s of wall time), and never before the tries
-  have cost more than 2 % of the time since the last one (one at 24 ms waits 1.2 s).
+  twice as late (from 0.25 s to 16 s of wall time). What a try (or a spell on all
+  threads, or a calibration) cost beyond one thread holds back the tries and the
+  calibrations of every shape until it is 2 % of the time since: on a busy machine
+  the shapes of a model share one budget (one try at 24 ms waits 1.2 s).
 
 The thread count is changed only around descentlab's own products and restored at
 once: NumPy code of the user, other libraries and products in other threads see
@@ -187,10 +190,12 @@ class _Shape:
         "recent",
         "same_bits",
         "side_by_side",
+        "tries",
     )
 
     def __init__(self) -> None:
         self.calls = 0
+        self.tries = 0  # calls on all threads while calibrating
         self.one: list[float] = []  # the last three times on one thread
         self.all = 0.0  # the running mean time on all threads since they were chosen
         self.choice = 0  # 0 undecided, 1 one thread, 2 all threads
@@ -231,6 +236,7 @@ class Policy:
         self.clock = clock
         self.shapes: dict[tuple[Any, ...], _Shape] = {}
         self.products: dict[tuple[Any, ...], _Product] = {}
+        self.quiet_until = 0.0  # no shape tries all threads before this (one budget for all)
         self._lock = threading.Lock()
 
     def matmul(self, a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
@@ -326,11 +332,14 @@ class Policy:
 
     def _next_is_one(self, shape: _Shape) -> bool:
         """Whether the next product of this shape runs on one thread."""
+        if shape.choice == 2:
+            return False
+        now = self.clock()
+        if now < self.quiet_until:  # another shape's try just cost: the machine is busy
+            return True
         if shape.choice == 0:  # calibrating: one, all, one, all, ...
-            return shape.calls % 2 == 0
-        if shape.choice == 1:
-            return self.clock() < shape.next_probe
-        return False
+            return shape.calls - shape.tries <= shape.tries
+        return now < shape.next_probe
 
     def _learn(self, shape: _Shape, one: bool, seconds: float) -> None:
         shape.calls += 1
@@ -338,10 +347,16 @@ class Policy:
             shape.one = [*shape.one[-2:], seconds]
         now = self.clock()
         if shape.choice == 0:  # calibrating
-            if not one and shape.calls > 2:  # (the first call on all threads may start them)
-                shape.recent.append(seconds)
-            if shape.calls >= _CALIBRATION_CALLS:
-                every = float(np.median(shape.recent))  # robust to one stall of four
+            if not one:
+                shape.tries += 1
+                if shape.tries > 1:  # (the first call on all threads may start them)
+                    shape.recent.append(seconds)
+                    if seconds > _STALL * min(shape.one):  # a stall: the machine is busy
+                        shape.all = seconds
+                        self._choose_one(shape, now, seconds - min(shape.one))
+                        return
+            if shape.tries >= _CALIBRATION_CALLS // 2 and shape.calls >= _CALIBRATION_CALLS:
+                every = float(np.median(shape.recent))
                 shape.all = every
                 if every * _TIE < min(shape.one):
                     self._choose_all(shape, now, every)
@@ -374,10 +389,14 @@ class Policy:
         shape.excess = 0.0
         shape.recent = []
 
-    @staticmethod
-    def _choose_one(shape: _Shape, now: float, cost: float) -> None:
+    def _choose_one(self, shape: _Shape, now: float, cost: float) -> None:
+        """One thread for this shape, until its next try of all threads; what all threads
+        cost beyond one thread (``cost``) also holds back every shape's tries, so that
+        on a busy machine all of them together spend at most ``_PROBE_BUDGET``."""
         shape.choice = 1
-        shape.next_probe = now + max(shape.interval, max(cost, 0.0) / _PROBE_BUDGET)
+        wait = max(cost, 0.0) / _PROBE_BUDGET
+        shape.next_probe = now + max(shape.interval, wait)
+        self.quiet_until = max(self.quiet_until, now + wait)
 
     def choices(self) -> dict[str, str]:
         """For each product shape seen: the setting in use and the best recent times."""
