@@ -82,6 +82,11 @@ _CALIBRATION_CALLS = 10  # one, all, one, all, ...; the first pair warms up, unc
 _WEIGHT = 1 / 1024  # of a call in the running mean time on all threads
 _STALL = 4.0  # a call on all threads this much slower than one thread is a stall
 _STALL_WINDOW = 16  # two stalls among this many calls on all threads: back to one
+# After a product, OpenBLAS's threads wait for the next one spinning (sched_yield) for
+# 2^28 clock ticks, about 0.1 s, before they sleep: on a busy machine they take that
+# time from its other work, descentlab's own included. A try of all threads that
+# stalls is charged this much more, so that such tries stay within the budget.
+_SPIN_COST = 0.04
 
 
 def _env_policy() -> str:
@@ -353,7 +358,7 @@ class Policy:
                     shape.recent.append(seconds)
                     if seconds > _STALL * min(shape.one):  # a stall: the machine is busy
                         shape.all = seconds
-                        self._choose_one(shape, now, seconds - min(shape.one))
+                        self._choose_one(shape, now, seconds - min(shape.one) + _SPIN_COST)
                         return
             if shape.tries >= _CALIBRATION_CALLS // 2 and shape.calls >= _CALIBRATION_CALLS:
                 every = float(np.median(shape.recent))
@@ -368,7 +373,9 @@ class Policy:
                     self._choose_all(shape, now, seconds)
                 else:
                     shape.interval = min(2 * shape.interval, _LAST_PROBE_S)
-                    self._choose_one(shape, now, seconds - min(shape.one))
+                    stalled = seconds > _STALL * min(shape.one)
+                    spin = _SPIN_COST if stalled else 0.0
+                    self._choose_one(shape, now, seconds - min(shape.one) + spin)
         else:
             best = min(shape.one)
             shape.all += (seconds - shape.all) * _WEIGHT
@@ -380,7 +387,7 @@ class Policy:
                     shape.interval = _FIRST_PROBE_S
                 else:
                     shape.interval = min(2 * shape.interval, _LAST_PROBE_S)
-                self._choose_one(shape, now, shape.excess)
+                self._choose_one(shape, now, shape.excess + (_SPIN_COST if stalls >= 2 else 0.0))
 
     @staticmethod
     def _choose_all(shape: _Shape, now: float, mean: float) -> None:
