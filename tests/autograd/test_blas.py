@@ -174,6 +174,29 @@ def test_a_stall_while_calibrating_ends_it_and_holds_back_every_shapes_tries():
     assert set(policy.used[4:]) == {1}
 
 
+def test_a_try_that_stalls_is_charged_for_the_threads_spinning_after_it():
+    # OpenBLAS's threads spin ~0.1 s after a product, taking a busy machine's CPU: a
+    # stalled try holds back the next ones longer than its own time says; a narrow loss
+    # on an idle machine (all threads 3 % slower) does not
+    load = {"busy": False}
+    policy = Simulated(
+        lambda threads, i: 700e-6 if threads == 1 else (20e-3 if load["busy"] else 720e-6)
+    )
+
+    def until_a_try() -> None:
+        tries = policy.used.count(2)
+        while policy.used.count(2) == tries:
+            policy.matmul(A, B, "auto")
+
+    run(policy, 10)  # calibrated: one thread, by a narrow margin
+    until_a_try()
+    assert policy.quiet_until - policy.now < 0.01  # 20 us / 2 %
+    load["busy"] = True
+    until_a_try()
+    charged = (20e-3 - 700e-6 + blas._SPIN_COST) / blas._PROBE_BUDGET
+    assert policy.quiet_until - policy.now == pytest.approx(charged, abs=0.01)
+
+
 def test_the_tries_of_many_shapes_share_one_budget():
     # five shapes, all threads always stalling: calibrating and trying again cost at most
     # a few per cent over one thread, not five times the budget of one shape
