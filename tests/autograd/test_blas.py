@@ -439,7 +439,7 @@ def test_the_parts_of_a_product_follow_its_shape_alone(monkeypatch):
     a = np.ones((100, 784), np.float32)
     parts = Parts(batch, a, np.ones((784, 256), np.float32), 3, 0)
     assert parts.cuts == [0, 32, 64, 100]  # at multiples of 16
-    # no part small enough for OpenBLAS's small-matrix batch path (a crash before 0.3.32)
+    # no part small enough for OpenBLAS's small-matrix batch path (a crash in 0.3.31)
     small = np.ones((64, 100), np.float32)
     with pytest.raises(ValueError, match="parts need more than 1000000"):
         Parts(batch, small, np.ones((100, 300), np.float32), 2, 0)

@@ -4,9 +4,11 @@ OpenBLAS's threaded product splits its work by the thread count, so on some mach
 (its Haswell/Zen kernels, and SkylakeX for some shapes) two threads give other bits
 than one, and a seeded run would give other numbers when the load changes what the
 thread policy chooses. Here the split is descentlab's own and depends on the product's
-shape alone: the rows of the output (or its columns, when it has few rows) are cut
-into ``count`` blocks at multiples of 16, and each block is a product of its own,
-computed by one thread. OpenBLAS's ``cblas_?gemm_batch`` runs such a list of products
+shape alone: the larger operand is cut (a's rows, so the output's rows, if the output
+has at least as many rows as columns; else b's columns, so the output's columns) into
+``count`` blocks at multiples of 16, and each block is a product of its own, computed
+by one thread. Each thread then reads its share of the larger operand and all of the
+smaller one. OpenBLAS's ``cblas_?gemm_batch`` runs such a list of products
 on the threads of its pool, each product on one of them, or all on the calling thread
 when it is set to one thread: the same one-thread routine for each part either way,
 so the bits do not depend on the thread count. OpenBLAS's pool threads wait for work
@@ -15,7 +17,7 @@ waking a sleeping Python thread.
 
 The number of parts is the machine's CPU count (the same in every process of the
 machine, unlike a process's affinity), at most one per ``PART_WORK`` multiply-adds and
-one per ``PART_ROWS`` rows, and at least 2.
+one per ``PART_ROWS`` rows; a product that would have fewer than 2 stays whole.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ PART_WORK = 1 << 21
 PART_ROWS = 32
 _ALIGN = 16  # parts start at multiples of this many rows
 # OpenBLAS's batch products send a product of at most 100^3 multiply-adds to its
-# small-matrix kernels, whose address its multi-CPU (DYNAMIC_ARCH) builds, as NumPy's,
-# do not resolve before OpenBLAS 0.3.32: a crash (OpenMathLib/OpenBLAS#5980). No part
-# is that small.
+# small-matrix kernels, whose address its multi-CPU (DYNAMIC_ARCH) builds, such as the
+# 0.3.31 NumPy bundles, do not resolve: a crash (fixed upstream by
+# OpenMathLib/OpenBLAS#5980). No part is that small.
 SMALL = 100**3
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
 
