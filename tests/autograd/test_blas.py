@@ -446,6 +446,18 @@ def test_the_parts_of_a_product_follow_its_shape_alone(monkeypatch):
     assert Parts.plan(batch, small, np.ones((100, 300), np.float32)) is None
 
 
+def test_batch_products_that_do_not_give_numpys_product_are_not_used():
+    class Ignored:  # a batch call that reads its arguments otherwise: writes nothing
+        restype = None
+
+        def __call__(self, *args):
+            return None
+
+    broken = blas_parts.Batch(Ignored(), Ignored(), int64=True)
+    assert not blas_parts._works(broken)
+    assert blas_parts._works(_batch())
+
+
 def test_a_large_product_runs_in_parts_and_its_choice_is_shown():
     _batch()
     a = np.ones((128, 784), np.float32)

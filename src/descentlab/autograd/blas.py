@@ -155,13 +155,18 @@ def _find_openblas() -> _OpenBLAS | None:
             continue
         if getattr(lib, "threading_layer", "") == "openmp":
             return None  # per-thread limits; nothing to gain from the policy
+        blas = _OpenBLAS(get, set_)
+        blas.enter_one()  # (find_batch tries a product: on one thread, it cannot stall)
         try:
             config = getattr(lib.dynlib, f"{prefix}openblas_get_config{suffix}")
             config.restype = ctypes.c_char_p
-            batch = find_batch(lib.dynlib, prefix, suffix, config().decode("ascii", "replace"))
+            text = config().decode("ascii", "replace")
+            blas.batch = find_batch(lib.dynlib, prefix, suffix, text)
         except (AttributeError, OSError):
-            batch = None
-        return _OpenBLAS(get, set_, batch)
+            blas.batch = None
+        finally:
+            blas.exit_one()
+        return blas
     return None
 
 

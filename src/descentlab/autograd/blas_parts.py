@@ -59,7 +59,24 @@ def find_batch(dynlib: Any, prefix: str, suffix: str, config: str) -> Batch | No
         dgemm = getattr(dynlib, f"{prefix}cblas_dgemm_batch{suffix}")
     except AttributeError:
         return None
-    return Batch(sgemm, dgemm, "USE64BITINT" in config)
+    batch = Batch(sgemm, dgemm, "USE64BITINT" in config)
+    return batch if _works(batch) else None
+
+
+def _works(batch: Batch) -> bool:
+    """Whether the batch products give NumPy's product on a small case (an OpenBLAS whose
+    batch call reads its arguments otherwise is not used; about 0.1 ms, once)."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        a = rng.standard_normal((128, 160)).astype(dtype)
+        b = rng.standard_normal((160, 128)).astype(dtype)
+        try:
+            out = Parts(batch, a, b.T.copy().T, 2, 0).run(a, b.T.copy().T)
+        except (ValueError, OSError):
+            return False
+        if not np.allclose(out, a @ b, rtol=1e-4, atol=1e-3):
+            return False
+    return True
 
 
 def _layout(x: np.ndarray) -> tuple[int, int] | None:
