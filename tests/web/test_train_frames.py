@@ -60,7 +60,7 @@ def test_a_frame_keeps_its_time_budget_with_a_big_network() -> None:
         dataset="spirals",
         hidden=[64] * 6,
         points=2000,
-        batch_size=64,
+        batch_size=16,  # 125 steps an epoch: far more than a frame's 30 ms on any machine
         max_epochs=100,
         epochs_per_frame=50,
         autoplay=True,
