@@ -428,3 +428,20 @@ def test_schedule_free_trains_at_y_and_is_evaluated_and_kept_at_x(name):
     opt.eval()  # and back to x (float32 round-off of the interpolation aside)
     for p, a in zip(model.parameters(), x_point):
         np.testing.assert_allclose(p.data, a, rtol=1e-6, atol=1e-8)
+
+
+def test_a_step_trains_in_training_mode_whatever_mode_the_model_was_left_in():
+    trainer = _trainer()
+    dropouts = [m for m in trainer.model.modules() if isinstance(m, nn.Dropout)]
+    assert dropouts
+    trainer.advance(1)
+    trainer.model.eval()  # as evaluation between steps leaves it
+    dropouts[0].eval()
+    before = {id(p): p.data.copy() for p in trainer.model.parameters()}
+    trainer.advance(1)
+    assert all(m.training for m in trainer.model.modules())
+    assert any(not np.array_equal(p.data, before[id(p)]) for p in trainer.model.parameters())
+    # only a sub-module left in evaluation mode: back to training too
+    dropouts[-1].eval()
+    trainer.advance(1)
+    assert dropouts[-1].training

@@ -203,6 +203,7 @@ class Trainer:
             train = train.train
         self.model = model
         self.params = list(model.parameters())
+        self._all_modules = list(model.modules())  # (to check the training mode at each step)
         if not self.params:
             raise ValueError("the model has no parameters to train")
         self.loss_fn, self.classification = _resolve_loss(loss)
@@ -300,7 +301,8 @@ class Trainer:
 
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> float:
         """One optimizer step on one mini-batch; returns the objective before the step."""
-        self.model.train()
+        if not all(m.training for m in self._all_modules):
+            self.model.train()
         if self.flat is not None:
             self.flat.zero_grad()
         else:
@@ -331,7 +333,7 @@ class Trainer:
         stats["grad_norm_sum"] += norm
         stats["steps"] += 1
         if self.classification:
-            stats["correct"] += int(np.sum(out.data.argmax(axis=1) == yb))
+            stats["correct"] += int(np.count_nonzero(out.data.argmax(axis=1) == yb))
         self.history.step_loss.append(value)
         self.history.step_lr.append(self._lr())
         self.global_step += 1
@@ -366,6 +368,8 @@ class Trainer:
 
     def _lr(self) -> float:
         lr = self.optimizer.param_groups[0]["lr"]
+        if isinstance(lr, float):
+            return lr
         return float(lr) if np.ndim(lr) == 0 else float(np.mean(lr))
 
     # ------------------------------------------------------------------- epoch
