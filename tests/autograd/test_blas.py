@@ -446,6 +446,20 @@ def test_the_parts_of_a_product_follow_its_shape_alone(monkeypatch):
     assert Parts.plan(batch, small, np.ones((100, 300), np.float32)) is None
 
 
+def test_operands_too_large_to_copy_are_not_trusted_to_give_exact_parts(monkeypatch):
+    # the real operands stand in for random ones above the size limit; zeros would pass
+    # any check, so the parts run in turn as well as side by side: the same bits always
+    _batch()
+    a = np.zeros((128, 784), np.float32)
+    w = np.zeros((256, 784), np.float32)
+    monkeypatch.setattr(blas, "_CHECK_BYTES", 1024)
+    policy = blas.Policy(blas._find_openblas())
+    policy.matmul(a, w.T, "auto")
+    (product,) = policy.products.values()
+    assert product.parts is not None and not product.exact
+    assert product.in_turn is product.parts
+
+
 def test_batch_products_that_do_not_give_numpys_product_are_not_used():
     class Ignored:  # a batch call that reads its arguments otherwise: writes nothing
         restype = None

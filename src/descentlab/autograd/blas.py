@@ -87,6 +87,7 @@ _STALL_WINDOW = 16  # two stalls among this many calls on all threads: back to o
 # time from its other work, descentlab's own included. A try of all threads that
 # stalls is charged this much more, so that such tries stay within the budget.
 _SPIN_COST = 0.04
+_CHECK_BYTES = 64 << 20  # operands up to this size are checked on random copies
 
 
 def _env_policy() -> str:
@@ -304,7 +305,9 @@ class Policy:
         parts = Parts.plan(self.blas.batch if self.blas else None, a, b)
         large = a.shape[-2] * a.shape[-1] * b.shape[-1] >= SPLIT_WORK
         exact = False
-        if parts is not None:
+        if parts is not None and a.nbytes + b.nbytes <= _CHECK_BYTES:
+            # (above that, no random copies: the real operands could be zeros, which
+            # every order sums alike, so the parts are not trusted to be exact)
             ra, rb = _random_operands(a, b)
             whole = self._timed(ra, rb, True, None)[0]
             exact = bool(np.array_equal(whole, self._timed(ra, rb, True, parts)[0]))
@@ -453,7 +456,7 @@ def _random_operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """Random operands of the shapes and layouts of ``a`` and ``b``, for the checks of
     bits (the real ones may be zeros, which any order sums alike; above 64 MB the
     real ones are used, not copies)."""
-    if a.nbytes + b.nbytes > 64 << 20:
+    if a.nbytes + b.nbytes > _CHECK_BYTES:
         return a, b
     rng = np.random.default_rng(0)
     return _random_like(a, rng), _random_like(b, rng)
