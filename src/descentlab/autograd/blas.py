@@ -40,7 +40,9 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
   twice as late (from 0.25 s to 16 s of wall time). What a try (or a spell on all
   threads, or a calibration) cost beyond one thread holds back the tries and the
   calibrations of every shape until it is 2 % of the time since: on a busy machine
-  the shapes of a model share one budget (one try at 24 ms waits 1.2 s).
+  the shapes of a model share one budget (one try at 24 ms waits 1.2 s). A try that
+  stalls is charged 40 ms more, for OpenBLAS's threads, which spin about 0.1 s after
+  a product before they sleep and take that time from a busy machine's other work.
 
 The thread count is changed only around descentlab's own products and restored at
 once: NumPy code of the user, other libraries and products in other threads see
@@ -71,7 +73,8 @@ from descentlab.autograd.blas_parts import Batch, Parts, find_batch
 
 #: OpenBLAS runs products with m n k below this on one thread by itself.
 MIN_WORK = 262_144
-#: Products from this m n k on run in fixed parts (when their shape allows).
+#: Products from this m n k on run in fixed parts when their shape allows, even if the
+#: parts do not give the whole product's bits; smaller ones only if they do.
 SPLIT_WORK = 1 << 23
 _POLICIES = ("auto", "inherit", "1")
 _TIE = 1.05  # all threads must be this much faster than one to be chosen
