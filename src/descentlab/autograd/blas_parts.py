@@ -65,7 +65,7 @@ def find_batch(dynlib: Any, prefix: str, suffix: str, config: str) -> Batch | No
 
 def _works(batch: Batch) -> bool:
     """Whether the batch products give NumPy's product on a small case (an OpenBLAS whose
-    batch call reads its arguments otherwise is not used; about 0.1 ms, once)."""
+    batch call reads its arguments otherwise is not used; under a millisecond, once)."""
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         a = rng.standard_normal((128, 160)).astype(dtype)
