@@ -16,7 +16,15 @@ from pathlib import Path
 from _common import parser
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["startup.py", "optimizer_step.py", "trajectories.py", "mlp.py", "mnist.py", "sweep.py"]
+SCRIPTS = [
+    "startup.py",
+    "optimizer_step.py",
+    "trajectories.py",
+    "mlp.py",
+    "thread_default.py",
+    "mnist.py",
+    "sweep.py",
+]
 
 
 def main() -> int:
