@@ -19,7 +19,7 @@ import statistics
 from typing import Any
 
 from _common import alternate, parser, report
-from mlp import descentlab_epoch, make_data
+from mlp import _burn, _with_policy, descentlab_epoch, make_data
 
 
 def assume_other_bits() -> None:
@@ -37,21 +37,6 @@ def assume_other_bits() -> None:
 
     blas.Policy._new_product = new_product  # type: ignore[method-assign]
     blas.Policy._same_bits = lambda self, a, b: False  # type: ignore[method-assign]
-
-
-def _with_policy(epoch: Any, policy: str) -> Any:
-    from descentlab.autograd import blas
-
-    def run() -> None:
-        blas.set_policy(policy)
-        epoch()
-
-    return run
-
-
-def _burn() -> None:  # pragma: no cover - a busy process for --load
-    while True:
-        pass
 
 
 def main() -> None:

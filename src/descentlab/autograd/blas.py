@@ -233,9 +233,9 @@ class Policy:
     once. While one thread is in
     use, all threads are tried again after the probe interval: a try that loses,
     or a spell on all threads that cost more than one thread would have, doubles it
-    (0.25 s to 16 s); a spell that saved time resets it; and the next try never
-    comes before the last spell's or try's cost beyond one thread is 2 % of the
-    time since.
+    (0.25 s to 16 s); a spell that saved time resets it; and no shape tries again
+    before the last spell's, try's or calibration's cost beyond one thread (a stalled
+    try's with ``_SPIN_COST`` added) is 2 % of the time since.
 
     ``blas`` is the OpenBLAS handle (None: products run as NumPy runs them) and
     ``clock`` the time source; both are parameters so that the tests can replace them.
@@ -314,8 +314,8 @@ class Policy:
             ra, rb = _random_operands(a, b)
             whole = self._timed(ra, rb, True, None)[0]
             exact = bool(np.array_equal(whole, self._timed(ra, rb, True, parts)[0]))
-            if not exact and not large:
-                parts = None
+        if not exact and not large:
+            parts = None
         product = _Product(parts, exact)
         with self._lock:
             return self.products.setdefault(layout, product)
