@@ -382,7 +382,7 @@ def test_auto_gives_the_bits_of_one_thread_for_every_layout(shape, dtype):
 
 
 # ------------------------------------------------- products in parts (blas_parts)
-def _batch() -> Parts:
+def _batch() -> blas_parts.Batch:
     policy = blas._get_policy()
     if policy.blas is None or policy.blas.batch is None:
         pytest.skip("NumPy's OpenBLAS has no batch products (OpenBLAS < 0.3.29)")
