@@ -198,6 +198,7 @@ export function createRace(app) {
     hold = false;
     const frames = held;
     held = [];
+    app.debug.raceHeld = 0;
     for (const msg of frames) applyFrame(msg);
     if (frames.length) afterFrames();
   }
