@@ -75,13 +75,23 @@ def test_without_shuffle_batches_are_in_order_and_views():
     assert np.shares_memory(xb, X)
 
 
-def test_shuffled_batches_are_views_of_one_buffer():
+def test_shuffled_batches_are_arrays_of_their_own_that_stay_valid():
     X, y = _data()
     loader = DataLoader(X, y, batch_size=4, seed=0)
-    batches = [xb for xb, _ in loader]
-    assert all(b.flags.c_contiguous for b in batches)
-    assert batches[0].base is not None and batches[0].base is batches[1].base
-    assert not np.shares_memory(batches[0], X)
+    batches = list(loader)
+    kept = [(xb.copy(), yb.copy()) for xb, yb in batches]
+    list(loader)  # the next epoch overwrites nothing that was handed out
+    for (xb, yb), (x0, y0) in zip(batches, kept):
+        assert xb.flags.c_contiguous and yb.flags.c_contiguous
+        assert not np.shares_memory(xb, X) and not np.shares_memory(yb, y)
+        np.testing.assert_array_equal(xb, x0)
+        np.testing.assert_array_equal(yb, y0)
+    for a, b in zip(batches, batches[1:]):
+        assert not np.shares_memory(a[0], b[0])
+    # every sample once, each with its own label
+    Xall = np.concatenate([xb for xb, _ in batches])
+    yall = np.concatenate([yb for _, yb in batches])
+    np.testing.assert_array_equal(Xall[np.argsort(yall)], X[np.argsort(y)])
 
 
 def test_multidimensional_samples_and_targets():

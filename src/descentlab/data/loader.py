@@ -29,10 +29,11 @@ class DataLoader:
         drop_last: skip the final batch if it is smaller than ``batch_size``.
         seed: seed of the loader's own ``np.random.Generator`` (same seed, same orders).
 
-    Every epoch gathers ``X[perm]`` and ``y[perm]`` once into preallocated contiguous
-    buffers and yields slices of them. **A yielded batch is a view that is valid only
-    until the next batch is requested** (the next epoch overwrites the buffers): copy it
-    (``xb.copy()``) to keep it. Without shuffling the batches are views of ``X`` and ``y``.
+    Every epoch draws one order ``perm``; each shuffled batch is gathered when it is
+    asked for, ``X[perm[k*b:(k+1)*b]]``, into a contiguous array of its own (so it is
+    still in the cache when the model reads it, and no shuffled copy of the whole data
+    set is kept: the loader adds one batch to the memory, not one more ``X``). Without
+    shuffling the batches are views of ``X`` and ``y``.
 
     Attributes:
         num_samples: n.
@@ -83,8 +84,6 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.epoch = 0
         self._rng = np.random.default_rng(seed)
-        self._X_buf: np.ndarray | None = None
-        self._y_buf: np.ndarray | None = None
         self._epoch_start_state: Mapping[str, Any] | None = None
         self._position = 0  # batches handed out in the current epoch
         self._resume_at = 0  # batch to start from after set_state() in mid-epoch
@@ -101,27 +100,29 @@ class DataLoader:
             f"shuffle={self.shuffle}, drop_last={self.drop_last}, epoch={self.epoch})"
         )
 
-    def _epoch_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+    def _epoch_order(self) -> np.ndarray | None:
+        """This epoch's order of the samples (None: in order, no shuffling)."""
         self._epoch_start_state = copy.deepcopy(self._rng.bit_generator.state)
         if not self.shuffle:
-            return self.X, self.y
-        perm = self._rng.permutation(self.num_samples)
-        if self._X_buf is None or self._y_buf is None:
-            self._X_buf = np.empty_like(self.X)
-            self._y_buf = np.empty_like(self.y)
-        # mode="clip" skips the temporary copy that mode="raise" makes when out= is given
-        # (perm is a permutation, so no index is ever clipped)
-        np.take(self.X, perm, axis=0, out=self._X_buf, mode="clip")
-        np.take(self.y, perm, axis=0, out=self._y_buf, mode="clip")
-        return self._X_buf, self._y_buf
+            return None
+        return self._rng.permutation(self.num_samples)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        X, y = self._epoch_arrays()
+        perm = self._epoch_order()
         start, self._resume_at = self._resume_at, 0
         bs, n = self.batch_size, self.num_samples
+        X, y = self.X, self.y
         for k in range(start, len(self)):
             self._position = k + 1
-            yield X[k * bs : min((k + 1) * bs, n)], y[k * bs : min((k + 1) * bs, n)]
+            rows = slice(k * bs, min((k + 1) * bs, n))
+            if perm is None:
+                yield X[rows], y[rows]
+            else:
+                # mode="clip" skips the bounds check (perm holds every index once)
+                yield (
+                    X.take(perm[rows], axis=0, mode="clip"),
+                    y.take(perm[rows], axis=0, mode="clip"),
+                )
         self._position = 0
         self.epoch += 1
 
