@@ -72,15 +72,20 @@ def rss_mb() -> float:
 
 
 def alternate(
-    cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1
+    cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1, settle: float = 0.0
 ) -> dict[str, list[float]]:
-    """Time each case ``reps`` times, interleaved (a, b, a, b, ...), after warm-up."""
+    """Time each case ``reps`` times, interleaved (a, b, a, b, ...), after warm-up.
+
+    ``settle``: seconds to wait before each timed run, so that one case's leftovers (BLAS
+    threads that spin on for a while after a product) do not run into the next case's time.
+    """
     for fn in cases.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(reps):
         for name, fn in cases.items():
+            time.sleep(settle)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

@@ -9,7 +9,11 @@ alternating:
 - descentlab ``fit`` (``train.Trainer.run_epoch``: the same plus its bookkeeping);
 - PyTorch: the same loop, Adam with ``fused=True`` (its fastest);
 - JAX (optional, ``pip install jax``): a ``jit``-compiled train step (forward,
-  ``value_and_grad``, the update) called from a Python loop over the batches.
+  ``value_and_grad``, the update) called from a Python loop over the batches;
+- NumPy by hand: the same step written directly with NumPy arrays (no autograd, no
+  modules; the gradients by the chain rule, the update in in-place ufuncs), as a
+  careful NumPy programmer would: what the framework costs over NumPy itself, and the
+  floor of any step interpreted one NumPy call at a time.
 
 The epoch's matrix products alone (the same shapes, into buffers made beforehand, with
 NumPy's BLAS and with torch's) bound what any library using that BLAS can reach: their
@@ -128,6 +132,80 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
             loss = loss_fn(model(Xs[i : i + BATCH]), ys[i : i + BATCH])
             loss.backward()
             opt.step()
+
+    return epoch
+
+
+def numpy_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
+    """The step by hand in NumPy: the same layers, dropout and loss, batches gathered
+    per step, masks from raw random bits, Adam or SGD momentum in in-place ufuncs."""
+    rng = np.random.default_rng(0)
+    params: list[np.ndarray] = []
+    for a, b in itertools.pairwise(SIZES):
+        bound = np.float32(1 / np.sqrt(a))
+        params += [rng.uniform(-bound, bound, (b, a)).astype(np.float32)]
+        params += [rng.uniform(-bound, bound, b).astype(np.float32)]
+    first = [np.zeros_like(p) for p in params]  # momentum buffers, or Adam's m
+    second = [np.zeros_like(p) for p in params]  # Adam's v
+    scale = np.float32(1 / 0.8)
+    threshold = np.uint32(0.2 * 2**32)
+    n = len(y)
+    t = [0]
+
+    def forward_backward(xb: np.ndarray, yb: np.ndarray) -> list[np.ndarray]:
+        acts, masks = [xb], []
+        h = xb
+        for i in range(len(SIZES) - 1):
+            z = h @ params[2 * i].T
+            z += params[2 * i + 1]
+            if i < len(SIZES) - 2:
+                bits = rng.bit_generator.random_raw((z.size + 1) // 2).view(np.uint32)
+                keep = (bits[: z.size].reshape(z.shape) >= threshold) & (z > 0)
+                h = np.multiply(z, scale, where=keep, out=np.zeros_like(z))
+                acts.append(h)
+                masks.append(keep)
+            else:
+                h = z
+        rows = np.arange(len(yb))
+        g = h - h.max(axis=1, keepdims=True)
+        np.exp(g, out=g)
+        g /= g.sum(axis=1, keepdims=True)
+        g[rows, yb] -= 1
+        g *= np.float32(1 / len(yb))
+        grads: list[np.ndarray] = [np.empty(0)] * len(params)
+        for i in reversed(range(len(SIZES) - 1)):
+            grads[2 * i] = g.T @ acts[i]
+            grads[2 * i + 1] = g.sum(axis=0)
+            if i:
+                g = np.multiply(
+                    g @ params[2 * i], scale, where=masks[i - 1], out=np.zeros_like(acts[i])
+                )
+        return grads
+
+    def step(grads: list[np.ndarray]) -> None:
+        if optimizer == "adam":
+            t[0] += 1
+            c1, c2 = 1 - 0.9 ** t[0], np.sqrt(1 - 0.999 ** t[0])
+            for p, g, m, v in zip(params, grads, first, second):
+                m *= np.float32(0.9)
+                m += np.float32(0.1) * g
+                v *= np.float32(0.999)
+                v += np.float32(0.001) * g * g
+                denom = np.sqrt(v)
+                denom /= np.float32(c2)
+                denom += np.float32(1e-8)
+                p -= np.float32(1e-3 / c1) * m / denom
+        else:
+            for p, g, buf in zip(params, grads, first):
+                buf *= np.float32(0.9)
+                buf += g
+                p -= np.float32(0.01) * buf
+
+    def epoch() -> None:
+        perm = rng.permutation(n)
+        for i in range(0, n, BATCH):
+            idx = perm[i : i + BATCH]
+            step(forward_backward(X.take(idx, axis=0), y.take(idx)))
 
     return epoch
 
@@ -326,6 +404,7 @@ def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
             "descentlab": descentlab_epoch(X, y, opt),
             "descentlab fit": descentlab_fit_epoch(X, y, opt),
             "torch": torch_epoch(X, y, opt),
+            "NumPy by hand": numpy_epoch(X, y, opt),
             "GEMMs alone, NumPy": gemms_alone(X, "numpy"),
             "GEMMs alone, torch": gemms_alone(X, "torch"),
         }
@@ -390,6 +469,7 @@ def summarize(results: dict, args) -> None:
     for mode, res in results.items():
         for optimizer, times in res["times"].items():
             pairs = [("descentlab", "torch"), ("descentlab fit", "descentlab")]
+            pairs += [("descentlab", "NumPy by hand"), ("NumPy by hand", "torch")]
             pairs += [("GEMMs alone, NumPy", "torch"), ("GEMMs alone, NumPy", "descentlab")]
             pairs += [("GEMMs alone, torch", "torch")]
             if "jax" in times:

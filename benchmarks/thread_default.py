@@ -21,6 +21,11 @@ from typing import Any
 from _common import alternate, parser, report
 from mlp import _burn, _with_policy, descentlab_epoch, make_data
 
+#: Seconds of rest before each timed epoch: OpenBLAS's threads spin for about 0.1 s after
+#: a product (2^28 clock ticks) before they sleep, and after an epoch under "inherit" that
+#: spinning would otherwise be charged to whichever policy runs next.
+SETTLE = 0.3
+
 
 def assume_other_bits() -> None:
     """The policy's checks answer as on a machine whose parts and threads give other bits."""
@@ -60,7 +65,7 @@ def main() -> None:
                 f"policy {policy}": _with_policy(descentlab_epoch(X, y, opt), policy)
                 for policy in ("1", "inherit", "auto")
             }
-            times = alternate(cases, reps)
+            times = alternate(cases, reps, settle=SETTLE)
             med = {name: statistics.median(t) for name, t in times.items()}
             better = min(med["policy 1"], med["policy inherit"])
             extra = {

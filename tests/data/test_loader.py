@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import numpy as np
@@ -86,7 +87,7 @@ def test_shuffled_batches_are_arrays_of_their_own_that_stay_valid():
         assert not np.shares_memory(xb, X) and not np.shares_memory(yb, y)
         np.testing.assert_array_equal(xb, x0)
         np.testing.assert_array_equal(yb, y0)
-    for a, b in zip(batches, batches[1:]):
+    for a, b in itertools.combinations(batches, 2):
         assert not np.shares_memory(a[0], b[0])
     # every sample once, each with its own label
     Xall = np.concatenate([xb for xb, _ in batches])

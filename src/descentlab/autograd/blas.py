@@ -237,6 +237,10 @@ class Policy:
     before the last spell's, try's or calibration's cost beyond one thread (a stalled
     try's with ``_SPIN_COST`` added) is 2 % of the time since.
 
+    That schedule runs on the time the products governed here have taken (``spent``), not
+    on the wall clock: the budget is 2 % of descentlab's own products, however much other
+    work (the user's, another library's, an evaluation pass) runs between them.
+
     ``blas`` is the OpenBLAS handle (None: products run as NumPy runs them) and
     ``clock`` the time source; both are parameters so that the tests can replace them.
     """
@@ -250,6 +254,7 @@ class Policy:
         self.clock = clock
         self.shapes: dict[tuple[Any, ...], _Shape] = {}
         self.products: dict[tuple[Any, ...], _Product] = {}
+        self.spent = 0.0  # seconds the products timed by _learn took: the schedule's clock
         self.quiet_until = 0.0  # no shape tries all threads before this (one budget for all)
         self._lock = threading.Lock()
 
@@ -272,13 +277,13 @@ class Policy:
                 return a @ b  # (under the user's limit of one thread)
             return self._timed(a, b, True, product.in_turn)[0]
         key = (*layout, threads)
-        with self._lock:
-            shape = self.shapes.get(key)
-            one = self._next_is_one(shape) if shape is not None else True
+        shape = self.shapes.get(key)
         if shape is None:
             shape = self._new_shape(key, a, b, product)
-            with self._lock:
-                one = self._next_is_one(shape)
+        # read without the lock: a race with another thread's _learn can only change
+        # which setting this call times, never its bits (a shape whose threads give other
+        # bits is on one thread for good before any thread can see it)
+        one = self._next_is_one(shape)
         out, seconds = self._timed(a, b, one, product.in_turn if one else shape.side_by_side)
         with self._lock:
             self._learn(shape, one, seconds)
@@ -350,7 +355,7 @@ class Policy:
         """Whether the next product of this shape runs on one thread."""
         if shape.choice == 2:
             return False
-        now = self.clock()
+        now = self.spent
         if now < self.quiet_until:  # another shape's try just cost: the machine is busy
             return True
         if shape.choice == 0:  # calibrating: one, all, one, all, ...
@@ -361,7 +366,8 @@ class Policy:
         shape.calls += 1
         if one:
             shape.one = [*shape.one[-2:], seconds]
-        now = self.clock()
+        self.spent += seconds
+        now = self.spent
         if shape.choice == 0:  # calibrating
             if not one:
                 shape.tries += 1
