@@ -85,6 +85,7 @@ _CALIBRATION_CALLS = 10  # one, all, one, all, ...; the first pair warms up, unc
 _WEIGHT = 1 / 1024  # of a call in the running mean time on all threads
 _STALL = 4.0  # a call on all threads this much slower than one thread is a stall
 _STALL_WINDOW = 16  # two stalls among this many calls on all threads: back to one
+_STALL_MASK = (1 << _STALL_WINDOW) - 1
 # After a product, OpenBLAS's threads wait for the next one spinning (sched_yield) for
 # 2^28 clock ticks, about 0.1 s, before they sleep: on a busy machine they take that
 # time from its other work, descentlab's own included. A try of all threads that
@@ -182,12 +183,13 @@ class _Product:
     (OpenBLAS's own split shares its packed panels between its threads: it is faster
     than the parts where it may be used); if they do not, the parts run either way."""
 
-    __slots__ = ("exact", "in_turn", "parts")
+    __slots__ = ("exact", "in_turn", "parts", "shapes")
 
     def __init__(self, parts: Parts | None, exact: bool) -> None:
         self.parts = parts
         self.exact = exact
         self.in_turn = None if exact else parts
+        self.shapes: dict[int, _Shape] = {}  # by thread count (Policy.shapes holds them too)
 
 
 class _Shape:
@@ -195,6 +197,7 @@ class _Shape:
 
     __slots__ = (
         "all",
+        "best",
         "calls",
         "choice",
         "excess",
@@ -204,6 +207,7 @@ class _Shape:
         "recent",
         "same_bits",
         "side_by_side",
+        "stalls",
         "tries",
     )
 
@@ -216,7 +220,9 @@ class _Shape:
         self.next_probe = 0.0  # when one thread is chosen: when to try all threads again
         self.interval = _FIRST_PROBE_S
         self.excess = 0.0  # what all threads cost beyond one thread since then
-        self.recent: list[float] = []  # the last times on all threads, for stalls
+        self.recent: list[float] = []  # the calibration's times on all threads
+        self.best = 0.0  # on all threads: one thread's best time when they were chosen
+        self.stalls = 0  # on all threads: bit i set if the call i calls back stalled
         self.same_bits = True  # whether all threads give one thread's bits
         self.side_by_side: Parts | None = None  # what runs on all threads (None: whole)
 
@@ -276,10 +282,9 @@ class Policy:
             if product.in_turn is None and mode != "1":
                 return a @ b  # (under the user's limit of one thread)
             return self._timed(a, b, True, product.in_turn)[0]
-        key = (*layout, threads)
-        shape = self.shapes.get(key)
+        shape = product.shapes.get(threads)
         if shape is None:
-            shape = self._new_shape(key, a, b, product)
+            shape = self._new_shape((*layout, threads), a, b, product)
         # read without the lock: a race with another thread's _learn can only change
         # which setting this call times, never its bits (a shape whose threads give other
         # bits is on one thread for good before any thread can see it)
@@ -341,7 +346,8 @@ class Policy:
                 shape.choice = 1
                 shape.next_probe = float("inf")  # never try all threads: other numbers
         with self._lock:
-            return self.shapes.setdefault(key, shape)
+            shape = self.shapes.setdefault(key, shape)
+            return product.shapes.setdefault(key[-1], shape)
 
     def _same_bits(self, a: np.ndarray, b: np.ndarray) -> bool:
         """Whether all threads give the bits of one thread for whole products of this
@@ -394,11 +400,11 @@ class Policy:
                     spin = _SPIN_COST if stalled else 0.0
                     self._choose_one(shape, now, seconds - min(shape.one) + spin)
         else:
-            best = min(shape.one)
+            best = shape.best  # (no call runs on one thread while all threads are chosen)
             shape.all += (seconds - shape.all) * _WEIGHT
             shape.excess += seconds - best
-            shape.recent = [*shape.recent[-(_STALL_WINDOW - 1) :], seconds]
-            stalls = sum(t > _STALL * best for t in shape.recent)
+            shape.stalls = ((shape.stalls << 1) | (seconds > _STALL * best)) & _STALL_MASK
+            stalls = shape.stalls.bit_count()
             if stalls >= 2 or shape.all * _TIE >= best:
                 if shape.excess <= 0:  # all threads saved time over the spell
                     shape.interval = _FIRST_PROBE_S
@@ -411,7 +417,8 @@ class Policy:
         shape.choice = 2
         shape.all = mean
         shape.excess = 0.0
-        shape.recent = []
+        shape.best = min(shape.one)
+        shape.stalls = 0
 
     def _choose_one(self, shape: _Shape, now: float, cost: float) -> None:
         """One thread for this shape, until its next try of all threads; what all threads
