@@ -415,7 +415,9 @@ def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
             # slower spell of a shared machine does not pass for a setting's cost
             for policy, name in (("1", "descentlab, 1 thread"), ("inherit", "descentlab, all")):
                 cases[name] = _with_policy(descentlab_epoch(X, y, opt), policy)
-        out["times"][optimizer] = alternate(cases, reps)
+        # a rest before each epoch: BLAS and OpenMP threads spin on for a while after a
+        # library's last product, and that would be charged to the case after it
+        out["times"][optimizer] = alternate(cases, reps, settle=0.0 if quick else 0.3)
         if memory:
             out.setdefault("memory", {})[optimizer] = {
                 which: peak_memory_mb(which, opt, n) for which in ("descentlab", "torch")
