@@ -169,7 +169,7 @@ def test_a_stall_while_calibrating_ends_it_and_holds_back_every_shapes_tries():
     other = np.ones((129, 784), dtype=np.float32)
     run(policy, 4)
     assert policy.used == [1, 2, 1, 2]  # the second call on all threads stalled
-    assert policy.quiet_until >= policy.spent + 0.9  # 19.3 ms / 2 %, less the 0.7 ms since
+    assert policy.quiet_until >= policy.spent + 0.9  # (19.3 ms + the spin charge) / 2 %
     for _ in range(200):
         policy.matmul(other, B, "auto")
         policy.matmul(A, B, "auto")
