@@ -37,10 +37,12 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
   they do not stall twice in a row of sixteen calls.
 - While one thread is chosen, all threads are tried again now and then, so that a
   change of load is noticed: after a try that confirms one thread, the next comes
-  twice as late (from 0.25 s to 16 s of wall time). What a try (or a spell on all
-  threads, or a calibration) cost beyond one thread holds back the tries and the
-  calibrations of every shape until it is 2 % of the time since: on a busy machine
-  the shapes of a model share one budget (one try at 24 ms waits 1.2 s). A try that
+  twice as late (from 0.25 s to 16 s). What a try (or a spell on all threads, or a
+  calibration) cost beyond one thread holds back the tries and the calibrations of
+  every shape until it is 2 % of the time since: on a busy machine the shapes of a
+  model share one budget (one try at 24 ms waits 1.2 s). These times are the time
+  descentlab's products took, not the wall clock, so other work between the products
+  buys no extra tries. A try that
   stalls is charged 40 ms more, for OpenBLAS's threads, which spin about 0.1 s after
   a product before they sleep and take that time from a busy machine's other work.
 
@@ -189,7 +191,7 @@ class _Product:
         self.parts = parts
         self.exact = exact
         self.in_turn = None if exact else parts
-        self.shapes: dict[int, _Shape] = {}  # by thread count (Policy.shapes holds them too)
+        self.shapes: dict[int, _Shape] = {}  # by thread count
 
 
 class _Shape:
@@ -258,11 +260,20 @@ class Policy:
     ) -> None:
         self.blas = blas
         self.clock = clock
-        self.shapes: dict[tuple[Any, ...], _Shape] = {}
         self.products: dict[tuple[Any, ...], _Product] = {}
         self.spent = 0.0  # seconds the products timed by _learn took: the schedule's clock
         self.quiet_until = 0.0  # no shape tries all threads before this (one budget for all)
         self._lock = threading.Lock()
+
+    @property
+    def shapes(self) -> dict[tuple[Any, ...], _Shape]:
+        """Every shape's record, by (a's shape, b's shape, dtype, a's strides, b's strides,
+        thread count)."""
+        return {
+            (*layout, threads): shape
+            for layout, product in list(self.products.items())
+            for threads, shape in list(product.shapes.items())
+        }
 
     def matmul(self, a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
         blas = self.blas
@@ -284,7 +295,7 @@ class Policy:
             return self._timed(a, b, True, product.in_turn)[0]
         shape = product.shapes.get(threads)
         if shape is None:
-            shape = self._new_shape((*layout, threads), a, b, product)
+            shape = self._new_shape(threads, a, b, product)
         # read without the lock: a race with another thread's _learn can only change
         # which setting this call times, never its bits (a shape whose threads give other
         # bits is on one thread for good before any thread can see it)
@@ -330,9 +341,7 @@ class Policy:
         with self._lock:
             return self.products.setdefault(layout, product)
 
-    def _new_shape(
-        self, key: tuple[Any, ...], a: np.ndarray, b: np.ndarray, product: _Product
-    ) -> _Shape:
+    def _new_shape(self, threads: int, a: np.ndarray, b: np.ndarray, product: _Product) -> _Shape:
         """The record of a shape met for the first time at this thread count, its bits
         checked before any other thread can see it (so no product of it runs on all
         threads before the verdict). Parts give the same bits on any thread count."""
@@ -346,8 +355,7 @@ class Policy:
                 shape.choice = 1
                 shape.next_probe = float("inf")  # never try all threads: other numbers
         with self._lock:
-            shape = self.shapes.setdefault(key, shape)
-            return product.shapes.setdefault(key[-1], shape)
+            return product.shapes.setdefault(threads, shape)
 
     def _same_bits(self, a: np.ndarray, b: np.ndarray) -> bool:
         """Whether all threads give the bits of one thread for whole products of this
