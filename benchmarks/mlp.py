@@ -35,12 +35,14 @@ Targets: descentlab's hand loop <= 0.5 x torch (fused Adam, and SGD momentum) an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import multiprocessing
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,10 @@ from _common import alternate, parser, report
 SIZES = [784, 256, 128, 10]
 BATCH = 128
 MODES = ("1", "all", "default")
+#: Seconds of rest before each timed epoch (full runs): BLAS and OpenMP threads spin on for
+#: a while after a library's last product (OpenBLAS's for 2^28 clock ticks, about 0.1 s),
+#: and that would be charged to whichever case runs next.
+SETTLE = 0.3
 HERE = Path(__file__).resolve().parent
 
 
@@ -415,9 +421,7 @@ def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
             # slower spell of a shared machine does not pass for a setting's cost
             for policy, name in (("1", "descentlab, 1 thread"), ("inherit", "descentlab, all")):
                 cases[name] = _with_policy(descentlab_epoch(X, y, opt), policy)
-        # a rest before each epoch: BLAS and OpenMP threads spin on for a while after a
-        # library's last product, and that would be charged to the case after it
-        out["times"][optimizer] = alternate(cases, reps, settle=0.0 if quick else 0.3)
+        out["times"][optimizer] = alternate(cases, reps, settle=0.0 if quick else SETTLE)
         if memory:
             out.setdefault("memory", {})[optimizer] = {
                 which: peak_memory_mb(which, opt, n) for which in ("descentlab", "torch")
@@ -432,6 +436,19 @@ def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
 def _burn() -> None:  # pragma: no cover - a busy process for --load
     while True:
         pass
+
+
+@contextlib.contextmanager
+def busy(count: int) -> Iterator[None]:
+    """``count`` other processes kept busy meanwhile (``--load``), as on a shared machine."""
+    burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(count)]
+    for b in burners:
+        b.start()
+    try:
+        yield
+    finally:
+        for b in burners:
+            b.terminate()
 
 
 def main() -> None:
@@ -449,20 +466,14 @@ def main() -> None:
         print(json.dumps(child(args.child, args.quick, reps, not args.quick)))
         return
     modes = ["default"] if args.quick else args.modes.split(",")
-    burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.load)]
-    for b in burners:
-        b.start()
-    try:
-        results = {}
+    results = {}
+    with busy(args.load):
         for mode in modes:
             cmd = [sys.executable, str(HERE / "mlp.py"), "--child", mode, "--reps", str(reps)]
             if args.quick:
                 cmd.append("--quick")
             run = subprocess.run(cmd, capture_output=True, text=True, check=True)
             results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
-    finally:
-        for b in burners:
-            b.terminate()
     summarize(results, args)
 
 

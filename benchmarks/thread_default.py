@@ -14,17 +14,11 @@ can reach there, measured on this machine.
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
 from typing import Any
 
 from _common import alternate, parser, report
-from mlp import _burn, _with_policy, descentlab_epoch, make_data
-
-#: Seconds of rest before each timed epoch: OpenBLAS's threads spin for about 0.1 s after
-#: a product (2^28 clock ticks) before they sleep, and after an epoch under "inherit" that
-#: spinning would otherwise be charged to whichever policy runs next.
-SETTLE = 0.3
+from mlp import SETTLE, _with_policy, busy, descentlab_epoch, make_data
 
 
 def assume_other_bits() -> None:
@@ -55,10 +49,7 @@ def main() -> None:
     from descentlab.autograd import blas
 
     X, y = make_data(6_000 if args.quick else 60_000)
-    burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.load)]
-    for b in burners:
-        b.start()
-    try:
+    with busy(args.load):
         for optimizer in ("adam", "sgd_momentum"):
             opt = "adam" if optimizer == "adam" else "sgd"
             cases = {
@@ -85,9 +76,6 @@ def main() -> None:
             )
         for shape, choice in blas.choices().items():
             print(f"  thread policy: {shape}: {choice}")
-    finally:
-        for b in burners:
-            b.terminate()
 
 
 if __name__ == "__main__":
