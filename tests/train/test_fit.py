@@ -445,3 +445,54 @@ def test_a_step_trains_in_training_mode_whatever_mode_the_model_was_left_in():
     dropouts[-1].eval()
     trainer.advance(1)
     assert dropouts[-1].training
+
+
+class _GradNorms(dl.train.Callback):
+    """The norm of every step's gradients, taken in float64 after the step (the built-in
+    rules leave ``.grad`` as the backward pass made it)."""
+
+    def __init__(self) -> None:
+        self.by_epoch: list[list[float]] = []
+
+    def on_epoch_begin(self, trainer) -> None:
+        self.by_epoch.append([])
+
+    def on_step_end(self, trainer, loss) -> None:
+        squares = sum(
+            float(np.sum(p.grad.astype(np.float64) ** 2))
+            for p in trainer.model.parameters()
+            if p.grad is not None
+        )
+        self.by_epoch[-1].append(np.sqrt(squares))
+
+
+@pytest.mark.parametrize("fast_path", ["never", "always"])
+@pytest.mark.parametrize(
+    "optimizer,grad_clip",
+    [
+        ({"name": "adam", "lr": 0.01}, None),
+        ({"name": "sgd", "lr": 0.05, "momentum": 0.9}, None),
+        ({"name": "rmsprop", "lr": 0.01}, 1e9),  # the norm clip_grad_norm_ returns
+    ],
+)
+def test_each_epoch_records_the_mean_gradient_norm_of_its_steps(
+    fast_path, optimizer, grad_clip, monkeypatch
+):
+    monkeypatch.setattr(optim.fused, "_mode", fast_path)
+    X, y = blobs()
+    norms = _GradNorms()
+    history = dl.fit(
+        make_model(seed=2, dropout=0.2, sizes=(2, 64, 32, 3)),
+        (X, y),
+        optimizer=optimizer,
+        grad_clip=grad_clip,
+        epochs=3,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        callbacks=[norms],
+    )
+    assert [len(steps) for steps in norms.by_epoch] == [15, 15, 15]
+    expected = [float(np.mean(steps)) for steps in norms.by_epoch]
+    assert expected[0] != pytest.approx(expected[-1], rel=1e-3)  # the norm moves
+    assert history["grad_norm"] == pytest.approx(expected, rel=1e-5)
