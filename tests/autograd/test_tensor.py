@@ -43,6 +43,31 @@ def test_shared_subexpression_gets_both_contributions():
     assert x.grad == pytest.approx(33.0)
 
 
+def test_no_grad_is_per_thread_and_a_new_thread_records():
+    import threading
+
+    x = dl.tensor(np.ones(3), requires_grad=True)
+    inside, entered, done = {}, threading.Event(), threading.Event()
+
+    def other() -> None:
+        inside["fresh thread records"] = (x * 2).requires_grad
+        with dl.no_grad():
+            entered.set()
+            done.wait(10)
+            inside["under its no_grad"] = (x * 2).requires_grad
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert entered.wait(10)
+    assert (x * 2).requires_grad  # the other thread's no_grad is not this one's
+    with dl.no_grad():
+        assert not (x * 2).requires_grad
+        done.set()
+        t.join(10)
+    assert inside == {"fresh thread records": True, "under its no_grad": False}
+    assert ag.is_grad_enabled()
+
+
 def test_no_grad_and_detach_cut_the_graph():
     x = dl.tensor(np.ones(3), requires_grad=True)
     with dl.no_grad():
