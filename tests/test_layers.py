@@ -3,14 +3,16 @@
 The AST of every module is walked, imports inside functions included, so a lazy
 import cannot hide an upward dependency. Layers, bottom to top::
 
-    spec, _atomic  <  autograd  <  optim  <  nn  <  landscapes, data  <  train  <  sweep
+    spec, _atomic, _fastpath  <  autograd  <  optim  <  nn  <  landscapes, data  <  train  <  sweep
     <  viz  <  demo, web  <  cli
 
 (``sweep`` runs ``fit``, so it sits just above ``train``.)
 
 ``autograd`` imports nothing but NumPy and the standard library (and, optionally and
-lazily, threadpoolctl to find NumPy's OpenBLAS for its thread policy, ``autograd/blas.py``);
-``optim`` adds only ``descentlab.spec`` (and Numba in its optional compiled kernels).
+lazily, threadpoolctl to find NumPy's OpenBLAS for its thread policy, ``autograd/blas.py``,
+and Numba in its optional compiled kernels, ``autograd/_kernels.py``); ``optim`` adds
+only ``descentlab.spec`` (and Numba in its optional compiled kernels). ``_fastpath``, the
+compiled loops' one switch, is standard library only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ PACKAGE = Path(descentlab.__file__).parent
 RANK = {
     "spec": 0,
     "_atomic": 0,
+    "_fastpath": 0,
     "autograd": 1,
     "optim": 2,
     "nn": 3,
@@ -43,10 +46,11 @@ RANK = {
 
 #: Third-party packages each layer may import (besides NumPy and the standard library).
 THIRD_PARTY = {
-    "autograd": {"threadpoolctl"},
+    "autograd": {"threadpoolctl", "numba"},
     "optim": {"numba"},
     "spec": set(),
     "_atomic": set(),
+    "_fastpath": set(),
 }
 
 

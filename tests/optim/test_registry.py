@@ -135,7 +135,10 @@ def test_optim_imports_only_numpy() -> None:
                     continue  # the optional compiled fast path, loaded only on demand
                 assert (
                     top in {"numpy", "__future__"}
-                    or mod.startswith(("descentlab.optim", "descentlab.spec"))
+                    # (the compiled loops' switch, shared with the autograd below: stdlib only)
+                    or mod.startswith(
+                        ("descentlab.optim", "descentlab.spec", "descentlab._fastpath")
+                    )
                     or (top in sys.stdlib_module_names)
                 ), f"{path.name} imports {mod}"
 

@@ -478,7 +478,7 @@ class _GradNorms(dl.train.Callback):
 def test_each_epoch_records_the_mean_gradient_norm_of_its_steps(
     fast_path, optimizer, grad_clip, monkeypatch
 ):
-    monkeypatch.setattr(optim.fused, "_mode", fast_path)
+    monkeypatch.setattr("descentlab._fastpath._mode", fast_path)
     X, y = blobs()
     norms = _GradNorms()
     history = dl.fit(

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from descentlab._fastpath import get_mode
 from descentlab.autograd import blas
 from descentlab.autograd.shapes import (
     axis_tuple,
@@ -207,9 +209,14 @@ def relu_dropout(a: TensorLike, keep: np.ndarray, scale: float) -> Tensor:
     1 / (1 - p). Its twin is ``relu(a) * (keep.astype(a.dtype) * scale)`` (what
     ``nn.functional.dropout(relu(a), mask=keep)`` records); the values and
     gradients are the same to the bit, NaN and infinities included (a dropped NaN
-    stays NaN, as in torch), with one node instead of two and fewer passes.
+    stays NaN, as in torch), with one node instead of two and fewer passes. With
+    Numba, a large node runs as one compiled loop each way (``_kernels.py``: the
+    same bits again).
     """
     a = lift(a)
+    kernels = _relu_dropout_kernels(a.data, keep)
+    if kernels is not None:
+        return _relu_dropout_compiled(a, keep, scale, kernels)
     dtype = a.dtype
     weight = np.asarray(keep, dtype=dtype)
     if weight is keep or weight.base is not None:
@@ -229,6 +236,64 @@ def relu_dropout(a: TensorLike, keep: np.ndarray, scale: float) -> Tensor:
             through *= passes
             return (through,)
         return (_route(through, passes),)
+
+    return make_result(out, (a,), backward)
+
+
+#: "auto" runs a ReLU-dropout node of at least this many entries as a compiled loop
+#: (a network this wide imports Numba for its optimizer's update anyway).
+RELU_DROPOUT_MIN_SIZE = 4096
+_kernels_module: Any = None  # None: not tried yet; False: Numba unavailable
+
+
+def _relu_dropout_kernels(x: np.ndarray, keep: np.ndarray) -> Any:
+    """The compiled loops for this node, or None (NumPy): the fast path's switch allows
+    them, Numba imports, and the node is a real float array with a mask of its shape."""
+    global _kernels_module
+    mode = get_mode()
+    if mode == "never" or (mode == "auto" and x.size < RELU_DROPOUT_MIN_SIZE):
+        return None
+    if not (
+        type(x) is np.ndarray
+        and x.dtype.char in "fd"
+        and x.flags.c_contiguous
+        and type(keep) is np.ndarray
+        and keep.dtype == np.bool_
+        and keep.shape == x.shape
+        and keep.flags.c_contiguous
+    ):
+        return None
+    if _kernels_module is None:
+        try:
+            from descentlab.autograd import _kernels
+        except ImportError:
+            _kernels_module = False
+        else:
+            _kernels_module = _kernels
+    return _kernels_module or None
+
+
+def _relu_dropout_compiled(a: Tensor, keep: np.ndarray, scale: float, kernels: Any) -> Tensor:
+    x = a.data
+    out = np.empty_like(x)
+    passes = np.empty(x.shape, dtype=np.bool_)
+    kernels.relu_dropout_forward(
+        x.reshape(-1), keep.reshape(-1), scale, out.reshape(-1), passes.reshape(-1)
+    )
+
+    def backward(g: Grad) -> tuple[Grad]:
+        if isinstance(g, Tensor) or g.dtype != x.dtype or g.shape != x.shape:
+            # (a second-order backward, or a gradient of another dtype: the NumPy rule,
+            # whose two branches _route's own test reproduces)
+            dtype = x.dtype
+            weight = np.asarray(keep, dtype=dtype) * np.asarray(scale, dtype=dtype)
+            return (_route(g * weight, passes.astype(dtype)),)
+        g = np.ascontiguousarray(g)
+        result = np.empty_like(g)
+        kernels.relu_dropout_backward(
+            g.reshape(-1), keep.reshape(-1), passes.reshape(-1), scale, result.reshape(-1)
+        )
+        return (result,)
 
     return make_result(out, (a,), backward)
 

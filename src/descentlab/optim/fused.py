@@ -24,16 +24,18 @@ Numba nor waits for a compilation); "always" uses them for every eligible array;
 "never" keeps everything in NumPy. Eligible: float32 or float64, C-contiguous and
 writable, gradient and state of the same dtype and shape, and a scalar learning
 rate (an array of learning rates, one per batched problem, takes the NumPy rule).
+The same switch (kept in ``descentlab._fastpath``) governs the other compiled loops:
+the autograd's ReLU-dropout node and the many-start landscape runs.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from descentlab._fastpath import get_mode, set_mode
 from descentlab.optim.params import State
 
 #: "auto" uses the compiled loops for a group of at least this many elements in all.
@@ -43,10 +45,6 @@ MIN_SIZE = 32_768
 PARALLEL_SIZE = 2_000_000
 #: arrays per multi-tensor call (the tuples are padded to it: one compiled version).
 CHUNK = 8
-_MODES = ("auto", "always", "never")
-_mode = os.environ.get("DESCENTLAB_FAST_PATH", "auto").lower()
-if _mode not in _MODES:
-    _mode = "auto"
 _kernels: Any = None  # None: not tried yet; False: Numba unavailable
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _EMPTY = {dt: np.empty(0, dtype=dt) for dt in _FLOATS}
@@ -54,15 +52,13 @@ _TINY = {dt: float(np.finfo(dt).tiny) for dt in _FLOATS}
 
 
 def set_fast_path(mode: str) -> None:
-    """Choose when the compiled update is used: "auto", "always" or "never"."""
-    global _mode
-    if mode not in _MODES:
-        raise ValueError(f"fast path mode must be one of {_MODES}, got {mode!r}")
-    _mode = mode
+    """Choose when descentlab's compiled loops are used: "auto", "always" or "never" (the
+    optimizers' updates here, and every other compiled loop: see ``descentlab._fastpath``)."""
+    set_mode(mode)
 
 
 def get_fast_path() -> str:
-    return _mode
+    return get_mode()
 
 
 def available() -> bool:
@@ -82,7 +78,8 @@ def _load() -> Any:
 
 def usable(theta: np.ndarray, g: np.ndarray, lr: float | np.ndarray) -> bool:
     """Whether the compiled loop applies to this one parameter and learning rate alone."""
-    if _mode == "never" or (_mode == "auto" and theta.size < MIN_SIZE):
+    mode = get_mode()
+    if mode == "never" or (mode == "auto" and theta.size < MIN_SIZE):
         return False
     if np.ndim(lr) != 0 or not _eligible(theta, g):
         return False
@@ -124,7 +121,8 @@ def split(
     use with these settings); an array whose state lacks one of them takes NumPy.
     """
     everything = list(range(len(params)))
-    if _mode == "never" or np.ndim(lr) != 0:
+    mode = get_mode()
+    if mode == "never" or np.ndim(lr) != 0:
         return [], everything
     fast: list[int] = []
     slow: list[int] = []
@@ -135,7 +133,7 @@ def split(
             total += theta.size
         else:
             slow.append(i)
-    if not fast or (_mode == "auto" and total < MIN_SIZE) or _load() is False:
+    if not fast or (mode == "auto" and total < MIN_SIZE) or _load() is False:
         return [], everything
     return fast, slow
 
