@@ -240,8 +240,8 @@ def relu_dropout(a: TensorLike, keep: np.ndarray, scale: float) -> Tensor:
     return make_result(out, (a,), backward)
 
 
-#: "auto" runs a ReLU-dropout node of at least this many entries as a compiled loop
-#: (a network this wide imports Numba for its optimizer's update anyway).
+#: "auto" runs a ReLU-dropout node of at least this many entries as a compiled loop (the
+#: first one imports Numba, once, in a fraction of a second: a toy network never does).
 RELU_DROPOUT_MIN_SIZE = 4096
 _kernels_module: Any = None  # None: not tried yet; False: Numba unavailable
 
