@@ -14,7 +14,9 @@ wherever one applies; ``"never"`` keeps everything in NumPy. Users set it throug
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import Any
 
 MODES = ("auto", "always", "never")
 
@@ -32,3 +34,17 @@ def set_mode(value: str) -> None:
     if value not in MODES:
         raise ValueError(f"fast path mode must be one of {MODES}, got {value!r}")
     _mode = value
+
+
+_loaded: dict[str, Any] = {}
+
+
+def load_kernels(module: str) -> Any:
+    """The module of compiled loops named ``module`` (importing it imports Numba), or None
+    if Numba cannot be imported; tried once per module."""
+    if module not in _loaded:
+        try:
+            _loaded[module] = importlib.import_module(module)
+        except ImportError:
+            _loaded[module] = None
+    return _loaded[module]

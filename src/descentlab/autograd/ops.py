@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from descentlab._fastpath import get_mode
+from descentlab._fastpath import get_mode, load_kernels
 from descentlab.autograd import blas
 from descentlab.autograd.shapes import (
     axis_tuple,
@@ -218,11 +218,7 @@ def relu_dropout(a: TensorLike, keep: np.ndarray, scale: float) -> Tensor:
     if kernels is not None:
         return _relu_dropout_compiled(a, keep, scale, kernels)
     dtype = a.dtype
-    weight = np.asarray(keep, dtype=dtype)
-    if weight is keep or weight.base is not None:
-        weight = weight * np.asarray(scale, dtype=dtype)
-    else:
-        weight *= np.asarray(scale, dtype=dtype)
+    weight = _dropout_weight(keep, scale, dtype)
     out = np.maximum(a.data, 0)
     # relu's own test (out is never negative, NaN passes), as a float for a fast product
     passes = np.not_equal(out, 0).astype(dtype)
@@ -240,16 +236,23 @@ def relu_dropout(a: TensorLike, keep: np.ndarray, scale: float) -> Tensor:
     return make_result(out, (a,), backward)
 
 
+def _dropout_weight(keep: np.ndarray, scale: float, dtype: np.dtype) -> np.ndarray:
+    """keep * scale in ``dtype`` (a new array: never the caller's mask)."""
+    weight = np.asarray(keep, dtype=dtype)
+    if weight is keep or weight.base is not None:
+        return weight * np.asarray(scale, dtype=dtype)
+    weight *= np.asarray(scale, dtype=dtype)
+    return weight
+
+
 #: "auto" runs a ReLU-dropout node of at least this many entries as a compiled loop (the
 #: first one imports Numba, once, in a fraction of a second: a toy network never does).
 RELU_DROPOUT_MIN_SIZE = 4096
-_kernels_module: Any = None  # None: not tried yet; False: Numba unavailable
 
 
 def _relu_dropout_kernels(x: np.ndarray, keep: np.ndarray) -> Any:
     """The compiled loops for this node, or None (NumPy): the fast path's switch allows
     them, Numba imports, and the node is a real float array with a mask of its shape."""
-    global _kernels_module
     mode = get_mode()
     if mode == "never" or (mode == "auto" and x.size < RELU_DROPOUT_MIN_SIZE):
         return None
@@ -263,14 +266,7 @@ def _relu_dropout_kernels(x: np.ndarray, keep: np.ndarray) -> Any:
         and keep.flags.c_contiguous
     ):
         return None
-    if _kernels_module is None:
-        try:
-            from descentlab.autograd import _kernels
-        except ImportError:
-            _kernels_module = False
-        else:
-            _kernels_module = _kernels
-    return _kernels_module or None
+    return load_kernels("descentlab.autograd._kernels")
 
 
 def _relu_dropout_compiled(a: Tensor, keep: np.ndarray, scale: float, kernels: Any) -> Tensor:
@@ -285,9 +281,8 @@ def _relu_dropout_compiled(a: Tensor, keep: np.ndarray, scale: float, kernels: A
         if isinstance(g, Tensor) or g.dtype != x.dtype or g.shape != x.shape:
             # (a second-order backward, or a gradient of another dtype: the NumPy rule,
             # whose two branches _route's own test reproduces)
-            dtype = x.dtype
-            weight = np.asarray(keep, dtype=dtype) * np.asarray(scale, dtype=dtype)
-            return (_route(g * weight, passes.astype(dtype)),)
+            weight = _dropout_weight(keep, scale, x.dtype)
+            return (_route(g * weight, passes.astype(x.dtype)),)
         g = np.ascontiguousarray(g)
         result = np.empty_like(g)
         kernels.relu_dropout_backward(

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from descentlab._fastpath import get_mode, set_mode
+from descentlab._fastpath import get_mode, load_kernels, set_mode
 from descentlab.optim.params import State
 
 #: "auto" uses the compiled loops for a group of at least this many elements in all.
@@ -45,7 +45,6 @@ MIN_SIZE = 32_768
 PARALLEL_SIZE = 2_000_000
 #: arrays per multi-tensor call (the tuples are padded to it: one compiled version).
 CHUNK = 8
-_kernels: Any = None  # None: not tried yet; False: Numba unavailable
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _EMPTY = {dt: np.empty(0, dtype=dt) for dt in _FLOATS}
 _TINY = {dt: float(np.finfo(dt).tiny) for dt in _FLOATS}
@@ -67,13 +66,8 @@ def available() -> bool:
 
 
 def _load() -> Any:
-    global _kernels
-    if _kernels is None:
-        try:
-            _kernels = _compile()
-        except ImportError:
-            _kernels = False
-    return _kernels
+    """The compiled loops (``_kernels.py``, imports Numba), or False without Numba."""
+    return load_kernels("descentlab.optim._kernels") or False
 
 
 def usable(theta: np.ndarray, g: np.ndarray, lr: float | np.ndarray) -> bool:
@@ -192,12 +186,6 @@ def run(
             rows = [coefs[k] for k in chunk]
             coef = np.array(rows + rows[:1] * (CHUNK - len(rows)), dtype=np.float64)
             multi(*arrays, coef, *shared, _TINY[dtype])
-
-
-def _compile() -> Any:
-    from descentlab.optim import _kernels  # imports numba
-
-    return _kernels
 
 
 def rows_by_step(
