@@ -21,6 +21,7 @@ SCRIPTS = [
     "optimizer_step.py",
     "trajectories.py",
     "mlp.py",
+    "mlp_floor.py",
     "thread_default.py",
     "mnist.py",
     "sweep.py",

@@ -1,0 +1,247 @@
+"""What bounds the MLP epoch of ``mlp.py``: each kind of work of its step timed alone,
+with the same shapes and the same kernels, and their sum against torch's epoch.
+
+The epoch is ``mlp.py``'s (784-256-128-10, ReLU, dropout 0.2, softmax cross-entropy,
+batch 128, 60,000 samples of MNIST's shape, float32). Its work, each part an epoch's
+worth (469 steps) timed alone:
+
+- the matrix products: the step's eight, into buffers made beforehand, with NumPy's
+  BLAS (``mlp.gemms_alone``);
+- the update: descentlab's optimizer stepping the model's six parameters, whose
+  gradients are set beforehand (one compiled pass over the 235,146 entries with Numba);
+- the dropout masks: two a step (128 x 256 and 128 x 128), from PCG64's raw bits
+  (``nn.functional.keep_mask``);
+- the batch gather: a fresh permutation each epoch, then each batch's 128 rows of X and
+  labels of y taken from it (what ``data.DataLoader`` does);
+- the elementwise rest of the step, written directly on arrays: the three bias adds,
+  ReLU and dropout each way (the compiled loops of ``ops.relu_dropout``, or NumPy
+  without Numba), the softmax cross-entropy forward and backward, the three bias
+  gradients.
+
+Their sum is a floor for any step that runs this work on NumPy, OpenBLAS and
+single-core compiled loops: what the autograd, the modules and the interpreter add
+comes on top. Its ratio to torch's epoch says how much of the 0.5 x torch target of
+``mlp.py`` the work itself already takes. Each thread setting runs in a process of its own,
+as in ``mlp.py`` (``1``, ``all`` and ``default``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlp
+import numpy as np
+from _common import alternate, parser
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("GEMMs", "update", "masks", "gather", "elementwise")
+
+
+def update_alone(n: int, optimizer: str):
+    """An epoch of descentlab's optimizer steps on the model's parameters, gradients fixed."""
+    from descentlab import nn
+
+    nn.manual_seed(0)
+    model = nn.MLP(mlp.SIZES, dropout=0.2)
+    params = list(model.parameters())
+    rng = np.random.default_rng(1)
+    for p in params:
+        p.grad = rng.standard_normal(p.shape).astype(np.float32) * np.float32(1e-3)
+    opt = mlp._ours(optimizer, params)
+    steps = -(-n // mlp.BATCH)
+
+    def epoch() -> None:
+        for _ in range(steps):
+            opt.step()
+
+    return epoch
+
+
+def masks_alone(n: int):
+    """An epoch of the two dropout masks of each step."""
+    from descentlab.nn.functional import keep_mask
+
+    rng = np.random.default_rng(0)
+    shapes = [(mlp.BATCH, width) for width in mlp.SIZES[1:-1]]
+    steps = -(-n // mlp.BATCH)
+
+    def epoch() -> None:
+        for _ in range(steps):
+            for shape in shapes:
+                keep_mask(rng, shape, 0.2)
+
+    return epoch
+
+
+def gather_alone(X: np.ndarray, y: np.ndarray):
+    """An epoch of shuffled batches gathered from X and y, as the DataLoader does."""
+    rng = np.random.default_rng(0)
+    n = len(y)
+
+    def epoch() -> None:
+        perm = rng.permutation(n)
+        for start in range(0, n, mlp.BATCH):
+            rows = perm[start : start + mlp.BATCH]
+            X.take(rows, axis=0)
+            y.take(rows, axis=0)
+
+    return epoch
+
+
+def _relu_dropout_loops():
+    """The compiled ReLU-dropout loops of ``ops.relu_dropout``, or None without Numba."""
+    try:
+        from descentlab.autograd import _kernels
+    except ImportError:
+        return None
+    return _kernels
+
+
+def elementwise_alone(n: int):
+    """An epoch of the step's work besides the products, the update, the masks and the
+    gather, on arrays made beforehand: bias adds, ReLU-dropout both ways, the loss and
+    its gradient, bias gradients."""
+    rng = np.random.default_rng(0)
+    widths = mlp.SIZES[1:]
+    z = [rng.standard_normal((mlp.BATCH, w)).astype(np.float32) for w in widths]
+    upstream = [rng.standard_normal((mlp.BATCH, w)).astype(np.float32) for w in widths[:-1]]
+    biases = [rng.standard_normal(w).astype(np.float32) for w in widths]
+    keeps = [rng.random((mlp.BATCH, w)) >= 0.2 for w in widths[:-1]]
+    labels = rng.integers(0, widths[-1], mlp.BATCH)
+    rows = np.arange(mlp.BATCH)
+    scale = 1 / 0.8
+    kernels = _relu_dropout_loops()
+    steps = -(-n // mlp.BATCH)
+
+    def relu_dropout(x, keep):
+        if kernels is None:
+            h = np.maximum(x, 0)
+            h *= keep * np.float32(scale)
+            return h, h != 0
+        out, passes = np.empty_like(x), np.empty(x.shape, np.bool_)
+        kernels.relu_dropout_forward(
+            x.reshape(-1), keep.reshape(-1), scale, out.reshape(-1), passes.reshape(-1)
+        )
+        return out, passes
+
+    def relu_dropout_back(g, keep, passes):
+        if kernels is None:
+            return g * (keep * np.float32(scale)) * passes
+        out = np.empty_like(g)
+        kernels.relu_dropout_backward(
+            g.reshape(-1), keep.reshape(-1), passes.reshape(-1), scale, out.reshape(-1)
+        )
+        return out
+
+    def step() -> None:
+        passes = []
+        for i, (zi, b) in enumerate(zip(z, biases)):
+            h = zi + b
+            if i < len(keeps):
+                _, p = relu_dropout(h, keeps[i])
+                passes.append(p)
+        logits = z[-1] + biases[-1]
+        shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        total = np.add.reduce(exp, axis=1, keepdims=True)
+        np.add.reduce(-(shifted[rows, labels] - np.log(total)[:, 0])) / mlp.BATCH
+        g = exp / total
+        g[rows, labels] -= 1
+        g *= np.float32(1 / mlp.BATCH)
+        np.add.reduce(g, axis=0)
+        for i in reversed(range(len(keeps))):
+            d = relu_dropout_back(upstream[i], keeps[i], passes[i])
+            np.add.reduce(d, axis=0)
+
+    def epoch() -> None:
+        for _ in range(steps):
+            step()
+
+    return epoch
+
+
+def child(mode: str, quick: bool, reps: int) -> dict:
+    mlp._set_mode(mode)
+    n = 6_000 if quick else 60_000
+    X, y = mlp.make_data(n)
+    out: dict = {"mode": mode, "samples": n, "times": {}}
+    for optimizer in ("adam", "sgd_momentum"):
+        opt = "adam" if optimizer == "adam" else "sgd"
+        cases = {
+            "descentlab": mlp.descentlab_epoch(X, y, opt),
+            "torch": mlp.torch_epoch(X, y, opt),
+            "GEMMs": mlp.gemms_alone(X, "numpy"),
+            "update": update_alone(n, opt),
+            "masks": masks_alone(n),
+            "gather": gather_alone(X, y),
+            "elementwise": elementwise_alone(n),
+        }
+        out["times"][optimizer] = alternate(cases, reps, settle=0.0 if quick else mlp.SETTLE)
+    return out
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument(
+        "--modes",
+        default=",".join(mlp.MODES),
+        help="thread settings to measure, each in its own process (default: 1,all,default)",
+    )
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    reps = args.reps or (1 if args.quick else 5)
+    if args.child:
+        print(json.dumps(child(args.child, args.quick, reps)))
+        return
+    modes = ["default"] if args.quick else args.modes.split(",")
+    results = {}
+    for mode in modes:
+        cmd = [sys.executable, str(HERE / "mlp_floor.py"), "--child", mode, "--reps", str(reps)]
+        if args.quick:
+            cmd.append("--quick")
+        run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+    summarize(results, args.json)
+
+
+def summarize(results: dict, json_path: str | None) -> None:
+    print("MLP epoch: its work timed part by part, medians (per step in parentheses)")
+    for mode, result in results.items():
+        steps = -(-result["samples"] // mlp.BATCH)
+        for optimizer, times in result["times"].items():
+            median = {name: float(np.median(ts)) for name, ts in times.items()}
+            floor = sum(median[name] for name in PARTS)
+            torch_s, ours = median["torch"], median["descentlab"]
+            print(f"\n== {optimizer}, threads: {mode} ({result['samples']} samples)")
+            for name in ("descentlab", "torch", *PARTS):
+                per_step = median[name] / steps * 1e6
+                print(f"  {name:<12} {median[name] * 1e3:8.1f} ms  ({per_step:6.1f} us)")
+            print(f"  {'floor (sum)':<12} {floor * 1e3:8.1f} ms  ({floor / steps * 1e6:6.1f} us)")
+            rest = ours - floor
+            print(
+                f"  descentlab beyond the floor: {rest * 1e3:.1f} ms ({rest / steps * 1e6:.1f} us "
+                "a step: autograd, modules, interpreter)"
+            )
+            print(f"  ratio floor / torch = {floor / torch_s:.3f}   (target of the epoch <= 0.5)")
+            print(f"  ratio descentlab / torch = {ours / torch_s:.3f}")
+            print(f"  ratio GEMMs / torch = {median['GEMMs'] / torch_s:.3f}")
+            if json_path:
+                with open(json_path, "a") as fh:
+                    record = {
+                        "benchmark": f"mlp floor, {optimizer}, threads {mode}",
+                        "medians": median,
+                        "floor": floor,
+                        "ratios": {
+                            "floor / torch": floor / torch_s,
+                            "descentlab / torch": ours / torch_s,
+                        },
+                    }
+                    fh.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
