@@ -7,8 +7,10 @@ worth (469 steps) timed alone:
 
 - the matrix products: the step's eight, into buffers made beforehand, with NumPy's
   BLAS (``mlp.gemms_alone``);
-- the update: descentlab's optimizer stepping the model's six parameters, whose
-  gradients are set beforehand (one compiled pass over the 235,146 entries with Numba);
+- the update: the compiled loop of descentlab's optimizer (Adam or SGD momentum) over
+  one array of the model's 235,146 parameters, its gradient set beforehand: one pass,
+  without the optimizer's Python around it (without Numba: the optimizer's ``step`` on
+  that one array);
 - the dropout masks: two a step (128 x 256 and 128 x 128), from PCG64's raw bits
   (``nn.functional.keep_mask``);
 - the batch gather: a fresh permutation each epoch, then each batch's 128 rows of X and
@@ -20,7 +22,12 @@ worth (469 steps) timed alone:
 
 Their sum is a floor for any step that runs this work on NumPy, OpenBLAS and
 single-core compiled loops: what the autograd, the modules and the interpreter add
-comes on top. Its ratio to torch's epoch says how much of the 0.5 x torch target of
+comes on top. That, too, is timed alone ("interpretation"): the same public-API loop
+(``nn.MLP``, the optimizer, ``DataLoader``, ``backward``, ``step``) over as many steps,
+on an MLP 16-16-16-10 with batches of 16, so small that its arithmetic is negligible, with
+the compiled loops forced on (``set_fast_path("always")``) so that it takes the big
+network's code paths. Its products are too small for the thread policy, which it
+therefore leaves out: a lower bound of the interpretation too. Its ratio to torch's epoch says how much of the 0.5 x torch target of
 ``mlp.py`` the work itself already takes. Each thread setting runs in a process of its own,
 as in ``mlp.py`` (``1``, ``all`` and ``default``).
 """
@@ -39,26 +46,53 @@ from _common import alternate, parser
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("GEMMs", "update", "masks", "gather", "elementwise")
+#: the toy network that times the loop's interpretation alone
+TOY_SIZES, TOY_BATCH = [16, 16, 16, 10], 16
 
 
 def update_alone(n: int, optimizer: str):
-    """An epoch of descentlab's optimizer steps on the model's parameters, gradients fixed."""
+    """An epoch of one optimizer pass a step over all the model's parameters at once: the
+    compiled loop alone (no Python around it), or without Numba the optimizer's step."""
     from descentlab import nn
 
-    nn.manual_seed(0)
-    model = nn.MLP(mlp.SIZES, dropout=0.2)
-    params = list(model.parameters())
+    size = sum(a * b + b for a, b in zip(mlp.SIZES, mlp.SIZES[1:]))
     rng = np.random.default_rng(1)
-    for p in params:
-        p.grad = rng.standard_normal(p.shape).astype(np.float32) * np.float32(1e-3)
-    opt = mlp._ours(optimizer, params)
+    theta = rng.standard_normal(size).astype(np.float32)
+    grad = rng.standard_normal(size).astype(np.float32) * np.float32(1e-3)
     steps = -(-n // mlp.BATCH)
+    try:
+        from descentlab.optim import _kernels
+    except ImportError:
+        param = nn.Parameter(theta)
+        param.grad = grad
+        opt = mlp._ours(optimizer, [param])
 
-    def epoch() -> None:
+        def stepped() -> None:
+            for _ in range(steps):
+                opt.step()
+
+        return stepped
+    first, second = np.zeros_like(theta), np.zeros_like(theta)
+    tiny = float(np.finfo(np.float32).tiny)
+    if optimizer == "adam":
+        unused = np.empty(0, np.float32)
+
+        def compiled() -> None:  # settings of mlp._ours: lr 1e-3, betas (0.9, 0.999)
+            for t in range(1, steps + 1):
+                coef = np.array([1e-3 / (1 - 0.9**t), (1 - 0.999**t) ** 0.5])
+                _kernels.adam_serial(
+                    theta, grad, first, second, unused, coef,
+                    1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False, tiny,
+                )  # fmt: skip
+
+        return compiled
+    coef = np.zeros(1)
+
+    def compiled_sgd() -> None:  # lr 0.01, momentum 0.9
         for _ in range(steps):
-            opt.step()
+            _kernels.sgd_serial(theta, grad, first, coef, 0.01, 0.9, 0.0, 0.0, False, False, tiny)
 
-    return epoch
+    return compiled_sgd
 
 
 def masks_alone(n: int):
@@ -164,6 +198,38 @@ def elementwise_alone(n: int):
     return epoch
 
 
+def interpretation_alone(n: int, optimizer: str):
+    """An epoch's worth of steps of the public-API loop on a toy MLP whose arithmetic is
+    negligible, with the compiled loops on: what interpreting the step costs by itself."""
+    from descentlab import data, nn
+    from descentlab.optim import fused
+
+    steps = -(-n // mlp.BATCH)
+    rng = np.random.default_rng(2)
+    X = rng.random((steps * TOY_BATCH, TOY_SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, TOY_SIZES[-1], steps * TOY_BATCH)
+    nn.manual_seed(0)
+    model = nn.MLP(TOY_SIZES, dropout=0.2)
+    opt = mlp._ours(optimizer, model.parameters())
+    loader = data.DataLoader(X, y, batch_size=TOY_BATCH, seed=0)
+    loss_fn = nn.functional.cross_entropy
+
+    def epoch() -> None:
+        before = fused.get_fast_path()
+        fused.set_fast_path("always")
+        try:
+            model.train()
+            for xb, yb in loader:
+                opt.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                opt.step()
+        finally:
+            fused.set_fast_path(before)
+
+    return epoch
+
+
 def child(mode: str, quick: bool, reps: int) -> dict:
     mlp._set_mode(mode)
     n = 6_000 if quick else 60_000
@@ -179,6 +245,7 @@ def child(mode: str, quick: bool, reps: int) -> dict:
             "masks": masks_alone(n),
             "gather": gather_alone(X, y),
             "elementwise": elementwise_alone(n),
+            "interpretation": interpretation_alone(n, opt),
         }
         out["times"][optimizer] = alternate(cases, reps, settle=0.0 if quick else mlp.SETTLE)
     return out
@@ -219,14 +286,19 @@ def summarize(results: dict, json_path: str | None) -> None:
             print(f"\n== {optimizer}, threads: {mode} ({result['samples']} samples)")
             for name in ("descentlab", "torch", *PARTS):
                 per_step = median[name] / steps * 1e6
-                print(f"  {name:<12} {median[name] * 1e3:8.1f} ms  ({per_step:6.1f} us)")
-            print(f"  {'floor (sum)':<12} {floor * 1e3:8.1f} ms  ({floor / steps * 1e6:6.1f} us)")
+                print(f"  {name:<14} {median[name] * 1e3:8.1f} ms  ({per_step:6.1f} us)")
+            print(f"  {'floor (sum)':<14} {floor * 1e3:8.1f} ms  ({floor / steps * 1e6:6.1f} us)")
+            spoken = median["interpretation"]
+            print(
+                f"  {'interpretation':<14} {spoken * 1e3:8.1f} ms  ({spoken / steps * 1e6:6.1f} us)"
+            )
             rest = ours - floor
             print(
                 f"  descentlab beyond the floor: {rest * 1e3:.1f} ms ({rest / steps * 1e6:.1f} us "
                 "a step: autograd, modules, interpreter)"
             )
             print(f"  ratio floor / torch = {floor / torch_s:.3f}   (target of the epoch <= 0.5)")
+            print(f"  ratio (floor + interpretation) / torch = {(floor + spoken) / torch_s:.3f}")
             print(f"  ratio descentlab / torch = {ours / torch_s:.3f}")
             print(f"  ratio GEMMs / torch = {median['GEMMs'] / torch_s:.3f}")
             if json_path:
@@ -237,6 +309,7 @@ def summarize(results: dict, json_path: str | None) -> None:
                         "floor": floor,
                         "ratios": {
                             "floor / torch": floor / torch_s,
+                            "(floor + interpretation) / torch": (floor + spoken) / torch_s,
                             "descentlab / torch": ours / torch_s,
                         },
                     }
