@@ -27,9 +27,12 @@ comes on top. That, too, is timed alone ("interpretation"): the same public-API 
 on an MLP 16-16-16-10 with batches of 16, so small that its arithmetic is negligible, with
 the compiled loops forced on (``set_fast_path("always")``) so that it takes the big
 network's code paths. Its products are too small for the thread policy, which it
-therefore leaves out: a lower bound of the interpretation too. Its ratio to torch's epoch says how much of the 0.5 x torch target of
-``mlp.py`` the work itself already takes. Each thread setting runs in a process of its own,
-as in ``mlp.py`` (``1``, ``all`` and ``default``).
+therefore leaves out: a lower bound of the interpretation too.
+
+The ratios of the floor, and of the floor plus the interpretation, to torch's epoch say
+how much of ``mlp.py``'s 0.5 x torch target the work, and the work interpreted, already
+take. Each thread setting runs in a process of its own, as in ``mlp.py`` (``1``, ``all``
+and ``default``).
 """
 
 from __future__ import annotations
