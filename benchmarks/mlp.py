@@ -73,14 +73,17 @@ def _ours(optimizer: str, params):
     return optim.SGD(params, lr=0.01, momentum=0.9)
 
 
-def descentlab_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
-    """The loop of the README: model, optimizer, loader, backward, step."""
+def descentlab_epoch(
+    X: np.ndarray, y: np.ndarray, optimizer: str, sizes: list[int] = SIZES, batch: int = BATCH
+):
+    """The loop of the README: model, optimizer, loader, backward, step (``sizes`` and
+    ``batch``: this benchmark's network unless told)."""
     from descentlab import data, nn
 
     nn.manual_seed(0)
-    model = nn.MLP(SIZES, dropout=0.2)
+    model = nn.MLP(sizes, dropout=0.2)
     opt = _ours(optimizer, model.parameters())
-    loader = data.DataLoader(X, y, batch_size=BATCH, seed=0)
+    loader = data.DataLoader(X, y, batch_size=batch, seed=0)
     loss_fn = nn.functional.cross_entropy
 
     def epoch() -> None:

@@ -204,29 +204,19 @@ def elementwise_alone(n: int):
 def interpretation_alone(n: int, optimizer: str):
     """An epoch's worth of steps of the public-API loop on a toy MLP whose arithmetic is
     negligible, with the compiled loops on: what interpreting the step costs by itself."""
-    from descentlab import data, nn
     from descentlab.optim import fused
 
     steps = -(-n // mlp.BATCH)
     rng = np.random.default_rng(2)
     X = rng.random((steps * TOY_BATCH, TOY_SIZES[0]), dtype=np.float32)
     y = rng.integers(0, TOY_SIZES[-1], steps * TOY_BATCH)
-    nn.manual_seed(0)
-    model = nn.MLP(TOY_SIZES, dropout=0.2)
-    opt = mlp._ours(optimizer, model.parameters())
-    loader = data.DataLoader(X, y, batch_size=TOY_BATCH, seed=0)
-    loss_fn = nn.functional.cross_entropy
+    loop = mlp.descentlab_epoch(X, y, optimizer, TOY_SIZES, TOY_BATCH)
 
     def epoch() -> None:
         before = fused.get_fast_path()
         fused.set_fast_path("always")
         try:
-            model.train()
-            for xb, yb in loader:
-                opt.zero_grad()
-                loss = loss_fn(model(xb), yb)
-                loss.backward()
-                opt.step()
+            loop()
         finally:
             fused.set_fast_path(before)
 
