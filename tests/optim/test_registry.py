@@ -135,9 +135,15 @@ def test_optim_imports_only_numpy() -> None:
                     continue  # the optional compiled fast path, loaded only on demand
                 assert (
                     top in {"numpy", "__future__"}
-                    # (the compiled loops' switch, shared with the autograd below: stdlib only)
+                    # (the compiled loops' switch and OpenBLAS's threads they may borrow,
+                    # shared with the autograd below: stdlib and NumPy only)
                     or mod.startswith(
-                        ("descentlab.optim", "descentlab.spec", "descentlab._fastpath")
+                        (
+                            "descentlab.optim",
+                            "descentlab.spec",
+                            "descentlab._fastpath",
+                            "descentlab._blaspool",
+                        )
                     )
                     or (top in sys.stdlib_module_names)
                 ), f"{path.name} imports {mod}"

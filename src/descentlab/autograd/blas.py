@@ -71,6 +71,9 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._blaspool import attach as _attach
+from descentlab._blaspool import set_mode as _set_pool_mode
+from descentlab._blaspool import set_on_all as _set_on_all
 from descentlab.autograd.blas_parts import Batch, Parts, find_batch
 
 #: OpenBLAS runs products with m n k below this on one thread by itself.
@@ -110,6 +113,8 @@ class _OpenBLAS:
         self.get = get
         self.set = set_
         self.batch = batch  # its batch products, for products in parts
+        self.dynlib: Any = None  # the library and its openblas_get_config text
+        self.config = ""
         self._lock = threading.Lock()
         self._depth = 0
         self._saved = 0
@@ -168,6 +173,7 @@ def _find_openblas() -> _OpenBLAS | None:
             config = getattr(lib.dynlib, f"{prefix}openblas_get_config{suffix}")
             config.restype = ctypes.c_char_p
             text = config().decode("ascii", "replace")
+            blas.dynlib, blas.config = lib.dynlib, text
             blas.batch = find_batch(lib.dynlib, prefix, suffix, text)
         except (AttributeError, OSError):
             blas.batch = None
@@ -261,6 +267,8 @@ class Policy:
         self.blas = blas
         self.clock = clock
         self.products: dict[tuple[Any, ...], _Product] = {}
+        self.on_all = 0  # shapes whose choice is all threads now
+        self.publish = False  # tell descentlab._blaspool (the process's policy does)
         self.spent = 0.0  # seconds the products timed by _learn took: the schedule's clock
         self.quiet_until = 0.0  # no shape tries all threads before this (one budget for all)
         self._lock = threading.Lock()
@@ -420,8 +428,9 @@ class Policy:
                     shape.interval = min(2 * shape.interval, _LAST_PROBE_S)
                 self._choose_one(shape, now, shape.excess + (_SPIN_COST if stalls >= 2 else 0.0))
 
-    @staticmethod
-    def _choose_all(shape: _Shape, now: float, mean: float) -> None:
+    def _choose_all(self, shape: _Shape, now: float, mean: float) -> None:
+        if shape.choice != 2:
+            self._count_on_all(1)
         shape.choice = 2
         shape.all = mean
         shape.excess = 0.0
@@ -432,10 +441,20 @@ class Policy:
         """One thread for this shape, until its next try of all threads; what all threads
         cost beyond one thread (``cost``) also holds back every shape's tries, so that
         on a busy machine all of them together spend at most ``_PROBE_BUDGET``."""
+        if shape.choice == 2:
+            self._count_on_all(-1)
         shape.choice = 1
         wait = max(cost, 0.0) / _PROBE_BUDGET
         shape.next_probe = now + max(shape.interval, wait)
         self.quiet_until = max(self.quiet_until, now + wait)
+
+    def _count_on_all(self, change: int) -> None:
+        """Count a shape that starts or stops running on all threads; the process's
+        policy lends OpenBLAS's pool to descentlab's loops while some shape does
+        (``descentlab._blaspool``): the other cores answer."""
+        self.on_all += change
+        if self.publish:
+            _set_on_all(self.on_all)
 
     def choices(self) -> dict[str, str]:
         """For each product shape seen: the setting in use and the best recent times."""
@@ -488,12 +507,18 @@ def _random_operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 _policy: Policy | None = None
 _mode = _env_policy()
+_set_pool_mode(_mode)
 
 
 def _get_policy() -> Policy:
     global _policy
     if _policy is None:
-        _policy = Policy(_find_openblas())
+        blas = _find_openblas()
+        policy = Policy(blas)
+        policy.publish = True
+        if blas is not None and blas.dynlib is not None:
+            _attach(blas.dynlib, blas.config, blas.current)
+        _policy = policy
     return _policy
 
 
@@ -503,6 +528,7 @@ def set_policy(mode: str) -> None:
     if mode not in _POLICIES:
         raise ValueError(f"BLAS thread policy must be one of {_POLICIES}, got {mode!r}")
     _mode = mode
+    _set_pool_mode(mode)
 
 
 def get_policy() -> str:

@@ -28,6 +28,10 @@ import math
 import types
 
 import numba
+import numba.extending
+import numpy as np
+
+from descentlab._blaspool import BLOCK
 
 
 def _nanmax(a, b):  # np.maximum: NaN if either is NaN
@@ -525,3 +529,113 @@ def rprop_multi(thetas, grads, prevs, steps, coef, etaminus, etaplus, lo, hi, ma
 def asgd_multi(thetas, grads, axs, coef, wd, maximize, tiny):
     for j in range(len(thetas)):
         asgd_serial(thetas[j], grads[j], axs[j], coef[j], wd, maximize, tiny)
+
+
+# The loops on OpenBLAS's threads (``descentlab._blaspool``): one C-callable function per
+# rule and dtype, called on each thread's share of an array's blocks. ``desc`` holds the
+# array's size and the addresses of theta, the gradient and the states (0: a state the
+# setting does not use), ``nums`` the row of per-parameter scalars, then the shared
+# settings in the kernel's order (flags as 0 or 1), then the dtype's smallest normal.
+@numba.extending.intrinsic
+def _at(typingctx, address, offset, dtype):
+    """A pointer to element ``offset`` of the ``dtype`` array at byte ``address``."""
+    pointer = numba.types.CPointer(dtype.instance_type)
+
+    def codegen(context, builder, signature, args):
+        base = builder.inttoptr(args[0], context.get_value_type(pointer))
+        return builder.gep(base, [args[1]])
+
+    return pointer(address, offset, dtype), codegen
+
+
+@_inline
+def _share(desc, j, start, count, dtype):
+    if desc[j] == 0:
+        return numba.carray(_at(desc[1], 0, dtype), 0)  # type: ignore[call-arg]
+    return numba.carray(_at(desc[j], start, dtype), count)  # type: ignore[call-arg]
+
+
+@_inline
+def _bounds(blocks, starts, desc):
+    start = np.int64(starts[0]) * BLOCK
+    return start, min(desc[0], start + blocks * BLOCK) - start
+
+
+@_inline
+def _sgd_share(blocks, starts, desc, nums, dtype):
+    start, count = _bounds(blocks, starts, desc)
+    sgd_serial(
+        _share(desc, 1, start, count, dtype),
+        _share(desc, 2, start, count, dtype),
+        _share(desc, 3, start, count, dtype),
+        numba.carray(nums, 0),
+        nums[0],
+        nums[1],
+        nums[2],
+        nums[3],
+        nums[4] != 0,
+        nums[5] != 0,
+        nums[6],
+    )
+
+
+@_inline
+def _adam_share(blocks, starts, desc, nums, dtype):
+    start, count = _bounds(blocks, starts, desc)
+    adam_serial(
+        _share(desc, 1, start, count, dtype),
+        _share(desc, 2, start, count, dtype),
+        _share(desc, 3, start, count, dtype),
+        _share(desc, 4, start, count, dtype),
+        _share(desc, 5, start, count, dtype),
+        numba.carray(nums, 2),
+        nums[2],
+        nums[3],
+        nums[4],
+        nums[5],
+        nums[6],
+        nums[7] != 0,
+        nums[8] != 0,
+        nums[9] != 0,
+        nums[10],
+    )
+
+
+_JOB = numba.types.int32(
+    numba.types.int64,  # blocks of this share
+    numba.types.int64,
+    numba.types.int64,
+    numba.types.float64,
+    numba.types.CPointer(numba.types.float64),  # starts: its first block at starts[0]
+    numba.types.int64,
+    numba.types.CPointer(numba.types.int64),  # desc
+    numba.types.int64,
+    numba.types.CPointer(numba.types.float64),  # nums
+    numba.types.int64,
+    numba.types.voidptr,
+)
+_job = numba.cfunc(_JOB, cache=True, error_model="numpy")
+
+
+@_job
+def sgd_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+    _sgd_share(blocks, starts, desc, nums, np.float32)
+    return 0
+
+
+@_job
+def sgd_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+    _sgd_share(blocks, starts, desc, nums, np.float64)
+    return 0
+
+
+@_job
+def adam_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+    _adam_share(blocks, starts, desc, nums, np.float32)
+    return 0
+
+
+@_job
+def adam_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+    _adam_share(blocks, starts, desc, nums, np.float64)
+    return 0

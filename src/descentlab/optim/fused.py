@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._blaspool import run as _pool_run
+from descentlab._blaspool import threads as _pool_threads
 from descentlab._fastpath import get_mode, load_kernels, set_mode
 from descentlab.optim.params import State
 
@@ -43,6 +45,11 @@ MIN_SIZE = 32_768
 #: from this size on an array's loop runs on every core (below it, threads cost more than
 #: they save, and would compete with BLAS's own threads in a training step).
 PARALLEL_SIZE = 2_000_000
+#: from this size on (below PARALLEL_SIZE) an array's loop of the rules in POOLED runs on
+#: OpenBLAS's threads when they are lent (``descentlab._blaspool``): in a training step
+#: they are awake between products, and a loop on threads of its own would fight them.
+POOL_SIZE = 65_536
+POOLED = frozenset({"sgd", "adam"})
 #: arrays per multi-tensor call (the tuples are padded to it: one compiled version).
 CHUNK = 8
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -150,9 +157,14 @@ def run(
     """
     kernels = _load()
     batches: dict[np.dtype, list[int]] = {}
+    lent = _pool_threads() if name in POOLED else 1
     for k, i in enumerate(fast):
         theta = params[i]
-        if theta.size >= PARALLEL_SIZE:
+        if lent > 1 and POOL_SIZE <= theta.size < PARALLEL_SIZE:
+            state = states[i]
+            arrays = [None if key is None else state[key] for key in keys]  # type: ignore[literal-required]
+            _pooled(kernels, name, theta, grads[i], arrays, coefs[k], shared, lent)
+        elif theta.size >= PARALLEL_SIZE:
             loop = getattr(kernels, f"{name}_parallel")
             state = states[i]
             loop(
@@ -186,6 +198,30 @@ def run(
             rows = [coefs[k] for k in chunk]
             coef = np.array(rows + rows[:1] * (CHUNK - len(rows)), dtype=np.float64)
             multi(*arrays, coef, *shared, _TINY[dtype])
+
+
+def _address(a: np.ndarray) -> int:
+    address: int = a.__array_interface__["data"][0]
+    return address
+
+
+def _pooled(
+    kernels: Any,
+    name: str,
+    theta: np.ndarray,
+    grad: np.ndarray,
+    states: Sequence[np.ndarray | None],
+    row: tuple[float, ...],
+    shared: tuple[float | bool, ...],
+    threads: int,
+) -> None:
+    """One step of rule ``name`` on one array, on ``threads`` of OpenBLAS's threads."""
+    where = [theta.size, _address(theta), _address(grad)]
+    where += [0 if a is None else _address(a) for a in states]
+    desc = np.array(where, dtype=np.int64)
+    nums = np.array([*row, *shared, _TINY[theta.dtype]], dtype=np.float64)
+    job = getattr(kernels, f"{name}_job_{theta.dtype.name}")
+    _pool_run(job.address, theta.size, _address(desc), _address(nums), threads)
 
 
 def rows_by_step(

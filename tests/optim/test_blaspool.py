@@ -1,0 +1,269 @@
+"""The optimizers' loops on OpenBLAS's threads (descentlab._blaspool, optim.fused).
+
+A pooled step must give the bits of the one-thread loop, for every setting of the
+rules it serves, at any array size (shares are whole blocks, the last one short); the
+pool must be lent only when the thread policy says the other cores answer; and a
+library it was not checked on must not be used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from descentlab import _blaspool
+from descentlab.autograd import blas
+from descentlab.optim import fused
+from descentlab.optim.adam import adam
+from descentlab.optim.sgd import sgd
+
+pytest.importorskip("numba")
+
+
+def _lent_threads() -> int:
+    """The threads the real pool can lend here (skips where it cannot be used)."""
+    policy = blas._get_policy()
+    if policy.blas is None or _blaspool._level1 is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS 0.3.21+ with blas_level1_thread")
+    threads = policy.blas.current()
+    if threads < 2:
+        pytest.skip("OpenBLAS runs on one thread here: it has no other thread to lend")
+    return threads
+
+
+@pytest.fixture
+def pooled(monkeypatch):
+    """The pool lent to every array of at least 1,000 entries; the sizes it ran (each
+    example of a property test clears them; the settings stay for all of them)."""
+    threads = _lent_threads()
+    monkeypatch.setattr(_blaspool, "_mode", "auto")
+    monkeypatch.setattr(_blaspool, "_on_all", 1)
+    monkeypatch.setattr(fused, "POOL_SIZE", 1_000)
+    calls: list[int] = []
+    real = _blaspool.run
+
+    def counted(job, size, descriptor, numbers, count):
+        calls.append(size)
+        real(job, size, descriptor, numbers, count)
+
+    monkeypatch.setattr(fused, "_pool_run", counted)
+    monkeypatch.setattr(fused, "get_mode", lambda: "always")
+    return threads, calls
+
+
+def _steps(rule, sizes, dtype, hyper, pool: bool, monkeypatch) -> list[np.ndarray]:
+    """Three steps of ``rule`` from one seed, with the pool lent or not."""
+    if not pool:
+        monkeypatch.setattr(fused, "POOLED", frozenset())
+    rng = np.random.default_rng(sum(sizes))
+    params = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    states: list[dict] = [{} for _ in sizes]
+    for _ in range(3):
+        grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
+        rule(params, grads, states, **hyper)
+    monkeypatch.setattr(fused, "POOLED", frozenset({"sgd", "adam"}))
+    return params + [a for s in states for a in s.values() if isinstance(a, np.ndarray)]
+
+
+@given(
+    size=st.integers(1_000, 3 * _blaspool.BLOCK + 7),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    amsgrad=st.booleans(),
+    weight_decay=st.sampled_from([0.0, 0.01]),
+    decoupled=st.booleans(),
+    maximize=st.booleans(),
+)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_pooled_adam_step_gives_the_bits_of_one_thread(
+    pooled, monkeypatch, size, dtype, amsgrad, weight_decay, decoupled, maximize
+):
+    _, calls = pooled
+    hyper = {
+        "lr": 1e-2,
+        "amsgrad": amsgrad,
+        "weight_decay": weight_decay,
+        "decoupled_weight_decay": decoupled,
+        "maximize": maximize,
+    }
+    sizes = [size, 10]  # a large array (pooled) beside a small one (the multi loop)
+    calls.clear()
+    together = _steps(adam, sizes, dtype, hyper, True, monkeypatch)
+    assert calls == [size] * 3
+    alone = _steps(adam, sizes, dtype, hyper, False, monkeypatch)
+    assert len(calls) == 3
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@given(
+    size=st.integers(1_000, 3 * _blaspool.BLOCK + 7),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    momentum=st.sampled_from([0.0, 0.9]),
+    dampening=st.sampled_from([0.0, 0.3]),
+    nesterov=st.booleans(),
+    weight_decay=st.sampled_from([0.0, 0.01]),
+    maximize=st.booleans(),
+)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_pooled_sgd_step_gives_the_bits_of_one_thread(
+    pooled, monkeypatch, size, dtype, momentum, dampening, nesterov, weight_decay, maximize
+):
+    _, calls = pooled
+    if nesterov and (momentum == 0 or dampening != 0):
+        nesterov = False
+    hyper = {
+        "lr": 1e-2,
+        "momentum": momentum,
+        "dampening": dampening,
+        "nesterov": nesterov,
+        "weight_decay": weight_decay,
+        "maximize": maximize,
+    }
+    calls.clear()
+    together = _steps(sgd, [size, 10], dtype, hyper, True, monkeypatch)
+    assert calls == [size] * (3 if momentum == 0 else 2)  # (the buffer's first step: NumPy)
+    alone = _steps(sgd, [size, 10], dtype, hyper, False, monkeypatch)
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_with_the_pool_lent_gives_the_same_model(pooled, monkeypatch):
+    # the README's loop over an MLP: its first layer's update runs on the pool
+    from descentlab import data, nn, optim
+
+    _, calls = pooled
+    monkeypatch.setattr(fused, "POOL_SIZE", 65_536)
+    rng = np.random.default_rng(0)
+    X = rng.random((512, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 512)
+
+    def train(make) -> list[np.ndarray]:
+        nn.manual_seed(0)
+        model = nn.MLP([784, 256, 10], dropout=0.2)
+        opt = make(model.parameters())
+        for xb, yb in data.DataLoader(X, y, batch_size=128, seed=0):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        return [p.data.copy() for p in model.parameters()]
+
+    makers = {
+        4: lambda p: optim.Adam(p, lr=1e-3),
+        3: lambda p: optim.SGD(p, lr=0.1, momentum=0.9),  # (the buffer's first step: NumPy)
+    }
+    for steps, make in makers.items():
+        calls.clear()
+        lent = train(make)
+        assert calls == [256 * 784] * steps
+        monkeypatch.setattr(fused, "POOLED", frozenset())
+        alone = train(make)
+        monkeypatch.setattr(fused, "POOLED", frozenset({"sgd", "adam"}))
+        for a, b in zip(lent, alone, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_pool_is_lent_only_as_the_thread_policy_says(monkeypatch):
+    monkeypatch.setattr(_blaspool, "_level1", object())
+    monkeypatch.setattr(_blaspool, "_get_threads", lambda: 4)
+    monkeypatch.setattr(_blaspool, "_mode", "auto")
+    monkeypatch.setattr(_blaspool, "_on_all", 0)
+    assert _blaspool.threads() == 1  # no product shape on all threads: maybe a busy machine
+    _blaspool.set_on_all(2)
+    assert _blaspool.threads() == 4
+    _blaspool.set_mode("1")
+    assert _blaspool.threads() == 1
+    _blaspool.set_mode("inherit")
+    _blaspool.set_on_all(0)
+    assert _blaspool.threads() == 4  # BLAS's own thread count, as the user left it
+    monkeypatch.setattr(_blaspool, "_level1", None)
+    assert _blaspool.threads() == 1
+    with pytest.raises(RuntimeError, match="cannot run a loop over 10 entries"):
+        _blaspool.run(0, 10, 0, 0, 2)
+
+
+def test_blas_set_policy_tells_the_pool(monkeypatch):
+    before = blas.get_policy()
+    try:
+        blas.set_policy("1")
+        assert _blaspool._mode == "1"
+        blas.set_policy("inherit")
+        assert _blaspool._mode == "inherit"
+    finally:
+        blas.set_policy(before)
+    assert _blaspool._mode == before
+
+
+def test_the_policy_counts_the_shapes_on_all_threads_and_tells_the_pool(monkeypatch):
+    from tests.autograd.test_blas import B, Simulated
+
+    monkeypatch.setattr(_blaspool, "_on_all", 0)
+    busy = {"now": False}
+    policy = Simulated(
+        lambda threads, i: 700e-6 if threads == 1 else (24e-3 if busy["now"] else 440e-6)
+    )
+    policy.publish = True
+    for rows in (128, 129):  # two shapes
+        a = np.ones((rows, 784), np.float32)
+        for _ in range(12):
+            policy.matmul(a, B, "auto")
+    assert policy.on_all == 2 and _blaspool._on_all == 2
+    busy["now"] = True  # two stalls send each shape back to one thread
+    for rows in (128, 129):
+        a = np.ones((rows, 784), np.float32)
+        for _ in range(2):
+            policy.matmul(a, B, "auto")
+    assert policy.on_all == 0 and _blaspool._on_all == 0
+    quiet = Simulated(lambda threads, i: 700e-6 if threads == 1 else 440e-6)
+    for _ in range(12):
+        quiet.matmul(np.ones((128, 784), np.float32), B, "auto")
+    assert quiet.on_all == 1 and _blaspool._on_all == 0  # a policy of a test's: untold
+
+
+def test_only_the_versions_it_was_checked_on_are_used(monkeypatch):
+    monkeypatch.setattr(_blaspool, "_level1", None)
+    monkeypatch.setattr(_blaspool, "_get_threads", None)
+
+    class Library:
+        def __init__(self) -> None:
+            self.blas_level1_thread = lambda *args: 0
+
+    assert _blaspool.version("OpenBLAS 0.3.31 DYNAMIC_ARCH NO_AFFINITY SkylakeX") == (0, 3, 31)
+    assert _blaspool.version("some other BLAS") is None
+    assert not _blaspool.attach(Library(), "OpenBLAS 0.3.20 DYNAMIC_ARCH", lambda: 2)
+    assert not _blaspool.attach(Library(), "OpenBLAS 0.4.0", lambda: 2)
+    assert not _blaspool.attach(object(), "OpenBLAS 0.3.31", lambda: 2)  # no such function
+    assert _blaspool._level1 is None
+
+
+def test_the_process_policy_lends_numpys_openblas_where_it_can():
+    policy = blas._get_policy()
+    if policy.blas is None or policy.blas.dynlib is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl finds")
+    found = _blaspool.version(policy.blas.config)
+    expected = (
+        found is not None
+        and (0, 3, 21) <= found <= (0, 3, 999)
+        and hasattr(policy.blas.dynlib, "blas_level1_thread")
+    )
+    assert (_blaspool._level1 is not None) == expected
+
+
+def test_every_share_of_a_pooled_loop_is_stepped():
+    # NaN gradients poison every entry a share steps: none may be left out, the short
+    # last block included
+    threads = _lent_threads()
+    n = 5 * _blaspool.BLOCK + 123
+    theta = np.zeros(n, np.float32)
+    grad = np.full(n, np.nan, np.float32)
+    buf = np.zeros(n, np.float32)
+    kernels = fused._load()
+    fused._pooled(
+        kernels, "sgd", theta, grad, [buf], (), (0.1, 0.9, 0.0, 0.0, False, False), threads
+    )
+    assert np.isnan(theta).all() and np.isnan(buf).all()
