@@ -197,6 +197,48 @@ def test_sgd_momentum_buffer_of_a_dead_unit_reaches_zero(nesterov, always_fast):
         np.testing.assert_array_equal(p.data, before)  # a subnormal step moves nothing
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name, opts, key",
+    [
+        ("adam", {}, "exp_avg"),
+        ("nadam", {}, "exp_avg"),
+        ("radam", {}, "exp_avg"),
+        ("sgd", {"momentum": 0.9}, "momentum_buffer"),
+    ],
+)
+def test_a_vanishing_first_moment_is_flushed_before_its_products_underflow(
+    name, opts, key, dtype, always_fast
+):
+    """A dead unit's first moment (or momentum buffer) decays by beta a step; below
+    MOMENT_FLOOR x the smallest normal it is flushed, so that its products with the step
+    size and 1 - beta1 never fall under the smallest normal (as slow as subnormals).
+    Both paths alike: a moment just above the floor after the decay stays, one just
+    below it becomes 0."""
+    from descentlab.optim.params import MOMENT_FLOOR
+
+    floor = np.finfo(dtype).tiny * MOMENT_FLOOR
+    results = []
+    for mode in ("never", "always"):
+        fused.set_fast_path(mode)
+        p = optim.ArrayParam(np.ones(4000, dtype=dtype))
+        opt = optim.get(name).build([p], lr=1e-3, **opts)
+        p.grad = np.ones(4000, dtype=dtype)
+        opt.step()
+        moment = opt.state[p][key]
+        moment[:2000] = 1.2 * floor  # 0.9 x: above the floor, kept
+        moment[2000:] = 1.05 * floor  # 0.9 x: below it, 0
+        p.grad = np.zeros(4000, dtype=dtype)
+        opt.step()
+        assert np.all(moment[:2000] > floor) and np.all(moment[2000:] == 0), mode
+        for _ in range(300):  # on down to 0, through normal numbers only
+            opt.step()
+        assert np.all(moment == 0), mode
+        results.append((p.data.copy(), moment.copy()))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize(
     "name, opts, keys",
     [

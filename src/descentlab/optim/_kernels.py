@@ -32,6 +32,7 @@ import numba.extending
 import numpy as np
 
 from descentlab._blaspool import BLOCK
+from descentlab.optim.params import MOMENT_FLOOR
 
 
 def _nanmax(a, b):  # np.maximum: NaN if either is NaN
@@ -45,7 +46,7 @@ _max = _inline(_nanmax)
 def _sgd(theta, grad, buf, c, lr, momentum, dampening, weight_decay, nesterov, maximize, tiny):
     dt = theta.dtype.type
     lr_, mu, keep, wd = dt(lr), dt(momentum), dt(1 - dampening), dt(weight_decay)
-    tiny_ = dt(tiny)
+    floor = dt(tiny) * dt(MOMENT_FLOOR)
     for i in numba.prange(theta.size):
         g = -grad[i] if maximize else grad[i]
         if weight_decay != 0:
@@ -57,7 +58,7 @@ def _sgd(theta, grad, buf, c, lr, momentum, dampening, weight_decay, nesterov, m
             b = buf[i] * mu + g
         else:
             b = buf[i] * mu + keep * g
-        if abs(b) < tiny_:  # a subnormal average: 0 (see params.flush_subnormal_)
+        if abs(b) < floor:  # a vanishing average: 0 (see params.flush_subnormal_)
             b = dt(0)
         buf[i] = b
         d = b * mu + g if nesterov else b
@@ -89,6 +90,7 @@ def _adam(
     b2, one_minus_b2 = dt(beta2), dt(1 - beta2)
     eps_, wd, ss, bc2 = dt(eps), dt(weight_decay), dt(c[0]), dt(c[1])
     tiny_ = dt(tiny)
+    floor = tiny_ * dt(MOMENT_FLOOR)
     decay = dt(1 - lr * weight_decay)
     for i in numba.prange(theta.size):
         t = theta[i]
@@ -101,7 +103,7 @@ def _adam(
         mi = m[i]
         d = g - mi
         mi = mi + d * w_ if small else g - d * w_rest
-        if abs(mi) < tiny_:  # a subnormal moment: 0 (see params.flush_subnormal_)
+        if abs(mi) < floor:  # a vanishing moment: 0 (see params.flush_subnormal_)
             mi = dt(0)
         m[i] = mi
         vi = v[i] * b2 + g * one_minus_b2 * g
@@ -145,6 +147,7 @@ def _nadam(theta, grad, m, v, c, lr, beta1, beta2, eps, weight_decay, maximize, 
     b2, one_minus_b2 = dt(beta2), dt(1 - beta2)
     eps_, wd, bc2, cg, cm = dt(eps), dt(weight_decay), dt(c[0]), dt(c[1]), dt(c[2])
     tiny_ = dt(tiny)
+    floor = tiny_ * dt(MOMENT_FLOOR)
     decay = dt(1 - lr * weight_decay)
     for i in numba.prange(theta.size):
         t = theta[i]
@@ -157,7 +160,7 @@ def _nadam(theta, grad, m, v, c, lr, beta1, beta2, eps, weight_decay, maximize, 
         mi = m[i]
         d = g - mi
         mi = mi + d * w_ if small else g - d * w_rest
-        if abs(mi) < tiny_:
+        if abs(mi) < floor:
             mi = dt(0)
         m[i] = mi
         vi = v[i] * b2 + g * one_minus_b2 * g
@@ -179,6 +182,7 @@ def _radam(theta, grad, m, v, c, lr, beta1, beta2, eps, weight_decay, maximize, 
     eps_, wd, lr_ = dt(eps), dt(weight_decay), dt(lr)
     bc1, rectified, sqrt_bc2, r_t = dt(c[0]), c[1] != 0, dt(c[2]), dt(c[3])
     tiny_ = dt(tiny)
+    floor = tiny_ * dt(MOMENT_FLOOR)
     decay = dt(1 - lr * weight_decay)
     for i in numba.prange(theta.size):
         t = theta[i]
@@ -191,7 +195,7 @@ def _radam(theta, grad, m, v, c, lr, beta1, beta2, eps, weight_decay, maximize, 
         mi = m[i]
         d = g - mi
         mi = mi + d * w_ if small else g - d * w_rest
-        if abs(mi) < tiny_:
+        if abs(mi) < floor:
             mi = dt(0)
         m[i] = mi
         vi = v[i] * b2 + g * one_minus_b2 * g

@@ -8,6 +8,7 @@ import numpy as np
 
 from descentlab.optim import fused, settings
 from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
+from descentlab.optim.params import MOMENT_FLOOR
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 
@@ -40,13 +41,14 @@ def update_moments(
     m: np.ndarray, v: np.ndarray, g: np.ndarray, beta1: float, beta2: float, buf: np.ndarray
 ) -> None:
     """m <- beta1 m + (1 - beta1) g and v <- beta2 v + (1 - beta2) g^2, in place (``buf`` is
-    scratch space shaped like g); subnormal moments become 0 (:func:`~descentlab.optim.params.flush_subnormal_`)."""
+    scratch space shaped like g); subnormal moments become 0, and so does m below
+    ``MOMENT_FLOOR`` x the smallest normal (:func:`~descentlab.optim.params.flush_subnormal_`)."""
     lerp_(m, g, 1 - beta1, buf)
     np.multiply(g, 1 - beta2, out=buf)
     buf *= g
     v *= beta2
     v += buf
-    flush_subnormal_(m, buf)
+    flush_subnormal_(m, buf, MOMENT_FLOOR)
     flush_subnormal_(v, buf)
 
 

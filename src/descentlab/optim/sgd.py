@@ -13,6 +13,7 @@ import numpy as np
 
 from descentlab.optim import fused, settings
 from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
+from descentlab.optim.params import MOMENT_FLOOR
 from descentlab.optim.registry import register
 
 __all__ = ["GD", "SGD", "sgd"]
@@ -64,7 +65,7 @@ def sgd(
                     b += g
                 else:
                     b += (1 - dampening) * g
-                flush_subnormal_(b, scratch_like(theta, 1))
+                flush_subnormal_(b, scratch_like(theta, 1), MOMENT_FLOOR)
             if nesterov:
                 d = np.multiply(b, momentum, out=scratch_like(theta, 0))
                 d += g
