@@ -340,6 +340,39 @@ def test_rewind_mid_epoch_then_checkpoint_resumes_exactly(tmp_path, steps_into_e
         np.testing.assert_array_equal(p.data, q.data)
 
 
+class _InterruptAfterEpoch(dl.train.Callback):
+    """Ctrl-C landing in an epoch-end callback (say right after the epoch's checkpoint)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, logs) -> None:
+        if trainer.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupt_after_an_epoch_ended_keeps_that_epoch(tmp_path):
+    straight = _trainer()
+    h1 = straight.run()
+
+    interrupted = _trainer(callbacks=[_InterruptAfterEpoch(2)])
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run()
+    interrupted.rewind()  # the epoch is complete: nothing to undo
+    assert interrupted.epoch == 2 and len(interrupted.history) == 2
+    path = tmp_path / "ck.npz"
+    interrupted.save_checkpoint(path)
+
+    resumed = _trainer()
+    resumed.load_checkpoint(path)
+    assert resumed.epoch == 2
+    h2 = resumed.run()
+    assert h2.step_loss == h1.step_loss
+    assert h2["val_loss"] == h1["val_loss"]
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
 def test_resume_refuses_another_optimizer_or_architecture(tmp_path):
     X, y = blobs(n=60)
     path = tmp_path / "ck.npz"

@@ -536,6 +536,9 @@ class Trainer:
                 self.scheduler.step(metric)
             else:
                 self.scheduler.step()
+        # The epoch is complete: an interrupt from here on (say in a callback, right after
+        # it wrote the epoch's checkpoint) keeps it instead of going back to its start.
+        self._unsettled = False
         for cb in self.callbacks:
             cb.on_epoch_end(self, logs)
         if self.tol is not None and logs["full_grad_norm"] < self.tol:
@@ -543,11 +546,13 @@ class Trainer:
                 f"converged: the full gradient norm {logs['full_grad_norm']:.3g} fell below "
                 f"tol = {self.tol:g}"
             )
-        if self._stop_reason is not None:
-            self._finish(self._stop_reason)
-        elif self.epoch >= self.total_epochs:
-            self._finish(f"completed {self.total_epochs} epochs")
-        self._unsettled = False
+        reason = self._stop_reason
+        if reason is None and self.epoch >= self.total_epochs:
+            reason = f"completed {self.total_epochs} epochs"
+        if reason is not None:
+            self._unsettled = True  # (the end of training: its callbacks restore, write, ...)
+            self._finish(reason)
+            self._unsettled = False
 
     def full_gradient_norm(self) -> float:
         """|grad| of the whole objective over the full training set (the lecture's
