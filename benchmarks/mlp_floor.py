@@ -9,8 +9,9 @@ worth (469 steps) timed alone:
   BLAS (``mlp.gemms_alone``);
 - the update: the compiled loop of descentlab's optimizer (Adam or SGD momentum) over
   one array of the model's 235,146 parameters, its gradient set beforehand: one pass,
-  without the optimizer's Python around it (without Numba: the optimizer's ``step`` on
-  that one array);
+  without the optimizer's Python around it, on OpenBLAS's threads side by side where the
+  optimizers borrow them (``descentlab._blaspool``), else on one (without Numba: the
+  optimizer's ``step`` on that one array);
 - the dropout masks: two a step (128 x 256 and 128 x 128), from PCG64's raw bits
   (``nn.functional.keep_mask``);
 - the batch gather: a fresh permutation each epoch, then each batch's 128 rows of X and
@@ -20,8 +21,8 @@ worth (469 steps) timed alone:
   without Numba), the softmax cross-entropy forward and backward, the three bias
   gradients.
 
-Their sum is a floor for any step that runs this work on NumPy, OpenBLAS and
-single-core compiled loops: what the autograd, the modules and the interpreter add
+Their sum is a floor for any step that runs this work on NumPy, OpenBLAS and the
+compiled loops as descentlab runs them: what the autograd, the modules and the interpreter add
 comes on top. That, too, is timed alone ("interpretation"): the same public-API loop
 (``nn.MLP``, the optimizer, ``DataLoader``, ``backward``, ``step``) over as many steps,
 on an MLP 16-16-16-10 with batches of 16, so small that its arithmetic is negligible, with
@@ -77,6 +78,23 @@ def update_alone(n: int, optimizer: str):
         return stepped
     first, second = np.zeros_like(theta), np.zeros_like(theta)
     tiny = float(np.finfo(np.float32).tiny)
+    threads = _pool_threads()
+    if threads > 1:  # as the optimizers run it: side by side on OpenBLAS's threads
+        from descentlab.optim import fused
+
+        rule = "adam" if optimizer == "adam" else "sgd"
+        if optimizer == "adam":
+            states: list[np.ndarray | None] = [first, second, None]
+            shared: tuple = (1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False)
+        else:
+            states, shared = [first], (0.01, 0.9, 0.0, 0.0, False, False)
+
+        def pooled() -> None:
+            for t in range(1, steps + 1):
+                row = (1e-3 / (1 - 0.9**t), (1 - 0.999**t) ** 0.5) if optimizer == "adam" else ()
+                fused._pooled(_kernels, rule, theta, grad, states, row, shared, threads)
+
+        return pooled
     if optimizer == "adam":
         unused = np.empty(0, np.float32)
 
@@ -96,6 +114,18 @@ def update_alone(n: int, optimizer: str):
             _kernels.sgd_serial(theta, grad, first, coef, 0.01, 0.9, 0.0, 0.0, False, False, tiny)
 
     return compiled_sgd
+
+
+def _pool_threads() -> int:
+    """The threads of OpenBLAS an optimizer's update may borrow in a training step here:
+    BLAS's thread count if descentlab can lend its pool (``descentlab._blaspool``), else 1."""
+    from descentlab import _blaspool
+    from descentlab.autograd import blas
+
+    policy = blas._get_policy()
+    if policy.blas is None or _blaspool._level1 is None or blas.get_policy() == "1":
+        return 1
+    return policy.blas.current()
 
 
 def masks_alone(n: int):

@@ -3,7 +3,7 @@
 The AST of every module is walked, imports inside functions included, so a lazy
 import cannot hide an upward dependency. Layers, bottom to top::
 
-    spec, _atomic, _fastpath  <  autograd  <  optim  <  nn  <  landscapes, data  <  train  <  sweep
+    spec, _atomic, _fastpath, _blaspool  <  autograd  <  optim  <  nn  <  landscapes, data  <  train  <  sweep
     <  viz  <  demo, web  <  cli
 
 (``sweep`` runs ``fit``, so it sits just above ``train``.)
@@ -12,7 +12,8 @@ import cannot hide an upward dependency. Layers, bottom to top::
 lazily, threadpoolctl to find NumPy's OpenBLAS for its thread policy, ``autograd/blas.py``,
 and Numba in its optional compiled kernels, ``autograd/_kernels.py``); ``optim`` adds
 only ``descentlab.spec`` (and Numba in its optional compiled kernels). ``_fastpath``, the
-compiled loops' one switch, is standard library only.
+compiled loops' one switch, is standard library only; ``_blaspool``, which lends
+OpenBLAS's threads to the optimizers' compiled loops, standard library and NumPy.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ RANK = {
     "spec": 0,
     "_atomic": 0,
     "_fastpath": 0,
+    "_blaspool": 0,
     "autograd": 1,
     "optim": 2,
     "nn": 3,
@@ -51,6 +53,7 @@ THIRD_PARTY = {
     "spec": set(),
     "_atomic": set(),
     "_fastpath": set(),
+    "_blaspool": set(),
 }
 
 
