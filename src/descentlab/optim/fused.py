@@ -9,6 +9,9 @@ element by element and in the same order, is compiled (``_kernels.py``) into
 loops that read each array once, and a group's arrays are stepped together:
 
 * arrays of at least :data:`PARALLEL_SIZE` elements: one loop on every core each;
+* SGD's and Adam's arrays from :data:`POOL_SIZE` elements on, while OpenBLAS lends its
+  threads (``descentlab._blaspool``: in a training step whose products use them), one
+  loop each, on those threads side by side;
 * all the others: :data:`CHUNK` at a time in one compiled call (a "multi-tensor"
   step), whatever their sizes, so that a step of a model's group costs a few
   Python-level calls however many biases it has.
