@@ -618,28 +618,34 @@ _JOB = numba.types.int32(
     numba.types.int64,
     numba.types.voidptr,
 )
-_job = numba.cfunc(_JOB, cache=True, error_model="numpy")
+_compiled_jobs: dict[str, int] = {}
 
 
-@_job
-def sgd_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+def job(name: str, dtype: str) -> int:
+    """The address of rule ``name``'s job for arrays of ``dtype`` ("float32" or "float64"),
+    compiled (or loaded from Numba's cache) on first use."""
+    key = f"{name}_job_{dtype}"
+    if key not in _compiled_jobs:
+        compiled = numba.cfunc(_JOB, cache=True, error_model="numpy")(globals()[f"_{key}"])
+        _compiled_jobs[key] = compiled.address
+    return _compiled_jobs[key]
+
+
+def _sgd_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
     _sgd_share(blocks, starts, desc, nums, np.float32)
     return 0
 
 
-@_job
-def sgd_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+def _sgd_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
     _sgd_share(blocks, starts, desc, nums, np.float64)
     return 0
 
 
-@_job
-def adam_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+def _adam_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
     _adam_share(blocks, starts, desc, nums, np.float32)
     return 0
 
 
-@_job
-def adam_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+def _adam_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
     _adam_share(blocks, starts, desc, nums, np.float64)
     return 0

@@ -223,8 +223,8 @@ def _pooled(
     where += [0 if a is None else _address(a) for a in states]
     desc = np.array(where, dtype=np.int64)
     nums = np.array([*row, *shared, _TINY[theta.dtype]], dtype=np.float64)
-    job = getattr(kernels, f"{name}_job_{theta.dtype.name}")
-    _pool_run(job.address, theta.size, _address(desc), _address(nums), threads)
+    job = kernels.job(name, theta.dtype.name)
+    _pool_run(job, theta.size, _address(desc), _address(nums), threads)
 
 
 def rows_by_step(
