@@ -627,7 +627,9 @@ def job(name: str, dtype: str) -> int:
     key = f"{name}_job_{dtype}"
     if key not in _compiled_jobs:
         compiled = numba.cfunc(_JOB, cache=True, error_model="numpy")(globals()[f"_{key}"])
-        _compiled_jobs[key] = compiled.address
+        address = compiled.address
+        assert address is not None
+        _compiled_jobs[key] = address
     return _compiled_jobs[key]
 
 
