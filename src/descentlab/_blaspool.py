@@ -79,12 +79,6 @@ def attach(dynlib: Any, config: str, get_threads: Callable[[], int]) -> bool:
     return True
 
 
-def detach() -> None:
-    global _level1, _get_threads
-    with _lock:
-        _level1, _get_threads = None, None
-
-
 def set_mode(mode: str) -> None:
     """The thread policy's mode: "auto", "inherit" or "1"."""
     global _mode
