@@ -204,7 +204,9 @@ def test_sgd_momentum_buffer_of_a_dead_unit_reaches_zero(nesterov, always_fast):
         ("adam", {}, "exp_avg"),
         ("nadam", {}, "exp_avg"),
         ("radam", {}, "exp_avg"),
+        ("adamax", {}, "exp_avg"),
         ("sgd", {"momentum": 0.9}, "momentum_buffer"),
+        ("rmsprop", {"momentum": 0.9}, "momentum_buffer"),
     ],
 )
 def test_a_vanishing_first_moment_is_flushed_before_its_products_underflow(

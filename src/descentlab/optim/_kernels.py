@@ -124,6 +124,7 @@ def _adamax(theta, grad, m, u, c, lr, beta1, beta2, eps, weight_decay, maximize,
     small = abs(w) < 0.5
     w_, w_rest = dt(w), dt(1 - w)
     b2, eps_, wd, ss = dt(beta2), dt(eps), dt(weight_decay), dt(c[0])
+    floor = dt(tiny) * dt(MOMENT_FLOOR)
     for i in numba.prange(theta.size):
         t = theta[i]
         g = -grad[i] if maximize else grad[i]
@@ -132,6 +133,8 @@ def _adamax(theta, grad, m, u, c, lr, beta1, beta2, eps, weight_decay, maximize,
         mi = m[i]
         d = g - mi
         mi = mi + d * w_ if small else g - d * w_rest
+        if abs(mi) < floor:  # a vanishing moment: 0 (see params.flush_subnormal_)
+            mi = dt(0)
         m[i] = mi
         ui = _max(u[i] * b2, abs(g) + eps_)
         u[i] = ui
@@ -253,6 +256,7 @@ def _rmsprop(
     w_, w_rest = dt(w), dt(1 - w)
     lr_, alpha_, eps_, wd, mu = dt(lr), dt(alpha), dt(eps), dt(weight_decay), dt(momentum)
     tiny_ = dt(tiny)
+    floor = tiny_ * dt(MOMENT_FLOOR)
     for i in numba.prange(theta.size):
         t = theta[i]
         g = -grad[i] if maximize else grad[i]
@@ -274,7 +278,7 @@ def _rmsprop(
             avg = math.sqrt(vi) + eps_
         if momentum > 0:
             b = buf[i] * mu + g / avg
-            if abs(b) < tiny_:
+            if abs(b) < floor:
                 b = dt(0)
             buf[i] = b
             theta[i] = t - b * lr_

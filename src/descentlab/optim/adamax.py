@@ -6,7 +6,8 @@ import numpy as np
 
 from descentlab.optim import fused, settings
 from descentlab.optim.adam import prepare_gradient
-from descentlab.optim.base import Optimizer, State, scratch_like
+from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
+from descentlab.optim.params import MOMENT_FLOOR
 from descentlab.optim.registry import register
 from descentlab.optim.rmsprop import lerp_
 
@@ -62,6 +63,7 @@ def adamax(
         m, u = state["exp_avg"], state["exp_inf"]
         buf = scratch_like(theta, 0)
         lerp_(m, g, 1 - beta1, buf)
+        flush_subnormal_(m, buf, MOMENT_FLOOR)
         np.abs(g, out=buf)
         buf += eps
         u *= beta2

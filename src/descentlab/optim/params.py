@@ -279,7 +279,8 @@ def check_interval(name: str, value: object, low: float, high: float, *, closed_
         )
 
 
-#: A first moment (Adam's, NAdam's, RAdam's) or SGD momentum buffer smaller in size than
+#: A first moment (Adam's, NAdam's, RAdam's, Adamax's) or momentum buffer (SGD's,
+#: RMSprop's) smaller in size than
 #: this many times the smallest normal number is flushed to 0 (see :func:`flush_subnormal_`).
 MOMENT_FLOOR = 2.0**24
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from descentlab.optim import fused, settings
 from descentlab.optim.base import Optimizer, State, flush_subnormal_, scratch_like
+from descentlab.optim.params import MOMENT_FLOOR
 from descentlab.optim.registry import register
 
 __all__ = ["RMSprop", "lerp_", "rmsprop"]
@@ -98,7 +99,7 @@ def rmsprop(
             b = state["momentum_buffer"]
             b *= momentum
             b += buf
-            flush_subnormal_(b, buf)
+            flush_subnormal_(b, buf, MOMENT_FLOOR)
             np.multiply(b, lr, out=buf)
         else:
             avg = buf
