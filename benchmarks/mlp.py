@@ -469,15 +469,22 @@ def main() -> None:
         print(json.dumps(child(args.child, args.quick, reps, not args.quick)))
         return
     modes = ["default"] if args.quick else args.modes.split(",")
-    results = {}
     with busy(args.load):
-        for mode in modes:
-            cmd = [sys.executable, str(HERE / "mlp.py"), "--child", mode, "--reps", str(reps)]
-            if args.quick:
-                cmd.append("--quick")
-            run = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+        results = run_children(HERE / "mlp.py", modes, reps, args.quick)
     summarize(results, args)
+
+
+def run_children(script: Path, modes: list[str], reps: int, quick: bool) -> dict[str, dict]:
+    """``script --child MODE`` in a fresh process per thread setting; each one's results,
+    the JSON of its last line."""
+    results = {}
+    for mode in modes:
+        cmd = [sys.executable, str(script), "--child", mode, "--reps", str(reps)]
+        if quick:
+            cmd.append("--quick")
+        run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+    return results
 
 
 def summarize(results: dict, args) -> None:

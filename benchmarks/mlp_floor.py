@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import mlp
@@ -288,14 +286,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.quick, reps)))
         return
     modes = ["default"] if args.quick else args.modes.split(",")
-    results = {}
-    for mode in modes:
-        cmd = [sys.executable, str(HERE / "mlp_floor.py"), "--child", mode, "--reps", str(reps)]
-        if args.quick:
-            cmd.append("--quick")
-        run = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        results[mode] = json.loads(run.stdout.strip().splitlines()[-1])
-    summarize(results, args.json)
+    summarize(mlp.run_children(HERE / "mlp_floor.py", modes, reps, args.quick), args.json)
 
 
 def summarize(results: dict, json_path: str | None) -> None:
