@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ctypes
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +43,6 @@ _BLAS_DOUBLE = 3  # the job receives its arguments as doubles; ``a`` moves 8 byt
 BLOCK = 4096
 MAX_SIZE = 1 << 22  # larger arrays keep their own loops (a share's start: one double a block)
 
-_lock = threading.Lock()
 _level1: Any = None  # blas_level1_thread of NumPy's OpenBLAS, or None
 _get_threads: Callable[[], int] | None = None
 _mode = "auto"  # the thread policy's mode, as it tells
@@ -74,8 +72,7 @@ def attach(dynlib: Any, config: str, get_threads: Callable[[], int]) -> bool:
     fn.restype = ctypes.c_int
     # (mode, m, n, k, alpha, a, lda, b, ldb, c, ldc, function, threads); pointers as integers
     fn.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 11 + [ctypes.c_int]
-    with _lock:
-        _level1, _get_threads = fn, get_threads
+    _level1, _get_threads = fn, get_threads  # (threads() reads both; either None: 1)
     return True
 
 
