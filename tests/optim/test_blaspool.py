@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from descentlab import _blaspool
 from descentlab.autograd import blas
 from descentlab.optim import fused
-from descentlab.optim.adam import adam
+from descentlab.optim.adadelta import adadelta
+from descentlab.optim.adagrad import adagrad
+from descentlab.optim.adam import adam, nadam
+from descentlab.optim.adamax import adamax
+from descentlab.optim.asgd import asgd
+from descentlab.optim.radam import radam
+from descentlab.optim.rmsprop import rmsprop
+from descentlab.optim.rprop import rprop
 from descentlab.optim.sgd import sgd
 
 pytest.importorskip("numba")
@@ -53,17 +60,18 @@ def pooled(monkeypatch):
     return threads, calls
 
 
-def _steps(rule, sizes, dtype, hyper, pool: bool, monkeypatch) -> list[np.ndarray]:
-    """Three steps of ``rule`` from one seed, with the pool lent or not."""
+def _steps(rule, sizes, dtype, hyper, pool: bool, monkeypatch, steps=3) -> list[np.ndarray]:
+    """``steps`` steps of ``rule`` from one seed, with the pool lent or not."""
+    every = fused.POOLED
     if not pool:
         monkeypatch.setattr(fused, "POOLED", frozenset())
     rng = np.random.default_rng(sum(sizes))
     params = [rng.standard_normal(n).astype(dtype) for n in sizes]
     states: list[dict] = [{} for _ in sizes]
-    for _ in range(3):
+    for _ in range(steps):
         grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
         rule(params, grads, states, **hyper)
-    monkeypatch.setattr(fused, "POOLED", frozenset({"sgd", "adam"}))
+    monkeypatch.setattr(fused, "POOLED", every)
     return params + [a for s in states for a in s.values() if isinstance(a, np.ndarray)]
 
 
@@ -133,6 +141,66 @@ def test_a_pooled_sgd_step_gives_the_bits_of_one_thread(
         np.testing.assert_array_equal(a, b)
 
 
+#: the other rules of the fast path, each with settings that take every branch of its loop
+#: (RAdam rectifies from its sixth step on, ASGD averages from step t0)
+OTHER_RULES = {
+    "adamax": (adamax, [{}, {"weight_decay": 0.01, "maximize": True}]),
+    "nadam": (
+        nadam,
+        [{}, {"weight_decay": 0.01}, {"weight_decay": 0.01, "decoupled_weight_decay": True}],
+    ),
+    "radam": (
+        radam,
+        [
+            {"maximize": True},
+            {"weight_decay": 0.01},
+            {"weight_decay": 0.01, "decoupled_weight_decay": True},
+        ],
+    ),
+    "adagrad": (adagrad, [{}, {"lr_decay": 0.01, "weight_decay": 0.01, "maximize": True}]),
+    "adadelta": (adadelta, [{}, {"weight_decay": 0.01, "maximize": True}]),
+    "rmsprop": (
+        rmsprop,
+        [
+            {},
+            {"centered": True},
+            {"momentum": 0.9, "maximize": True},
+            {"centered": True, "momentum": 0.9, "weight_decay": 0.01},
+        ],
+    ),
+    "rprop": (rprop, [{}, {"maximize": True, "step_size_max": 0.05}]),
+    "asgd": (asgd, [{}, {"t0": 2, "weight_decay": 0.01, "maximize": True}]),
+}
+
+
+def test_every_rule_of_the_fast_path_can_run_on_the_pool():
+    assert set(OTHER_RULES) | {"sgd", "adam"} == fused.POOLED
+
+
+@given(
+    name=st.sampled_from(sorted(OTHER_RULES)),
+    which=st.integers(0, 3),
+    size=st.integers(1_000, 3 * _blaspool.BLOCK + 7),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_pooled_step_of_every_other_rule_gives_the_bits_of_one_thread(
+    pooled, monkeypatch, name, which, size, dtype
+):
+    _, calls = pooled
+    rule, options = OTHER_RULES[name]
+    hyper = {"lr": 1e-2, **options[which % len(options)]}
+    calls.clear()
+    together = _steps(rule, [size, 10], dtype, hyper, True, monkeypatch, steps=7)
+    assert calls == [size] * 7
+    alone = _steps(rule, [size, 10], dtype, hyper, False, monkeypatch, steps=7)
+    assert len(calls) == 7
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_training_with_the_pool_lent_gives_the_same_model(pooled, monkeypatch):
     # the README's loop over an MLP: its first layer's update runs on the pool
     from descentlab import data, nn, optim
@@ -153,17 +221,19 @@ def test_training_with_the_pool_lent_gives_the_same_model(pooled, monkeypatch):
             opt.step()
         return [p.data.copy() for p in model.parameters()]
 
-    makers = {
-        4: lambda p: optim.Adam(p, lr=1e-3),
-        3: lambda p: optim.SGD(p, lr=0.1, momentum=0.9),  # (the buffer's first step: NumPy)
-    }
-    for steps, make in makers.items():
+    makers = [
+        (4, lambda p: optim.Adam(p, lr=1e-3)),
+        (3, lambda p: optim.SGD(p, lr=0.1, momentum=0.9)),  # (the buffer's first step: NumPy)
+        (4, lambda p: optim.RMSprop(p, lr=1e-3, centered=True)),
+    ]
+    for steps, make in makers:
         calls.clear()
         lent = train(make)
         assert calls == [256 * 784] * steps
+        every = fused.POOLED
         monkeypatch.setattr(fused, "POOLED", frozenset())
         alone = train(make)
-        monkeypatch.setattr(fused, "POOLED", frozenset({"sgd", "adam"}))
+        monkeypatch.setattr(fused, "POOLED", every)
         for a, b in zip(lent, alone, strict=True):
             np.testing.assert_array_equal(a, b)
 

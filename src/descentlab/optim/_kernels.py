@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import math
 import types
+from typing import Any
 
 import numba
 import numba.extending
 import numpy as np
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from descentlab._blaspool import BLOCK
 from descentlab.optim.params import MOMENT_FLOOR
@@ -569,46 +571,6 @@ def _bounds(blocks, starts, desc):
     return start, min(desc[0], start + blocks * BLOCK) - start
 
 
-@_inline
-def _sgd_share(blocks, starts, desc, nums, dtype):
-    start, count = _bounds(blocks, starts, desc)
-    sgd_serial(
-        _share(desc, 1, start, count, dtype),
-        _share(desc, 2, start, count, dtype),
-        _share(desc, 3, start, count, dtype),
-        numba.carray(nums, 0),
-        nums[0],
-        nums[1],
-        nums[2],
-        nums[3],
-        nums[4] != 0,
-        nums[5] != 0,
-        nums[6],
-    )
-
-
-@_inline
-def _adam_share(blocks, starts, desc, nums, dtype):
-    start, count = _bounds(blocks, starts, desc)
-    adam_serial(
-        _share(desc, 1, start, count, dtype),
-        _share(desc, 2, start, count, dtype),
-        _share(desc, 3, start, count, dtype),
-        _share(desc, 4, start, count, dtype),
-        _share(desc, 5, start, count, dtype),
-        numba.carray(nums, 2),
-        nums[2],
-        nums[3],
-        nums[4],
-        nums[5],
-        nums[6],
-        nums[7] != 0,
-        nums[8] != 0,
-        nums[9] != 0,
-        nums[10],
-    )
-
-
 _JOB = numba.types.int32(
     numba.types.int64,  # blocks of this share
     numba.types.int64,
@@ -622,36 +584,83 @@ _JOB = numba.types.int32(
     numba.types.int64,
     numba.types.voidptr,
 )
-_compiled_jobs: dict[str, int] = {}
+_compiled_jobs: dict[tuple[str, str, int, int, int], int] = {}
 
 
-def job(name: str, dtype: str) -> int:
+@_inline
+def _arrays1(desc, start, count, dtype):  # theta, the gradient, one state
+    return (
+        _share(desc, 1, start, count, dtype),
+        _share(desc, 2, start, count, dtype),
+        _share(desc, 3, start, count, dtype),
+    )
+
+
+@_inline
+def _arrays2(desc, start, count, dtype):
+    return (
+        _share(desc, 1, start, count, dtype),
+        _share(desc, 2, start, count, dtype),
+        _share(desc, 3, start, count, dtype),
+        _share(desc, 4, start, count, dtype),
+    )
+
+
+@_inline
+def _arrays3(desc, start, count, dtype):
+    return (
+        _share(desc, 1, start, count, dtype),
+        _share(desc, 2, start, count, dtype),
+        _share(desc, 3, start, count, dtype),
+        _share(desc, 4, start, count, dtype),
+        _share(desc, 5, start, count, dtype),
+    )
+
+
+# The constants of a job, set in each copy of the template (see job); never compiled as they are.
+_LOOP: Any = None
+_ARRAYS: Any = None
+_DTYPE: Any = None
+_COEFS = _SHARED = 0
+
+
+def _job(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
+    """The template of every job (see :func:`job` for the names in capitals)."""
+    start, count = _bounds(blocks, starts, desc)
+    shared = to_fixed_tuple(numba.carray(nums, _COEFS + _SHARED)[_COEFS:], _SHARED)  # type: ignore[call-arg,var-annotated]
+    _LOOP(
+        *_ARRAYS(desc, start, count, _DTYPE),
+        numba.carray(nums, _COEFS),
+        *shared,
+        nums[_COEFS + _SHARED],
+    )
+    return 0
+
+
+def job(name: str, dtype: str, states: int, coefs: int, shared: int) -> int:
     """The address of rule ``name``'s job for arrays of ``dtype`` ("float32" or "float64"),
-    compiled (or loaded from Numba's cache) on first use."""
-    key = f"{name}_job_{dtype}"
-    if key not in _compiled_jobs:
-        compiled = numba.cfunc(_JOB, cache=True, error_model="numpy")(globals()[f"_{key}"])
+    compiled (or loaded from Numba's cache) on first use.
+
+    The job calls the rule's one-thread loop with the arguments ``fused.run`` gives it,
+    in their order: theta, the gradient and ``states`` state arrays (1 to 3), a row of
+    ``coefs`` per-parameter scalars, ``shared`` settings (flags as 0.0 or 1.0, which the
+    loops only test for truth) and the smallest normal.
+    """
+    spec = (name, dtype, states, coefs, shared)
+    if spec not in _compiled_jobs:
+        constants = {
+            "_LOOP": globals()[f"{name}_serial"],
+            "_ARRAYS": (_arrays1, _arrays2, _arrays3)[states - 1],
+            "_DTYPE": np.dtype(dtype).type,
+            "_COEFS": coefs,
+            "_SHARED": shared,
+        }
+        # a copy of the template with those constants, under a name of its own: Numba's
+        # disk cache keys on the function's file and qualified name (see _parallel)
+        copy = types.FunctionType(_job.__code__, {**globals(), **constants}, f"_job_{name}")
+        copy.__qualname__ = f"_job_{name}_{dtype}_{states}_{coefs}_{shared}"
+        compiled = numba.cfunc(_JOB, cache=True, error_model="numpy")(copy)
         address = compiled.address
         assert address is not None
-        _compiled_jobs[key] = address
-    return _compiled_jobs[key]
-
-
-def _sgd_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
-    _sgd_share(blocks, starts, desc, nums, np.float32)
-    return 0
-
-
-def _sgd_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
-    _sgd_share(blocks, starts, desc, nums, np.float64)
-    return 0
-
-
-def _adam_job_float32(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
-    _adam_share(blocks, starts, desc, nums, np.float32)
-    return 0
-
-
-def _adam_job_float64(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
-    _adam_share(blocks, starts, desc, nums, np.float64)
-    return 0
+        _compiled_jobs[spec] = address
+    return _compiled_jobs[spec]

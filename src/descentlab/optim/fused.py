@@ -9,9 +9,9 @@ element by element and in the same order, is compiled (``_kernels.py``) into
 loops that read each array once, and a group's arrays are stepped together:
 
 * arrays of at least :data:`PARALLEL_SIZE` elements: one loop on every core each;
-* SGD's and Adam's arrays from :data:`POOL_SIZE` elements on, while OpenBLAS lends its
-  threads (``descentlab._blaspool``: in a training step whose products use them), one
-  loop each, on those threads side by side;
+* arrays from :data:`POOL_SIZE` elements on, while OpenBLAS lends its threads
+  (``descentlab._blaspool``: in a training step whose products use them), one loop
+  each, on those threads side by side;
 * all the others: :data:`CHUNK` at a time in one compiled call (a "multi-tensor"
   step), whatever their sizes, so that a step of a model's group costs a few
   Python-level calls however many biases it has.
@@ -52,7 +52,9 @@ PARALLEL_SIZE = 2_000_000
 #: OpenBLAS's threads when they are lent (``descentlab._blaspool``): in a training step
 #: they are awake between products, and a loop on threads of its own would fight them.
 POOL_SIZE = 65_536
-POOLED = frozenset({"sgd", "adam"})
+POOLED = frozenset(
+    {"sgd", "adam", "adamax", "nadam", "radam", "adagrad", "adadelta", "rmsprop", "rprop", "asgd"}
+)
 #: arrays per multi-tensor call (the tuples are padded to it: one compiled version).
 CHUNK = 8
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -223,7 +225,7 @@ def _pooled(
     where += [0 if a is None else _address(a) for a in states]
     desc = np.array(where, dtype=np.int64)
     nums = np.array([*row, *shared, _TINY[theta.dtype]], dtype=np.float64)
-    job = kernels.job(name, theta.dtype.name)
+    job = kernels.job(name, theta.dtype.name, len(states), len(row), len(shared))
     _pool_run(job, theta.size, _address(desc), _address(nums), threads)
 
 
