@@ -201,6 +201,58 @@ def test_a_pooled_step_of_every_other_rule_gives_the_bits_of_one_thread(
         np.testing.assert_array_equal(a, b)
 
 
+@given(
+    name=st.sampled_from(sorted(fused.POOLED)),
+    size=st.integers(1_000, 3 * _blaspool.BLOCK + 7),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_pooled_step_that_sums_the_squared_gradient_steps_the_same_bits(
+    pooled, monkeypatch, name, size, dtype
+):
+    _, calls = pooled
+    rule = {"sgd": sgd, "adam": adam}.get(name) or OTHER_RULES[name][0]
+    hyper = {"lr": 1e-2, "momentum": 0.9} if name == "sgd" else {"lr": 1e-2}
+    rng = np.random.default_rng(size)
+    start = rng.standard_normal(size).astype(dtype)
+    grads = [rng.standard_normal(size).astype(dtype) * 10.0**k for k in (-3, 0, 2)]
+    stepped = []
+    for measured in (True, False):
+        theta, states = [start.copy()], [{}]
+        calls.clear()
+        for g in grads:
+            if not measured:
+                rule(theta, [g], states, **hyper)
+                continue
+            with fused.gradient_squares() as found:
+                rule(theta, [g], states, **hyper)
+            if calls:  # (SGD's first step makes its buffer in NumPy, and sums nothing)
+                exact = float(np.sum(g.astype(np.float64) ** 2))
+                rel = 1e-5 if dtype == np.float32 else 1e-12
+                assert found == {id(g): pytest.approx(exact, rel=rel)}
+                assert fused.squared_norm([g], found) == found[id(g)]
+        assert len(calls) >= (2 if measured else 0)
+        stepped.append([theta[0]] + [a for a in states[0].values() if isinstance(a, np.ndarray)])
+    for a, b in zip(*stepped, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gradient_squares_records_only_inside_it_and_nests():
+    assert getattr(fused._measuring, "found", None) is None
+    with fused.gradient_squares() as outer:
+        with fused.gradient_squares() as inner:
+            assert fused._measuring.found is inner
+        assert fused._measuring.found is outer
+    assert fused._measuring.found is None
+    g = np.arange(5.0)
+    assert fused.squared_norm([g, g.reshape(5, 1)], {}) == 2 * 30.0
+    assert fused.squared_norm([g], {id(g): 7.0}) == 7.0  # the loop's sum, as recorded
+    h = np.arange(3, dtype=np.float32)  # summed with the other arrays in one compiled call
+    assert fused.squared_norm([g, h, h], {id(g): 7.0}) == 7.0 + 2 * 5.0
+
+
 def test_training_with_the_pool_lent_gives_the_same_model(pooled, monkeypatch):
     # the README's loop over an MLP: its first layer's update runs on the pool
     from descentlab import data, nn, optim
@@ -236,6 +288,58 @@ def test_training_with_the_pool_lent_gives_the_same_model(pooled, monkeypatch):
         monkeypatch.setattr(fused, "POOLED", every)
         for a, b in zip(lent, alone, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_fit_records_the_gradient_norm_the_pooled_loops_summed(pooled, monkeypatch, optimizer):
+    # fit takes the norm of a pooled array's gradient from the loop that stepped it: the
+    # mean norm it records is the float64 norm of the gradients, and the run's numbers are
+    # those of a run with no pool
+    import descentlab as dl
+    from descentlab import nn
+
+    _, calls = pooled
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 40)).astype(np.float32)
+    y = rng.integers(0, 3, 256)
+    options = {"name": optimizer, "lr": 0.01, **({"momentum": 0.9} if optimizer == "sgd" else {})}
+
+    def run(pool: bool):
+        every = fused.POOLED
+        if not pool:
+            monkeypatch.setattr(fused, "POOLED", frozenset())
+        nn.manual_seed(0)
+        model = nn.MLP([40, 64, 3], dropout=0.2)
+        squares: list[float] = []
+
+        class Exact(dl.train.Callback):
+            def on_step_end(self, trainer, loss) -> None:
+                squares.append(
+                    sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in model.parameters())
+                )
+
+        history = dl.fit(
+            model,
+            (X, y),
+            optimizer=options,
+            epochs=2,
+            batch_size=32,
+            seed=0,
+            progress=False,
+            callbacks=[Exact()],
+        )
+        monkeypatch.setattr(fused, "POOLED", every)
+        return history, np.sqrt(squares).reshape(2, -1).mean(axis=1), model
+
+    calls.clear()
+    lent, exact, model = run(True)
+    assert calls.count(40 * 64) >= 15  # the first layer's update ran on the pool
+    assert lent["grad_norm"] == pytest.approx(list(exact), rel=1e-5)
+    alone, _, model_alone = run(False)
+    assert lent["train_loss"] == alone["train_loss"]
+    for p, q in zip(model.parameters(), model_alone.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert lent["grad_norm"] == pytest.approx(alone["grad_norm"], rel=1e-5)
 
 
 def test_the_pool_is_lent_only_as_the_thread_policy_says(monkeypatch):

@@ -529,3 +529,34 @@ def test_each_epoch_records_the_mean_gradient_norm_of_its_steps(
     expected = [float(np.mean(steps)) for steps in norms.by_epoch]
     assert expected[0] != pytest.approx(expected[-1], rel=1e-3)  # the norm moves
     assert history["grad_norm"] == pytest.approx(expected, rel=1e-5)
+
+
+class _DoublingSGD(optim.SGD):
+    """A user's optimizer that rescales the gradients in place before stepping."""
+
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad *= 2.0
+        return super().step(closure)
+
+
+def test_the_recorded_norm_is_of_the_gradients_before_a_users_optimizer_changes_them():
+    # descentlab's own optimizers leave .grad alone, and fit may take the norm during and
+    # after their step; a user's may not, so for theirs the norm is taken before it
+    X, y = blobs()
+    model = make_model(seed=2, sizes=(2, 32, 3))
+    norms = _GradNorms()
+    history = dl.fit(
+        model,
+        (X, y),
+        optimizer=_DoublingSGD(model.parameters(), lr=0.05),
+        epochs=2,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        callbacks=[norms],
+    )
+    doubled = [float(np.mean(steps)) for steps in norms.by_epoch]  # (after the step)
+    assert history["grad_norm"] == pytest.approx([d / 2 for d in doubled], rel=1e-6)

@@ -542,10 +542,9 @@ def asgd_multi(thetas, grads, axs, coef, wd, maximize, tiny):
 
 
 # The loops on OpenBLAS's threads (``descentlab._blaspool``): one C-callable function per
-# rule and dtype, called on each thread's share of an array's blocks. ``desc`` holds the
-# array's size and the addresses of theta, the gradient and the states (0: a state the
-# setting does not use), ``nums`` the row of per-parameter scalars, then the shared
-# settings in the kernel's order (flags as 0 or 1), then the dtype's smallest normal.
+# rule and dtype, called on each thread's share of an array's blocks, its arguments in an
+# int64 array ``desc`` (the array's size and addresses) and a float64 array ``nums`` (the
+# row of per-parameter scalars, the shared settings, the smallest normal): see ``job``.
 @numba.extending.intrinsic
 def _at(typingctx, address, offset, dtype):
     """A pointer to element ``offset`` of the ``dtype`` array at byte ``address``."""
@@ -617,23 +616,60 @@ def _arrays3(desc, start, count, dtype):
     )
 
 
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy", nogil=True)
+def _squares(g):
+    """The sum of the squares of ``g``, accumulated in its dtype. This one sum may be
+    reassociated (it runs in SIMD lanes), so its last bits are the machine's: it is a
+    gradient norm for the record, never an input of an update."""
+    total = g.dtype.type(0)
+    for i in range(g.size):
+        x = g[i]
+        total += x * x
+    return np.float64(total)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def squares_multi(arrays):
+    """The sum of the squares of a tuple of 1-D arrays of one dtype (padded with empty
+    ones, as the multi-tensor loops' tuples are), each summed by :func:`_squares`."""
+    total = 0.0
+    for j in range(len(arrays)):
+        total += _squares(arrays[j])
+    return total
+
+
+#: entries a job steps before it sums their squared gradient (from L1: the 4 to 5 arrays
+#: of such a chunk take 32 to 40 KB)
+SQUARES_CHUNK = 2048
+
 # The constants of a job, set in each copy of the template (see job); never compiled as they are.
 _LOOP: Any = None
 _ARRAYS: Any = None
 _DTYPE: Any = None
-_COEFS = _SHARED = 0
+_COEFS = _SHARED = _SUMS = 0
 
 
 def _job(blocks, n, k, alpha, starts, lda, desc, ldb, nums, ldc, buffer):
     """The template of every job (see :func:`job` for the names in capitals)."""
     start, count = _bounds(blocks, starts, desc)
     shared = to_fixed_tuple(numba.carray(nums, _COEFS + _SHARED)[_COEFS:], _SHARED)  # type: ignore[call-arg,var-annotated]
-    _LOOP(
-        *_ARRAYS(desc, start, count, _DTYPE),
-        numba.carray(nums, _COEFS),
-        *shared,
-        nums[_COEFS + _SHARED],
-    )
+    row = numba.carray(nums, _COEFS)
+    tiny = nums[_COEFS + _SHARED]
+    if desc[_SUMS] == 0:
+        _LOOP(*_ARRAYS(desc, start, count, _DTYPE), row, *shared, tiny)
+        return 0
+    # and the sum of each block's squared gradient, taken a chunk at a time right after
+    # the chunk is stepped, while it is in L1 (a second pass would fetch it again)
+    sums = numba.carray(_at(desc[_SUMS], start // BLOCK, np.float64), blocks)
+    for b in range(blocks):
+        lo = start + b * BLOCK
+        hi = min(lo + BLOCK, start + count)
+        total = 0.0
+        for at in range(lo, hi, SQUARES_CHUNK):
+            size = min(SQUARES_CHUNK, hi - at)
+            _LOOP(*_ARRAYS(desc, at, size, _DTYPE), row, *shared, tiny)
+            total += _squares(_share(desc, 2, at, size, _DTYPE))
+        sums[b] = total
     return 0
 
 
@@ -644,7 +680,10 @@ def job(name: str, dtype: str, states: int, coefs: int, shared: int) -> int:
     The job calls the rule's one-thread loop with the arguments ``fused.run`` gives it,
     in their order: theta, the gradient and ``states`` state arrays (1 to 3), a row of
     ``coefs`` per-parameter scalars, ``shared`` settings (flags as 0.0 or 1.0, which the
-    loops only test for truth) and the smallest normal.
+    loops only test for truth) and the smallest normal. ``desc`` holds the array's size,
+    the addresses of theta, the gradient and the states (0: one the settings do not use),
+    then the address of one float64 a block of the array for the sums of the squared
+    gradient, or 0 for none (see ``fused.gradient_squares``).
     """
     spec = (name, dtype, states, coefs, shared)
     if spec not in _compiled_jobs:
@@ -654,6 +693,7 @@ def job(name: str, dtype: str, states: int, coefs: int, shared: int) -> int:
             "_DTYPE": np.dtype(dtype).type,
             "_COEFS": coefs,
             "_SHARED": shared,
+            "_SUMS": 3 + states,
         }
         # a copy of the template with those constants, under a name of its own: Numba's
         # disk cache keys on the function's file and qualified name (see _parallel)

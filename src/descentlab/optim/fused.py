@@ -33,11 +33,14 @@ the autograd's ReLU-dropout node and the many-start landscape runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from descentlab._blaspool import BLOCK
 from descentlab._blaspool import run as _pool_run
 from descentlab._blaspool import threads as _pool_threads
 from descentlab._fastpath import get_mode, load_kernels, set_mode
@@ -60,6 +63,8 @@ CHUNK = 8
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _EMPTY = {dt: np.empty(0, dtype=dt) for dt in _FLOATS}
 _TINY = {dt: float(np.finfo(dt).tiny) for dt in _FLOATS}
+#: ``found``: where this thread's pooled loops record the sums of squared gradients, if anywhere
+_measuring = threading.local()
 
 
 def set_fast_path(mode: str) -> None:
@@ -223,10 +228,60 @@ def _pooled(
     """One step of rule ``name`` on one array, on ``threads`` of OpenBLAS's threads."""
     where = [theta.size, _address(theta), _address(grad)]
     where += [0 if a is None else _address(a) for a in states]
+    found = getattr(_measuring, "found", None)
+    sums = None if found is None else np.empty(-(-theta.size // BLOCK))
+    where.append(0 if sums is None else _address(sums))
     desc = np.array(where, dtype=np.int64)
     nums = np.array([*row, *shared, _TINY[theta.dtype]], dtype=np.float64)
     job = kernels.job(name, theta.dtype.name, len(states), len(row), len(shared))
     _pool_run(job, theta.size, _address(desc), _address(nums), threads)
+    if found is not None and sums is not None:
+        found[id(grad)] = float(sums.sum())
+
+
+@contextlib.contextmanager
+def gradient_squares() -> Iterator[dict[int, float]]:
+    """Within it, a loop that steps an array on OpenBLAS's threads also sums the squares
+    of the gradient it reads, and records the sum in the dict yielded, under the
+    gradient's ``id``: see :func:`squared_norm`. It sums them chunk by chunk right after
+    stepping the chunk, from L1, where a later ``np.dot`` would fetch again a gradient
+    that the products had just spread over the cores' caches (40 us a step for the first
+    layer of ``benchmarks/mlp.py``'s MLP). The sum's last bits are the machine's (SIMD
+    lanes)."""
+    found: dict[int, float] = {}
+    previous = getattr(_measuring, "found", None)
+    _measuring.found = found
+    try:
+        yield found
+    finally:
+        _measuring.found = previous
+
+
+def squared_norm(grads: Sequence[np.ndarray], found: Mapping[int, float]) -> float:
+    """The sum of the squares of every entry of ``grads`` (alive since the step that filled
+    ``found``, of :func:`gradient_squares`): from ``found`` for those a loop summed; where
+    some were, the others of float dtypes in one compiled call, else by ``np.dot``."""
+    total = 0.0
+    rest: dict[np.dtype, list[np.ndarray]] = {}
+    for g in grads:
+        known = found.get(id(g))
+        if known is not None:
+            total += known
+            continue
+        flat = g.reshape(-1)
+        if found and flat.dtype in _FLOATS and flat.flags.c_contiguous:
+            rest.setdefault(flat.dtype, []).append(flat)
+        else:
+            total += float(np.dot(flat, flat))
+    if rest:
+        kernels = _load()
+        for dtype, arrays in rest.items():
+            for start in range(0, len(arrays), CHUNK):
+                chunk = arrays[start : start + CHUNK]
+                total += kernels.squares_multi(
+                    tuple(chunk) + (_EMPTY[dtype],) * (CHUNK - len(chunk))
+                )
+    return total
 
 
 def rows_by_step(

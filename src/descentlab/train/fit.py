@@ -32,7 +32,7 @@ from descentlab.nn import functional as F
 from descentlab.nn.layers import Dropout
 from descentlab.nn.module import FlatParameters, Module
 from descentlab.nn.regularizers import sum_terms
-from descentlab.optim import Optimizer, clip_grad_norm_
+from descentlab.optim import Optimizer, clip_grad_norm_, fused
 from descentlab.optim import get as get_optimizer
 from descentlab.optim.lr_scheduler import ReduceLROnPlateau, get_schedule
 from descentlab.optim.registry import OptimizerSpec
@@ -226,6 +226,11 @@ class Trainer:
         ):
             self.flat = FlatParameters(self.params)
         self.optimizer = _build_optimizer(optimizer, [self.flat] if self.flat else self.params, lr)
+        # descentlab's own optimizers leave the gradients as they found them, so their norm
+        # may be taken during and after the step (not with a closure, which recomputes them)
+        self._norm_in_step = type(self.optimizer).__module__.startswith(
+            "descentlab.optim."
+        ) and not getattr(self.optimizer, "needs_closure", False)
         self.scheduler = _build_scheduler(lr_scheduler, self.optimizer)
         if isinstance(regularizer, (list, tuple)):
             parts = list(regularizer)
@@ -318,14 +323,23 @@ class Trainer:
             if self.flat is not None:
                 self.flat.sync()
                 stepped = [self.flat]
-            if self.grad_clip is not None:
-                norm = float(clip_grad_norm_(stepped, self.grad_clip))
+            if self._norm_in_step and self.grad_clip is None:
+                # a loop that steps an array on OpenBLAS's threads sums its squared gradient
+                # as it goes (fused.gradient_squares); the others' are summed after the
+                # step, which leaves the gradients as they were
+                with fused.gradient_squares() as found:
+                    self.optimizer.step()
+                grads = [p.grad for p in stepped if p.grad is not None]
+                norm = math.sqrt(fused.squared_norm(grads, found))
             else:
-                norm = _grad_norm(stepped)
-            if getattr(self.optimizer, "needs_closure", False):
-                self.optimizer.step(self._closure(xb, yb, stepped, total))
-            else:
-                self.optimizer.step()
+                if self.grad_clip is not None:
+                    norm = float(clip_grad_norm_(stepped, self.grad_clip))
+                else:
+                    norm = _grad_norm(stepped)
+                if getattr(self.optimizer, "needs_closure", False):
+                    self.optimizer.step(self._closure(xb, yb, stepped, total))
+                else:
+                    self.optimizer.step()
         n = len(yb)
         stats = self._epoch_stats
         stats["samples"] += n
@@ -685,7 +699,11 @@ def fit(
 
     Per epoch ``train_loss`` is the mean data loss over the epoch's batches
     (without the penalty); ``history.step_loss`` holds each step's full
-    objective L + lambda R.
+    objective L + lambda R; ``grad_norm`` is the mean over the epoch's steps of the
+    gradient's norm as the backward pass left it (before clipping). Its last bits
+    depend on where it was summed (on BLAS's threads or in the update's loop), so unlike
+    the weights and losses it is not held to the same bits from one machine or thread
+    setting to another.
     """
     trainer = Trainer(
         model,
