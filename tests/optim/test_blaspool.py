@@ -8,6 +8,8 @@ library it was not checked on must not be used.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -441,3 +443,28 @@ def test_every_share_of_a_pooled_loop_is_stepped():
         kernels, "sgd", theta, grad, [buf], (), (0.1, 0.9, 0.0, 0.0, False, False), threads
     )
     assert np.isnan(theta).all() and np.isnan(buf).all()
+
+
+def test_under_inherit_the_first_product_lends_the_pool_too():
+    # "inherit" leaves BLAS's threads as they are, and its products bypass the policy's
+    # timing; the loops may still borrow the pool at BLAS's thread count
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from descentlab import _blaspool\n"
+        "from descentlab.autograd import blas\n"
+        "assert _blaspool._level1 is None\n"
+        "blas.matmul(np.ones((4, 3)), np.ones((3, 2)))\n"
+        "print(_blaspool._level1 is not None, _blaspool.threads())\n"
+    )
+    env = {**os.environ, "DESCENTLAB_BLAS_THREADS": "inherit"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    policy = blas._get_policy()  # (attaches the pool in this process, under any policy)
+    lendable = _blaspool._level1 is not None
+    assert out[0] == str(lendable)
+    if lendable:
+        assert int(out[1]) == policy.blas.current()

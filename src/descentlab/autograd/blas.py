@@ -545,5 +545,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b``, on the BLAS threads the policy chooses for its shape (arrays only; anything
     else, such as the Tensors of a second-order backward, is multiplied as it is)."""
     if _mode == "inherit":
+        if _policy is None:
+            _get_policy()  # (once: finds NumPy's OpenBLAS, whose pool the loops may borrow)
         return a @ b
     return _get_policy().matmul(a, b, _mode)
