@@ -239,6 +239,11 @@ def _pooled(
         found[id(grad)] = float(sums.sum())
 
 
+def pool_lent() -> bool:
+    """Whether large arrays' loops would run on OpenBLAS's threads now (see _blaspool)."""
+    return _pool_threads() > 1
+
+
 @contextlib.contextmanager
 def gradient_squares() -> Iterator[dict[int, float]]:
     """Within it, a loop that steps an array on OpenBLAS's threads also sums the squares

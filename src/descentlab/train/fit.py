@@ -323,10 +323,11 @@ class Trainer:
             if self.flat is not None:
                 self.flat.sync()
                 stepped = [self.flat]
-            if self._norm_in_step and self.grad_clip is None:
+            if self._norm_in_step and self.grad_clip is None and fused.pool_lent():
                 # a loop that steps an array on OpenBLAS's threads sums its squared gradient
                 # as it goes (fused.gradient_squares); the others' are summed after the
-                # step, which leaves the gradients as they were
+                # step, which leaves the gradients as they were. (With no pool, before the
+                # step: the step would push a large gradient out of the cache.)
                 with fused.gradient_squares() as found:
                     self.optimizer.step()
                 grads = [p.grad for p in stepped if p.grad is not None]
