@@ -597,23 +597,12 @@ def _arrays1(desc, start, count, dtype):  # theta, the gradient, one state
 
 @_inline
 def _arrays2(desc, start, count, dtype):
-    return (
-        _share(desc, 1, start, count, dtype),
-        _share(desc, 2, start, count, dtype),
-        _share(desc, 3, start, count, dtype),
-        _share(desc, 4, start, count, dtype),
-    )
+    return _arrays1(desc, start, count, dtype) + (_share(desc, 4, start, count, dtype),)
 
 
 @_inline
 def _arrays3(desc, start, count, dtype):
-    return (
-        _share(desc, 1, start, count, dtype),
-        _share(desc, 2, start, count, dtype),
-        _share(desc, 3, start, count, dtype),
-        _share(desc, 4, start, count, dtype),
-        _share(desc, 5, start, count, dtype),
-    )
+    return _arrays2(desc, start, count, dtype) + (_share(desc, 5, start, count, dtype),)
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy", nogil=True)
