@@ -227,10 +227,13 @@ class Trainer:
             self.flat = FlatParameters(self.params)
         self.optimizer = _build_optimizer(optimizer, [self.flat] if self.flat else self.params, lr)
         # descentlab's own optimizers leave the gradients as they found them, so their norm
-        # may be taken during and after the step (not with a closure, which recomputes them)
-        self._norm_in_step = type(self.optimizer).__module__.startswith(
-            "descentlab.optim."
-        ) and not getattr(self.optimizer, "needs_closure", False)
+        # may be taken during and after the step (not with a closure, which recomputes
+        # them), by the compiled loops (the flat buffer is stepped by NumPy's)
+        self._norm_in_step = (
+            self.flat is None
+            and type(self.optimizer).__module__.startswith("descentlab.optim.")
+            and not getattr(self.optimizer, "needs_closure", False)
+        )
         self.scheduler = _build_scheduler(lr_scheduler, self.optimizer)
         if isinstance(regularizer, (list, tuple)):
             parts = list(regularizer)
