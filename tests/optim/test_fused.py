@@ -262,6 +262,33 @@ def test_running_averages_of_a_dead_unit_reach_zero(name, opts, keys):
         assert np.all(opt.state[p][key] == 0), key
 
 
+@pytest.mark.parametrize("mode", ["never", "always"])
+def test_centered_rmsprop_of_a_unit_with_tiny_gradients_stays_finite_as_torchs(mode):
+    # Units whose gradients were tiny (3e-17) and then 0: v falls below the smallest
+    # normal and is flushed to 0 while gbar^2 is still a positive subnormal. sqrt(v - gbar^2)
+    # was the square root of a negative, and the weights turned NaN at step 660; torch,
+    # which keeps v subnormal, stays finite. Both paths now keep torch's weights.
+    torch = pytest.importorskip("torch")
+    fused.set_fast_path(mode)
+    try:
+        p = optim.ArrayParam(np.ones(40_000, dtype=np.float32))
+        opt = optim.RMSprop([p], lr=1e-2, centered=True)
+        q = torch.nn.Parameter(torch.ones(40_000, dtype=torch.float32))
+        ref = torch.optim.RMSprop([q], lr=1e-2, centered=True)
+        for step in range(1_000):
+            g = np.full(40_000, 3e-17 if step == 0 else 0.0, dtype=np.float32)
+            p.grad, q.grad = g, torch.from_numpy(g.copy())
+            with np.errstate(invalid="raise"):
+                opt.step()
+            ref.step()
+        assert np.isfinite(p.data).all()
+        np.testing.assert_array_equal(p.data, q.detach().numpy())
+        assert np.all(opt.state[p]["square_avg"] == 0)  # (flushed; torch's: subnormal)
+        assert np.all(opt.state[p]["grad_avg"] > 0)  # (and its square: a subnormal or 0)
+    finally:
+        fused.set_fast_path("auto")
+
+
 def _run_group(name, opts, dtype, mode, shapes, steps=6, seed=3, lr=0.01):
     """A group of arrays of ``shapes`` stepped ``steps`` times; each sometimes without a
     gradient (its step count then lags the others'), returns parameters and states."""

@@ -275,7 +275,10 @@ def _rmsprop(
             if abs(ga) < tiny_:
                 ga = dt(0)
             gbar[i] = ga
-            avg = math.sqrt(vi - ga * ga) + eps_
+            spread = vi - ga * ga
+            if spread < 0:  # v flushed, gbar^2 a subnormal (see the NumPy rule)
+                spread = dt(0)
+            avg = math.sqrt(spread) + eps_
         else:
             avg = math.sqrt(vi) + eps_
         if momentum > 0:

@@ -90,6 +90,9 @@ def rmsprop(
             flush_subnormal_(gbar, buf)
             np.multiply(gbar, gbar, out=buf)
             np.subtract(v, buf, out=buf)
+            # v is flushed to 0 below the smallest normal, gbar^2 may still be a positive
+            # subnormal: not the square root of a negative (NaN stays NaN)
+            np.maximum(buf, 0, out=buf)
             np.sqrt(buf, out=buf)
         else:
             np.sqrt(v, out=buf)
@@ -117,7 +120,7 @@ class RMSprop(Optimizer):
         v_t     <- alpha * v_{t-1} + (1 - alpha) * g_t^2
         D_t     <- sqrt(v_t) + eps
                    (centered: gbar_t <- alpha gbar_{t-1} + (1 - alpha) g_t,
-                    D_t <- sqrt(v_t - gbar_t^2) + eps)
+                    D_t <- sqrt(max(v_t - gbar_t^2, 0)) + eps)
         theta_t <- theta_{t-1} - eta * g_t / D_t                   (beta = 0)
         b_t     <- beta * b_{t-1} + g_t / D_t;  theta_t <- theta_{t-1} - eta * b_t   (beta > 0)
 
