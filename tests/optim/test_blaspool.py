@@ -297,6 +297,8 @@ def test_fit_records_the_gradient_norm_the_pooled_loops_summed(pooled, monkeypat
     # fit takes the norm of a pooled array's gradient from the loop that stepped it: the
     # mean norm it records is the float64 norm of the gradients, and the run's numbers are
     # those of a run with no pool
+    from tests.train.test_fit import _GradNorms
+
     import descentlab as dl
     from descentlab import nn
 
@@ -312,14 +314,7 @@ def test_fit_records_the_gradient_norm_the_pooled_loops_summed(pooled, monkeypat
             monkeypatch.setattr(fused, "POOLED", frozenset())
         nn.manual_seed(0)
         model = nn.MLP([40, 64, 3], dropout=0.2)
-        squares: list[float] = []
-
-        class Exact(dl.train.Callback):
-            def on_step_end(self, trainer, loss) -> None:
-                squares.append(
-                    sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in model.parameters())
-                )
-
+        norms = _GradNorms()  # (float64, after each step)
         history = dl.fit(
             model,
             (X, y),
@@ -328,15 +323,15 @@ def test_fit_records_the_gradient_norm_the_pooled_loops_summed(pooled, monkeypat
             batch_size=32,
             seed=0,
             progress=False,
-            callbacks=[Exact()],
+            callbacks=[norms],
         )
         monkeypatch.setattr(fused, "POOLED", every)
-        return history, np.sqrt(squares).reshape(2, -1).mean(axis=1), model
+        return history, [float(np.mean(steps)) for steps in norms.by_epoch], model
 
     calls.clear()
     lent, exact, model = run(True)
     assert calls.count(40 * 64) >= 15  # the first layer's update ran on the pool
-    assert lent["grad_norm"] == pytest.approx(list(exact), rel=1e-5)
+    assert lent["grad_norm"] == pytest.approx(exact, rel=1e-5)
     alone, _, model_alone = run(False)
     assert lent["train_loss"] == alone["train_loss"]
     for p, q in zip(model.parameters(), model_alone.parameters(), strict=True):

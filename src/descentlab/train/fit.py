@@ -149,12 +149,7 @@ def _compiled_steps() -> bool:
 
 
 def _grad_norm(params: Sequence[Any]) -> float:
-    total = 0.0
-    for p in params:
-        if p.grad is not None:
-            g = p.grad.reshape(-1)
-            total += float(np.dot(g, g))
-    return math.sqrt(total)
+    return math.sqrt(fused.squared_norm([p.grad for p in params if p.grad is not None], {}))
 
 
 class _NonFiniteLoss(Exception):
