@@ -74,7 +74,9 @@ def rss_mb() -> float:
 def alternate(
     cases: dict[str, Callable[[], object]], reps: int, warmup: int = 1, settle: float = 0.0
 ) -> dict[str, list[float]]:
-    """Time each case ``reps`` times, interleaved (a, b, a, b, ...), after warm-up.
+    """Time each case ``reps`` times, interleaved, after warm-up: the cases in their order in
+    even repetitions and in reverse in odd ones (a, b, c, c, b, a, ...), so that a drift of
+    the machine's speed over a run, or one case's wake, does not favour a case.
 
     ``settle``: seconds to wait before each timed run, so that one case's leftovers (BLAS
     threads that spin on for a while after a product) do not run into the next case's time.
@@ -83,8 +85,9 @@ def alternate(
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(reps):
-        for name, fn in cases.items():
+    order = list(cases.items())
+    for rep in range(reps):
+        for name, fn in order if rep % 2 == 0 else order[::-1]:
             time.sleep(settle)
             start = time.perf_counter()
             fn()
@@ -125,17 +128,26 @@ def report(
             f"  {name:<{width}}  median {fmt_seconds(s['median']):>10}   "
             f"spread {fmt_seconds(s['min'])} .. {fmt_seconds(s['max'])}   (n={s['n']})"
         )
-    ratios = {}
+    ratios, paired = {}, {}
     for a, b in pairs:
         ratio = rows[a]["median"] / rows[b]["median"]
         ratios[f"{a} / {b}"] = ratio
-        print(f"  ratio {a} / {b} = {ratio:.3f}")
+        line = f"  ratio {a} / {b} = {ratio:.3f}"
+        if len(times[a]) == len(times[b]) > 1:
+            # the two timed in the same repetition, next to each other or nearly: the median
+            # of those ratios is blind to the machine's slower spells between repetitions
+            paired[f"{a} / {b}"] = within = statistics.median(
+                x / y for x, y in zip(times[a], times[b])
+            )
+            line += f" (repetition by repetition: median {within:.3f})"
+        print(line)
     for key, value in (extra or {}).items():
         print(f"  {key}: {value}")
     result = {
         "benchmark": title,
         "stats": rows,
         "ratios": ratios,
+        "paired ratios": paired,
         "extra": extra or {},
         "machine": machine(),
     }
