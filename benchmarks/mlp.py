@@ -27,6 +27,16 @@ also runs under its thread policy's "1" and "inherit" (all threads) settings,
 alternating with the rest, for the default-against-the-better comparison. ``--load N`` keeps N other processes
 busy meanwhile, as on a shared machine.
 
+Subnormal numbers: on these random labels the network loses units for a while, the
+optimizer state of their weights decays through the subnormal range, and arithmetic on
+subnormals is slow on x86 (a hundred cycles an operation). descentlab flushes such
+state to zero (``optim/params.py``); torch does not, and its fused Adam slows down from
+the second epoch on (at one thread 2.0 s an epoch instead of 0.9). Two more processes,
+``1+ftz`` and ``default+ftz``, time torch with flush-to-zero on every thread of its own
+(``torch.set_flush_denormal`` before its thread pool starts, which its threads inherit)
+beside descentlab: the peer without that penalty. (In them, descentlab's arithmetic on
+the main thread flushes too; it meets no subnormals here.)
+
 Targets: descentlab's hand loop <= 0.5 x torch (fused Adam, and SGD momentum) and
 <= 1.0 x JAX; fit within 5 % of the hand loop; descentlab's default never more than
 10 % slower than the better of its 1 and all.
@@ -50,7 +60,9 @@ from _common import alternate, parser, report
 
 SIZES = [784, 256, 128, 10]
 BATCH = 128
-MODES = ("1", "all", "default")
+MODES = ("1", "all", "default", "1+ftz", "default+ftz")
+#: the name of torch with its subnormals flushed to zero, in the "+ftz" processes
+FLUSHED = "torch, subnormals flushed"
 #: Seconds of rest before each timed epoch (full runs): BLAS and OpenMP threads spin on for
 #: a while after a library's last product (OpenBLAS's for 2^28 clock ticks, about 0.1 s),
 #: and that would be charged to whichever case runs next.
@@ -373,8 +385,17 @@ def _with_policy(epoch, policy: str):
     return run
 
 
-def _set_mode(mode: str) -> None:
-    """Before any library is imported: the thread setting of this process."""
+def _set_mode(mode: str) -> list[str]:
+    """Before any library is imported: the thread setting of this process (and for a
+    mode ending in "+ftz", torch's flush-to-zero); returns notes for the report."""
+    notes = []
+    if mode.endswith("+ftz"):
+        mode = mode.removesuffix("+ftz")
+        import torch
+
+        # before torch starts its threads: they inherit the setting
+        if not torch.set_flush_denormal(True):
+            notes.append("torch.set_flush_denormal is not supported on this CPU")
     cpus = os.cpu_count() or 1
     if mode == "1":
         # one core for every thread of every library (XLA sizes its pool from this)
@@ -385,26 +406,33 @@ def _set_mode(mode: str) -> None:
         os.environ["DESCENTLAB_BLAS_THREADS"] = "inherit"
         threads = cpus
     else:
-        return
+        return notes
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
     import torch
 
     torch.set_num_threads(threads)
+    return notes
 
 
 def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
-    _set_mode(mode)
+    notes = _set_mode(mode)
     n = 6_000 if quick else 60_000
     X, y = make_data(n)
+    out: dict = {"mode": mode, "samples": n, "times": {}, "notes": notes}
+    if mode.endswith("+ftz"):
+        for optimizer in ("adam", "sgd_momentum"):
+            opt = "adam" if optimizer == "adam" else "sgd"
+            flushed = {"descentlab": descentlab_epoch(X, y, opt), FLUSHED: torch_epoch(X, y, opt)}
+            out["times"][optimizer] = alternate(flushed, reps, settle=0.0 if quick else SETTLE)
+        return out
     try:
         import jax  # noqa: F401
 
         have_jax = True
     except ImportError:
         have_jax = False
-    out: dict = {"mode": mode, "samples": n, "times": {}, "notes": []}
     if not have_jax:
         out["notes"].append("jax: skipped (not installed; pip install 'descentlab[bench]')")
     for optimizer in ("adam", "sgd_momentum"):
@@ -459,7 +487,7 @@ def main() -> None:
     p.add_argument(
         "--modes",
         default=",".join(MODES),
-        help="thread settings to measure, each in its own process (default: 1,all,default)",
+        help="thread settings to measure, each in its own process (default: %(default)s)",
     )
     p.add_argument("--load", type=int, default=0, help="busy processes to run meanwhile")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -468,7 +496,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.quick, reps, not args.quick)))
         return
-    modes = ["default"] if args.quick else args.modes.split(",")
+    modes = ["default", "default+ftz"] if args.quick else args.modes.split(",")
     with busy(args.load):
         results = run_children(HERE / "mlp.py", modes, reps, args.quick)
     summarize(results, args)
@@ -491,10 +519,13 @@ def summarize(results: dict, args) -> None:
     load = f", {args.load} busy processes alongside" if args.load else ""
     for mode, res in results.items():
         for optimizer, times in res["times"].items():
-            pairs = [("descentlab", "torch"), ("descentlab fit", "descentlab")]
-            pairs += [("descentlab", "NumPy by hand"), ("NumPy by hand", "torch")]
-            pairs += [("GEMMs alone, NumPy", "torch"), ("GEMMs alone, NumPy", "descentlab")]
-            pairs += [("GEMMs alone, torch", "torch")]
+            if FLUSHED in times:
+                pairs = [("descentlab", FLUSHED)]
+            else:
+                pairs = [("descentlab", "torch"), ("descentlab fit", "descentlab")]
+                pairs += [("descentlab", "NumPy by hand"), ("NumPy by hand", "torch")]
+                pairs += [("GEMMs alone, NumPy", "torch"), ("GEMMs alone, NumPy", "descentlab")]
+                pairs += [("GEMMs alone, torch", "torch")]
             if "jax" in times:
                 pairs.append(("descentlab", "jax"))
             extra: dict[str, object] = {"samples": res["samples"], "threads": mode}
