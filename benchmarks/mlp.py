@@ -6,7 +6,8 @@ Contenders, all float32, the same data, a fresh shuffle per epoch, repetitions
 alternating:
 - descentlab, the loop a user writes: ``nn.MLP``, ``optim.Adam`` / ``optim.SGD``,
   ``data.DataLoader``, ``backward``, ``step``;
-- descentlab ``fit`` (``train.Trainer.run_epoch``: the same plus its bookkeeping);
+- descentlab ``fit`` (``train.Trainer.run_epoch``: the same plus its bookkeeping), on the
+  hand loop's own model, optimizer and loader;
 - PyTorch: the same loop, Adam with ``fused=True`` (its fastest);
 - JAX (optional, ``pip install jax``): a ``jit``-compiled train step (forward,
   ``value_and_grad``, the update) called from a Python loop over the batches;
@@ -89,7 +90,8 @@ def descentlab_epoch(
     X: np.ndarray, y: np.ndarray, optimizer: str, sizes: list[int] = SIZES, batch: int = BATCH
 ):
     """The loop of the README: model, optimizer, loader, backward, step (``sizes`` and
-    ``batch``: this benchmark's network unless told)."""
+    ``batch``: this benchmark's network unless told). The epoch's ``parts`` attribute holds
+    the model, the optimizer and the loader."""
     from descentlab import data, nn
 
     nn.manual_seed(0)
@@ -106,23 +108,19 @@ def descentlab_epoch(
             loss.backward()
             opt.step()
 
+    epoch.parts = (model, opt, loader)  # type: ignore[attr-defined]
     return epoch
 
 
-def descentlab_fit_epoch(X: np.ndarray, y: np.ndarray, optimizer: str):
-    from descentlab import nn
+def descentlab_fit_epoch(loop):
+    """An epoch of ``train.Trainer`` (what ``fit`` runs) on the model, the optimizer and the
+    loader of the hand loop ``loop`` (of :func:`descentlab_epoch`): the same arrays, so that
+    the two differ by fit's bookkeeping only, not by where the allocator put two models
+    (two hand loops of their own models differed by up to 4 % in one process)."""
     from descentlab.train import Trainer
 
-    nn.manual_seed(0)
-    model = nn.MLP(SIZES, dropout=0.2)
-    options = (
-        {"name": "adam", "lr": 1e-3}
-        if optimizer == "adam"
-        else {"name": "sgd", "lr": 0.01, "momentum": 0.9}
-    )
-    trainer = Trainer(
-        model, (X, y), optimizer=options, epochs=10**9, batch_size=BATCH, seed=0, progress=False
-    )
+    model, opt, loader = loop.parts
+    trainer = Trainer(model, loader, optimizer=opt, epochs=10**9, seed=0, progress=False)
     return trainer.run_epoch
 
 
@@ -438,8 +436,8 @@ def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
     for optimizer in ("adam", "sgd_momentum"):
         opt = "adam" if optimizer == "adam" else "sgd"
         cases = {
-            "descentlab": descentlab_epoch(X, y, opt),
-            "descentlab fit": descentlab_fit_epoch(X, y, opt),
+            "descentlab": (loop := descentlab_epoch(X, y, opt)),
+            "descentlab fit": descentlab_fit_epoch(loop),
             "torch": torch_epoch(X, y, opt),
             "NumPy by hand": numpy_epoch(X, y, opt),
             "GEMMs alone, NumPy": gemms_alone(X, "numpy"),

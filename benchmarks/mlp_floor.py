@@ -32,8 +32,10 @@ therefore leaves out: a lower bound of the interpretation too.
 
 The ratios of the floor, and of the floor plus the interpretation, to torch's epoch say
 how much of ``mlp.py``'s 0.5 x torch target the work, and the work interpreted, already
-take. Each thread setting runs in a process of its own, as in ``mlp.py`` (``1``, ``all``
-and ``default``).
+take. Each thread setting runs in a process of its own, as in ``mlp.py`` (``1``, ``all``,
+``default``, and ``1+ftz`` and ``default+ftz``, where torch flushes subnormals to zero on
+all its threads and so escapes the slowdown its fused Adam meets on these random labels:
+see ``mlp.py``).
 """
 
 from __future__ import annotations
@@ -277,7 +279,7 @@ def main() -> None:
     p.add_argument(
         "--modes",
         default=",".join(mlp.MODES),
-        help="thread settings to measure, each in its own process (default: 1,all,default)",
+        help="thread settings to measure, each in its own process (default: %(default)s)",
     )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
