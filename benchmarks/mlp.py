@@ -32,7 +32,7 @@ Subnormal numbers: on these random labels the network loses units for a while, t
 optimizer state of their weights decays through the subnormal range, and arithmetic on
 subnormals is slow on x86 (a hundred cycles an operation). descentlab flushes such
 state to zero (``optim/params.py``); torch does not, and its fused Adam slows down from
-the second epoch on (at one thread 2.0 s an epoch instead of 0.9). Two more processes,
+the second epoch on (at one thread 2.0-2.3 s an epoch instead of 1.2). Two more processes,
 ``1+ftz`` and ``default+ftz``, time torch with flush-to-zero on every thread of its own
 (``torch.set_flush_denormal`` before its thread pool starts, which its threads inherit)
 beside descentlab: the peer without that penalty. (In them, descentlab's arithmetic on
