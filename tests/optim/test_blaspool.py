@@ -253,12 +253,13 @@ def test_gradient_squares_records_only_inside_it_and_nests():
     assert fused.squared_norm([g], {id(g): 7.0}) == 7.0  # the loop's sum, as recorded
     h = np.arange(3, dtype=np.float32)  # summed with the other arrays in one compiled call
     assert fused.squared_norm([g, h, h], {id(g): 7.0}) == 7.0 + 2 * 5.0
-    # the others: of two dtypes, one not contiguous, one of integers (by np.dot), and
-    # more than a compiled call's tuple holds
+    # the others: of two dtypes, one not contiguous, one of integers and one big-endian
+    # (both by np.dot), and more than a compiled call's tuple holds
     strided = np.arange(12.0).reshape(3, 4)[:, ::2]
     ints = np.arange(4)
-    rest = [strided, h, ints] + [h] * fused.CHUNK
-    expected = float(np.sum(strided**2)) + 5.0 + 14.0 + fused.CHUNK * 5.0
+    swapped = np.arange(3, dtype=">f4")
+    rest = [strided, h, ints, swapped] + [h] * fused.CHUNK
+    expected = float(np.sum(strided**2)) + 5.0 + 14.0 + 5.0 + fused.CHUNK * 5.0
     assert fused.squared_norm([g, *rest], {id(g): 7.0}) == 7.0 + expected
     with fused.gradient_squares() as found:  # and when the exit comes with an exception
         with pytest.raises(KeyError), fused.gradient_squares():

@@ -273,20 +273,20 @@ def squared_norm(grads: Sequence[np.ndarray], found: Mapping[int, float]) -> flo
     ``found``, of :func:`gradient_squares`): from ``found`` for those a loop summed; where
     some were, the others of float dtypes in one compiled call, else by ``np.dot``."""
     total = 0.0
-    rest: dict[str, list[np.ndarray]] = {}  # by dtype's char ("f", "d")
+    rest: dict[np.dtype, list[np.ndarray]] = {}
     for g in grads:
         known = found.get(id(g))
         if known is not None:
             total += known
-        elif found and (char := g.dtype.char) in "fd":
-            rest.setdefault(char, []).append(g.ravel())  # (a copy where not contiguous)
+        elif found and (dtype := g.dtype) in _FLOATS:  # (native float32 and float64)
+            rest.setdefault(dtype, []).append(g.ravel())  # (a copy where not contiguous)
         else:
             flat = g.reshape(-1)
             total += float(np.dot(flat, flat))
     if rest:
         kernels = _load()
-        for kind, arrays in rest.items():
-            pad = (_EMPTY[np.dtype(kind)],)
+        for dtype, arrays in rest.items():
+            pad = (_EMPTY[dtype],)
             for start in range(0, len(arrays), CHUNK):
                 chunk = arrays[start : start + CHUNK]
                 total += kernels.squares_multi(tuple(chunk) + pad * (CHUNK - len(chunk)))
