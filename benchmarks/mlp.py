@@ -414,44 +414,47 @@ def _set_mode(mode: str) -> list[str]:
     return notes
 
 
+def _cases(mode: str, X: np.ndarray, y: np.ndarray, opt: str, have_jax: bool) -> dict:
+    """The contenders of one optimizer's epoch in a process of thread setting ``mode``."""
+    if mode.endswith("+ftz"):
+        return {"descentlab": descentlab_epoch(X, y, opt), FLUSHED: torch_epoch(X, y, opt)}
+    cases = {
+        "descentlab": (loop := descentlab_epoch(X, y, opt)),
+        "descentlab fit": descentlab_fit_epoch(loop),
+        "torch": torch_epoch(X, y, opt),
+        "NumPy by hand": numpy_epoch(X, y, opt),
+        "GEMMs alone, NumPy": gemms_alone(X, "numpy"),
+        "GEMMs alone, torch": gemms_alone(X, "torch"),
+    }
+    if have_jax:
+        cases["jax"] = jax_epoch(X, y, opt)
+    if mode == "default":
+        # the thread settings of descentlab side by side in this one process, so that a
+        # slower spell of a shared machine does not pass for a setting's cost
+        for policy, name in (("1", "descentlab, 1 thread"), ("inherit", "descentlab, all")):
+            cases[name] = _with_policy(descentlab_epoch(X, y, opt), policy)
+    return cases
+
+
 def child(mode: str, quick: bool, reps: int, memory: bool) -> dict:
     notes = _set_mode(mode)
     n = 6_000 if quick else 60_000
     X, y = make_data(n)
     out: dict = {"mode": mode, "samples": n, "times": {}, "notes": notes}
-    if mode.endswith("+ftz"):
-        for optimizer in ("adam", "sgd_momentum"):
-            opt = "adam" if optimizer == "adam" else "sgd"
-            flushed = {"descentlab": descentlab_epoch(X, y, opt), FLUSHED: torch_epoch(X, y, opt)}
-            out["times"][optimizer] = alternate(flushed, reps, settle=0.0 if quick else SETTLE)
-        return out
-    try:
-        import jax  # noqa: F401
+    flushed = mode.endswith("+ftz")  # (torch flushed beside descentlab, and nothing else)
+    have_jax = False
+    if not flushed:
+        try:
+            import jax  # noqa: F401
 
-        have_jax = True
-    except ImportError:
-        have_jax = False
-    if not have_jax:
-        out["notes"].append("jax: skipped (not installed; pip install 'descentlab[bench]')")
+            have_jax = True
+        except ImportError:
+            out["notes"].append("jax: skipped (not installed; pip install 'descentlab[bench]')")
     for optimizer in ("adam", "sgd_momentum"):
         opt = "adam" if optimizer == "adam" else "sgd"
-        cases = {
-            "descentlab": (loop := descentlab_epoch(X, y, opt)),
-            "descentlab fit": descentlab_fit_epoch(loop),
-            "torch": torch_epoch(X, y, opt),
-            "NumPy by hand": numpy_epoch(X, y, opt),
-            "GEMMs alone, NumPy": gemms_alone(X, "numpy"),
-            "GEMMs alone, torch": gemms_alone(X, "torch"),
-        }
-        if have_jax:
-            cases["jax"] = jax_epoch(X, y, opt)
-        if mode == "default":
-            # the thread settings of descentlab side by side in this one process, so that a
-            # slower spell of a shared machine does not pass for a setting's cost
-            for policy, name in (("1", "descentlab, 1 thread"), ("inherit", "descentlab, all")):
-                cases[name] = _with_policy(descentlab_epoch(X, y, opt), policy)
+        cases = _cases(mode, X, y, opt, have_jax)
         out["times"][optimizer] = alternate(cases, reps, settle=0.0 if quick else SETTLE)
-        if memory:
+        if memory and not flushed:
             out.setdefault("memory", {})[optimizer] = {
                 which: peak_memory_mb(which, opt, n) for which in ("descentlab", "torch")
             }
