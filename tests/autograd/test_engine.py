@@ -26,6 +26,38 @@ def test_a_fresh_gradient_is_kept_without_a_copy(monkeypatch):
     ops.linear(x, w).sum().backward()
     assert any(w.grad is m() for m in made)  # dL/dW = g^T x itself
     np.testing.assert_array_equal(w.grad, np.broadcast_to(x.sum(axis=0), (3, 4)))
+    # for a W in Fortran order (nn.Linear's), dL/dW = (x^T g)^T: the product's transpose,
+    # a view of all of an array no one else holds, is kept too
+    made.clear()
+    wf = Parameter(np.asfortranarray(np.ones((3, 4), np.float32)))
+    ops.linear(x, wf).sum().backward()
+    assert wf.grad.flags.f_contiguous and any(wf.grad.base is m() for m in made)
+    np.testing.assert_array_equal(wf.grad, w.grad)
+
+
+def test_a_view_is_kept_only_if_it_is_all_of_an_array_no_one_else_holds():
+    def grad_of(shape, backward):
+        x = Parameter(np.zeros(shape))
+        ops.make_result(np.zeros(()), (x,), backward).backward()
+        return x.grad
+
+    def fresh():
+        return np.arange(12.0).reshape(3, 4)
+
+    kept = grad_of((4, 3), lambda g: (fresh().T,))  # all of an array no one holds
+    assert kept.flags.f_contiguous and kept.base is not None
+    np.testing.assert_array_equal(kept, fresh().T)
+    part = grad_of((2, 3), lambda g: (fresh()[:2, :3],))  # part of one: copied
+    assert part.base is None
+    np.testing.assert_array_equal(part, fresh()[:2, :3])
+    held = fresh()  # all of an array someone else holds: copied
+    copied = grad_of((4, 3), lambda g: (held.T,))
+    assert not np.shares_memory(copied, held)
+    copied += 1
+    np.testing.assert_array_equal(held, fresh())
+    read_only = fresh()
+    read_only.flags.writeable = False
+    assert grad_of((4, 3), lambda g: (read_only.T,)).flags.writeable
 
 
 def test_one_array_sent_to_two_leaves_is_copied_for_one_of_them():

@@ -165,3 +165,77 @@ def test_mlp_layout_and_train_eval_modes():
     assert all(not m.training for m in model.modules())
     model.train()
     assert all(m.training for m in model.modules())
+
+
+def test_linear_keeps_w_in_fortran_order_and_its_gradient_in_the_same_layout():
+    # x W^T and x^T g are the products OpenBLAS runs fastest for an MLP (RESULTS.md): W has
+    # PyTorch's shape, its transpose is contiguous, and dL/dW arrives in that layout, kept
+    # as the leaf's gradient without a copy
+    layer = nn.Linear(30, 20, dtype=np.float64, seed=0)
+    w = layer.weight
+    assert w.shape == (20, 30) and w.data.flags.f_contiguous and not w.data.flags.c_contiguous
+    x = RNG.standard_normal((8, 30))
+    g = RNG.standard_normal((8, 20))
+    (layer(x) * g).sum().backward()
+    assert w.grad.shape == (20, 30) and w.grad.flags.f_contiguous
+    np.testing.assert_allclose(w.grad, g.T @ x, rtol=1e-13)
+    owner = w.grad.base
+    assert owner is not None and not np.shares_memory(w.grad, w.data)
+    (layer(x) * g).sum().backward()  # accumulates in place
+    assert w.grad.base is owner
+    np.testing.assert_allclose(w.grad, 2 * g.T @ x, rtol=1e-13)
+    # a C-ordered W (assigned by a user) gets its gradient in C order
+    w.data = np.ascontiguousarray(w.data)
+    w.grad = None
+    (layer(x) * g).sum().backward()
+    assert w.grad.flags.c_contiguous
+    np.testing.assert_allclose(w.grad, g.T @ x, rtol=1e-13)
+
+
+@pytest.mark.parametrize("fast", ["always", "never"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        ("Adam", {"lr": 1e-2}),
+        ("AdamW", {"lr": 1e-2, "weight_decay": 0.1}),
+        ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+        ("RMSprop", {"lr": 1e-2, "centered": True}),
+    ],
+    ids=lambda m: m[0],
+)
+def test_the_readme_loop_trains_an_mlp_as_torch_does(make, fast):
+    """The hand loop (model, optimizer, backward, step) beside torch's, in float64: the
+    weights, kept in Fortran order, are updated in place by the compiled loops and by
+    NumPy's alike and stay torch's."""
+    from descentlab import optim
+    from descentlab.optim import fused
+
+    name, opts = make
+    old = fused.get_fast_path()
+    fused.set_fast_path(fast)
+    try:
+        nn.manual_seed(0)
+        model = nn.MLP([40, 300, 64, 10], dtype=np.float64)
+        ref = _to_torch_mlp(model).double()
+        start = [p.data.copy() for p in model.parameters()]
+        opt = getattr(optim, name)(model.parameters(), **opts)
+        ref_opt = getattr(torch.optim, name)(ref.parameters(), **opts)
+        rng = np.random.default_rng(5)
+        for _ in range(6):
+            x = rng.standard_normal((32, 40))
+            y = rng.integers(0, 10, 32)
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            ref_opt.zero_grad()
+            torch.nn.functional.cross_entropy(
+                ref(torch.from_numpy(x)), torch.from_numpy(y)
+            ).backward()
+            ref_opt.step()
+    finally:
+        fused.set_fast_path(old)
+    ours = [p.data for p in model.parameters()]
+    assert ours[0].flags.f_contiguous and not ours[0].flags.c_contiguous
+    for a, b in zip(ours, ref.parameters(), strict=True):
+        np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert all(np.abs(a - b).max() > 1e-4 for a, b in zip(ours, start))  # (it trained)

@@ -54,9 +54,33 @@ def test_save_and_load_round_trip_exactly(tmp_path):
     for (n1, p), (n2, q) in zip(model.named_parameters(), again.named_parameters()):
         assert n1 == n2 and p.dtype == q.dtype
         np.testing.assert_array_equal(p.data, q.data)
+        assert q.data.flags.f_contiguous  # (a loaded Linear keeps its layout: RESULTS.md)
     x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
     model.eval(), again.eval()
     np.testing.assert_array_equal(model(x).data, again(x).data)
+
+
+def test_flat_parameters_view_each_parameter_in_its_own_layout():
+    nn.manual_seed(1)
+    model = nn.MLP([6, 5, 3])
+    before = [p.data.copy(order="K") for p in model.parameters()]
+    flat = nn.FlatParameters(model.parameters())
+    params = list(model.parameters())
+    for p, old in zip(params, before, strict=True):
+        assert np.shares_memory(p.data, flat.data) and np.shares_memory(p.grad, flat.grad)
+        assert p.data.flags.f_contiguous == old.flags.f_contiguous  # (W Fortran, b 1-D)
+        np.testing.assert_array_equal(p.data, old)
+    assert params[0].data.flags.f_contiguous and not params[0].data.flags.c_contiguous
+    flat.data -= 1.0  # one whole-buffer step moves every parameter
+    for p, old in zip(params, before, strict=True):
+        np.testing.assert_array_equal(p.data, old - 1.0)
+    # a parameter rebound to a C-ordered array is copied back into its view by sync
+    params[0].data = np.ascontiguousarray(before[0])
+    params[0].grad = np.ones((5, 6), np.float32)
+    flat.sync()
+    assert np.shares_memory(params[0].data, flat.data) and params[0].data.flags.f_contiguous
+    np.testing.assert_array_equal(params[0].data, before[0])
+    np.testing.assert_array_equal(flat.grad[:30], 1.0)
 
 
 def test_custom_module_saves_weights_and_loads_into_instance(tmp_path):

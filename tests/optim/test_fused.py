@@ -143,6 +143,41 @@ def test_split_leaves_what_the_loops_cannot_take_to_numpy(always_fast):
     states = [{"m": np.zeros((4, 6))}, {"m": np.zeros((4, 3))}, {"m": np.zeros(6)}]
     states += [{"m": np.zeros(6, np.float32)}, {}, {"m": np.zeros((2, 3))}]
     assert fused.split(params, grads, states, ("m", None), 0.1) == ([0, 3], [1, 2, 4, 5])
+    # Fortran order (nn.Linear's weights) where every array of the parameter has it; a
+    # gradient or a state in the other order goes to NumPy
+    f = np.zeros((4, 6), order="F")
+    params = [f, f.copy(order="F"), f.copy(order="F"), np.zeros((4, 6))]
+    grads = [f.copy(order="F"), np.zeros((4, 6)), f.copy(order="F"), f.copy(order="F")]
+    states = [{"m": f.copy(order="F")}, {"m": f.copy(order="F")}, {"m": np.zeros((4, 6))}, {}]
+    assert fused.split(params, grads, states, ("m",), 0.1) == ([0], [1, 2, 3])
+
+
+@pytest.mark.parametrize("name", FUSED_FAMILIES)
+def test_fortran_ordered_arrays_are_stepped_in_place_as_numpy_steps_them(
+    name, always_fast, monkeypatch
+):
+    """nn.Linear keeps W in Fortran order: the loops (multi-tensor, and for Adam and SGD
+    the parallel one) step such arrays in place, entry for entry as NumPy does."""
+    monkeypatch.setattr(fused, "PARALLEL_SIZE", 5_000 if name in ("adam", "sgd") else 10**12)
+
+    def run(mode, order):
+        fused.set_fast_path(mode)
+        rng = np.random.default_rng(4)
+        ps = [optim.ArrayParam(np.asarray(rng.standard_normal(s), order=order)) for s in SHAPES]
+        opt = optim.get(name).build(ps, lr=0.01)
+        for _ in range(4):
+            for p in ps:
+                p.grad = np.asarray(rng.standard_normal(p.data.shape), order=order)
+            opt.step()
+        assert all(p.data.flags.f_contiguous == (order == "F") for p in ps[:2])
+        return [p.data for p in ps], [opt.state[p] for p in ps]
+
+    SHAPES = ((30, 200), (7, 5), (3,))
+    numpy_steps = run("never", "C")
+    real, slow = fused.split, []
+    monkeypatch.setattr(fused, "split", lambda *a: (r := real(*a), slow.append(r[1]))[0])
+    _assert_same(numpy_steps, run("always", "F"))
+    assert slow[-1] == []  # (the last step ran each array on a compiled loop)
 
 
 float64_torch = test_parity.float64_torch

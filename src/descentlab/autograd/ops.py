@@ -380,6 +380,10 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     return make_result(blas.matmul(a.data, b.data), (a, b), backward)
 
 
+def _fortran(a: np.ndarray) -> bool:
+    return a.flags.f_contiguous and not a.flags.c_contiguous
+
+
 def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b in one node: the fast path of ``nn.Linear``.
 
@@ -402,7 +406,11 @@ def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         gx = _mm(g, _value(weight, g)) if x.requires_grad else None
         gw = None
         if weight.requires_grad:
-            gw = _mm(g2.T, _value(x, g).reshape(-1, x.shape[-1]))
+            x2 = _value(x, g).reshape(-1, x.shape[-1])
+            if _fortran(weight.data):  # (as nn.Linear keeps it: dL/dW in W's own layout)
+                gw = _mm(x2.T, g2).T
+            else:
+                gw = _mm(g2.T, x2)
         if bias is None:
             return gx, gw
         return gx, gw, g2.sum(axis=0) if bias.requires_grad else None

@@ -376,6 +376,18 @@ def _shape_args(args: tuple[int | Sequence[int], ...]) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------ the engine
+def _whole_view(g: np.ndarray) -> bool:
+    """Whether ``g`` views all of a base array that no one else holds (``g.base``'s
+    references: the view's and getrefcount's argument)."""
+    base = g.base
+    return (
+        type(base) is np.ndarray
+        and base.base is None
+        and base.size == g.size
+        and sys.getrefcount(base) == 3  # (g's, the local name's, the argument's)
+    )
+
+
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Nodes that require grad, each after all of its parents (iterative DFS)."""
     order: list[Tensor] = []
@@ -444,11 +456,13 @@ def _backpropagate(root: Tensor, seed: Grad, wanted: set[int] | None) -> dict[in
                 # The local name and getrefcount's argument are the only references to a
                 # fresh array no other node, leaf or caller holds (as torch's AccumulateGrad
                 # steals a gradient whose use count is 1): the leaf may keep it uncopied.
+                # So is the transpose of such an array (nn.Linear's dL/dW, in W's layout):
+                # a whole view of a base only it holds.
                 owned = (
                     type(g) is np.ndarray
-                    and g.base is None
                     and g.flags.writeable
                     and sys.getrefcount(g) == 2
+                    and (g.base is None or _whole_view(g))
                 )
                 node._accumulate(g, owned)  # type: ignore[arg-type]  # arrays outside create_graph
             continue

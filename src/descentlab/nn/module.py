@@ -332,8 +332,14 @@ class FlatParameters:
         self._views: list[tuple[np.ndarray, np.ndarray]] = []
         offset = 0
         for p in self.params:
-            data = self.data[offset : offset + p.size].reshape(p.shape)
-            grad = self.grad[offset : offset + p.size].reshape(p.shape)
+            # (each in its parameter's layout: nn.Linear keeps W in Fortran order)
+            fortran = p.data.flags.f_contiguous and not p.data.flags.c_contiguous
+            data = self.data[offset : offset + p.size].reshape(
+                p.shape, order="F" if fortran else "C"
+            )
+            grad = self.grad[offset : offset + p.size].reshape(
+                p.shape, order="F" if fortran else "C"
+            )
             data[...] = p.data
             p.data, p.grad = data, grad
             self._views.append((data, grad))

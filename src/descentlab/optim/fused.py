@@ -101,8 +101,8 @@ def _eligible(theta: np.ndarray, g: np.ndarray) -> bool:
         theta.dtype in _FLOATS
         and g.dtype == theta.dtype
         and g.shape == theta.shape
-        and theta.flags.c_contiguous
-        and g.flags.c_contiguous
+        and (theta.flags.c_contiguous or theta.flags.f_contiguous)
+        and _same_layout(g, theta)
         and theta.flags.writeable
         and g.flags.writeable
     )
@@ -113,9 +113,20 @@ def _state_ok(a: Any, theta: np.ndarray) -> bool:
         isinstance(a, np.ndarray)
         and a.dtype == theta.dtype
         and a.shape == theta.shape
-        and a.flags.c_contiguous
+        and _same_layout(a, theta)
         and a.flags.writeable
     )
+
+
+def _same_layout(a: np.ndarray, theta: np.ndarray) -> bool:
+    """Whether ``a`` is contiguous in the order ``theta`` is (C, or Fortran as
+    ``nn.Linear`` keeps its weights), so that both flatten to views entry for entry."""
+    return a.flags.c_contiguous if theta.flags.c_contiguous else a.flags.f_contiguous
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A contiguous array as a 1-D view in its memory order."""
+    return a.reshape(-1) if a.flags.c_contiguous else a.T.reshape(-1)
 
 
 def split(
@@ -177,9 +188,9 @@ def run(
             loop = getattr(kernels, f"{name}_parallel")
             state = states[i]
             loop(
-                theta.reshape(-1),
-                grads[i].reshape(-1),
-                *[_EMPTY[theta.dtype] if key is None else state[key].reshape(-1) for key in keys],  # type: ignore[literal-required]
+                _flat(theta),
+                _flat(grads[i]),
+                *[_EMPTY[theta.dtype] if key is None else _flat(state[key]) for key in keys],  # type: ignore[literal-required]
                 np.array(coefs[k], dtype=np.float64),
                 *shared,
                 _TINY[theta.dtype],
@@ -195,14 +206,14 @@ def run(
             chunk = ks[start : start + CHUNK]
             pad = (empty,) * (CHUNK - len(chunk))
             members = [fast[k] for k in chunk]
-            arrays = [tuple([params[i].reshape(-1) for i in members]) + pad]
-            arrays.append(tuple([grads[i].reshape(-1) for i in members]) + pad)
+            arrays = [tuple([_flat(params[i]) for i in members]) + pad]
+            arrays.append(tuple([_flat(grads[i]) for i in members]) + pad)
             for key in keys:
                 if key is None:
                     arrays.append((empty,) * CHUNK)
                 else:
                     arrays.append(
-                        tuple([states[i][key].reshape(-1) for i in members]) + pad  # type: ignore[literal-required]
+                        tuple([_flat(states[i][key]) for i in members]) + pad  # type: ignore[literal-required]
                     )
             rows = [coefs[k] for k in chunk]
             coef = np.array(rows + rows[:1] * (CHUNK - len(rows)), dtype=np.float64)
@@ -279,9 +290,9 @@ def squared_norm(grads: Sequence[np.ndarray], found: Mapping[int, float]) -> flo
         if known is not None:
             total += known
         elif found and (dtype := g.dtype) in _FLOATS:  # (native float32 and float64)
-            rest.setdefault(dtype, []).append(g.ravel())  # (a copy where not contiguous)
+            rest.setdefault(dtype, []).append(g.ravel("K"))  # (a copy where not contiguous)
         else:
-            flat = g.reshape(-1)
+            flat = g.ravel("K")
             total += float(np.dot(flat, flat))
     if rest:
         kernels = _load()
