@@ -37,8 +37,9 @@ class Linear(Module):
         self.dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed) if seed is not None else None
         # W in Fortran order (W^T contiguous, as Keras and JAX keep a dense kernel): x W^T
-        # and dL/dW^T = x^T g are then the products OpenBLAS runs fastest (5-6 % of an
-        # MLP's epoch; benchmarks/RESULTS.md). The shape stays PyTorch's.
+        # and dL/dW^T = x^T g are then products OpenBLAS splits better between two
+        # threads (the MLP epoch of benchmarks/mlp.py 2-4 % faster at two threads, the
+        # same at one: RESULTS.md). The shape stays PyTorch's.
         weight = np.empty((out_features, in_features), dtype=self.dtype, order="F")
         self.weight = Parameter(init.kaiming_uniform_linear_(weight, rng))
         self.bias: Parameter | None = None
