@@ -222,6 +222,36 @@ def test_state_dict_resume_equals_uninterrupted_run(name: str, opts: dict) -> No
             assert np.array_equal(s[key], t[key]), key
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_loaded_state_takes_its_parameters_layout_and_dtype(dtype) -> None:
+    """nn.Linear keeps W in Fortran order, and the compiled updates need W, its gradient
+    and its state in one layout: a state saved (C-ordered copies), or saved in another
+    dtype, is loaded in the parameter's layout and dtype, with the same values."""
+    from descentlab.optim import Adam, fused
+
+    rng = np.random.default_rng(0)
+    w = ArrayParam(np.asfortranarray(rng.standard_normal((300, 40)).astype(dtype)))
+    opt = Adam([w], lr=1e-2)
+    w.grad = np.asfortranarray(rng.standard_normal((300, 40)).astype(dtype))
+    opt.step()
+    saved = opt.state_dict()
+    assert not saved["state"][0]["exp_avg"].flags.f_contiguous  # (copies in C order)
+    saved["state"][0]["exp_avg_sq"] = saved["state"][0]["exp_avg_sq"].astype(np.float64)
+    fresh = Adam([w], lr=1e-2)
+    fresh.load_state_dict(saved)
+    for key in ("exp_avg", "exp_avg_sq"):
+        loaded = fresh.state[w][key]
+        assert loaded.flags.f_contiguous and loaded.dtype == dtype, key
+        np.testing.assert_array_equal(loaded, opt.state[w][key])
+    keys = ("exp_avg", "exp_avg_sq", None)
+    mode = fused.get_fast_path()
+    fused.set_fast_path("always")
+    try:
+        assert fused.split([w.data], [w.grad], [fresh.state[w]], keys, 1e-2) == ([0], [])
+    finally:
+        fused.set_fast_path(mode)
+
+
 def test_load_state_dict_rejects_mismatched_groups() -> None:
     a, b = ArrayParam([1.0]), ArrayParam([2.0])
     sd = SGD([a, b], lr=0.1).state_dict()

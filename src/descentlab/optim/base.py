@@ -395,9 +395,15 @@ def _copy_value(value: object) -> object:
 
 
 def _cast_like(value: object, data: np.ndarray, key: str) -> object:
-    """Copy a saved state value; floating arrays take the parameter's dtype."""
+    """Copy a saved state value; floating arrays take the parameter's dtype, and those of
+    its shape its layout too (nn.Linear's Fortran order: the compiled updates need the
+    parameter, its gradient and its state in one layout)."""
     if isinstance(value, np.ndarray):
         if key != "step" and np.issubdtype(value.dtype, np.floating):
+            if value.shape == data.shape:
+                out = np.empty_like(data)
+                out[...] = value
+                return out
             return value.astype(data.dtype, copy=True)
         return value.copy()
     return copy.deepcopy(value)
