@@ -19,6 +19,10 @@ class Linear(Module):
     """y = x W^T + b, W of shape (out_features, in_features), b of shape (out_features,).
 
     Initialised as PyTorch does: W, b ~ U(-1/sqrt(in), 1/sqrt(in)); float32 by default.
+    W's array is in Fortran order (``weight.data.T`` is contiguous), the layout in which
+    the products of a training step run fastest; its gradient and the optimizers' state
+    follow it. Any array of W's shape may be assigned to ``weight.data``: a C-ordered
+    one gives the same numbers, at the products' other speed.
     """
 
     def __init__(
