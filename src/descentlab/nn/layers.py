@@ -21,8 +21,8 @@ class Linear(Module):
     Initialised as PyTorch does: W, b ~ U(-1/sqrt(in), 1/sqrt(in)); float32 by default.
     W's array is in Fortran order (``weight.data.T`` is contiguous), the layout in which
     the products of a training step run fastest; its gradient and the optimizers' state
-    follow it. Any array of W's shape may be assigned to ``weight.data``: a C-ordered
-    one gives the same numbers, at the products' other speed.
+    follow it. Any array of W's shape may be assigned to ``weight.data``; with a C-ordered
+    one, dL/dW comes in C order, and the products may round differently in the last bits.
     """
 
     def __init__(
