@@ -109,3 +109,17 @@ def test_a_graph_can_be_backpropagated_twice():
     once = w.grad.copy()
     loss.backward()
     np.testing.assert_allclose(w.grad, 2 * once, rtol=1e-15)
+
+
+def test_an_array_and_its_transpose_sent_to_two_leaves_are_not_shared():
+    # add hands one array to both parents; the transpose's view of it goes on to b: one of
+    # the two leaves keeps it, the other gets a copy, in either order of the operands
+    weights = np.arange(12.0).reshape(3, 4)
+    for b_first in (False, True):
+        a, b = Parameter(np.ones((3, 4))), Parameter(np.ones((4, 3)))
+        total = b.T + a if b_first else a + b.T
+        (total * weights).sum().backward()
+        assert not np.shares_memory(a.grad, b.grad)
+        a.grad += 100
+        np.testing.assert_array_equal(b.grad, weights.T)
+        np.testing.assert_array_equal(a.grad, weights + 100)
