@@ -377,8 +377,8 @@ def _shape_args(args: tuple[int | Sequence[int], ...]) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------ the engine
 def _whole_view(g: np.ndarray) -> bool:
-    """Whether ``g`` views all of a base array that no one else holds (``g.base``'s
-    references: the view's and getrefcount's argument)."""
+    """Whether ``g`` views all of a base array that no one else holds (the base's only
+    references: the view's, the local name's and getrefcount's argument)."""
     base = g.base
     return (
         type(base) is np.ndarray

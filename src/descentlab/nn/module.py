@@ -13,7 +13,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -334,12 +334,9 @@ class FlatParameters:
         for p in self.params:
             # (each in its parameter's layout: nn.Linear keeps W in Fortran order)
             fortran = p.data.flags.f_contiguous and not p.data.flags.c_contiguous
-            data = self.data[offset : offset + p.size].reshape(
-                p.shape, order="F" if fortran else "C"
-            )
-            grad = self.grad[offset : offset + p.size].reshape(
-                p.shape, order="F" if fortran else "C"
-            )
+            order: Literal["C", "F"] = "F" if fortran else "C"
+            data = self.data[offset : offset + p.size].reshape(p.shape, order=order)
+            grad = self.grad[offset : offset + p.size].reshape(p.shape, order=order)
             data[...] = p.data
             p.data, p.grad = data, grad
             self._views.append((data, grad))
