@@ -522,15 +522,15 @@ _INTERRUPT_MID_EPOCH = """
 import importlib, os, signal, sys
 from descentlab import cli
 fit = importlib.import_module("descentlab.train.fit")
-original = fit.Trainer.train_step
+original = fit.Trainer._step
 
-def train_step(self, xb, yb):
+def step(self, xb, yb):
     loss = original(self, xb, yb)
     if self.global_step == self.steps_per_epoch + 3:  # three steps into the second epoch
         os.kill(os.getpid(), signal.SIGINT)
     return loss
 
-fit.Trainer.train_step = train_step
+fit.Trainer._step = step
 sys.exit(cli.main(sys.argv[1:]))
 """
 

@@ -560,3 +560,67 @@ def test_the_recorded_norm_is_of_the_gradients_before_a_users_optimizer_changes_
     )
     doubled = [float(np.mean(steps)) for steps in norms.by_epoch]  # (after the step)
     assert history["grad_norm"] == pytest.approx([d / 2 for d in doubled], rel=1e-6)
+
+
+class _ModeSpy(nn.Module):
+    """Passes its input through and records, at each forward pass, whether it is training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modes: list[bool] = []
+
+    def forward(self, x):
+        self.modes.append(self.training)
+        return x
+
+
+class _EvalAtStepEnd(dl.train.Callback):
+    """Leaves the model in evaluation mode after every step, and records the error state
+    NumPy is in when it is called."""
+
+    def __init__(self) -> None:
+        self.error_states: list[dict[str, str]] = []
+
+    def on_step_end(self, trainer, loss) -> None:
+        self.error_states.append(np.geterr())
+        trainer.model.eval()
+
+
+def test_a_callback_that_sets_eval_mode_at_a_step_end_does_not_change_the_next_step():
+    X, y = blobs(n=120)
+    spy = _ModeSpy()
+    nn.manual_seed(0)
+    model = nn.Sequential(spy, nn.Linear(2, 3))
+    callback = _EvalAtStepEnd()
+    trainer = Trainer(
+        model, (X, y), lr=0.01, batch_size=30, epochs=2, callbacks=[callback], progress=False
+    )
+    trainer.advance(6)  # one advance over an epoch's end: 4 steps, then 2 of the next epoch
+    assert spy.modes == [True] * 6
+    assert len(callback.error_states) == 6
+
+
+def test_step_end_callbacks_run_under_the_callers_error_state_while_steps_stay_quiet():
+    """A run that overflows stops with its message, not a NumPy error or warning, even where
+    the caller asked NumPy to raise; its callbacks see the caller's setting."""
+    X, y = data.make_line(n=32, seed=0)
+    nn.manual_seed(0)
+    callback = _EvalAtStepEnd()
+    trainer = Trainer(
+        nn.Linear(1, 1),
+        (X * 100, y),
+        loss="mse",
+        optimizer="sgd",
+        lr=10.0,
+        epochs=50,
+        batch_size=4,
+        seed=0,
+        callbacks=[callback],
+        progress=False,
+    )
+    with np.errstate(all="raise"):
+        history = trainer.run()
+    assert "became" in history.stop_reason
+    assert callback.error_states
+    assert all(state["over"] == "raise" for state in callback.error_states)
+    assert all(state["invalid"] == "raise" for state in callback.error_states)
