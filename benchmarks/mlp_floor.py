@@ -30,9 +30,16 @@ the compiled loops forced on (``set_fast_path("always")``) so that it takes the 
 network's code paths. Its products are too small for the thread policy, which it
 therefore leaves out: a lower bound of the interpretation too.
 
-The ratios of the floor, and of the floor plus the interpretation, to torch's epoch say
-how much of ``mlp.py``'s 0.5 x torch target the work, and the work interpreted, already
-take. Each thread setting runs in a process of its own, as in ``mlp.py`` (``1``, ``all``,
+That loop runs with warm caches; in the MLP's step it does not. Between two of the step's
+phases its gather, products and update move megabytes through the caches, and the
+interpreter's and NumPy's own data (code objects, dicts, types) come back from memory.
+"Interpretation, caches cold" times the toy loop with 4 MB copied through the caches
+before each of its phases, the copies' own time ("copies alone") taken off: an estimate of
+the interpretation as the step pays it.
+
+The ratios of the floor, and of the floor plus the interpretation (warm, and cold), to
+torch's epoch say how much of ``mlp.py``'s 0.5 x torch target the work, and the work
+interpreted, already take. Each thread setting runs in a process of its own, as in ``mlp.py`` (``1``, ``all``,
 ``default``, and ``1+ftz`` and ``default+ftz``, where torch flushes subnormals to zero on
 all its threads and so escapes the slowdown its fused Adam meets on these random labels:
 see ``mlp.py``).
@@ -52,6 +59,11 @@ HERE = Path(__file__).resolve().parent
 PARTS = ("GEMMs", "update", "masks", "gather", "elementwise")
 #: the toy network that times the loop's interpretation alone
 TOY_SIZES, TOY_BATCH = [16, 16, 16, 10], 16
+#: bytes copied through the caches before each phase of the toy loop in
+#: ``interpretation_cold``: about what the MLP's step moves between two of its phases (the
+#: first layer's weights, gradient and Adam moments are 3.2 MB, a batch 0.4 MB; a core's
+#: L2 holds 1-2 MB on the machines measured)
+COLD_BYTES = 1 << 22
 
 
 def update_alone(n: int, optimizer: str):
@@ -253,6 +265,66 @@ def interpretation_alone(n: int, optimizer: str):
     return epoch
 
 
+def _cold_buffers() -> tuple[np.ndarray, np.ndarray]:
+    source = np.ones(COLD_BYTES // 4, dtype=np.float32)
+    return source, np.empty_like(source)
+
+
+def interpretation_cold(n: int, optimizer: str):
+    """The loop of :func:`interpretation_alone`, with :data:`COLD_BYTES` copied through the
+    caches before each of its phases (the batch, the forward pass, the loss, the backward
+    pass, the step), as the MLP's gather, products and update move theirs: interpreting
+    the step when the interpreter's and NumPy's own data must come back from memory each
+    time. The copies' own time is :func:`copies_alone`'s, taken off in the report."""
+    from descentlab import nn
+    from descentlab.optim import fused
+
+    steps = -(-n // mlp.BATCH)
+    rng = np.random.default_rng(2)
+    X = rng.random((steps * TOY_BATCH, TOY_SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, TOY_SIZES[-1], steps * TOY_BATCH)
+    model, opt, loader = mlp.descentlab_epoch(X, y, optimizer, TOY_SIZES, TOY_BATCH).parts
+    loss_fn = nn.functional.cross_entropy
+    source, sink = _cold_buffers()
+
+    def epoch() -> None:
+        before = fused.get_fast_path()
+        fused.set_fast_path("always")
+        try:
+            model.train()
+            batches = iter(loader)
+            while True:
+                np.copyto(sink, source)
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                opt.zero_grad()
+                np.copyto(sink, source)
+                out = model(batch[0])
+                np.copyto(sink, source)
+                loss = loss_fn(out, batch[1])
+                np.copyto(sink, source)
+                loss.backward()
+                np.copyto(sink, source)
+                opt.step()
+        finally:
+            fused.set_fast_path(before)
+
+    return epoch
+
+
+def copies_alone(n: int):
+    """The copies of :func:`interpretation_cold` alone (five a step and one at the end)."""
+    steps = -(-n // mlp.BATCH)
+    source, sink = _cold_buffers()
+
+    def epoch() -> None:
+        for _ in range(5 * steps + 1):
+            np.copyto(sink, source)
+
+    return epoch
+
+
 def child(mode: str, quick: bool, reps: int) -> dict:
     mlp._set_mode(mode)
     n = 6_000 if quick else 60_000
@@ -269,6 +341,8 @@ def child(mode: str, quick: bool, reps: int) -> dict:
             "gather": gather_alone(X, y),
             "elementwise": elementwise_alone(n),
             "interpretation": interpretation_alone(n, opt),
+            "interpretation, caches cold": interpretation_cold(n, opt),
+            "copies alone": copies_alone(n),
         }
         out["times"][optimizer] = alternate(cases, reps, settle=0.0 if quick else mlp.SETTLE)
     return out
@@ -308,6 +382,12 @@ def summarize(results: dict, json_path: str | None) -> None:
             print(
                 f"  {'interpretation':<14} {spoken * 1e3:8.1f} ms  ({spoken / steps * 1e6:6.1f} us)"
             )
+            cold = median["interpretation, caches cold"] - median["copies alone"]
+            print(
+                f"  {'interpretation, caches cold':<14} {cold * 1e3:8.1f} ms  "
+                f"({cold / steps * 1e6:6.1f} us; the copies' {median['copies alone'] * 1e3:.1f} ms "
+                "taken off)"
+            )
             rest = ours - floor
             print(
                 f"  descentlab beyond the floor: {rest * 1e3:.1f} ms ({rest / steps * 1e6:.1f} us "
@@ -315,6 +395,10 @@ def summarize(results: dict, json_path: str | None) -> None:
             )
             print(f"  ratio floor / torch = {floor / torch_s:.3f}   (target of the epoch <= 0.5)")
             print(f"  ratio (floor + interpretation) / torch = {(floor + spoken) / torch_s:.3f}")
+            print(
+                "  ratio (floor + interpretation, caches cold) / torch = "
+                f"{(floor + cold) / torch_s:.3f}"
+            )
             print(f"  ratio descentlab / torch = {ours / torch_s:.3f}")
             print(f"  ratio GEMMs / torch = {median['GEMMs'] / torch_s:.3f}")
             if json_path:
@@ -326,6 +410,8 @@ def summarize(results: dict, json_path: str | None) -> None:
                         "ratios": {
                             "floor / torch": floor / torch_s,
                             "(floor + interpretation) / torch": (floor + spoken) / torch_s,
+                            "(floor + interpretation, caches cold) / torch": (floor + cold)
+                            / torch_s,
                             "descentlab / torch": ours / torch_s,
                         },
                     }

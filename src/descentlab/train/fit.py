@@ -320,7 +320,8 @@ class Trainer:
 
     def _step(self, xb: np.ndarray, yb: np.ndarray) -> float:
         """The step of :meth:`train_step` without its checks and callbacks: the caller has
-        put the model in training mode and entered ``np.errstate(over="ignore", invalid="ignore", divide="ignore")``."""
+        put the model in training mode and silenced NumPy's overflow, invalid and divide
+        warnings."""
         if self.flat is not None:
             self.flat.zero_grad()
         else:
