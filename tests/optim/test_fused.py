@@ -436,3 +436,116 @@ def test_a_model_group_costs_one_compiled_call_per_chunk(monkeypatch):
     calls.clear()
     opt.step()
     assert len(calls) == -(-len(ps) // fused.CHUNK)
+
+
+#: a group with a weight in nn.Linear's (Fortran) layout, a bias, and an array large
+#: enough for OpenBLAS's pool where it is lent
+PLAN_SHAPES = ((30, 20), (20,), (70_000,))
+
+
+def _plan_group(dtype=np.float32, seed=4):
+    rng = np.random.default_rng(seed)
+    ps = [optim.ArrayParam(rng.standard_normal(s).astype(dtype)) for s in PLAN_SHAPES]
+    ps[0].data = np.asfortranarray(ps[0].data)
+    return ps, rng
+
+
+def _grads(ps, rng, c_order=False):
+    for p in ps:
+        g = rng.standard_normal(p.data.shape).astype(p.data.dtype)
+        p.grad = np.asfortranarray(g) if p.data.flags.f_contiguous and not c_order else g
+
+
+def _scenario(mode, change, name="adam"):
+    """Two steps, then ``change(ps, opt)``, then two steps: parameters and states."""
+    fused.set_fast_path(mode)
+    ps, rng = _plan_group()
+    opt = optim.get(name).build(ps, lr=0.01)
+    for step in range(4):
+        if step == 2:
+            change(ps, opt)
+        _grads(ps, rng, c_order=step >= 2 and change is _c_gradient)
+        opt.step()
+    return [p.data.copy() for p in ps], [copy.deepcopy(opt.state[p]) for p in ps]
+
+
+def test_a_group_keeps_one_plan_while_it_holds_the_same_arrays(always_fast, monkeypatch):
+    made = []
+
+    class Counted(fused.Plan):
+        __slots__ = ()
+
+        def __init__(self, *args):
+            made.append(1)
+            super().__init__(*args)
+
+    monkeypatch.setattr(fused, "Plan", Counted)
+    for name in ("adam", "sgd", "rmsprop"):
+        made.clear()
+        _scenario("always", lambda ps, opt: None, name)
+        assert len(made) == 1, name
+
+
+def _rebind(ps, opt):
+    ps[0].data = ps[0].data * 1.5  # (a new array, C-ordered)
+    ps[2].data = ps[2].data.copy()
+
+
+def _reload(ps, opt):
+    opt.load_state_dict(opt.state_dict())  # new state arrays
+
+
+def _c_gradient(ps, opt):
+    """(from here on, the Fortran-ordered weight gets C-ordered gradients: see _scenario)"""
+
+
+@pytest.mark.parametrize("change", [_rebind, _reload, _c_gradient])
+@pytest.mark.parametrize("name", ["adam", "sgd", "adagrad"])
+def test_a_plan_follows_the_arrays_a_group_holds(name, change, always_fast):
+    """Rebound parameters, reloaded states: the steps after them equal NumPy's bit for bit."""
+    _assert_same(_scenario("never", change, name), _scenario("always", change, name))
+
+
+def test_a_plan_never_steps_an_array_the_group_no_longer_holds(always_fast):
+    ps, rng = _plan_group()
+    opt = optim.Adam(ps, lr=0.01)
+    for _ in range(2):
+        _grads(ps, rng)
+        opt.step()
+    old = [p.data for p in ps]
+    before = [a.copy() for a in old]
+    _rebind(ps, opt)
+    _grads(ps, rng)
+    opt.step()
+    np.testing.assert_array_equal(old[0], before[0])
+    np.testing.assert_array_equal(old[2], before[2])
+    assert not np.array_equal(ps[0].data, before[0] * 1.5)
+
+
+def test_a_read_only_parameter_is_refused_after_planned_steps(always_fast):
+    ps, rng = _plan_group()
+    opt = optim.Adam(ps, lr=0.01)
+    for _ in range(2):
+        _grads(ps, rng)
+        opt.step()
+    ps[2].data.flags.writeable = False
+    frozen = ps[2].data.copy()
+    _grads(ps, rng)
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step()
+    np.testing.assert_array_equal(ps[2].data, frozen)
+
+
+def test_a_copy_of_an_optimizer_steps_its_own_arrays(always_fast):
+    ps, rng = _plan_group()
+    opt = optim.Adam(ps, lr=0.01)
+    for _ in range(2):
+        _grads(ps, rng)
+        opt.step()
+    twin_ps, twin = copy.deepcopy((ps, opt))
+    before = [p.data.copy() for p in ps]
+    _grads(twin_ps, rng)
+    twin.step()
+    for p, b, q in zip(ps, before, twin_ps):
+        np.testing.assert_array_equal(p.data, b)
+        assert not np.array_equal(q.data, b)

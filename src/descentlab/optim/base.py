@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import (
     Any,
@@ -32,6 +33,7 @@ from typing import (
 
 import numpy as np
 
+from descentlab.optim import fused
 from descentlab.optim.params import (
     ArrayParam,
     Closure,
@@ -51,6 +53,9 @@ from descentlab.optim.params import (
     scratch_like,
 )
 from descentlab.spec import HyperParam
+
+#: each Optimizer's ``fused.Plan`` dicts, one per parameter group (see ``step``)
+_PLANS: weakref.WeakKeyDictionary[Any, dict[int, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 __all__ = [
     "ArrayParam",
@@ -222,7 +227,12 @@ class Optimizer:
         and returns the loss; it is called once, before the update.
         """
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
+        # the fast path's plans of this optimizer's groups (fused.Plan), kept outside the
+        # object so that a copy or a pickle of it never carries views of other arrays
+        plans = _PLANS.get(self)
+        if plans is None:
+            plans = _PLANS[self] = {}
+        for index, group in enumerate(self.param_groups):
             params, grads, states = [], [], []
             for p in group_params(group):
                 if p.grad is None:
@@ -231,7 +241,12 @@ class Optimizer:
                 grads.append(np.asarray(p.grad))
                 states.append(self.state.setdefault(p, {}))
             if params:
-                self._update(group, params, grads, states)
+                outer = getattr(fused._stepping, "plans", None)  # (an optimizer around this one)
+                fused._stepping.plans = plans.setdefault(index, {})
+                try:
+                    self._update(group, params, grads, states)
+                finally:
+                    fused._stepping.plans = outer
         return loss
 
     # -- persistence ---------------------------------------------------------------------

@@ -16,6 +16,10 @@ loops that read each array once, and a group's arrays are stepped together:
   step), whatever their sizes, so that a step of a model's group costs a few
   Python-level calls however many biases it has.
 
+An Optimizer's step keeps, for each parameter group, what it found of the group's
+arrays (:class:`Plan`): while the group holds the same arrays, the next steps check
+only the new gradients and reuse the arrays' flat views.
+
 The tests run the torch parity suite on both paths, and check the two against
 each other bit for bit in float32 and float64.
 
@@ -64,6 +68,70 @@ _EMPTY = {dt: np.empty(0, dtype=dt) for dt in _FLOATS}
 _TINY = {dt: float(np.finfo(dt).tiny) for dt in _FLOATS}
 #: ``found``: where this thread's pooled loops record the sums of squared gradients, if anywhere
 _measuring = threading.local()
+#: ``plans``: the dict of :class:`Plan` of the group an Optimizer is stepping on this
+#: thread (``base.Optimizer.step`` sets it; a rule called directly finds none)
+_stepping = threading.local()
+
+
+class Plan:
+    """What :func:`split` found of one parameter group's arrays, kept for its next steps.
+
+    A training step hands every optimizer the same parameter and state arrays, with new
+    gradients. While the group holds the same arrays (the same objects, the parameters
+    still writeable) and its mode of the fast path is the same, :func:`split` checks only
+    the gradients, and :func:`run` reuses the arrays' flat views and the descriptors of
+    the pooled loops. In a training step each Python-level call costs several times what
+    it costs alone (the step's own data has pushed the interpreter's out of the caches):
+    the checks and views took some 60 us of the MLP step of ``benchmarks/mlp.py``.
+
+    Only a group whose arrays all take the compiled loops gets a plan; it holds its
+    arrays (as the optimizer does) until the next step replaces it.
+    """
+
+    __slots__ = ("chunks", "descs", "fast", "keys", "mode", "states", "thetas")
+
+    def __init__(
+        self,
+        params: Sequence[np.ndarray],
+        states: Sequence[State],
+        keys: Sequence[str | None],
+        fast: list[int],
+        mode: str,
+    ) -> None:
+        self.thetas = list(params)
+        self.states = [tuple(None if k is None else s.get(k) for k in keys) for s in states]
+        self.keys = tuple(keys)
+        self.fast = fast
+        self.mode = mode
+        self.descs: dict[int, np.ndarray] = {}  # by array: its pooled loop's descriptor
+        # by the arrays of a multi-tensor call: their flat views and their states'
+        self.chunks: dict[tuple[int, ...], tuple[tuple[np.ndarray, ...], list[Any]]] = {}
+
+    def holds(
+        self,
+        params: Sequence[np.ndarray],
+        grads: Sequence[np.ndarray],
+        states: Sequence[State],
+        keys: Sequence[str | None],
+        mode: str,
+    ) -> bool:
+        """Whether this step's arrays are the plan's and its gradients fit them."""
+        if mode != self.mode or len(params) != len(self.thetas) or tuple(keys) != self.keys:
+            return False
+        for theta, kept, g, state, arrays in zip(params, self.thetas, grads, states, self.states):
+            if theta is not kept or not theta.flags.writeable:
+                return False
+            for key, a in zip(keys, arrays):
+                if key is not None and state.get(key) is not a:
+                    return False
+            if not (
+                g.dtype == theta.dtype
+                and g.shape == theta.shape
+                and _same_layout(g, theta)
+                and g.flags.writeable
+            ):
+                return False
+        return True
 
 
 def set_fast_path(mode: str) -> None:
@@ -145,6 +213,12 @@ def split(
     mode = get_mode()
     if mode == "never" or np.ndim(lr) != 0:
         return [], everything
+    plans = getattr(_stepping, "plans", None)
+    if plans is not None:
+        plan = plans.get("plan")
+        if plan is not None and plan.holds(params, grads, states, keys, mode):
+            return plan.fast, []
+        plans.pop("plan", None)
     fast: list[int] = []
     slow: list[int] = []
     total = 0
@@ -156,6 +230,8 @@ def split(
             slow.append(i)
     if not fast or (mode == "auto" and total < MIN_SIZE) or _load() is False:
         return [], everything
+    if plans is not None and not slow:
+        plans["plan"] = Plan(params, states, keys, fast, mode)
     return fast, slow
 
 
@@ -178,12 +254,19 @@ def run(
     kernels = _load()
     batches: dict[np.dtype, list[int]] = {}
     lent = _pool_threads() if name in POOLED else 1
+    plans = getattr(_stepping, "plans", None)
+    plan: Plan | None = None if plans is None else plans.get("plan")
+    if plan is not None and plan.fast is not fast:
+        plan = None  # (split did not give this step the plan's arrays)
     for k, i in enumerate(fast):
         theta = params[i]
         if lent > 1 and POOL_SIZE <= theta.size < PARALLEL_SIZE:
             state = states[i]
             arrays = [None if key is None else state[key] for key in keys]  # type: ignore[literal-required]
-            _pooled(kernels, name, theta, grads[i], arrays, coefs[k], shared, lent)
+            desc = None if plan is None else plan.descs.get(i)
+            desc = _pooled(kernels, name, theta, grads[i], arrays, coefs[k], shared, lent, desc)
+            if plan is not None:
+                plan.descs[i] = desc
         elif theta.size >= PARALLEL_SIZE:
             loop = getattr(kernels, f"{name}_parallel")
             state = states[i]
@@ -205,16 +288,22 @@ def run(
         for start in range(0, len(ks), CHUNK):
             chunk = ks[start : start + CHUNK]
             pad = (empty,) * (CHUNK - len(chunk))
-            members = [fast[k] for k in chunk]
-            arrays = [tuple([_flat(params[i]) for i in members]) + pad]
-            arrays.append(tuple([_flat(grads[i]) for i in members]) + pad)
-            for key in keys:
-                if key is None:
-                    arrays.append((empty,) * CHUNK)
-                else:
-                    arrays.append(
-                        tuple([_flat(states[i][key]) for i in members]) + pad  # type: ignore[literal-required]
-                    )
+            members = tuple([fast[k] for k in chunk])
+            kept = None if plan is None else plan.chunks.get(members)
+            if kept is None:
+                kept = (
+                    tuple([_flat(params[i]) for i in members]) + pad,
+                    [
+                        (empty,) * CHUNK
+                        if key is None
+                        else tuple([_flat(states[i][key]) for i in members]) + pad  # type: ignore[literal-required]
+                        for key in keys
+                    ],
+                )
+                if plan is not None:
+                    plan.chunks[members] = kept
+            thetas, state_arrays = kept
+            arrays = [thetas, tuple([_flat(grads[i]) for i in members]) + pad, *state_arrays]
             rows = [coefs[k] for k in chunk]
             coef = np.array(rows + rows[:1] * (CHUNK - len(rows)), dtype=np.float64)
             multi(*arrays, coef, *shared, _TINY[dtype])
@@ -234,19 +323,27 @@ def _pooled(
     row: tuple[float, ...],
     shared: tuple[float | bool, ...],
     threads: int,
-) -> None:
-    """One step of rule ``name`` on one array, on ``threads`` of OpenBLAS's threads."""
-    where = [theta.size, _address(theta), _address(grad)]
-    where += [0 if a is None else _address(a) for a in states]
+    desc: np.ndarray | None = None,
+) -> np.ndarray:
+    """One step of rule ``name`` on one array, on ``threads`` of OpenBLAS's threads.
+
+    ``desc``: the descriptor (sizes and addresses) an earlier step of the same arrays
+    returned, whose gradient and sums entries are set again here; returned.
+    """
     found = getattr(_measuring, "found", None)
     sums = None if found is None else np.empty(-(-theta.size // BLOCK))
-    where.append(0 if sums is None else _address(sums))
-    desc = np.array(where, dtype=np.int64)
+    if desc is None:
+        where = [theta.size, _address(theta), 0]
+        where += [0 if a is None else _address(a) for a in states]
+        desc = np.array([*where, 0], dtype=np.int64)
+    desc[2] = _address(grad)
+    desc[-1] = 0 if sums is None else _address(sums)
     nums = np.array([*row, *shared, _TINY[theta.dtype]], dtype=np.float64)
     job = kernels.job(name, theta.dtype.name, len(states), len(row), len(shared))
     _pool_run(job, theta.size, _address(desc), _address(nums), threads)
     if found is not None and sums is not None:
         found[id(grad)] = float(sums.sum())
+    return desc
 
 
 def pool_lent() -> bool:
