@@ -514,3 +514,45 @@ def test_losses_registry_names_every_loss() -> None:
 def test_loss_errors_name_the_values(call, error, pattern) -> None:
     with pytest.raises(error, match=pattern):
         call()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    classes=st.integers(1, 12),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_a_batchs_cross_entropy_takes_a_short_path_to_the_same_bits(
+    rows, classes, dtype, seed
+) -> None:
+    """A Tensor of (n, C) scores and an array of n labels in range: the training step's
+    case goes straight to the fused node, with the numbers of the general path."""
+    rng = np.random.default_rng(seed)
+    z = (rng.standard_normal((rows, classes)) * 5).astype(dtype)
+    y = rng.integers(0, classes, rows)
+    calls = []
+    real = F.ops.softmax_cross_entropy
+    short, general = dl.tensor(z, requires_grad=True), dl.tensor(z, requires_grad=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(F.ops, "softmax_cross_entropy", lambda *a: calls.append(1) or real(*a))
+        a = F.cross_entropy(short, y)
+        b = F.cross_entropy(general, list(y))  # (a list of labels: the general path)
+    assert calls == [1]  # only the general path went through the checks of the op
+    a.backward()
+    b.backward()
+    assert a.dtype == b.dtype == dtype
+    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(short.grad, general.grad)
+
+
+def test_the_short_path_leaves_ignored_and_bad_labels_to_the_general_one() -> None:
+    z = RNG.standard_normal((4, 3))
+    y = np.array([0, -100, 2, 1])  # -100: ignored, as torch does by default
+    a = F.cross_entropy(dl.tensor(z), y)
+    ref = TF.cross_entropy(torch.tensor(z), torch.tensor(y))
+    assert a.item() == pytest.approx(ref.item(), rel=1e-12)
+    with pytest.raises(ValueError, match="label 3 is out of range for 3 classes"):
+        F.cross_entropy(dl.tensor(z), np.array([0, 3, 1, 2]))
+    with pytest.raises(ValueError, match="3 labels for 4 rows"):
+        F.cross_entropy(dl.tensor(z), np.array([0, 1, 2]))

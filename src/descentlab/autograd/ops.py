@@ -591,7 +591,15 @@ def softmax_cross_entropy(
             probs_target = np.zeros(logits.shape, logits.dtype)
             probs_target[np.arange(n), target] = 1
         probs_target = probs_target * (1 - label_smoothing) + label_smoothing / classes
+    return _softmax_cross_entropy(logits, target, probs_target, reduction)
 
+
+def _softmax_cross_entropy(
+    logits: Tensor, target: np.ndarray, probs_target: np.ndarray | None, reduction: str
+) -> Tensor:
+    """The node of :func:`softmax_cross_entropy`, its arguments checked: (n, C) logits,
+    and n labels in [0, C) or (``probs_target``) class probabilities."""
+    n = logits.shape[0]
     # one shift, one exp and one row sum; the loss needs only log(sum) and the picked entries
     z = logits.data
     shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)

@@ -277,6 +277,23 @@ def cross_entropy(
     probabilities of the input's shape. Without weights and ignored rows this is one
     fused node with gradient (p - q') / n, as ``torch.nn.functional.cross_entropy``.
     """
+    if (
+        type(input) is Tensor
+        and type(target) is np.ndarray
+        and weight is None
+        and reduction == "mean"
+        and not label_smoothing
+        and ignore_index == -100
+        and input.ndim == 2
+        and target.ndim == 1
+        and target.dtype.kind in "iu"
+        and 0 < len(target) == input.shape[0]
+        and ops._largest_unsigned(target) < input.shape[1]
+    ):
+        # the training step's case (labels for a batch of rows, none ignored), checked in
+        # one pass: the fused node directly (a step's every call costs several times its
+        # warm cost, its data having pushed the interpreter's out of the caches)
+        return ops._softmax_cross_entropy(input, target, None, "mean")
     x = lift(input)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
