@@ -327,3 +327,38 @@ def test_no_disk_cache_when_off_or_unwritable(tmp_path, monkeypatch):
     blocked.write_text("not a folder")
     monkeypatch.setenv("DESCENTLAB_CACHE", str(blocked))
     assert _compiled._from_disk((9, np.zeros(1)), 0) is None  # falls back to compiling here
+
+
+@pytest.mark.parametrize(("threads", "spans"), [(1, [(0, 2085)]), (2, [(0, 1536), (1536, 2085)])])
+def test_each_call_of_the_vectorized_loop_runs_several_blocks(threads, spans, monkeypatch):
+    """The rows are handed to the vectorized loop in a few runs of whole blocks (all of
+    them on one thread; on two, CHUNKS_PER_THREAD runs a thread, here one), not a call
+    per block, and the loop walks each run block by block, the last block partial: every
+    row's numbers are NumPy's."""
+    assert kernels().LANE_ROWS == 512  # the spans below are counted in its blocks
+    calls = []
+    runner = _compiled._block_runner
+
+    def spy(target, code, template="run", dim=0):
+        run_block = runner(target, code, template, dim)
+
+        def recorded(*args):
+            calls.append((args[-2], args[-1]))
+            return run_block(*args)
+
+        return recorded
+
+    monkeypatch.setattr(_compiled, "_block_runner", spy)
+    monkeypatch.setattr(_compiled, "_threads", lambda: threads)
+    monkeypatch.setattr(_compiled, "CHUNKS_PER_THREAD", 1)
+    x0 = starts(4 * 512 + 37, seed=threads)
+    x0[::101] = 1.0  # converged at step 0
+    x0[7::301] = 1e80  # diverges
+    lr = np.full(len(x0), 2e-2)
+    lr[1::5] = 1e-3  # (a learning rate per run: the "lanes" loop)
+    for kw in ({"lr": 2e-2}, {"lr": lr}):
+        calls.clear()
+        ref, out = both("rosenbrock", x0, optimizer="adam", steps=90, tol=1e-2, **kw)
+        assert sorted(calls) == spans
+        assert_same(ref, out)
+        assert {"converged", "diverged", "max_steps"} <= set(ref.status.tolist())

@@ -55,6 +55,9 @@ MIN_ROW_STEPS = 10_000_000
 FORMULA_MIN_ROW_STEPS = 50_000_000
 #: rows per block: a block's positions, gradients and optimizer states stay in the cache
 BLOCK_ROWS = 2048
+#: calls of the vectorized loop per thread (each a run of its blocks), so that a thread
+#: whose rows stop early takes another
+CHUNKS_PER_THREAD = 4
 #: most compiled formulas kept (least recently used dropped first)
 FORMULA_CACHE_SIZE = 32
 #: longest row of a landscape whose value sums over the coordinates
@@ -245,7 +248,7 @@ def module_source(target: Any, code: int, template: str = "run", dim: int = 0) -
         "from descentlab.landscapes import _compiled_kernels as _k",
         "globals().update({k: v for k, v in vars(_k).items() if not k.startswith('__')})",
         f"_step_row = _k.{kernels.STEP[code].__name__}",
-        f"_D, _ROWS = {int(dim)}, {int(kernels.LANE_ROWS)}",
+        f"_D, _ROWS, _PAD = {int(dim)}, {int(kernels.LANE_ROWS)}, {int(kernels.LANE_PAD)}",
         f"_ONE_LR = {template == 'lanes_one_lr'}",
     ]
     if isinstance(target, tuple):
@@ -468,8 +471,14 @@ def try_minimize(f: Any, x0: Any, optimizer: Any, lr: Any, options: dict[str, An
             min(N, lo + rows),
         )
 
+    threads = min(_threads(), -(-N // rows))
+    if lanes and threads > 1:
+        # the lanes loop walks its rows block by block itself: a few calls for each thread
+        # (not one per block: thousands of small blocks cost more to hand out than to run)
+        rows *= max(1, -(-N // (rows * threads * CHUNKS_PER_THREAD)))
+    elif lanes:
+        rows = max(N, 1)
     starts = range(0, N, rows)
-    threads = min(_threads(), len(starts))
     if threads <= 1:
         for lo in starts:
             block(lo)

@@ -49,8 +49,12 @@ SGD, ADAM, RMSPROP, ADAGRAD, ADADELTA, ADAMAX, NADAM = 0, 1, 2, 3, 4, 5, 6
     ROSENBROCK_2D,
 ) = range(16)
 #: the most rows of a block of the vectorized template (``_run_lanes_py``): its buffer of
-#: 9 D + 7 columns stays in the L2 cache (160 KB for D = 2, 632 KB for D = 8)
-LANE_ROWS = 1024
+#: 9 D + 7 columns stays in the L2 cache (104 KB for D = 2, 329 KB for D = 8) ...
+LANE_ROWS = 512
+#: ... and its columns lie LANE_ROWS + LANE_PAD numbers apart, not a power of two: columns
+#: 4 KiB apart fall in the same sets of the L1 cache, and the loop, which reads and writes
+#: 25 to 79 of them at the same row, ran 3-5 x slower (AMD Zen 4, 1024 rows unpadded)
+LANE_PAD = 8
 #: the longest row the vectorized template takes (the Runner's own limit for its sums)
 LANE_MAX_DIM = 8
 #: longest row a pairwise sum handles (NumPy's block size; beyond it NumPy recurses)
@@ -650,9 +654,10 @@ def _run_lanes_py(
 ):
     """``_run_block_py`` for rows of a fixed, small length ``_D``, vectorized across rows.
 
-    The generated module fixes ``_D`` (the row length) and ``_ROWS`` (the most rows of a
-    block); the rows lo..hi-1 are copied into one local buffer, coordinate-major (column
-    j of the positions is a contiguous run of rows), so that LLVM steps several rows in
+    The generated module fixes ``_D`` (the row length), ``_ROWS`` (the most rows of a
+    block) and ``_PAD``; the rows lo..hi-1 are run block by block, each block's rows
+    copied into one local buffer, coordinate-major (column j of the positions is a
+    contiguous run of rows; columns ``_ROWS + _PAD`` numbers apart), so that LLVM steps several rows in
     one SIMD instruction: the loop over the rows has no branch and every array it touches
     is a view of that one buffer (arrays of their own would each need a runtime overlap
     check, more than LLVM allows). A row that has stopped is stepped too, and its results
@@ -666,9 +671,9 @@ def _run_lanes_py(
     runs from scratch (every row's step count 0).
     """
     D = _D  # noqa: F821 - a number in the generated module
-    n = hi - lo
+    rows = _ROWS  # noqa: F821 - a number in the generated module
     init = hp[4] if opt == ADAGRAD else 0.0
-    B = np.empty((9 * D + 7, _ROWS))  # noqa: F821 - a number in the generated module
+    B = np.empty((9 * D + 7, rows + _PAD))  # noqa: F821 - a number in the generated module
     Xb = B[0:D].T
     Gb = B[D : 2 * D].T
     S1 = B[2 * D : 3 * D].T
@@ -686,25 +691,6 @@ def _run_lanes_py(
     LR = B[k + 4]
     ST = B[k + 5]
     IT = B[k + 6]
-    for r in range(n):
-        i = lo + r
-        for j in range(D):
-            Xb[r, j] = X[i, j]
-            Gb[r, j] = G[i, j]
-            FX[r, j] = X[i, j]
-            FG[r, j] = G[i, j]
-            P1b[r, j] = P1[i, j]
-            P2b[r, j] = P2[i, j]
-            S1[r, j] = init
-            S2[r, j] = 0.0
-            S3[r, j] = 0.0
-        Fb[r] = F[i]
-        GNb[r] = GN[i]
-        XL[r] = x_limit[i]
-        FL[r] = f_limit[i]
-        LR[r] = lrs[i]
-        ST[r] = status[i]
-        IT[r] = nit[i]
 
     def row(r, lr, t, b1, b2, last):
         """Step row r; (1, 0) if it runs on, (0, 1) if it stopped at this step, else 0s."""
@@ -725,42 +711,64 @@ def _run_lanes_py(
         GNb[r] = gn if live else gn_was
         return (s == 0.0) & live, (s != 0.0) & live
 
-    for t in range(1, steps + 1):
-        if t >= steps - 1:
-            for r in range(n):
-                if ST[r] == RUNNING:
-                    for j in range(D):
-                        P2b[r, j] = P1b[r, j]
-                        P1b[r, j] = Xb[r, j]
-        b1 = bc1[t - 1]
-        b2 = bc2s[t - 1]
-        last = t >= steps
-        running = 0
-        stopped = 0
-        lr = LR[0]  # every row's, when _ONE_LR
+    for blo in range(lo, hi, rows):  # block by block: each block's rows in the buffer
+        n = min(hi, blo + rows) - blo
         for r in range(n):
-            on, off = row(r, lr if _ONE_LR else LR[r], t, b1, b2, last)  # noqa: F821
-            running += on
-            stopped += off
-        if stopped:  # the rows that stopped at this step: keep where they are
+            i = blo + r
+            for j in range(D):
+                Xb[r, j] = X[i, j]
+                Gb[r, j] = G[i, j]
+                FX[r, j] = X[i, j]
+                FG[r, j] = G[i, j]
+                P1b[r, j] = P1[i, j]
+                P2b[r, j] = P2[i, j]
+                S1[r, j] = init
+                S2[r, j] = 0.0
+                S3[r, j] = 0.0
+            Fb[r] = F[i]
+            GNb[r] = GN[i]
+            XL[r] = x_limit[i]
+            FL[r] = f_limit[i]
+            LR[r] = lrs[i]
+            ST[r] = status[i]
+            IT[r] = nit[i]
+
+        for t in range(1, steps + 1):
+            if t >= steps - 1:
+                for r in range(n):
+                    if ST[r] == RUNNING:
+                        for j in range(D):
+                            P2b[r, j] = P1b[r, j]
+                            P1b[r, j] = Xb[r, j]
+            b1 = bc1[t - 1]
+            b2 = bc2s[t - 1]
+            last = t >= steps
+            running = 0
+            stopped = 0
+            lr = LR[0]  # every row's, when _ONE_LR
             for r in range(n):
-                if ST[r] != RUNNING and IT[r] == t:
-                    for j in range(D):
-                        FX[r, j] = Xb[r, j]
-                        FG[r, j] = Gb[r, j]
-        if running == 0:
-            break
-    for r in range(n):
-        i = lo + r
-        for j in range(D):
-            X[i, j] = FX[r, j]
-            G[i, j] = FG[r, j]
-            P1[i, j] = P1b[r, j]
-            P2[i, j] = P2b[r, j]
-        F[i] = Fb[r]
-        GN[i] = GNb[r]
-        status[i] = int(ST[r])
-        nit[i] = int(IT[r])
+                on, off = row(r, lr if _ONE_LR else LR[r], t, b1, b2, last)  # noqa: F821
+                running += on
+                stopped += off
+            if stopped:  # the rows that stopped at this step: keep where they are
+                for r in range(n):
+                    if ST[r] != RUNNING and IT[r] == t:
+                        for j in range(D):
+                            FX[r, j] = Xb[r, j]
+                            FG[r, j] = Gb[r, j]
+            if running == 0:
+                break
+        for r in range(n):
+            i = blo + r
+            for j in range(D):
+                X[i, j] = FX[r, j]
+                G[i, j] = FG[r, j]
+                P1[i, j] = P1b[r, j]
+                P2[i, j] = P2b[r, j]
+            F[i] = Fb[r]
+            GN[i] = GNb[r]
+            status[i] = int(ST[r])
+            nit[i] = int(IT[r])
 
 
 def _step_block_py(
@@ -879,7 +887,7 @@ def specialize(vg, step, template="run", dim=0):
     scope = dict(globals())
     scope["_vg"] = vg
     scope["_step_row"] = step if step is not None else _sgd_row
-    scope["_D"], scope["_ROWS"] = dim, LANE_ROWS
+    scope["_D"], scope["_ROWS"], scope["_PAD"] = dim, LANE_ROWS, LANE_PAD
     scope["_ONE_LR"] = template == "lanes_one_lr"
     fn = TEMPLATES[template]
     source = inspect.getsource(fn)
