@@ -129,6 +129,86 @@ def test_auto_is_within_10_percent_of_the_best_fixed_setting(regime, cost):
     assert auto <= 1.10 * best, (regime, auto, best)
 
 
+class Spell(Simulated):
+    """A machine whose other work between products depends on the threads the products
+    ran on: ``rest[threads]`` seconds after each (as on a VM whose second vCPU runs slow,
+    where each product is still faster on two threads but the step as a whole is not)."""
+
+    def __init__(self, cost, rest: dict[int, float]) -> None:
+        super().__init__(cost, other=0.0)
+        self.rest = rest
+        self.check_steps = True
+
+    def _timed(self, a, b, one, parts):
+        out = super()._timed(a, b, one, parts)
+        self.now += self.rest[self.used[-1]]
+        return out
+
+
+def spell(threads: int, i: int) -> float:
+    return 510e-6 if threads == 1 else 375e-6
+
+
+@pytest.mark.parametrize(
+    ("regime", "cost", "rest"),
+    [
+        (
+            "second vCPU slow: each product faster on two threads, the step slower",
+            spell,
+            {1: 150e-6, 2: 700e-6},
+        ),
+        ("idle: all threads faster, the rest alike", stalls(0.0), {1: 50e-6, 2: 50e-6}),
+        (
+            "the rest a little slower on two threads, products much faster",
+            stalls(0.0),
+            {1: 50e-6, 2: 150e-6},
+        ),
+    ],
+)
+def test_the_whole_step_is_within_10_percent_of_the_best_fixed_setting(regime, cost, rest):
+    calls = 40_000
+    policy = Spell(cost, rest)
+    auto = run(policy, calls)
+    best = min(sum(cost(t, i) + rest[t] for i in range(calls)) for t in (1, 2))
+    assert auto <= 1.10 * best, (regime, auto, best)
+    unchecked = Spell(cost, rest)
+    unchecked.check_steps = False
+    if regime.startswith("second vCPU"):
+        # each product's own time alone keeps two threads: 1.6 x one thread's step
+        assert run(unchecked, calls) > 1.5 * best
+        assert policy.all_one
+        assert next(iter(policy.choices().values())).startswith("2 threads")  # (its own)
+    else:
+        assert not policy.all_one
+
+
+def test_the_step_check_follows_a_spell_and_tells_the_pool(monkeypatch):
+    """Every product goes to one thread within a few seconds of a spell's start, the pool
+    of descentlab's loops with it (it is told no shape runs on all threads), and both come
+    back within seconds of its end."""
+    told = []
+    monkeypatch.setattr(blas, "_set_on_all", told.append)
+    rest = {1: 150e-6, 2: 50e-6}
+    policy = Spell(spell, rest)
+    policy.publish = True
+
+    def phase(slow: bool, seconds: float) -> list[int]:
+        rest[2] = 700e-6 if slow else 50e-6
+        start, first = policy.now, len(policy.used)
+        while policy.now - start < seconds:
+            policy.matmul(A, B, "auto")
+        return policy.used[first:]
+
+    phase(False, 20.0)
+    assert not policy.all_one and told[-1] == 1
+    used = phase(True, 20.0)
+    assert policy.all_one and told[-1] == 0
+    assert used[-1000:].count(2) <= 16  # at most one window of the other setting
+    used = phase(False, 20.0)
+    assert not policy.all_one and told[-1] == 1
+    assert used[-1000:].count(1) <= 16
+
+
 def test_calibration_alternates_then_settles_on_the_faster_setting():
     policy = Simulated(stalls(0.0))
     run(policy, 10)

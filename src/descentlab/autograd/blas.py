@@ -46,6 +46,14 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
   stalls is charged 40 ms more, for OpenBLAS's threads, which spin about 0.1 s after
   a product before they sleep and take that time from a busy machine's other work.
 
+- Each product's own time can favour all threads while the step as a whole loses: on
+  a 2-vCPU VM whose second vCPU slowed to about 60 % for seconds at a time, every
+  product of an MLP was still faster on two threads, but its epoch took 1.15-1.2 x one
+  thread's. So the whole step is checked too, by the time between calls of one product
+  shape (the first to run on all threads): now and then (from 1 s to 8 s apart) 16 of
+  its calls as chosen, then 16 with every product on one thread; one thread for every
+  product stays while it is 5 % faster, until the next check.
+
 The thread count is changed only around descentlab's own products and restored at
 once: NumPy code of the user, other libraries and products in other threads see
 the setting they had (a product of another Python thread that starts during one of
@@ -97,6 +105,13 @@ _STALL_MASK = (1 << _STALL_WINDOW) - 1
 # stalls is charged this much more, so that such tries stay within the budget.
 _SPIN_COST = 0.04
 _CHECK_BYTES = 64 << 20  # operands up to this size are checked on random copies
+# The whole step's check (``Policy.check_steps``): a window of this many calls of one
+# product shape on all threads (each as chosen), then as many with every product on one
+# thread; the faster window's setting runs until the next check, this many seconds of
+# the clock later, doubled each time a check keeps the setting.
+_STEP_WINDOW = 16
+_FIRST_STEP_CHECK_S = 1.0
+_LAST_STEP_CHECK_S = 8.0
 
 
 def _env_policy() -> str:
@@ -271,6 +286,16 @@ class Policy:
         self.publish = False  # tell descentlab._blaspool (the process's policy does)
         self.spent = 0.0  # seconds the products timed by _learn took: the schedule's clock
         self.quiet_until = 0.0  # no shape tries all threads before this (one budget for all)
+        # the whole step's check (the process's policy makes it; see the module)
+        self.check_steps = False
+        self.all_one = False  # every product on one thread (the check found it faster)
+        self._ref: _Shape | None = None  # the shape whose calls time the steps
+        self._window = 0  # 0: no check; 1: timing the setting in use; 2: the other one
+        self._count = 0  # calls of the reference shape in the window
+        self._start = 0.0  # when the window started
+        self._in_use = 0.0  # the mean time between calls in the first window
+        self._next_check = 0.0
+        self._check_interval = _FIRST_STEP_CHECK_S
         self._lock = threading.Lock()
 
     @property
@@ -304,6 +329,8 @@ class Policy:
         shape = product.shapes.get(threads)
         if shape is None:
             shape = self._new_shape(threads, a, b, product)
+        if self.check_steps and shape.same_bits and self._steps(shape):
+            return self._timed(a, b, True, product.in_turn)[0]  # (not learnt: not chosen)
         # read without the lock: a race with another thread's _learn can only change
         # which setting this call times, never its bits (a shape whose threads give other
         # bits is on one thread for good before any thread can see it)
@@ -372,6 +399,44 @@ class Policy:
         one, _ = self._timed(a, b, True, None)
         every, _ = self._timed(a, b, False, None)
         return bool(np.array_equal(one, every, equal_nan=True))
+
+    def _steps(self, shape: _Shape) -> bool:
+        """The whole step's check (see the module): advanced by the calls of the
+        reference shape; whether this call runs on one thread for it."""
+        with self._lock:
+            if self._ref is None:
+                if shape.choice != 2:
+                    return self.all_one
+                self._ref = shape  # the first shape on all threads times the steps
+                self._next_check = self.clock() + self._check_interval
+            if shape is self._ref:
+                now = self.clock()
+                if self._window == 0:
+                    if now >= self._next_check and (self.on_all > 0 or self.all_one):
+                        self._window, self._count, self._start = 1, 0, now
+                elif (count := self._count + 1) < _STEP_WINDOW:
+                    self._count = count
+                elif self._window == 1:  # the setting in use timed: now the other one
+                    self._in_use = (now - self._start) / _STEP_WINDOW
+                    self._window, self._count, self._start = 2, 0, now
+                    self._publish_one(not self.all_one)
+                else:
+                    other = (now - self._start) / _STEP_WINDOW
+                    self._window = 0
+                    if other * _TIE < self._in_use:  # the other setting is faster
+                        self.all_one = not self.all_one
+                        self._check_interval = _FIRST_STEP_CHECK_S
+                    else:
+                        self._check_interval = min(2 * self._check_interval, _LAST_STEP_CHECK_S)
+                        self._publish_one(self.all_one)
+                    self._next_check = now + self._check_interval
+            return self.all_one != (self._window == 2)
+
+    def _publish_one(self, one: bool) -> None:
+        """Tell descentlab._blaspool whether its loops may use the pool: not while every
+        product runs on one thread."""
+        if self.publish:
+            _set_on_all(0 if one else self.on_all)
 
     def _next_is_one(self, shape: _Shape) -> bool:
         """Whether the next product of this shape runs on one thread."""
@@ -454,7 +519,7 @@ class Policy:
         (``descentlab._blaspool``): the other cores answer."""
         self.on_all += change
         if self.publish:
-            _set_on_all(self.on_all)
+            _set_on_all(0 if self.all_one != (self._window == 2) else self.on_all)
 
     def choices(self) -> dict[str, str]:
         """For each product shape seen: the setting in use and the best recent times."""
@@ -516,6 +581,7 @@ def _get_policy() -> Policy:
         blas = _find_openblas()
         policy = Policy(blas)
         policy.publish = True
+        policy.check_steps = True
         if blas is not None and blas.dynlib is not None:
             _attach(blas.dynlib, blas.config, blas.current)
         _policy = policy
