@@ -549,3 +549,76 @@ def test_a_copy_of_an_optimizer_steps_its_own_arrays(always_fast):
     for p, b, q in zip(ps, before, twin_ps):
         np.testing.assert_array_equal(p.data, b)
         assert not np.array_equal(q.data, b)
+
+
+# -- state arrays placed apart from their parameter within a page -------------------------
+APART_CASES = [
+    ("sgd", {"lr": 0.1, "momentum": 0.9}),
+    ("adam", {"lr": 1e-3, "amsgrad": True}),
+    ("adamw", {"lr": 1e-3}),
+    ("nadam", {"lr": 1e-3}),
+    ("radam", {"lr": 1e-3}),
+    ("adamax", {"lr": 1e-3}),
+    ("adagrad", {"lr": 1e-2, "initial_accumulator_value": 0.5}),
+    ("adadelta", {"lr": 1.0}),
+    ("rmsprop", {"lr": 1e-3, "momentum": 0.9, "centered": True}),
+    ("asgd", {"lr": 1e-2}),
+    ("rprop", {"lr": 1e-2}),
+]
+
+
+def _page_gap(a: np.ndarray, b: np.ndarray) -> int:
+    """How far apart two arrays start within a 4 KiB page (0 to 2048 bytes)."""
+    d = (a.ctypes.data - b.ctypes.data) % 4096
+    return min(d, 4096 - d)
+
+
+@pytest.mark.parametrize(("name", "hp"), APART_CASES)
+def test_state_arrays_start_apart_from_their_parameter_within_a_page(name, hp):
+    """A parameter of a page or more gets state arrays of its shape, dtype and order whose
+    first entries lie at least 64 bytes from its own and from each other's within a 4 KiB
+    page (arrays of whole pages otherwise come from the heap at one offset); a small one
+    gets plain arrays. The step's numbers are those of plain arrays (the rules'
+    own tests compare them with PyTorch)."""
+    from descentlab.optim.params import ArrayParam
+
+    rng = np.random.default_rng(0)
+    weight = ArrayParam(np.asfortranarray(rng.standard_normal((256, 784)).astype(np.float32)))
+    square = ArrayParam(rng.standard_normal((64, 64)))
+    bias = ArrayParam(rng.standard_normal(10).astype(np.float32))
+    params = [weight, square, bias]
+    opt = optim.get(name).build(params, **hp)
+    for p in params:
+        g = np.empty_like(p.data)
+        g[...] = rng.standard_normal(p.data.shape)
+        p.grad = g
+    opt.step()
+    opt.step()
+    for p in (weight, square):
+        arrays = [v for v in opt.state[p].values() if isinstance(v, np.ndarray) and v.ndim]
+        assert arrays, name
+        for a in arrays:
+            assert a.shape == p.data.shape and a.dtype == p.data.dtype
+            assert a.flags.f_contiguous if p is weight else a.flags.c_contiguous
+            assert _page_gap(a, p.data) >= 64, (name, _page_gap(a, p.data))
+        for i, a in enumerate(arrays):
+            for b in arrays[i + 1 :]:
+                assert _page_gap(a, b) >= 64, name
+    for v in opt.state[bias].values():
+        if isinstance(v, np.ndarray) and v.ndim:
+            assert v.base is None  # (a plain array)
+
+
+def test_zeros_apart_fills_and_places_each_slot():
+    theta = np.asfortranarray(np.ones((300, 40), dtype=np.float64))
+    for slot in range(3):
+        a = fused.zeros_apart(theta, slot, fill=0.25)
+        assert a.shape == theta.shape and a.dtype == theta.dtype and a.flags.f_contiguous
+        assert a.flags.writeable and np.all(a == 0.25)
+        assert (a.ctypes.data - theta.ctypes.data) % 4096 == 1024 * (slot + 1) + 64 * slot
+    small = np.ones(100, dtype=np.float32)
+    b = fused.zeros_apart(small, 1)
+    assert b.base is None and b.shape == (100,) and not b.any()
+    strided = np.ones((64, 64))[:, ::2]
+    c = fused.zeros_apart(strided, 0, fill=2.0)
+    assert c.shape == strided.shape and np.all(c == 2.0)

@@ -27,8 +27,8 @@ def adadelta(
     for theta, state in zip(params, states):
         if "square_avg" not in state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(theta)
-            state["acc_delta"] = np.zeros_like(theta)
+            state["square_avg"] = fused.zeros_apart(theta, 0)
+            state["acc_delta"] = fused.zeros_apart(theta, 1)
         state["step"] += 1
     keys = ("square_avg", "acc_delta")
     fast, slow = fused.split(params, grads, states, keys, lr)

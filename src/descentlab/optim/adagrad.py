@@ -30,7 +30,7 @@ def adagrad(
     for theta, state in zip(params, states):
         if "sum" not in state:
             state["step"] = 0
-            state["sum"] = np.full_like(theta, initial_accumulator_value)
+            state["sum"] = fused.zeros_apart(theta, 0, initial_accumulator_value)
         state["step"] += 1
     keys = ("sum",)
     fast, slow = fused.split(params, grads, states, keys, lr)
@@ -118,7 +118,7 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 state = self.state.setdefault(p, {})
                 state["step"] = 0
-                state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+                state["sum"] = fused.zeros_apart(p.data, 0, group["initial_accumulator_value"])
 
 
 def _row_sum_sq(g: np.ndarray, batched: bool) -> Any:

@@ -71,10 +71,10 @@ def adam(
     for theta, state in zip(params, states):
         if "exp_avg" not in state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(theta)
-            state["exp_avg_sq"] = np.zeros_like(theta)
+            state["exp_avg"] = fused.zeros_apart(theta, 0)
+            state["exp_avg_sq"] = fused.zeros_apart(theta, 1)
             if amsgrad:
-                state["max_exp_avg_sq"] = np.zeros_like(theta)
+                state["max_exp_avg_sq"] = fused.zeros_apart(theta, 2)
         state["step"] += 1
     keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if amsgrad else None)
     fast, slow = fused.split(params, grads, states, keys, lr)
@@ -268,8 +268,8 @@ def nadam(
         if "exp_avg" not in state:
             state["step"] = 0
             state["mu_product"] = 1.0
-            state["exp_avg"] = np.zeros_like(theta)
-            state["exp_avg_sq"] = np.zeros_like(theta)
+            state["exp_avg"] = fused.zeros_apart(theta, 0)
+            state["exp_avg_sq"] = fused.zeros_apart(theta, 1)
         state["step"] += 1
         t = state["step"]
         bias_correction2 = 1 - beta2**t

@@ -31,8 +31,8 @@ def adamax(
     for theta, state in zip(params, states):
         if "exp_avg" not in state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(theta)
-            state["exp_inf"] = np.zeros_like(theta)
+            state["exp_avg"] = fused.zeros_apart(theta, 0)
+            state["exp_inf"] = fused.zeros_apart(theta, 1)
         state["step"] += 1
     keys = ("exp_avg", "exp_inf")
     fast, slow = fused.split(params, grads, states, keys, lr)

@@ -30,7 +30,7 @@ def asgd(
             state["step"] = 0
             state["eta"] = float(lr) if np.ndim(lr) == 0 else np.array(lr, dtype=theta.dtype)
             state["mu"] = 1.0
-            state["ax"] = np.zeros_like(theta)
+            state["ax"] = fused.zeros_apart(theta, 0)
         state["step"] += 1
     keys = ("ax",)
     fast, slow = fused.split(params, grads, states, keys, lr)

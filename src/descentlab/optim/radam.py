@@ -33,8 +33,8 @@ def radam(
     for theta, state in zip(params, states):
         if "exp_avg" not in state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(theta)
-            state["exp_avg_sq"] = np.zeros_like(theta)
+            state["exp_avg"] = fused.zeros_apart(theta, 0)
+            state["exp_avg_sq"] = fused.zeros_apart(theta, 1)
         state["step"] += 1
 
     def rectification(t: int) -> tuple[bool, float, float]:

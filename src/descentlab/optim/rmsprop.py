@@ -41,11 +41,11 @@ def rmsprop(
     for theta, state in zip(params, states):
         if "square_avg" not in state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(theta)
+            state["square_avg"] = fused.zeros_apart(theta, 0)
             if momentum > 0:
-                state["momentum_buffer"] = np.zeros_like(theta)
+                state["momentum_buffer"] = fused.zeros_apart(theta, 1)
             if centered:
-                state["grad_avg"] = np.zeros_like(theta)
+                state["grad_avg"] = fused.zeros_apart(theta, 2)
         state["step"] += 1
     keys = (
         "square_avg",

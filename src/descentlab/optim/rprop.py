@@ -32,7 +32,7 @@ def rprop(
     for theta, state in zip(params, states):
         if "prev" not in state:
             state["step"] = 0
-            state["prev"] = np.zeros_like(theta)
+            state["prev"] = fused.zeros_apart(theta, 0)
             step_size = state["step_size"] = np.empty_like(theta)
             step_size[...] = lr  # the initial Delta; later changes of lr do not matter
         state["step"] += 1

@@ -58,7 +58,8 @@ def sgd(
         if momentum != 0:
             b = state.get("momentum_buffer")
             if b is None:
-                b = state["momentum_buffer"] = np.array(g, dtype=theta.dtype, copy=True)
+                b = state["momentum_buffer"] = fused.zeros_apart(theta, 0)
+                b[...] = g
             else:
                 b *= momentum
                 if dampening == 0:
