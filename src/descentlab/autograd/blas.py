@@ -537,6 +537,8 @@ class Policy:
                 one = f"{min(s.one) * 1e6:.0f} us" if s.one else "-"
                 every = f"{s.all * 1e6:.0f} us" if s.all else "-"
                 out[name] = f"{chosen} (1 thread {one}, {threads} threads {every})"
+                if self.all_one and s.same_bits and threads > 1:
+                    out[name] += "; now 1 thread: the whole step is faster so"
         return out
 
 
