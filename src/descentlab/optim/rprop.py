@@ -33,7 +33,7 @@ def rprop(
         if "prev" not in state:
             state["step"] = 0
             state["prev"] = fused.zeros_apart(theta, 0)
-            step_size = state["step_size"] = np.empty_like(theta)
+            step_size = state["step_size"] = fused.zeros_apart(theta, 1)
             step_size[...] = lr  # the initial Delta; later changes of lr do not matter
         state["step"] += 1
     keys = ("prev", "step_size")
