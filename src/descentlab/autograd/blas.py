@@ -430,7 +430,12 @@ class Policy:
                         self._check_interval = min(2 * self._check_interval, _LAST_STEP_CHECK_S)
                         self._publish_one(self.all_one)
                     self._next_check = now + self._check_interval
-            return self.all_one != (self._window == 2)
+            return self._one_now()
+
+    def _one_now(self) -> bool:
+        """Whether every product runs on one thread now: the check's setting, or the
+        other one while the check's second window times it."""
+        return self.all_one != (self._window == 2)
 
     def _publish_one(self, one: bool) -> None:
         """Tell descentlab._blaspool whether its loops may use the pool: not while every
@@ -518,8 +523,7 @@ class Policy:
         policy lends OpenBLAS's pool to descentlab's loops while some shape does
         (``descentlab._blaspool``): the other cores answer."""
         self.on_all += change
-        if self.publish:
-            _set_on_all(0 if self.all_one != (self._window == 2) else self.on_all)
+        self._publish_one(self._one_now())
 
     def choices(self) -> dict[str, str]:
         """For each product shape seen: the setting in use and the best recent times."""
