@@ -666,3 +666,51 @@ def test_a_seeded_training_run_repeats_to_the_bit_under_auto():
         blas.set_policy(before)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_pause_between_steps_is_not_taken_for_the_settings_cost():
+    """An evaluation, the collector or the end of an epoch stops the steps for a while:
+    a check's window that spans such a pause must not send every product to one thread
+    (the window's median time between calls is compared, not its mean)."""
+    rest = {1: 50e-6, 2: 50e-6}
+    policy = Spell(stalls(0.0), rest)  # idle: all threads 1.6 x faster, the rest alike
+    used_before = 0
+    for call in range(60_000):
+        policy.matmul(A, B, "auto")
+        if call % 32 == 31:
+            policy.now += 20e-3  # a pause every 32 steps: in one window of each check
+        if call == 10_000:
+            used_before = len(policy.used)
+    later = policy.used[used_before:]
+    # only the checks' second windows run on one thread: 16 calls every 8 s at most
+    assert later.count(1) / len(later) < 0.02
+    assert not policy.all_one
+
+
+def test_the_step_check_forgets_a_shape_that_stopped_running(monkeypatch):
+    """A setting the check made for one model (every product on one thread, in a spell)
+    is not kept for the next model, whose shapes the reference never was: once the
+    reference shape has not run for a second while others do, every product is back on
+    its own choice, the pool is told, and the next shape on all threads times the steps."""
+    told = []
+    monkeypatch.setattr(blas, "_set_on_all", told.append)
+    rest = {1: 150e-6, 2: 700e-6}  # a spell: the step faster on one thread
+    policy = Spell(spell, rest)
+    policy.publish = True
+    while policy.now < 20.0:
+        policy.matmul(A, B, "auto")
+    assert policy.all_one and told[-1] == 0
+    rest[2] = 50e-6  # the spell ends as another model starts: other shapes only
+    a2 = np.ones((64, 784), dtype=np.float32)
+    start, first = policy.now, len(policy.used)
+    times = []
+    while policy.now - start < 10.0:
+        policy.matmul(a2, B, "auto")
+        times.append(policy.now - start)
+    used = policy.used[first:]
+    assert not policy.all_one and told[-1] >= 1
+    # on one thread for about a second (the reference's absence), then on its own
+    # choice but for the new reference's checks (16 calls each, 1 s to 8 s apart)
+    late = [u for t, u in zip(times, used) if t > 2.0]
+    assert late.count(1) <= 3 * 16 < len(late) // 100
+    assert used[-1000:].count(1) <= 16

@@ -52,7 +52,12 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
   thread's. So the whole step is checked too, by the time between calls of one product
   shape (the first to run on all threads): now and then (from 1 s to 8 s apart) 16 of
   its calls as chosen, then 16 with every product on one thread; one thread for every
-  product stays while it is 5 % faster, until the next check.
+  product stays while its median time between calls is 5 % shorter, until the next
+  check. When that shape stops
+  running while others run (the user trains another model, or evaluates with another
+  batch size) for 1 s or 16 of its usual intervals, whichever is longer, the check
+  forgets it, puts every product back on its own choice, and times the steps again by
+  the next shape on all threads: a setting made for one model is not kept for another.
 
 The thread count is changed only around descentlab's own products and restored at
 once: NumPy code of the user, other libraries and products in other threads see
@@ -112,6 +117,10 @@ _CHECK_BYTES = 64 << 20  # operands up to this size are checked on random copies
 _STEP_WINDOW = 16
 _FIRST_STEP_CHECK_S = 1.0
 _LAST_STEP_CHECK_S = 8.0
+# The reference shape is gone once other shapes have run for this many of its usual
+# intervals between calls (a running mean), and at least _FIRST_STEP_CHECK_S, without it.
+_GONE_INTERVALS = 16
+_GAP_WEIGHT = 1 / 8  # of an interval in that running mean
 
 
 def _env_policy() -> str:
@@ -290,10 +299,11 @@ class Policy:
         self.check_steps = False
         self.all_one = False  # every product on one thread (the check found it faster)
         self._ref: _Shape | None = None  # the shape whose calls time the steps
+        self._ref_seen = 0.0  # the clock at its last call
+        self._ref_gap = 0.0  # the running mean time between its calls (0: none yet)
         self._window = 0  # 0: no check; 1: timing the setting in use; 2: the other one
-        self._count = 0  # calls of the reference shape in the window
-        self._start = 0.0  # when the window started
-        self._in_use = 0.0  # the mean time between calls in the first window
+        self._gaps: list[float] = []  # the window's times between calls of the reference
+        self._in_use = 0.0  # their median in the first window
         self._next_check = 0.0
         self._check_interval = _FIRST_STEP_CHECK_S
         self._lock = threading.Lock()
@@ -404,24 +414,41 @@ class Policy:
         """The whole step's check (see the module): advanced by the calls of the
         reference shape; whether this call runs on one thread for it."""
         with self._lock:
-            if self._ref is None:
+            ref = self._ref
+            if ref is not None and shape is not ref:
+                gone = max(_FIRST_STEP_CHECK_S, _GONE_INTERVALS * self._ref_gap)
+                if self.clock() - self._ref_seen > gone:
+                    self._forget_ref()
+                    ref = None
+            if ref is None:
                 if shape.choice != 2:
                     return self.all_one
                 self._ref = shape  # the first shape on all threads times the steps
-                self._next_check = self.clock() + self._check_interval
-            if shape is self._ref:
+                self._ref_seen = self.clock()
+                self._ref_gap = 0.0
+                self._next_check = self._ref_seen + self._check_interval
+            elif shape is ref:
                 now = self.clock()
+                gap = now - self._ref_seen
+                self._ref_gap += (gap - self._ref_gap) * (_GAP_WEIGHT if self._ref_gap else 1.0)
+                self._ref_seen = now
                 if self._window == 0:
                     if now >= self._next_check and (self.on_all > 0 or self.all_one):
-                        self._window, self._count, self._start = 1, 0, now
-                elif (count := self._count + 1) < _STEP_WINDOW:
-                    self._count = count
-                elif self._window == 1:  # the setting in use timed: now the other one
-                    self._in_use = (now - self._start) / _STEP_WINDOW
-                    self._window, self._count, self._start = 2, 0, now
-                    self._publish_one(not self.all_one)
+                        self._window, self._gaps = 1, []
+                elif len(gaps := self._gaps) < _STEP_WINDOW - 1:
+                    gaps.append(gap)
                 else:
-                    other = (now - self._start) / _STEP_WINDOW
+                    # the median step: a pause between two calls (an evaluation, the
+                    # collector, the end of an epoch) does not pass for the setting's cost
+                    gaps.append(gap)
+                    typical = sorted(gaps)[_STEP_WINDOW // 2]
+                    self._gaps = []
+                    if self._window == 1:  # the setting in use timed: now the other one
+                        self._in_use = typical
+                        self._window = 2
+                        self._publish_one(not self.all_one)
+                        return self._one_now()
+                    other = typical
                     self._window = 0
                     if other * _TIE < self._in_use:  # the other setting is faster
                         self.all_one = not self.all_one
@@ -431,6 +458,15 @@ class Policy:
                         self._publish_one(self.all_one)
                     self._next_check = now + self._check_interval
             return self._one_now()
+
+    def _forget_ref(self) -> None:
+        """The reference shape stopped running: drop it, the check's window and its
+        setting (every product back on its own choice, and the pool told so)."""
+        self._ref = None
+        self._window = 0
+        self.all_one = False
+        self._check_interval = _FIRST_STEP_CHECK_S
+        self._publish_one(False)
 
     def _one_now(self) -> bool:
         """Whether every product runs on one thread now: the check's setting, or the
