@@ -545,10 +545,15 @@ def summarize(results: dict, args) -> None:
         for optimizer, times in results["default"]["times"].items():
             med = {k: float(np.median(v)) for k, v in times.items()}
             best = min(med["descentlab, 1 thread"], med["descentlab, all"])
+            paired = np.median(
+                np.array(times["descentlab"])
+                / np.minimum(times["descentlab, 1 thread"], times["descentlab, all"])
+            )
             print(
                 f"  {optimizer}: 1 thread {med['descentlab, 1 thread']:.3f} s, all "
                 f"{med['descentlab, all']:.3f} s, default {med['descentlab']:.3f} s = "
-                f"{med['descentlab'] / best:.3f} x the better"
+                f"{med['descentlab'] / best:.3f} x the better (repetition by repetition: "
+                f"median {paired:.3f})"
             )
     if {"1", "all", "default"} <= set(results):
         print(f"\n== the same across the three processes{load}")

@@ -38,12 +38,24 @@ def assume_other_bits() -> None:
     blas.Policy._same_bits = lambda self, a, b: False  # type: ignore[method-assign]
 
 
+def paired_better(times: dict[str, list[float]]) -> float:
+    """The median over repetitions of auto's epoch over the better of the other two in the
+    same repetition: the three run back to back, so that a spell of a slow core that
+    falls on some repetitions (on a VM, for seconds at a time) weighs on all three alike."""
+    return statistics.median(
+        auto / min(one, every)
+        for auto, one, every in zip(
+            times["policy auto"], times["policy 1"], times["policy inherit"], strict=True
+        )
+    )
+
+
 def main() -> None:
     p = parser(__doc__ or "")
     p.add_argument("--other-bits", action="store_true", help="simulate the AMD VM's bits")
     p.add_argument("--load", type=int, default=0, help="busy processes to run meanwhile")
     args = p.parse_args()
-    reps = args.reps or (1 if args.quick else 3)
+    reps = args.reps or (1 if args.quick else 5)
     if args.other_bits:
         assume_other_bits()
     from descentlab.autograd import blas
@@ -61,6 +73,7 @@ def main() -> None:
             better = min(med["policy 1"], med["policy inherit"])
             extra = {
                 "auto / the better of 1 and inherit (target <= 1.10)": f"{med['policy auto'] / better:.3f}",
+                "the same, repetition by repetition (median)": f"{paired_better(times):.3f}",
                 "bits": "simulated: other bits for parts and threads"
                 if args.other_bits
                 else "this machine's",
