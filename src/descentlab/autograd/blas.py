@@ -53,11 +53,11 @@ process, in a sweep's worker processes (one BLAS thread each) and on a Ray clust
   shape (the first to run on all threads): now and then (from 1 s to 8 s apart) 16 of
   its calls as chosen, then 16 with every product on one thread; one thread for every
   product stays while its median time between calls is 5 % shorter, until the next
-  check. When that shape stops
-  running while others run (the user trains another model, or evaluates with another
-  batch size) for 1 s or 16 of its usual intervals, whichever is longer, the check
-  forgets it, puts every product back on its own choice, and times the steps again by
-  the next shape on all threads: a setting made for one model is not kept for another.
+  check. When that shape stops running while others run (the user trains another
+  model, or evaluates with another batch size) for 1 s or 16 of its usual intervals,
+  whichever is longer, the check forgets it, puts every product back on its own
+  choice, and times the steps again by the next shape on all threads: a setting made
+  for one model is not kept for another.
 
 The thread count is changed only around descentlab's own products and restored at
 once: NumPy code of the user, other libraries and products in other threads see
