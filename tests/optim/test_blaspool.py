@@ -267,6 +267,16 @@ def test_gradient_squares_records_only_inside_it_and_nests():
         assert fused._measuring.found is found
 
 
+def _same_off_the_pool(lent: list[np.ndarray], run, make, monkeypatch) -> None:
+    """``run(make)`` again with every rule's loop off the pool gives the arrays ``lent``."""
+    every = fused.POOLED
+    monkeypatch.setattr(fused, "POOLED", frozenset())
+    alone = run(make)
+    monkeypatch.setattr(fused, "POOLED", every)
+    for a, b in zip(lent, alone, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_training_with_the_pool_lent_gives_the_same_model(pooled, monkeypatch):
     # the README's loop over an MLP: its first layer's update runs on the pool
     from descentlab import data, nn, optim
@@ -296,12 +306,44 @@ def test_training_with_the_pool_lent_gives_the_same_model(pooled, monkeypatch):
         calls.clear()
         lent = train(make)
         assert calls == [256 * 784] * steps
-        every = fused.POOLED
-        monkeypatch.setattr(fused, "POOLED", frozenset())
-        alone = train(make)
-        monkeypatch.setattr(fused, "POOLED", every)
-        for a, b in zip(lent, alone, strict=True):
-            np.testing.assert_array_equal(a, b)
+        _same_off_the_pool(lent, train, make, monkeypatch)
+
+
+def test_a_planned_pooled_step_follows_a_changed_learning_rate(pooled, monkeypatch):
+    # a plan keeps a pooled loop's arguments from step to step and sets again what
+    # changed: the per-step scalars (Adam's bias corrections) and, when a scheduler
+    # changes them, the group's settings; every step must match the loop off the pool
+    from descentlab import optim
+
+    _, calls = pooled
+    rng = np.random.default_rng(3)
+    start = rng.standard_normal((64, 40)).astype(np.float32)
+    grads = [rng.standard_normal((64, 40)).astype(np.float32) for _ in range(6)]
+
+    def run(make) -> list[np.ndarray]:
+        p = optim.ArrayParam(start.copy())
+        opt = make([p])
+        out = []
+        for step, g in enumerate(grads):
+            p.grad = g.copy()
+            opt.step()
+            out.append(p.data.copy())
+            if step % 2:
+                for group in opt.param_groups:
+                    group["lr"] *= 0.5
+        return out
+
+    makers = [
+        lambda p: optim.Adam(p, lr=1e-2),
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
+        lambda p: optim.RMSprop(p, lr=1e-2),
+    ]
+    for make in makers:
+        calls.clear()
+        lent = run(make)
+        assert len(calls) >= len(grads) - 1  # (SGD's first step makes its buffer in NumPy)
+        _same_off_the_pool(lent, run, make, monkeypatch)
+        assert not np.array_equal(lent[-1], lent[-2])
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])

@@ -88,7 +88,7 @@ class Plan:
     arrays (as the optimizer does) until the next step replaces it.
     """
 
-    __slots__ = ("chunks", "descs", "fast", "keys", "mode", "states", "thetas")
+    __slots__ = ("calls", "chunks", "fast", "keys", "mode", "states", "thetas")
 
     def __init__(
         self,
@@ -103,7 +103,7 @@ class Plan:
         self.keys = tuple(keys)
         self.fast = fast
         self.mode = mode
-        self.descs: dict[int, np.ndarray] = {}  # by array: its pooled loop's descriptor
+        self.calls: dict[int, PoolCall] = {}  # by array: its pooled loop's arguments
         # by the arrays of a multi-tensor call: their flat views and their states'
         self.chunks: dict[tuple[int, ...], tuple[tuple[np.ndarray, ...], list[Any]]] = {}
 
@@ -291,10 +291,10 @@ def run(
         if lent > 1 and POOL_SIZE <= theta.size < PARALLEL_SIZE:
             state = states[i]
             arrays = [None if key is None else state[key] for key in keys]  # type: ignore[literal-required]
-            desc = None if plan is None else plan.descs.get(i)
-            desc = _pooled(kernels, name, theta, grads[i], arrays, coefs[k], shared, lent, desc)
+            call = None if plan is None else plan.calls.get(i)
+            call = _pooled(kernels, name, theta, grads[i], arrays, coefs[k], shared, lent, call)
             if plan is not None:
-                plan.descs[i] = desc
+                plan.calls[i] = call
         elif theta.size >= PARALLEL_SIZE:
             loop = getattr(kernels, f"{name}_parallel")
             state = states[i]
@@ -342,6 +342,40 @@ def _address(a: np.ndarray) -> int:
     return address
 
 
+class PoolCall:
+    """What a pooled loop over one array takes, kept by a :class:`Plan` from one step to the
+    next: its descriptor (the arrays' sizes and addresses) and its numbers (the scalars),
+    both arrays whose addresses the loop reads, those addresses, and the compiled job. The
+    next step sets only what changed: the gradient's address and the per-step scalars (the
+    group's settings too, if a scheduler changed them). In the step each Python-level call
+    costs several times what it costs alone: building them anew took some 15 us a step."""
+
+    __slots__ = ("desc", "desc_at", "job", "nums", "nums_at", "shared")
+
+    def __init__(
+        self,
+        kernels: Any,
+        name: str,
+        theta: np.ndarray,
+        states: Sequence[np.ndarray | None],
+        row: tuple[float, ...],
+        shared: tuple[float | bool, ...],
+    ) -> None:
+        where = [theta.size, _address(theta), 0]
+        where += [0 if a is None else _address(a) for a in states]
+        self.desc = np.array([*where, 0], dtype=np.int64)
+        self.desc_at = _address(self.desc)
+        self.job = kernels.job(name, theta.dtype.name, len(states), len(row), len(shared))
+        self.set_numbers(row, shared, _TINY[theta.dtype])
+
+    def set_numbers(
+        self, row: tuple[float, ...], shared: tuple[float | bool, ...], tiny: float
+    ) -> None:
+        self.nums = np.array([*row, *shared, tiny], dtype=np.float64)
+        self.nums_at = _address(self.nums)
+        self.shared = shared
+
+
 def _pooled(
     kernels: Any,
     name: str,
@@ -351,27 +385,30 @@ def _pooled(
     row: tuple[float, ...],
     shared: tuple[float | bool, ...],
     threads: int,
-    desc: np.ndarray | None = None,
-) -> np.ndarray:
+    call: PoolCall | None = None,
+) -> PoolCall:
     """One step of rule ``name`` on one array, on ``threads`` of OpenBLAS's threads.
 
-    ``desc``: the descriptor (sizes and addresses) an earlier step of the same arrays
-    returned, whose gradient and sums entries are set again here; returned.
+    ``call``: what an earlier step of the same arrays returned (its job, descriptor and
+    numbers), whose gradient, scalars and sums entries are set again here; returned.
     """
     found = getattr(_measuring, "found", None)
     sums = None if found is None else np.empty(-(-theta.size // BLOCK))
-    if desc is None:
-        where = [theta.size, _address(theta), 0]
-        where += [0 if a is None else _address(a) for a in states]
-        desc = np.array([*where, 0], dtype=np.int64)
+    if call is None:
+        call = PoolCall(kernels, name, theta, states, row, shared)
+    elif shared != call.shared:
+        call.set_numbers(row, shared, _TINY[theta.dtype])
+    else:
+        nums = call.nums
+        for j, value in enumerate(row):
+            nums[j] = value
+    desc = call.desc
     desc[2] = _address(grad)
     desc[-1] = 0 if sums is None else _address(sums)
-    nums = np.array([*row, *shared, _TINY[theta.dtype]], dtype=np.float64)
-    job = kernels.job(name, theta.dtype.name, len(states), len(row), len(shared))
-    _pool_run(job, theta.size, _address(desc), _address(nums), threads)
+    _pool_run(call.job, theta.size, call.desc_at, call.nums_at, threads)
     if found is not None and sums is not None:
         found[id(grad)] = float(sums.sum())
-    return desc
+    return call
 
 
 def pool_lent() -> bool:
