@@ -79,8 +79,8 @@ class Plan:
     A training step hands every optimizer the same parameter and state arrays, with new
     gradients. While the group holds the same arrays (the same objects, the parameters
     still writeable) and its mode of the fast path is the same, :func:`split` checks only
-    the gradients, and :func:`run` reuses the arrays' flat views and the descriptors of
-    the pooled loops. In a training step each Python-level call costs several times what
+    the gradients, and :func:`run` reuses the arrays' flat views and the arguments of
+    the pooled loops (:class:`PoolCall`). In a training step each Python-level call costs several times what
     it costs alone (the step's own data has pushed the interpreter's out of the caches):
     the checks and views took some 60 us of the MLP step of ``benchmarks/mlp.py``.
 
