@@ -80,9 +80,10 @@ class Plan:
     gradients. While the group holds the same arrays (the same objects, the parameters
     still writeable) and its mode of the fast path is the same, :func:`split` checks only
     the gradients, and :func:`run` reuses the arrays' flat views and the arguments of
-    the pooled loops (:class:`PoolCall`). In a training step each Python-level call costs several times what
-    it costs alone (the step's own data has pushed the interpreter's out of the caches):
-    the checks and views took some 60 us of the MLP step of ``benchmarks/mlp.py``.
+    the pooled loops (:class:`_PoolCall`). In a training step each Python-level call
+    costs several times what it costs alone (the step's own data has pushed the
+    interpreter's out of the caches): the checks and views took some 60 us of the MLP
+    step of ``benchmarks/mlp.py``.
 
     Only a group whose arrays all take the compiled loops gets a plan; it holds its
     arrays (as the optimizer does) until the next step replaces it.
@@ -103,7 +104,7 @@ class Plan:
         self.keys = tuple(keys)
         self.fast = fast
         self.mode = mode
-        self.calls: dict[int, PoolCall] = {}  # by array: its pooled loop's arguments
+        self.calls: dict[int, _PoolCall] = {}  # by array: its pooled loop's arguments
         # by the arrays of a multi-tensor call: their flat views and their states'
         self.chunks: dict[tuple[int, ...], tuple[tuple[np.ndarray, ...], list[Any]]] = {}
 
@@ -342,7 +343,7 @@ def _address(a: np.ndarray) -> int:
     return address
 
 
-class PoolCall:
+class _PoolCall:
     """What a pooled loop over one array takes, kept by a :class:`Plan` from one step to the
     next: its descriptor (the arrays' sizes and addresses) and its numbers (the scalars),
     both arrays whose addresses the loop reads, those addresses, and the compiled job. The
@@ -385,8 +386,8 @@ def _pooled(
     row: tuple[float, ...],
     shared: tuple[float | bool, ...],
     threads: int,
-    call: PoolCall | None = None,
-) -> PoolCall:
+    call: _PoolCall | None = None,
+) -> _PoolCall:
     """One step of rule ``name`` on one array, on ``threads`` of OpenBLAS's threads.
 
     ``call``: what an earlier step of the same arrays returned (its job, descriptor and
@@ -395,7 +396,7 @@ def _pooled(
     found = getattr(_measuring, "found", None)
     sums = None if found is None else np.empty(-(-theta.size // BLOCK))
     if call is None:
-        call = PoolCall(kernels, name, theta, states, row, shared)
+        call = _PoolCall(kernels, name, theta, states, row, shared)
     elif shared != call.shared:
         call.set_numbers(row, shared, _TINY[theta.dtype])
     else:
