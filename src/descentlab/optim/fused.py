@@ -348,8 +348,10 @@ class _PoolCall:
     next: its descriptor (the arrays' sizes and addresses) and its numbers (the scalars),
     both arrays whose addresses the loop reads, those addresses, and the compiled job. The
     next step sets only what changed: the gradient's address and the per-step scalars (the
-    group's settings too, if a scheduler changed them). In the step each Python-level call
-    costs several times what it costs alone: building them anew took some 15 us a step."""
+    group's settings too, if a scheduler changed them). Built anew each step, they took a
+    warm Adam step over the MLP of ``benchmarks/mlp.py`` from 98 to 105 us, and in the
+    training step, where each Python-level call costs several times more, the Python of
+    the pooled loop came to about 40 us (instrumented)."""
 
     __slots__ = ("desc", "desc_at", "job", "nums", "nums_at", "shared")
 
