@@ -95,6 +95,14 @@ def alternate(
     return times
 
 
+def paired_better(chosen: list[float], one: list[float], every: list[float]) -> float:
+    """The median over repetitions of ``chosen``'s time over the better of ``one`` and
+    ``every`` in the same repetition (of :func:`alternate`): a spell of a slow core that
+    falls on some repetitions (on a VM, for seconds at a time) weighs on all three alike,
+    where a ratio of medians can set one case's slow repetitions against another's fast."""
+    return statistics.median(c / min(o, e) for c, o, e in zip(chosen, one, every, strict=True))
+
+
 def stats(samples: list[float]) -> dict[str, float]:
     return {
         "median": statistics.median(samples),

@@ -57,7 +57,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from _common import alternate, parser, report
+from _common import alternate, paired_better, parser, report
 
 SIZES = [784, 256, 128, 10]
 BATCH = 128
@@ -545,9 +545,8 @@ def summarize(results: dict, args) -> None:
         for optimizer, times in results["default"]["times"].items():
             med = {k: float(np.median(v)) for k, v in times.items()}
             best = min(med["descentlab, 1 thread"], med["descentlab, all"])
-            paired = np.median(
-                np.array(times["descentlab"])
-                / np.minimum(times["descentlab, 1 thread"], times["descentlab, all"])
+            paired = paired_better(
+                times["descentlab"], times["descentlab, 1 thread"], times["descentlab, all"]
             )
             print(
                 f"  {optimizer}: 1 thread {med['descentlab, 1 thread']:.3f} s, all "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from _common import alternate, parser, report
+from _common import alternate, paired_better, parser, report
 from mlp import SETTLE, _with_policy, busy, descentlab_epoch, make_data
 
 
@@ -36,18 +36,6 @@ def assume_other_bits() -> None:
 
     blas.Policy._new_product = new_product  # type: ignore[method-assign]
     blas.Policy._same_bits = lambda self, a, b: False  # type: ignore[method-assign]
-
-
-def paired_better(times: dict[str, list[float]]) -> float:
-    """The median over repetitions of auto's epoch over the better of the other two in the
-    same repetition: the three run back to back, so that a spell of a slow core that
-    falls on some repetitions (on a VM, for seconds at a time) weighs on all three alike."""
-    return statistics.median(
-        auto / min(one, every)
-        for auto, one, every in zip(
-            times["policy auto"], times["policy 1"], times["policy inherit"], strict=True
-        )
-    )
 
 
 def main() -> None:
@@ -71,9 +59,10 @@ def main() -> None:
             times = alternate(cases, reps, settle=SETTLE)
             med = {name: statistics.median(t) for name, t in times.items()}
             better = min(med["policy 1"], med["policy inherit"])
+            paired = paired_better(times["policy auto"], times["policy 1"], times["policy inherit"])
             extra = {
                 "auto / the better of 1 and inherit (target <= 1.10)": f"{med['policy auto'] / better:.3f}",
-                "the same, repetition by repetition (median)": f"{paired_better(times):.3f}",
+                "the same, repetition by repetition (median)": f"{paired:.3f}",
                 "bits": "simulated: other bits for parts and threads"
                 if args.other_bits
                 else "this machine's",

@@ -54,3 +54,14 @@ def test_a_single_repetition_reports_no_paired_ratio(common, capsys):
     assert result["ratios"] == {"a / b": 2.0}
     assert result["paired ratios"] == {}
     assert "repetition by repetition" not in capsys.readouterr().out
+
+
+def test_paired_better_takes_the_better_of_the_two_in_each_repetition(common):
+    # each repetition's better case differs (one, every, every): the chosen case is
+    # 1.1 x it in every repetition, though 0.55 x the better of the two medians
+    chosen = [1.1, 2.2, 1.1]
+    one = [1.0, 3.0, 2.0]
+    every = [2.0, 2.0, 1.0]
+    assert common.paired_better(chosen, one, every) == pytest.approx(1.1)
+    with pytest.raises(ValueError):
+        common.paired_better(chosen, one, every[:2])
